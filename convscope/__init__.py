@@ -1,0 +1,13 @@
+"""convscope: see inside convolutional networks.
+
+    >>> import convscope
+    >>> report = convscope.analyze(model, input_size=(3, 224, 224))
+    >>> report.totals.params, report.totals.macs
+"""
+from .api import analyze, summary
+from .errors import ConvscopeError, ModelError, TraceError, UsageError
+from .report import Report
+
+__all__ = ["analyze", "summary", "Report", "ConvscopeError", "ModelError", "TraceError",
+           "UsageError"]
+__version__ = "0.1.0"

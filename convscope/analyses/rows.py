@@ -1,0 +1,153 @@
+"""The per-layer table: one row per leaf-module call and per functional op outside leaves.
+
+A module that owns parameters directly (even one with children) also gets its own row, so every
+used parameter lands in exactly one row. ``fold(rows, depth)`` merges deeper rows into their
+ancestor at ``depth``, as torchinfo's ``depth`` does.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from ..graph import Graph, Node, TensorMeta
+from .costs import OpCosts
+
+
+@dataclass(frozen=True)
+class Row:
+    name: str
+    type: str
+    depth: int  # 1 for a child of the model, 2 for a grandchild, ...
+    output_shapes: tuple[tuple[int, ...], ...]
+    params: int  # 0 on the second call of a shared module: parameters are counted once
+    trainable_params: int
+    macs: int
+    other_flops: int  # bias, normalisation, pooling, activations, arithmetic
+    output_bytes: int
+    kind: str  # "module", "function" or "folded"
+    shared: bool = False  # a later call of a module that already has a row
+    calls: tuple[int, ...] = ()  # graph.calls this row covers
+    nodes: tuple[int, ...] = ()  # graph.nodes this row covers
+    rf: object = None  # receptive field, filled by analyses.receptive_field
+
+    @property
+    def output_shape(self) -> list:
+        shapes = [list(s) for s in self.output_shapes]
+        return shapes[0] if len(shapes) == 1 else shapes
+
+    @property
+    def flops(self) -> int:
+        return 2 * self.macs + self.other_flops
+
+    @property
+    def frozen_params(self) -> int:
+        return self.params - self.trainable_params
+
+
+def _own_params(graph: Graph) -> dict[str, tuple[int, int]]:
+    """Module name -> (parameters it owns directly, of which trainable)."""
+    owned: dict[str, tuple[int, int]] = {}
+    for p in graph.params:
+        total, trainable = owned.get(p.module, (0, 0))
+        owned[p.module] = (total + p.meta.numel, trainable + p.meta.numel * p.trainable)
+    return owned
+
+
+def _bytes(metas: tuple[TensorMeta, ...]) -> int:
+    return sum(m.nbytes for m in metas)
+
+
+def _owner_calls(graph: Graph, owned) -> set[int]:
+    """Module calls that become rows: leaves, and calls of modules owning parameters directly."""
+    return {c.index for c in graph.calls if c.is_leaf or c.name in owned}
+
+
+def _call_depth(graph: Graph, call: int | None) -> int:
+    return len(graph.call_chain(call)) - 1  # the root model is depth 0, its children 1
+
+
+def _function_row(graph: Graph, node: Node, costs: OpCosts) -> Row:
+    short = node.packet.removeprefix("aten.")
+    prefix = graph.calls[node.call].name if node.call is not None else ""
+    cost = costs.per_node[node.index]
+    return Row(
+        name=f"{prefix}.{short}" if prefix else short, type=node.packet,
+        depth=_call_depth(graph, node.call) + 1, output_shapes=tuple(m.shape for m in node.outputs),
+        params=0, trainable_params=0, macs=cost.macs, other_flops=cost.flops,
+        output_bytes=node.output_bytes if not node.view else 0, kind="function",
+        calls=(), nodes=(node.index,),
+    )
+
+
+def build_rows(graph: Graph, costs: OpCosts) -> list[Row]:
+    owned = _own_params(graph)
+    owners = _owner_calls(graph, owned)
+    direct: dict[int, list[int]] = {i: [] for i in owners}
+    placed = []  # (sort key, row or call index)
+    for node in graph.nodes:
+        if node.call in owners:
+            direct[node.call].append(node.index)
+        elif node.outputs:
+            placed.append(((node.index, 1, 0), _function_row(graph, node, costs)))
+    for index in owners:
+        call = graph.calls[index]
+        nodes = direct[index]
+        params, trainable = owned.get(call.name, (0, 0))
+        shared = call.call_number > 0 and params > 0
+        if call.call_number > 0:
+            params, trainable = 0, 0
+        row = Row(
+            name=call.name or call.type, type=call.type, depth=_call_depth(graph, index),
+            output_shapes=tuple(m.shape for m in call.outputs), params=params,
+            trainable_params=trainable,
+            macs=sum(costs.per_node[i].macs for i in nodes),
+            other_flops=sum(costs.per_node[i].flops for i in nodes),
+            output_bytes=_bytes(call.outputs), kind="module", shared=shared,
+            calls=(index,), nodes=tuple(nodes),
+        )
+        placed.append(((call.first_node, 0, index), row))
+    return [row for _, row in sorted(placed, key=lambda item: item[0])]
+
+
+def fold(graph: Graph, rows: list[Row], depth: int | None) -> list[Row]:
+    """Merge rows deeper than ``depth`` into their ancestor module call at that depth."""
+    if depth is None:
+        return rows
+    merged: dict[int, Row] = {}
+    out: list[Row | int] = []
+    for row in rows:
+        anchor = _ancestor_at(graph, row, depth)
+        if anchor is None:
+            out.append(row)
+        elif anchor not in merged:
+            merged[anchor] = _folded_row(graph, anchor, row)
+            out.append(anchor)
+        else:
+            merged[anchor] = _absorb(merged[anchor], row)
+    return [merged[item] if isinstance(item, int) else item for item in out]
+
+
+def _ancestor_at(graph: Graph, row: Row, depth: int) -> int | None:
+    if row.depth <= depth:
+        return None
+    any_node = row.nodes[0] if row.nodes else None
+    call = row.calls[0] if row.calls else graph.nodes[any_node].call
+    chain = graph.call_chain(call)  # chain[d] is the call at depth d, chain[0] the model
+    return chain[depth].index if len(chain) > depth else None
+
+
+def _folded_row(graph: Graph, anchor: int, first: Row) -> Row:
+    call = graph.calls[anchor]
+    base = replace(first, params=0, trainable_params=0, macs=0, other_flops=0, calls=(), nodes=())
+    folded = replace(base, name=call.name, type=call.type, depth=_call_depth(graph, anchor),
+                     output_shapes=tuple(m.shape for m in call.outputs),
+                     output_bytes=_bytes(call.outputs), kind="folded", rf=None)
+    return _absorb(folded, first)
+
+
+def _absorb(into: Row, row: Row) -> Row:
+    return replace(
+        into, params=into.params + row.params,
+        trainable_params=into.trainable_params + row.trainable_params,
+        macs=into.macs + row.macs, other_flops=into.other_flops + row.other_flops,
+        calls=into.calls + row.calls, nodes=into.nodes + row.nodes,
+    )

@@ -1,0 +1,31 @@
+"""The zoo as a table: every model analysed at its default input (built on the meta device)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from . import zoo
+from .api import analyze
+
+
+@dataclass(frozen=True)
+class Entry:
+    name: str
+    family: str
+    input_size: tuple[int, ...]
+    params: int
+    macs: int
+    summary: str
+
+
+def catalogue(pattern: str = "*") -> list[Entry]:
+    entries = []
+    for name in zoo.names(pattern):
+        info = zoo.info(name)
+        with torch.device("meta"):  # no weight initialisation: shapes are all we need
+            model = zoo.create(name)
+        totals = analyze(model, info.input_size).totals
+        entries.append(Entry(name, info.family, info.input_size, totals.params, totals.macs,
+                             info.summary))
+    return entries

@@ -1,0 +1,53 @@
+"""The cells every human-readable renderer shows, as strings: one place decides the wording."""
+from __future__ import annotations
+
+from . import units
+
+HEADERS = ["Layer", "Type", "Output shape", "Params", "MACs", "Output memory", "RF"]
+CONVENTION_NOTE = ("MACs: multiply-accumulates of convolutions and matrix products, bias "
+                   "excluded. FLOPs = 2 x MACs + other FLOPs (bias, norm, pooling, activations). "
+                   "Memory in KiB/MiB/GiB (1024-based), counts in K/M/G (1000-based).")
+
+
+def params_cell(row) -> str:
+    if row.shared:
+        return "(shared)"
+    text = f"{row.params:,}" if row.params else "-"
+    return text + " (frozen)" if row.params and row.frozen_params == row.params else text
+
+
+def rf_cell(row) -> str:
+    return row.rf.short() if hasattr(row.rf, "short") else ""
+
+
+def row_cells(row, indent: str = "  ") -> list[str]:
+    return [
+        indent * max(row.depth - 1, 0) + row.name,
+        row.type,
+        units.shape(row.output_shape),
+        params_cell(row),
+        units.count(row.macs) if row.macs else "-",
+        units.nbytes(row.output_bytes),
+        rf_cell(row),
+    ]
+
+
+def total_lines(report) -> list[tuple[str, str]]:
+    t = report.totals
+    lines = [
+        ("Input shape", ", ".join(units.shape(s) for s in report.input_shapes)),
+        ("Total params", f"{t.params:,} ({units.count(t.params)})"),
+        ("Trainable params", f"{t.trainable_params:,}"),
+        ("Non-trainable params", f"{t.non_trainable_params:,}"),
+        ("MACs", f"{t.macs:,} ({units.count(t.macs)})"),
+        ("FLOPs", f"{t.flops:,} ({units.count(t.flops)}), other FLOPs {units.count(t.other_flops)}"),
+        ("Input size", units.nbytes(t.input_bytes)),
+        ("Forward activations", units.nbytes(t.activation_bytes)),
+        ("Params size", units.nbytes(t.param_bytes)),
+        ("Buffers size", units.nbytes(t.buffer_bytes)),
+        ("Estimated total size", units.nbytes(t.total_bytes)),
+    ]
+    if report.uncounted:
+        listed = ", ".join(f"{op} x{n}" for op, n in sorted(report.uncounted.items()))
+        lines.append(("Not counted", listed))
+    return lines

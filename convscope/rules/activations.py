@@ -1,0 +1,40 @@
+"""Activations and elementwise arithmetic: other FLOPs per output element, no MACs."""
+from __future__ import annotations
+
+from . import Cost, elementwise, rule
+
+_ONE_PER_ELEMENT = [
+    "add", "sub", "mul", "div", "neg", "abs", "sign", "reciprocal", "rsub", "remainder",
+    "relu", "relu6", "hardtanh", "leaky_relu", "threshold", "clamp", "clamp_min", "clamp_max",
+    "maximum", "minimum", "where", "eq", "ne", "lt", "le", "gt", "ge", "logical_not",
+    "logical_and", "logical_or", "masked_fill", "floor", "ceil", "round", "trunc", "square",
+    "sigmoid", "tanh", "exp", "log", "log2", "log1p", "expm1", "sqrt", "rsqrt", "pow", "sin",
+    "cos", "erf", "silu", "gelu", "elu", "selu", "celu", "mish", "softplus", "hardswish",
+    "hardsigmoid", "prelu", "_prelu_kernel", "glu", "lerp", "addcmul", "addcdiv",
+    "bitwise_and", "bitwise_or", "bitwise_not", "floor_divide", "fmod", "atan2",
+]
+
+
+@rule(*[f"aten.{op}" for op in _ONE_PER_ELEMENT] + [f"aten.{op}_" for op in _ONE_PER_ELEMENT])
+def one_per_element(node) -> Cost:
+    return elementwise(node, per_element=1)
+
+
+@rule("aten._softmax", "aten._log_softmax", "aten.softmax", "aten.log_softmax")
+def softmax(node) -> Cost:
+    # exp, running sum, divide: 3 per element
+    return elementwise(node, per_element=3)
+
+
+@rule("aten.native_dropout", "aten.dropout", "aten.bernoulli", "aten.bernoulli_",
+      "aten.feature_dropout", "aten.uniform_", "aten.normal_")
+def dropout(node) -> Cost:
+    # draw a mask and multiply: 1 per element (random numbers are not counted as FLOPs)
+    return elementwise(node, per_element=1)
+
+
+@rule("aten.upsample_bilinear2d", "aten._upsample_bilinear2d_aa", "aten.upsample_linear1d",
+      "aten.upsample_bicubic2d", "aten.upsample_trilinear3d", "aten.grid_sampler_2d")
+def interpolate(node) -> Cost:
+    # a weighted sum of 4 neighbours per output element
+    return elementwise(node, per_element=4)

@@ -1,0 +1,161 @@
+"""trace: the one place that runs torch. It runs the model on shape-only tensors and returns a Graph.
+
+Backends, tried in this order:
+- ``meta``: parameters and inputs on the meta device. Fastest; fails on models that mix in
+  tensors they create on the CPU during forward.
+- ``fake``: torch's FakeTensorMode, which pretends every tensor lives on the CPU.
+- ``real`` (only when asked): real random inputs and the real parameters, for models whose
+  control flow depends on tensor values. Costs a real forward.
+The model itself is never changed: parameters and buffers are swapped for shape-only copies with
+``torch.func.functional_call`` and the ``training`` flags are restored afterwards.
+"""
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from ..graph import Graph, ModuleCall, Param
+from .inputs import InputSpec, materialise
+from .modules import ModuleStack, flat_tensors
+from .recorder import Recorder, tensor_meta
+
+
+@dataclass
+class TraceFailure(Exception):
+    """The forward raised. Carries where: the module call stack, the failing op, the cause."""
+
+    cause: BaseException
+    calls: list[ModuleCall]
+    node: object  # graph.Node of the failing op, or None if it failed outside an op
+    backend: str
+
+    def __str__(self):
+        return f"{type(self.cause).__name__}: {self.cause}"
+
+
+def _meta_backend():
+    def make(shape, dtype):
+        return torch.empty(shape, dtype=dtype, device="meta")
+
+    def like(t):
+        copy = torch.empty_strided(t.shape, t.stride(), dtype=t.dtype, device="meta")
+        return copy.requires_grad_(t.requires_grad)
+
+    return contextlib.nullcontext(), make, like, like
+
+
+def _fake_backend():
+    from torch._subclasses.fake_tensor import FakeTensorMode
+
+    mode = FakeTensorMode(allow_non_fake_inputs=True)
+
+    def make(shape, dtype):
+        with mode:
+            return torch.empty(shape, dtype=dtype)
+
+    def like(t):
+        with mode:
+            copy = torch.empty_strided(t.shape, t.stride(), dtype=t.dtype)
+        return copy.requires_grad_(t.requires_grad)
+
+    return mode, make, mode.from_tensor, like
+
+
+def _real_backend():
+    def make(shape, dtype):
+        return torch.randn(shape, dtype=dtype) if dtype.is_floating_point else torch.zeros(
+            shape, dtype=dtype)
+
+    return contextlib.nullcontext(), make, (lambda t: t), (lambda t: t)
+
+
+BACKENDS = {"meta": _meta_backend, "fake": _fake_backend, "real": _real_backend}
+
+
+def _state(model: nn.Module, like, real: bool):
+    params = dict(model.named_parameters())
+    buffers = dict(model.named_buffers())
+    state = {name: (p if real else like(p)) for name, p in params.items()}
+    # real buffers are cloned so BatchNorm's running statistics stay as they were
+    state.update({name: (b.clone() if real else like(b)) for name, b in buffers.items()})
+    return state
+
+
+def _params(model: nn.Module, named) -> tuple[Param, ...]:
+    owners = {}
+    for mod_name, module in model.named_modules():
+        for local, p in module.named_parameters(recurse=False):
+            owners.setdefault(id(p), mod_name)
+        for local, b in module.named_buffers(recurse=False):
+            owners.setdefault(id(b), mod_name)
+    return tuple(
+        Param(name, owners.get(id(t), ""), tensor_meta(t), bool(t.requires_grad))
+        for name, t in named
+    )
+
+
+@contextlib.contextmanager
+def _training(model: nn.Module, train: bool):
+    flags = [(m, m.training) for m in model.modules()]
+    model.train(train)
+    try:
+        yield
+    finally:
+        for module, flag in flags:
+            module.training = flag
+
+
+def _call(index: int, record: dict) -> ModuleCall:
+    refs = tuple(record["output"] or ())
+    fields = {k: v for k, v in record.items() if k != "output"}
+    return ModuleCall(index, **fields, outputs=tuple(r.meta for r in refs), output_refs=refs)
+
+
+def run_trace(model: nn.Module, spec: InputSpec, *, train: bool, backend: str) -> Graph:
+    """Run one forward of ``model`` under the recorder with the given backend."""
+    mode, make, convert, like = BACKENDS[backend]()
+    state = _state(model, like, backend == "real")
+    args, kwargs = materialise(spec, make, convert)
+    param_names = {name for name, _ in model.named_parameters()}
+    sources = {id(t): ("param" if name in param_names else "buffer", name)
+               for name, t in state.items()}
+    inputs = [t for t in (*args, *kwargs.values()) if isinstance(t, torch.Tensor)]
+    sources.update({id(t): ("input", i) for i, t in enumerate(inputs)})
+
+    holder: dict = {}
+    stack = ModuleStack(model, lambda out: holder["rec"].ref_outputs(flat_tensors(out)),
+                        lambda: len(holder["rec"].nodes))
+    recorder = Recorder(stack, sources)
+    holder["rec"] = recorder
+    try:
+        with mode, torch.no_grad(), _training(model, train), stack, recorder:
+            output = torch.func.functional_call(model, state, args, kwargs, strict=False)
+    except Exception as exc:
+        chain = [_call(i, stack.calls[i]) for i in stack.stack]
+        raise TraceFailure(exc, chain, recorder.failure, backend) from exc
+
+    calls = tuple(_call(i, c) for i, c in enumerate(stack.calls))
+    return Graph(
+        nodes=tuple(recorder.nodes),
+        calls=calls,
+        inputs=tuple(tensor_meta(t) for t in inputs),
+        outputs=tuple(recorder.ref_outputs(flat_tensors(output))),
+        params=_params(model, model.named_parameters()),
+        buffers=_params(model, model.named_buffers()),
+        model_type=type(model).__name__,
+        train=train,
+        meta={"backend": backend, "batch_size": spec.batch_size},
+    )
+
+
+def trace(model: nn.Module, spec: InputSpec, *, train: bool = False, real: bool = False) -> Graph:
+    """Trace ``model`` on shape-only tensors (meta, then fake), or on real ones when ``real``."""
+    if real:
+        return run_trace(model, spec, train=train, backend="real")
+    try:
+        return run_trace(model, spec, train=train, backend="meta")
+    except TraceFailure:
+        return run_trace(model, spec, train=train, backend="fake")

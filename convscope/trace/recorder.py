@@ -1,0 +1,104 @@
+"""The dispatch-level recorder: sees every aten op and writes one ``Node`` per op."""
+from __future__ import annotations
+
+import torch
+from torch.utils._python_dispatch import TorchDispatchMode
+
+from ..graph import Node, Ref, TensorMeta
+from .fastpaths import FAST_PATHS
+
+
+def tensor_meta(t: torch.Tensor) -> TensorMeta:
+    return TensorMeta(tuple(t.shape), str(t.dtype).removeprefix("torch."), t.element_size())
+
+
+def _plain(value):
+    """A torch value as plain Python: dtypes, devices and layouts become strings."""
+    if isinstance(value, (torch.dtype, torch.device, torch.layout, torch.memory_format)):
+        return str(value).removeprefix("torch.")
+    return value
+
+
+def _op_kind(func) -> tuple[bool, bool]:
+    """(writes in place into an argument, returns a view of an argument) from the op's schema."""
+    schema = func._schema
+    inplace = any(a.alias_info is not None and a.alias_info.is_write for a in schema.arguments)
+    view = not inplace and any(r.alias_info is not None for r in schema.returns)
+    return inplace, view
+
+
+class Recorder(TorchDispatchMode):
+    """Runs each op, then records it with references to the ops that produced its inputs.
+
+    Tensor identity is ``id()``: every tensor we have seen is kept alive in ``_keep`` so an id is
+    never reused during one trace (the tensors are shape-only, so keeping them costs nothing).
+    """
+
+    def __init__(self, stack, sources: dict[int, tuple[str, int | str]]):
+        super().__init__()
+        self.stack = stack
+        self.nodes: list[Node] = []
+        self.failure: Node | None = None  # the op that raised, with its arguments
+        self._producers: dict[int, Ref] = {}
+        self._sources = sources
+        self._keep: list[torch.Tensor] = []
+        self._kinds: dict = {}
+
+    def ref(self, t: torch.Tensor) -> Ref:
+        key = id(t)
+        found = self._producers.get(key)
+        if found is not None:
+            return found
+        kind, source = self._sources.get(key, ("const", len(self._keep)))
+        found = Ref(kind, source, 0, tensor_meta(t))
+        self._producers[key] = found
+        self._keep.append(t)
+        return found
+
+    def ref_outputs(self, tensors) -> tuple[Ref, ...]:
+        return tuple(self.ref(t) for t in tensors)
+
+    def _convert(self, value):
+        if isinstance(value, torch.Tensor):
+            return self.ref(value)
+        if isinstance(value, (list, tuple)):
+            return type(value)(self._convert(v) for v in value)
+        return _plain(value)
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        fast = FAST_PATHS.get(func)
+        try:
+            out = fast(*args, **kwargs) if fast is not None else NotImplemented
+            if out is NotImplemented:
+                out = func(*args, **kwargs)
+        except Exception:
+            self.failure = self._node(func, args, kwargs, ())
+            raise
+        if func.namespace != "prim":  # prim.device and friends only read metadata
+            self._record(func, args, kwargs, out)
+        return out
+
+    def _node(self, func, args, kwargs, tensors) -> Node:
+        kinds = self._kinds.get(func)
+        if kinds is None:
+            kinds = self._kinds[func] = _op_kind(func)
+        return Node(
+            index=len(self.nodes),
+            op=str(func),
+            args=tuple(self._convert(a) for a in args),
+            kwargs={k: self._convert(v) for k, v in kwargs.items()},
+            outputs=tuple(tensor_meta(t) for t in tensors),
+            call=self.stack.current,
+            inplace=kinds[0],
+            view=kinds[1],
+        )
+
+    def _record(self, func, args, kwargs, out):
+        outs = out if isinstance(out, (tuple, list)) else (out,)
+        tensors = [t for t in outs if isinstance(t, torch.Tensor)]
+        node = self._node(func, args, kwargs, tensors)
+        self.nodes.append(node)
+        for slot, (t, meta) in enumerate(zip(tensors, node.outputs)):
+            self._producers[id(t)] = Ref("node", node.index, slot, meta)
+            self._keep.append(t)

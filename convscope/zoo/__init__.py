@@ -1,0 +1,86 @@
+"""The zoo: classic CNN architectures, built from scratch, one file per family.
+
+Two doors only: ``names(pattern)`` and ``create(name, **kwargs)``. A family file registers each
+builder with ``@register_model(input_size=...)``; the builder's function name is the public name.
+
+    >>> from convscope import zoo
+    >>> model = zoo.create("resnet18", num_classes=10)
+    >>> zoo.info("resnet18").input_size
+    (3, 224, 224)
+"""
+from __future__ import annotations
+
+import difflib
+import fnmatch
+import importlib
+import inspect
+import pkgutil
+from dataclasses import dataclass
+from typing import Callable
+
+from ..errors import UsageError
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What the zoo knows about one model before building it."""
+
+    name: str
+    family: str
+    input_size: tuple[int, ...]
+    summary: str
+    builder: Callable
+
+
+_REGISTRY: dict[str, ModelInfo] = {}
+_loaded = False
+
+
+def register_model(*, input_size: tuple[int, ...]):
+    """Register ``fn`` under its own name, with its default input size (without batch)."""
+
+    def decorate(fn: Callable) -> Callable:
+        name = fn.__name__
+        if name in _REGISTRY:
+            raise ValueError(f"zoo model {name!r} is registered twice")
+        family = fn.__module__.rsplit(".", 1)[-1]
+        summary = (inspect.getdoc(fn) or "").split("\n", 1)[0]
+        _REGISTRY[name] = ModelInfo(name, family, tuple(input_size), summary, fn)
+        return fn
+
+    return decorate
+
+
+def _load_families() -> None:
+    global _loaded
+    if not _loaded:
+        for family in pkgutil.iter_modules(__path__):
+            importlib.import_module(f"{__name__}.{family.name}")
+        _loaded = True
+
+
+def names(pattern: str = "*") -> list[str]:
+    """Registered model names matching a shell-style ``pattern``, sorted."""
+    _load_families()
+    return sorted(n for n in _REGISTRY if fnmatch.fnmatch(n, pattern))
+
+
+def info(name: str) -> ModelInfo:
+    """The registry entry of ``name``; an unknown name lists the closest ones."""
+    _load_families()
+    if name not in _REGISTRY:
+        close = difflib.get_close_matches(name, _REGISTRY, n=5, cutoff=0.4)
+        hint = f" Did you mean: {', '.join(close)}?" if close else ""
+        raise UsageError(
+            f"no zoo model named {name!r}.{hint} `convscope zoo` lists all {len(_REGISTRY)} models."
+        )
+    return _REGISTRY[name]
+
+
+def create(name: str, **kwargs):
+    """Build the zoo model ``name``; keyword arguments go to its builder (num_classes, ...)."""
+    entry = info(name)
+    try:
+        return entry.builder(**kwargs)
+    except TypeError as exc:
+        params = ", ".join(inspect.signature(entry.builder).parameters)
+        raise UsageError(f"zoo model {name!r}: {exc}. It takes: {params}.") from None

@@ -1,0 +1,103 @@
+"""Rows and totals on the issue's networks: parameters, MACs, folding, uncounted ops."""
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+import convscope
+from tests.conftest import flop_counter_total, real_inputs
+from tests.nets import NETWORKS
+
+
+@pytest.mark.parametrize("name", NETWORKS)
+def test_parameters_equal_unique_numel(name):
+    build, shapes = NETWORKS[name]
+    model = build()
+    report = convscope.analyze(model, shapes)
+    unique = {id(p): p for p in model.parameters()}
+    assert report.totals.params == sum(p.numel() for p in unique.values())
+    assert sum(r.params for r in report.rows) == report.totals.params
+
+
+@pytest.mark.parametrize("name", NETWORKS)
+def test_macs_times_two_equal_flop_counter(name):
+    build, shapes = NETWORKS[name]
+    model = build().eval()
+    report = convscope.analyze(model, shapes, batch_size=2)
+    assert 2 * report.totals.macs == flop_counter_total(model, real_inputs(shapes, 2))
+    assert report.totals.flops == 2 * report.totals.macs + report.totals.other_flops
+
+
+@pytest.mark.parametrize("name", NETWORKS)
+@pytest.mark.parametrize("depth", [0, 1, 2])
+def test_folding_keeps_the_sums(name, depth):
+    build, shapes = NETWORKS[name]
+    model = build()
+    full = convscope.analyze(model, shapes)
+    folded = convscope.analyze(model, shapes, depth=depth)
+    assert all(r.depth <= max(depth, 1) for r in folded.rows)
+    for field in ("params", "macs", "other_flops"):
+        assert sum(getattr(r, field) for r in folded.rows) == sum(
+            getattr(r, field) for r in full.rows)
+
+
+def test_folded_row_takes_its_container_output_and_totals():
+    model = NETWORKS["inception_style"][0]()
+    report = convscope.analyze(model, (8, 17, 17), depth=1)
+    b3 = next(r for r in report.rows if r.name == "b3")
+    # b3 = conv 1x1 8->4 (36 params) + conv 3x3 4->6 (222 params)
+    assert (b3.kind, b3.type, b3.output_shape, b3.params) == ("folded", "Sequential",
+                                                              [1, 6, 17, 17], 36 + 222)
+    assert b3.macs == 17 * 17 * 4 * 8 + 17 * 17 * 6 * 4 * 9
+
+
+def test_shared_module_has_two_rows_and_counts_parameters_once():
+    report = convscope.analyze(NETWORKS["shared_conv"][0](), (4, 16, 16))
+    conv_rows = [r for r in report.rows if r.name == "conv"]
+    assert [r.params for r in conv_rows] == [4 * 4 * 9 + 4, 0]
+    assert [r.shared for r in conv_rows] == [False, True]
+    assert conv_rows[0].macs == conv_rows[1].macs == 16 * 16 * 4 * 4 * 9
+
+
+def test_functional_ops_outside_leaves_get_rows():
+    report = convscope.analyze(NETWORKS["residual"][0](), (3, 32, 32))
+    functional = [(r.name, r.type) for r in report.rows if r.kind == "function"]
+    assert ("add", "aten.add") in functional
+    assert ("cat", "aten.cat") not in functional
+    names = [name for name, _ in functional]
+    assert names.count("add") == 2 and "flatten" not in names and "view" in names
+    inception = convscope.analyze(NETWORKS["inception_style"][0](), (8, 17, 17))
+    cat = next(r for r in inception.rows if r.type == "aten.cat")
+    assert cat.output_shape == [1, 16, 17, 17]
+
+
+def test_frozen_parameters_are_counted_apart():
+    model = NETWORKS["residual"][0]()
+    for p in model.stem.parameters():
+        p.requires_grad_(False)
+    totals = convscope.analyze(model, (3, 32, 32)).totals
+    # stem: conv 3->16 3x3 no bias (432) + BatchNorm (32)
+    assert totals.non_trainable_params == 432 + 32
+    assert totals.trainable_params == totals.params - 464
+
+
+def test_uncounted_ops_are_listed_not_dropped():
+    class Cumulative(nn.Module):
+        def forward(self, x):
+            return torch.cumsum(x, dim=1) + torch.cummax(x, dim=1).values
+
+    report = convscope.analyze(Cumulative(), (4, 6))
+    assert report.uncounted == {"aten.cumsum.default": 1, "aten.cummax.default": 1}
+    assert "aten.cumsum.default x1" in str(report)
+    assert report.to_dict()["uncounted"] == {"aten.cummax.default": 1, "aten.cumsum.default": 1}
+
+
+def test_activation_and_parameter_bytes():
+    model = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(inplace=True), nn.Flatten(),
+                          nn.Linear(8 * 16 * 16, 10))
+    totals = convscope.analyze(model, (3, 16, 16), batch_size=4).totals
+    # conv out 4x8x16x16 floats; in-place ReLU and the flatten view allocate nothing; linear 4x10
+    assert totals.activation_bytes == (4 * 8 * 16 * 16 + 4 * 10) * 4
+    assert totals.param_bytes == 4 * sum(p.numel() for p in model.parameters())
+    assert totals.input_bytes == 4 * 3 * 16 * 16 * 4

@@ -1,0 +1,121 @@
+"""`convscope summary` and `convscope zoo` from the command line."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+
+import pytest
+from typer.testing import CliRunner
+
+from convscope.cli import app
+
+runner = CliRunner()
+
+
+def invoke(*args):
+    return runner.invoke(app, list(args))
+
+
+def test_summary_json_follows_the_documented_schema():
+    result = invoke("summary", "zoo:simple_cnn", "--input", "1x28x28", "--batch", "64",
+                    "--format", "json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["schema"] == "convscope.summary/1"
+    assert data["input_shapes"] == [[64, 1, 28, 28]]
+    first = data["rows"][0]
+    assert set(first) >= {"name", "type", "output_shape", "params", "macs", "output_bytes"}
+    assert first["output_shape"] == [64, 4, 14, 14] and first["params"] == 1 * 4 * 9 + 4
+    assert data["rows"][-1]["output_shape"] == [64, 2]
+    assert set(data["totals"]) >= {"params", "trainable_params", "macs", "flops",
+                                   "activation_bytes", "param_bytes"}
+    assert data["totals"]["params"] == 40 + 296 + 1168 + 4640 + 578
+    assert data["uncounted"] == {}
+
+
+def test_summary_table_shows_units_and_footer():
+    result = invoke("summary", "zoo:resnet18", "--depth", "1")
+    assert result.exit_code == 0, result.output
+    assert "layer1" in result.stdout and "layer1.0.conv1" not in result.stdout
+    assert "11,689,512" in result.stdout
+    assert "1.81 G" in result.stdout  # 1,814,073,344 MACs
+    assert "MiB" in result.stdout and "bias excluded" in result.stdout
+
+
+@pytest.mark.parametrize("fmt,marker", [("markdown", "| Layer |"), ("csv", "name,type,depth")])
+def test_summary_other_formats(fmt, marker):
+    result = invoke("summary", "zoo:lenet5", "--format", fmt)
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines()[0].startswith(marker)
+
+
+def test_summary_of_a_file_callable_with_arguments(tmp_path):
+    source = tmp_path / "mynet.py"
+    source.write_text(textwrap.dedent("""
+        from torch import nn
+        def build(width=4, classes=3):
+            return nn.Sequential(nn.Conv2d(1, width, 3), nn.Flatten(), nn.LazyLinear(classes))
+        def tiny(width=4):
+            return nn.Sequential(nn.Conv2d(1, width, 3), nn.ReLU())
+    """))
+    result = invoke("summary", f"{source}:tiny", "--input", "1x10x10", "--arg", "width=6",
+                    "--format", "json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["rows"][0]["output_shape"] == [1, 6, 8, 8]
+
+
+def test_zoo_lists_every_model_with_parameters():
+    result = invoke("zoo", "resnet*", "--format", "json")
+    assert result.exit_code == 0, result.output
+    data = {e["name"]: e for e in json.loads(result.stdout)}
+    assert data["resnet50"]["params"] == 25_557_032
+    assert data["resnet50"]["macs"] == 4_089_184_256
+    assert data["resnet50"]["input_size"] == [3, 224, 224]
+
+
+@pytest.mark.parametrize("args,words", [
+    (["summary", "zoo:resnet5"], ["resnet50"]),
+    (["summary", "zoo:simple_cnn", "--input", "1x28x0"], ["1x28x0", "3x224x224"]),
+    (["summary", "zoo:simple_cnn", "--input", "axb"], ["not a shape", "3x224x224"]),
+    (["summary", "nomodule.sub:build", "--input", "3x8x8"], ["cannot import"]),
+    (["summary", "zoo:lenet5", "--format", "yaml"], ["table, markdown, csv, json"]),
+    (["summary", "zoo:lenet5", "--arg", "oops"], ["key=value"]),
+])
+def test_user_mistakes_exit_2_with_one_message(args, words):
+    result = invoke(*args)
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output
+    for word in words:
+        assert word in result.output
+
+
+def test_the_installed_command_exits_2_without_traceback_and_debug_shows_one():
+    cmd = [sys.executable, "-m", "convscope", "summary", "zoo:simple_cnn", "--input", "3x28x28"]
+    plain = subprocess.run(cmd, capture_output=True, text=True)
+    assert plain.returncode == 2
+    assert "Traceback" not in plain.stderr and "error:" in plain.stderr and plain.stdout == ""
+    debug = subprocess.run(cmd + ["--debug"], capture_output=True, text=True)
+    assert debug.returncode == 2 and "Traceback" in debug.stderr
+
+
+def test_data_dependent_model_asks_for_real_and_real_works(tmp_path):
+    source = tmp_path / "gated.py"
+    source.write_text(textwrap.dedent("""
+        import torch
+        from torch import nn
+        class Gated(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.conv = nn.Conv2d(3, 4, 3)
+            def forward(self, x):
+                y = self.conv(x)
+                return y if y.mean().item() > -100 else -y
+    """))
+    result = invoke("summary", f"{source}:Gated", "--input", "3x8x8")
+    assert result.exit_code == 2
+    assert "--real" in result.output and "item()" in result.output
+    real = invoke("summary", f"{source}:Gated", "--input", "3x8x8", "--real", "--format", "json")
+    assert real.exit_code == 0, real.output
+    assert json.loads(real.stdout)["rows"][0]["output_shape"] == [1, 4, 6, 6]

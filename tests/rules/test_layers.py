@@ -1,0 +1,133 @@
+"""Random layer configurations: our shapes, parameters and MACs against PyTorch's own."""
+from __future__ import annotations
+
+from math import floor, prod
+
+import torch
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+from torch import nn
+
+import convscope
+from tests.conftest import flop_counter_total
+
+SETTINGS = settings(max_examples=60, deadline=None,
+                    suppress_health_check=[HealthCheck.too_slow])
+
+
+def _out_size(size, kernel, stride, padding, dilation, ceil_mode=False):
+    span = size + 2 * padding - dilation * (kernel - 1) - 1
+    return (-(-span // stride) if ceil_mode else span // stride) + 1
+
+
+@st.composite
+def conv_configs(draw):
+    groups = draw(st.sampled_from([1, 1, 2, 3]))
+    c_in = groups * draw(st.integers(1, 4))
+    c_out = groups * draw(st.integers(1, 4))
+    kernel = (draw(st.integers(1, 5)), draw(st.integers(1, 5)))
+    dilation = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+    padding_mode = draw(st.sampled_from(["zeros", "reflect", "replicate", "circular"]))
+    padding = draw(st.one_of(
+        st.just("valid"), st.just("same"),
+        st.tuples(st.integers(0, 3), st.integers(0, 3)),
+    ))
+    stride = (1, 1) if padding == "same" else (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+    size = (draw(st.integers(4, 20)), draw(st.integers(4, 20)))
+    return dict(in_channels=c_in, out_channels=c_out, kernel_size=kernel, stride=stride,
+                padding=padding, dilation=dilation, groups=groups,
+                bias=draw(st.booleans()), padding_mode=padding_mode), size
+
+
+@SETTINGS
+@given(conv_configs(), st.integers(1, 3))
+def test_conv2d_shape_params_and_macs_equal_torch(config, batch):
+    kwargs, (height, width) = config
+    pads = kwargs["padding"] if isinstance(kwargs["padding"], tuple) else (0, 0)
+    if kwargs["padding_mode"] != "zeros":
+        assume(all(p < s for p, s in zip(pads, (height, width))))  # reflect needs pad < size
+    layer = nn.Conv2d(**kwargs)
+    x = torch.randn(batch, kwargs["in_channels"], height, width)
+    try:
+        expected = layer(x)
+    except RuntimeError:
+        assume(False)  # the kernel does not fit: validation tests cover this case
+    report = convscope.analyze(layer, (kwargs["in_channels"], height, width), batch_size=batch)
+    assert report.rows[-1].output_shape == list(expected.shape)
+    assert report.totals.params == sum(p.numel() for p in layer.parameters())
+    n, c_out, h_out, w_out = expected.shape
+    kh, kw = kwargs["kernel_size"]
+    # N * C_out * H_out * W_out * (C_in / groups) * kH * kW
+    assert report.totals.macs == n * c_out * h_out * w_out * (
+        kwargs["in_channels"] // kwargs["groups"]) * kh * kw
+    assert 2 * report.totals.macs == flop_counter_total(layer, [x])
+
+
+@st.composite
+def pool_configs(draw):
+    kernel = (draw(st.integers(1, 4)), draw(st.integers(1, 4)))
+    stride = (draw(st.integers(1, 4)), draw(st.integers(1, 4)))
+    padding = (draw(st.integers(0, kernel[0] // 2)), draw(st.integers(0, kernel[1] // 2)))
+    size = (draw(st.integers(4, 20)), draw(st.integers(4, 20)))
+    return kernel, stride, padding, draw(st.booleans()), size
+
+
+@SETTINGS
+@given(pool_configs(), st.sampled_from(["max", "avg"]), st.integers(1, 4))
+def test_pooling_shape_equals_torch(config, kind, channels):
+    kernel, stride, padding, ceil_mode, (height, width) = config
+    if kind == "max":
+        dilation = (1, 1)
+        layer = nn.MaxPool2d(kernel, stride, padding, dilation=dilation, ceil_mode=ceil_mode)
+    else:
+        layer = nn.AvgPool2d(kernel, stride, padding, ceil_mode=ceil_mode)
+    expected = layer(torch.randn(2, channels, height, width))
+    report = convscope.analyze(layer, (channels, height, width), batch_size=2)
+    assert report.rows[-1].output_shape == list(expected.shape)
+    assert report.totals.params == 0 and report.totals.macs == 0
+    # one comparison (max) or addition (avg) per window element
+    assert report.totals.other_flops == expected.numel() * kernel[0] * kernel[1]
+    if not ceil_mode:  # the notes' formula, floor((W - F + 2P) / S) + 1
+        assert expected.shape[2] == floor((height - kernel[0] + 2 * padding[0]) / stride[0]) + 1
+
+
+@SETTINGS
+@given(st.integers(1, 64), st.integers(1, 64), st.integers(1, 8), st.booleans())
+def test_linear_params_and_macs(features_in, features_out, batch, bias):
+    layer = nn.Linear(features_in, features_out, bias=bias)
+    report = convscope.analyze(layer, (features_in,), batch_size=batch)
+    assert report.totals.params == features_in * features_out + features_out * bias
+    assert report.totals.macs == batch * features_in * features_out
+    assert report.totals.other_flops == batch * features_out * bias
+    assert 2 * report.totals.macs == flop_counter_total(layer, [torch.randn(batch, features_in)])
+
+
+def test_transposed_and_dilated_convolutions_agree_with_flop_counter():
+    for layer, size in [
+        (nn.ConvTranspose2d(4, 6, 3, stride=2, padding=1, output_padding=1), (4, 7, 9)),
+        (nn.ConvTranspose2d(4, 6, 4, stride=2, groups=2), (4, 5, 5)),
+        (nn.Conv2d(6, 6, 3, dilation=3, groups=6), (6, 15, 15)),
+        (nn.Conv1d(3, 5, 4, stride=2), (3, 20)),
+        (nn.Conv3d(2, 4, 3, padding=1), (2, 6, 6, 6)),
+    ]:
+        x = torch.randn(2, *size)
+        report = convscope.analyze(layer, size, batch_size=2)
+        assert report.rows[-1].output_shape == list(layer(x).shape)
+        assert 2 * report.totals.macs == flop_counter_total(layer, [x])
+
+
+def test_matrix_products_agree_with_flop_counter():
+    class Products(nn.Module):
+        def forward(self, a, b):
+            x = torch.einsum("bij,bjk->bik", a, b)
+            y = torch.matmul(a, b) + torch.bmm(a, b)
+            z = torch.nn.functional.scaled_dot_product_attention(a, a, a)
+            return x + y, z
+
+    model, shapes = Products(), [(5, 7), (7, 3)]
+    inputs = [torch.randn(2, *s) for s in shapes]
+    report = convscope.analyze(model, shapes, batch_size=2)
+    assert 2 * report.totals.macs == flop_counter_total(model, inputs)
+    # three [2,5,7] @ [2,7,3] products; attention: scores [2,5,5] x E=7, then weights @ V (7)
+    assert report.totals.macs == 3 * (2 * 5 * 7 * 3) + 2 * 5 * 5 * 7 * 2
+    assert prod(report.rows[-1].output_shape[1]) == 2 * 5 * 7

@@ -1,0 +1,79 @@
+"""The seed notes' own examples, reproduced with convscope (../shared/seeds/)."""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+import convscope
+from convscope import zoo
+
+
+def test_seed_000_conv_1_to_8_with_5x5_kernel_has_208_parameters():
+    conv = nn.Conv2d(in_channels=1, out_channels=8, kernel_size=(5, 5), stride=(1, 1))
+    report = convscope.analyze(conv, (1, 28, 28))
+    params = {p.name: list(p.meta.shape) for p in report.graph.params}
+    assert params == {"weight": [8, 1, 5, 5], "bias": [8]}
+    assert report.totals.params == 8 * 1 * 5 * 5 + 8 == 208
+
+
+def test_seed_001_conv_3_to_10_kernel_3_on_64x64_gives_62x62():
+    conv = nn.Conv2d(in_channels=3, out_channels=10, kernel_size=3, stride=1, padding=0)
+    report = convscope.analyze(conv, (3, 64, 64))
+    assert report.rows[0].output_shape == [1, 10, 62, 62]  # (64 - 3) / 1 + 1 = 62
+
+
+def test_seed_001_kernel_5_stride_2_gives_30x30_and_weight_10x3x5x5():
+    conv = nn.Conv2d(in_channels=3, out_channels=10, kernel_size=5, stride=2, padding=0)
+    report = convscope.analyze(conv, (3, 64, 64))
+    assert report.rows[0].output_shape == [1, 10, 30, 30]  # int((64 - 5) / 2) + 1 = 30
+    shapes = {p.name: list(p.meta.shape) for p in report.graph.params}
+    assert shapes == {"weight": [10, 3, 5, 5], "bias": [10]}
+
+
+def test_seed_003_simple_cnn_on_a_64x1x28x28_batch_gives_64x2():
+    model = zoo.create("simple_cnn")
+    report = convscope.analyze(model, (1, 28, 28), batch_size=64)
+    assert report.rows[-1].output_shape == [64, 2]
+    convs = [r.output_shape[2] for r in report.rows if r.type == "Conv2d"]
+    assert convs == [14, 7, 4, 2, 1]  # 28 -> 14 -> 7 -> 4 -> 2 -> 1
+    assert list(model(torch.zeros(64, 1, 28, 28)).shape) == [64, 2]
+
+
+def test_seed_003_broken_cnn_keeps_the_28x28_map_and_270_weights():
+    report = convscope.analyze(zoo.create("broken_cnn"), (1, 28, 28), batch_size=64)
+    assert report.rows[-1].output_shape == [64, 1, 28, 28]
+    first = report.rows[0]
+    assert first.params == 30 * 1 * 3 * 3 + 30  # the note's 270 weights, plus 30 biases
+
+
+def test_seed_003_conv_30_to_100_kernel_5_has_75000_weights():
+    report = convscope.analyze(nn.Conv2d(30, 100, kernel_size=5, bias=False), (30, 9, 9))
+    assert report.totals.params == 100 * 30 * 5 * 5 == 75_000
+
+
+def test_seed_004_parameter_formula_nk_times_c_k2_plus_1():
+    n_k, c, k = 64, 3, 3
+    report = convscope.analyze(nn.Conv2d(c, n_k, k), (c, 32, 32))
+    assert report.totals.params == n_k * (c * k**2 + 1)
+
+
+def test_seed_002_three_3x3_convs_have_27_c2_weights_against_49_c2_for_one_7x7():
+    c = 16
+    three = nn.Sequential(*[nn.Conv2d(c, c, 3, padding=1, bias=False) for _ in range(3)])
+    one = nn.Conv2d(c, c, 7, padding=3, bias=False)
+    assert convscope.analyze(three, (c, 32, 32)).totals.params == 27 * c * c
+    assert convscope.analyze(one, (c, 32, 32)).totals.params == 49 * c * c
+
+
+def test_seed_002_vgg16_first_layers_memory_and_weights():
+    with torch.device("meta"):  # shapes only: skip initialising 138M weights
+        model = zoo.create("vgg16")
+    report = convscope.analyze(model, (3, 224, 224))
+    convs = [r for r in report.rows if r.type == "Conv2d"]
+    # CONV3-64: [224x224x64] memory 224*224*64 = 3.2M, weights (3*3*3)*64 = 1,728 (+64 biases)
+    assert convs[0].output_shape == [1, 64, 224, 224]
+    assert convs[0].output_bytes == 224 * 224 * 64 * 4
+    assert convs[0].params == 3 * 3 * 3 * 64 + 64
+    fcs = [r for r in report.rows if r.type == "Linear"]
+    assert [f.params - f.output_shape[1] for f in fcs] == [102_760_448, 16_777_216, 4_096_000]
+    assert report.totals.params == 138_357_544

@@ -1,0 +1,131 @@
+"""The trace against real forwards: shapes, graph edges, backends, model state."""
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+import convscope
+from convscope.trace import run_trace, trace
+from convscope.trace.inputs import make_spec
+from tests.conftest import assert_same_model, real_inputs, real_leaf_outputs, snapshot
+from tests.nets import NETWORKS
+
+
+@pytest.mark.parametrize("name", NETWORKS)
+def test_module_rows_match_a_real_forward_row_by_row(name):
+    build, shapes = NETWORKS[name]
+    model = build().eval()
+    report = convscope.analyze(model, shapes, batch_size=2)
+    expected = real_leaf_outputs(model, real_inputs(shapes, batch_size=2))
+    got = [(r.name, r.output_shape) for r in report.rows if r.kind == "module"]
+    assert got == expected
+
+
+@pytest.mark.parametrize("name", NETWORKS)
+def test_every_op_output_matches_the_same_trace_on_real_tensors(name):
+    build, shapes = NETWORKS[name]
+    model = build().eval()
+    spec = make_spec(shapes, batch_size=3)
+    shape_only = run_trace(model, spec, train=False, backend="meta")
+    real = run_trace(model, spec, train=False, backend="real")
+    assert [n.op for n in shape_only.nodes] == [n.op for n in real.nodes]
+    assert [n.outputs for n in shape_only.nodes] == [n.outputs for n in real.nodes]
+    assert shape_only.outputs == real.outputs
+
+
+@pytest.mark.parametrize("backend", ["meta", "fake"])
+def test_both_shape_only_backends_give_the_same_graph(backend):
+    model = NETWORKS["residual"][0]().eval()
+    spec = make_spec((3, 32, 32), batch_size=2)
+    graph = run_trace(model, spec, train=False, backend=backend)
+    reference = run_trace(model, spec, train=False, backend="real")
+    assert [(n.op, n.outputs) for n in graph.nodes] == [(n.op, n.outputs) for n in reference.nodes]
+
+
+def test_producer_edges_follow_the_residual_add():
+    model = NETWORKS["residual"][0]().eval()
+    graph = trace(model, make_spec((3, 32, 32)))
+    adds = [n for n in graph.nodes if n.packet == "aten.add"]
+    assert len(adds) == 2
+    first = adds[0]
+    producers = {graph.producer(r).op for r in first.refs}
+    # x (the stem's in-place ReLU) + a2(...) (a convolution)
+    assert producers == {"aten.relu_.default", "aten.convolution.default"}
+    assert all(graph.calls[graph.nodes[r.source].call].name in ("stem.2", "a2")
+               for r in first.refs)
+
+
+def test_inplace_op_becomes_the_producer_of_later_uses():
+    model = nn.Sequential(nn.Conv2d(1, 2, 3), nn.ReLU(inplace=True), nn.Conv2d(2, 2, 1))
+    graph = trace(model, make_spec((1, 8, 8)))
+    relu, conv2 = graph.nodes[1], graph.nodes[2]
+    assert relu.inplace and relu.op == "aten.relu_.default"
+    assert conv2.args[0].kind == "node" and conv2.args[0].source == relu.index
+
+
+def test_parameters_and_inputs_are_named_in_refs():
+    graph = trace(nn.Conv2d(3, 4, 3), make_spec((3, 8, 8)))
+    conv = graph.nodes[0]
+    assert conv.args[0].kind == "input"
+    assert (conv.args[1].kind, conv.args[1].source) == ("param", "weight")
+    assert (conv.args[2].kind, conv.args[2].source) == ("param", "bias")
+
+
+def test_shared_module_gets_two_calls():
+    graph = trace(NETWORKS["shared_conv"][0](), make_spec((4, 16, 16)))
+    conv_calls = [c for c in graph.calls if c.name == "conv"]
+    assert [c.call_number for c in conv_calls] == [0, 1]
+
+
+@pytest.mark.parametrize("train", [False, True])
+def test_analysis_leaves_the_model_unchanged(train):
+    model = NETWORKS["residual"][0]()
+    model.stem[1].running_mean.fill_(0.5)
+    model.eval() if not train else model.train()
+    model.head.weight.requires_grad_(False)
+    before = snapshot(model)
+    convscope.analyze(model, (3, 32, 32), batch_size=4, train=train)
+    convscope.analyze(model, (3, 32, 32), batch_size=4, train=not train, real=True)
+    assert_same_model(model, before)
+
+
+def test_train_mode_changes_what_runs_and_is_restored():
+    model = NETWORKS["depthwise_separable"][0]().eval()
+    eval_ops = [n.op for n in trace(model, make_spec((3, 32, 32))).nodes]
+    train_ops = [n.op for n in trace(model, make_spec((3, 32, 32)), train=True).nodes]
+    # dropout draws its mask only in training; BatchNorm counts batches (an in-place add)
+    assert "aten.bernoulli_.float" in train_ops and "aten.bernoulli_.float" not in eval_ops
+    assert train_ops.count("aten.add_.Tensor") == 2 and "aten.add_.Tensor" not in eval_ops
+    assert not model.training
+
+
+def test_meta_failure_falls_back_to_fake_tensors():
+    class MakesCpuTensors(nn.Module):
+        def forward(self, x):
+            ramp = torch.arange(x.shape[-1], dtype=x.dtype)  # created on the CPU
+            return x * ramp
+
+    graph = trace(MakesCpuTensors(), make_spec((2, 5)))
+    assert graph.meta["backend"] == "fake"
+    assert graph.nodes[-1].outputs[0].shape == (1, 2, 5)
+
+
+def test_several_input_kinds():
+    model = NETWORKS["two_inputs"][0]()
+    by_shape = convscope.analyze(model, [(3, 12, 12), (6,)], batch_size=5)
+    by_data = convscope.analyze(model, input_data=(torch.zeros(5, 3, 12, 12), torch.zeros(5, 6)))
+    by_kwargs = convscope.analyze(model, input_data=(torch.zeros(5, 3, 12, 12),),
+                                  input_kwargs={"extra": torch.zeros(5, 6)})
+    for report in (by_shape, by_data, by_kwargs):
+        assert report.input_shapes == [[5, 3, 12, 12], [5, 6]]
+        assert report.rows[-1].output_shape == [5, 3]
+        assert report.totals.macs == by_shape.totals.macs
+
+
+def test_dtype_sets_input_and_byte_counts():
+    model = nn.Conv2d(3, 8, 3).to(torch.bfloat16)
+    report = convscope.analyze(model, (3, 10, 10), dtype=torch.bfloat16)
+    # out [1, 8, 8, 8] in bfloat16: 512 elements x 2 bytes
+    assert report.rows[0].output_bytes == 1024
+    assert report.totals.input_bytes == 3 * 10 * 10 * 2
