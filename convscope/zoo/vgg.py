@@ -4,9 +4,9 @@ recognition", ICLR 2015. Default input 3x224x224, 1000 classes.
 Configurations A, B, D and E of the paper's Table 1 are vgg11, vgg13, vgg16 and vgg19. The ``_bn``
 variants put batch norm (Ioffe & Szegedy 2015) after every conv, as torchvision does; the paper
 has none. Like torchvision, an adaptive 7x7 average pool sits before the classifier, so smaller
-inputs (even 32x32) run, module names read ``features.N``, ``avgpool``, ``classifier.N``, and
-weights start as torchvision's do: convs Kaiming-normal (fan_out, ReLU gain), Linear N(0, 0.01),
-biases zero, batch norm scale one.
+inputs (even 32x32) run, module names read ``features.N``, ``avgpool``, ``classifier.N``, ReLUs
+work in place (their outputs take no memory), and weights start as torchvision's do: convs
+Kaiming-normal (fan_out, ReLU gain), Linear N(0, 0.01), biases zero, batch norm scale one.
 """
 from __future__ import annotations
 
@@ -39,7 +39,7 @@ def _features(config: tuple[int | str, ...], in_channels: int, batch_norm: bool)
         layers.append(nn.Conv2d(in_channels, width, kernel_size=3, padding=1))
         if batch_norm:
             layers.append(nn.BatchNorm2d(width))
-        layers.append(nn.ReLU())
+        layers.append(nn.ReLU(inplace=True))
         in_channels = width
     return nn.Sequential(*layers)
 
@@ -47,10 +47,10 @@ def _features(config: tuple[int | str, ...], in_channels: int, batch_norm: bool)
 def _classifier(in_features: int, num_classes: int, dropout: float) -> nn.Sequential:
     return nn.Sequential(
         nn.Linear(in_features, _HIDDEN),
-        nn.ReLU(),
+        nn.ReLU(inplace=True),
         nn.Dropout(dropout),
         nn.Linear(_HIDDEN, _HIDDEN),
-        nn.ReLU(),
+        nn.ReLU(inplace=True),
         nn.Dropout(dropout),
         nn.Linear(_HIDDEN, num_classes),
     )
