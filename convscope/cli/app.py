@@ -1,4 +1,4 @@
-"""The command line: wires loading, analysis and rendering together. Computes nothing itself."""
+"""The Typer app and what every command shares: error handling, model loading, output formats."""
 from __future__ import annotations
 
 import functools
@@ -9,7 +9,7 @@ from typing import List, Optional
 import typer
 from rich.console import Console
 
-from .errors import ConvscopeError, UsageError
+from ..errors import ConvscopeError, UsageError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None,
                   help="convscope: shapes, parameters, MACs, memory and receptive fields of CNNs.")
@@ -42,7 +42,7 @@ def friendly(command):
     return run
 
 
-def _dtype(name: str):
+def parse_dtype(name: str):
     import torch
 
     value = getattr(torch, name, None)
@@ -51,9 +51,9 @@ def _dtype(name: str):
     return value
 
 
-def _load(model: str, args: list[str], input: Optional[str], shapes_only: bool = True):
-    from .loading import default_input, load_model, parse_args
-    from .trace.inputs import parse_input
+def load_network(model: str, args: list[str], input: Optional[str], shapes_only: bool = True):
+    from ..loading import default_input, load_model, parse_args
+    from ..trace.inputs import parse_input
 
     network, name = load_model(model, parse_args(args), shapes_only=shapes_only)
     shapes = parse_input(input) if input else [default_input(model)]
@@ -63,11 +63,11 @@ def _load(model: str, args: list[str], input: Optional[str], shapes_only: bool =
     return network, name, shapes
 
 
-def _emit(report, fmt: str) -> None:
+def emit_report(report, fmt: str) -> None:
     if fmt not in FORMATS:
         raise UsageError(f"--format {fmt!r} is not one of {', '.join(FORMATS)}.")
     if fmt == "table":
-        from .render.table import print_report
+        from ..render.table import print_report
 
         print_report(report, Console(highlight=False))
     else:
@@ -79,64 +79,3 @@ ModelArg = typer.Argument(..., help="zoo:NAME, package.module:callable or file.p
 InputOpt = typer.Option(None, "--input", "-i", help="shape without batch, e.g. 3x224x224")
 ArgOpt = typer.Option([], "--arg", help="key=value passed to the model's builder (repeatable)")
 DebugOpt = typer.Option(False, "--debug", help="show tracebacks")
-
-
-@app.command()
-@friendly
-def summary(
-    model: str = ModelArg,
-    input: Optional[str] = InputOpt,
-    batch: int = typer.Option(1, "--batch", "-b", help="batch size"),
-    depth: Optional[int] = typer.Option(None, "--depth", "-d", help="fold rows deeper than N"),
-    format: str = typer.Option("table", "--format", "-f", help="table|markdown|csv|json"),
-    train: bool = typer.Option(False, "--train", help="trace in training mode"),
-    real: bool = typer.Option(False, "--real", help="run a real forward (data-dependent models)"),
-    dtype: str = typer.Option("float32", "--dtype", help="input dtype"),
-    arg: List[str] = ArgOpt,
-    debug: bool = DebugOpt,
-):
-    """Per-layer table: output shape, parameters, MACs, output memory.
-
-    Examples:
-      convscope summary zoo:resnet50
-      convscope summary zoo:vgg16 --depth 1 --format markdown
-      convscope summary mymodels.py:Net --input 1x28x28 --batch 64 --arg num_classes=10
-    """
-    from .api import analyze
-
-    network, name, shapes = _load(model, arg, input, shapes_only=not real)
-    report = analyze(network, shapes, batch_size=batch, dtype=_dtype(dtype), train=train,
-                     depth=depth, real=real, name=name)
-    _emit(report, format)
-
-
-@app.command("zoo")
-@friendly
-def zoo_table(
-    pattern: str = typer.Argument("*", help="shell pattern over names, e.g. 'resnet*'"),
-    format: str = typer.Option("table", "--format", "-f", help="table|markdown|csv|json"),
-    debug: bool = DebugOpt,
-):
-    """Every zoo model: parameters, MACs and default input.
-
-    Examples:
-      convscope zoo
-      convscope zoo 'vgg*' --format markdown
-    """
-    from .catalogue import catalogue
-    from .render.catalogue import render_catalogue
-
-    entries = catalogue(pattern)
-    if not entries:
-        raise UsageError(f"no zoo model matches {pattern!r}; `convscope zoo` lists them all.")
-    if format not in FORMATS:
-        raise UsageError(f"--format {format!r} is not one of {', '.join(FORMATS)}.")
-    render_catalogue(entries, format, Console(highlight=False))
-
-
-def main() -> None:
-    app()
-
-
-if __name__ == "__main__":
-    main()

@@ -1,0 +1,32 @@
+"""`convscope zoo`: the table of every zoo model."""
+from __future__ import annotations
+
+import typer
+from rich.console import Console
+
+from ..errors import UsageError
+from .app import FORMATS, DebugOpt, app, friendly
+
+
+@app.command("zoo")
+@friendly
+def zoo_table(
+    pattern: str = typer.Argument("*", help="shell pattern over names, e.g. 'resnet*'"),
+    format: str = typer.Option("table", "--format", "-f", help="table|markdown|csv|json"),
+    debug: bool = DebugOpt,
+):
+    """Every zoo model: parameters, MACs and default input.
+
+    Examples:
+      convscope zoo
+      convscope zoo 'vgg*' --format markdown
+    """
+    from ..catalogue import catalogue
+    from ..render.catalogue import render_catalogue
+
+    entries = catalogue(pattern)
+    if not entries:
+        raise UsageError(f"no zoo model matches {pattern!r}; `convscope zoo` lists them all.")
+    if format not in FORMATS:
+        raise UsageError(f"--format {format!r} is not one of {', '.join(FORMATS)}.")
+    render_catalogue(entries, format, Console(highlight=False))
