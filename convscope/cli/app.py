@@ -63,13 +63,18 @@ def load_network(model: str, args: list[str], input: Optional[str], shapes_only:
     return network, name, shapes
 
 
+def stdout_console() -> Console:
+    """Standard output; piped output gets a wide page so tables are not wrapped at 80 columns."""
+    return Console(highlight=False, width=None if sys.stdout.isatty() else 160)
+
+
 def emit_report(report, fmt: str) -> None:
     if fmt not in FORMATS:
         raise UsageError(f"--format {fmt!r} is not one of {', '.join(FORMATS)}.")
     if fmt == "table":
         from ..render.table import print_report
 
-        print_report(report, Console(highlight=False))
+        print_report(report, stdout_console())
     else:
         text = {"markdown": report.to_markdown, "csv": report.to_csv, "json": report.to_json}[fmt]()
         sys.stdout.write(text if text.endswith("\n") else text + "\n")

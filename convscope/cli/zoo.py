@@ -2,10 +2,9 @@
 from __future__ import annotations
 
 import typer
-from rich.console import Console
 
 from ..errors import UsageError
-from .app import FORMATS, DebugOpt, app, friendly
+from .app import FORMATS, DebugOpt, app, friendly, stdout_console
 
 
 @app.command("zoo")
@@ -29,4 +28,4 @@ def zoo_table(
         raise UsageError(f"no zoo model matches {pattern!r}; `convscope zoo` lists them all.")
     if format not in FORMATS:
         raise UsageError(f"--format {format!r} is not one of {', '.join(FORMATS)}.")
-    render_catalogue(entries, format, Console(highlight=False))
+    render_catalogue(entries, format, stdout_console())

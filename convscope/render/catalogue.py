@@ -38,12 +38,15 @@ def render_catalogue(entries, fmt: str, console) -> None:
         lines += ["| " + " | ".join(_cells(e)) + " |" for e in entries]
         console.file.write("\n".join(lines) + "\n")
     else:
+        rows = [_cells(e) for e in entries]
         table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
         for i, header in enumerate(HEADERS):
+            fixed = header != "Description"  # only the description gives way on narrow screens
             table.add_column(header, justify="right" if header in ("Params", "MACs") else "left",
-                             no_wrap=True, overflow="ellipsis")
-        for entry in entries:
-            table.add_row(*_cells(entry))
+                             no_wrap=True, overflow="ellipsis",
+                             min_width=max(len(r[i]) for r in rows) if fixed else None)
+        for row in rows:
+            table.add_row(*row)
         console.print(table)
         console.print("MACs at the default input, batch 1; convolutions and matrix products, "
                       "bias excluded.", style="dim")
