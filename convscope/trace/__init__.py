@@ -11,13 +11,13 @@ The model itself is never changed: parameters and buffers are swapped for shape-
 """
 from __future__ import annotations
 
-import contextlib
 from dataclasses import dataclass
 
 import torch
 from torch import nn
 
 from ..graph import Graph, ModuleCall, Param
+from .backends import BACKENDS, model_state, training_mode
 from .inputs import InputSpec, materialise
 from .modules import ModuleStack, flat_tensors
 from .recorder import Recorder, tensor_meta
@@ -31,57 +31,11 @@ class TraceFailure(Exception):
     calls: list[ModuleCall]
     node: object  # graph.Node of the failing op, or None if it failed outside an op
     backend: str
+    nodes: tuple = ()  # the ops recorded before the failure, so producers can be named
+    all_calls: tuple = ()  # every module call begun so far: what ``Node.call`` indexes
 
     def __str__(self):
         return f"{type(self.cause).__name__}: {self.cause}"
-
-
-def _meta_backend():
-    def make(shape, dtype):
-        return torch.empty(shape, dtype=dtype, device="meta")
-
-    def like(t):
-        copy = torch.empty_strided(t.shape, t.stride(), dtype=t.dtype, device="meta")
-        return copy.requires_grad_(t.requires_grad)
-
-    return contextlib.nullcontext(), make, like, like
-
-
-def _fake_backend():
-    from torch._subclasses.fake_tensor import FakeTensorMode
-
-    mode = FakeTensorMode(allow_non_fake_inputs=True)
-
-    def make(shape, dtype):
-        with mode:
-            return torch.empty(shape, dtype=dtype)
-
-    def like(t):
-        with mode:
-            copy = torch.empty_strided(t.shape, t.stride(), dtype=t.dtype)
-        return copy.requires_grad_(t.requires_grad)
-
-    return mode, make, mode.from_tensor, like
-
-
-def _real_backend():
-    def make(shape, dtype):
-        return torch.randn(shape, dtype=dtype) if dtype.is_floating_point else torch.zeros(
-            shape, dtype=dtype)
-
-    return contextlib.nullcontext(), make, (lambda t: t), (lambda t: t)
-
-
-BACKENDS = {"meta": _meta_backend, "fake": _fake_backend, "real": _real_backend}
-
-
-def _state(model: nn.Module, like, real: bool):
-    params = dict(model.named_parameters())
-    buffers = dict(model.named_buffers())
-    state = {name: (p if real else like(p)) for name, p in params.items()}
-    # real buffers are cloned so BatchNorm's running statistics stay as they were
-    state.update({name: (b.clone() if real else like(b)) for name, b in buffers.items()})
-    return state
 
 
 def _params(model: nn.Module, named) -> tuple[Param, ...]:
@@ -97,17 +51,6 @@ def _params(model: nn.Module, named) -> tuple[Param, ...]:
     )
 
 
-@contextlib.contextmanager
-def _training(model: nn.Module, train: bool):
-    flags = [(m, m.training) for m in model.modules()]
-    model.train(train)
-    try:
-        yield
-    finally:
-        for module, flag in flags:
-            module.training = flag
-
-
 def _call(index: int, record: dict) -> ModuleCall:
     refs = tuple(record["output"] or ())
     fields = {k: v for k, v in record.items() if k != "output"}
@@ -117,7 +60,7 @@ def _call(index: int, record: dict) -> ModuleCall:
 def run_trace(model: nn.Module, spec: InputSpec, *, train: bool, backend: str) -> Graph:
     """Run one forward of ``model`` under the recorder with the given backend."""
     mode, make, convert, like = BACKENDS[backend]()
-    state = _state(model, like, backend == "real")
+    state = model_state(model, like, backend == "real")
     args, kwargs = materialise(spec, make, convert)
     param_names = {name for name, _ in model.named_parameters()}
     sources = {id(t): ("param" if name in param_names else "buffer", name)
@@ -131,11 +74,13 @@ def run_trace(model: nn.Module, spec: InputSpec, *, train: bool, backend: str) -
     recorder = Recorder(stack, sources)
     holder["rec"] = recorder
     try:
-        with mode, torch.no_grad(), _training(model, train), stack, recorder:
+        with mode, torch.no_grad(), training_mode(model, train), stack, recorder:
             output = torch.func.functional_call(model, state, args, kwargs, strict=False)
     except Exception as exc:
         chain = [_call(i, stack.calls[i]) for i in stack.stack]
-        raise TraceFailure(exc, chain, recorder.failure, backend) from exc
+        begun = tuple(_call(i, c) for i, c in enumerate(stack.calls))
+        raise TraceFailure(exc, chain, recorder.failure, backend, tuple(recorder.nodes),
+                           begun) from exc
 
     calls = tuple(_call(i, c) for i, c in enumerate(stack.calls))
     return Graph(

@@ -1,7 +1,7 @@
 """Ops whose shape-only kernels are slow, answered by the shapes PyTorch's CPU kernel returns.
 
-On the meta device ``native_batch_norm`` runs a Python decomposition of ~4 ms a call: two thirds
-of a ResNet-50 trace. Its outputs are fully determined by its inputs, so we build them with
+On the meta device ``native_batch_norm`` and its backward run Python decompositions of ~3-4 ms a
+call: two thirds of a ResNet-50 trace. Its outputs are fully determined by its inputs, so we build them with
 ``torch.empty_like``/``torch.empty`` instead. A fast path may return NotImplemented to hand the
 call back to the real kernel. ``tests/trace/test_fastpaths.py`` pins each answer
 against the real CPU kernel, so an upgrade of PyTorch cannot silently change our numbers.
@@ -23,6 +23,29 @@ def _native_batch_norm(x, weight, bias, running_mean, running_var, training, mom
     return torch.empty_like(x), stat, torch.empty_like(stat)
 
 
+def _native_batch_norm_backward(grad_out, x, weight, running_mean, running_var, save_mean,
+                                save_invstd, train, eps, output_mask):
+    """(grad_input like x, grad_weight [C], grad_bias [C]); None where output_mask is False."""
+    if weight is not None and weight.dtype != x.dtype:
+        return NotImplemented
+    channels = x.shape[1]
+
+    def per_channel():
+        return torch.empty(channels, dtype=x.dtype, device=x.device)
+
+    return (torch.empty_like(x) if output_mask[0] else None,
+            per_channel() if output_mask[1] else None,
+            per_channel() if output_mask[2] else None)
+
+
 FAST_PATHS = {
     aten.native_batch_norm.default: _native_batch_norm,
+    aten.native_batch_norm_backward.default: _native_batch_norm_backward,
 }
+
+
+def run_op(func, args, kwargs):
+    """Run ``func`` through its fast path when it has one, else through PyTorch's kernel."""
+    fast = FAST_PATHS.get(func)
+    out = fast(*args, **kwargs) if fast is not None else NotImplemented
+    return func(*args, **kwargs) if out is NotImplemented else out

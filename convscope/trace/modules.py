@@ -22,6 +22,12 @@ class ModuleStack:
         self._node_count = node_count
         self._handles = []
 
+    def reset(self) -> None:
+        """Forget every call, as if no forward had run yet."""
+        self.calls.clear()
+        self.stack.clear()
+        self._call_counts.clear()
+
     @property
     def current(self) -> int | None:
         return self.stack[-1] if self.stack else None

@@ -1,11 +1,13 @@
 """The dispatch-level recorder: sees every aten op and writes one ``Node`` per op."""
 from __future__ import annotations
 
+import weakref
+
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from ..graph import Node, Ref, TensorMeta
-from .fastpaths import FAST_PATHS
+from .fastpaths import run_op
 
 
 def tensor_meta(t: torch.Tensor) -> TensorMeta:
@@ -32,9 +34,11 @@ class Recorder(TorchDispatchMode):
 
     Tensor identity is ``id()``: every tensor we have seen is kept alive in ``_keep`` so an id is
     never reused during one trace (the tensors are shape-only, so keeping them costs nothing).
+    With ``keep_alive=False`` (memory simulation, where lifetimes must stay real) a tensor is
+    forgotten when it dies instead.
     """
 
-    def __init__(self, stack, sources: dict[int, tuple[str, int | str]]):
+    def __init__(self, stack, sources: dict[int, tuple[str, int | str]], keep_alive: bool = True):
         super().__init__()
         self.stack = stack
         self.nodes: list[Node] = []
@@ -42,6 +46,8 @@ class Recorder(TorchDispatchMode):
         self._producers: dict[int, Ref] = {}
         self._sources = sources
         self._keep: list[torch.Tensor] = []
+        self._keep_alive = keep_alive
+        self._watch: dict[int, weakref.ref] = {}
         self._kinds: dict = {}
 
     def ref(self, t: torch.Tensor) -> Ref:
@@ -51,9 +57,25 @@ class Recorder(TorchDispatchMode):
             return found
         kind, source = self._sources.get(key, ("const", len(self._keep)))
         found = Ref(kind, source, 0, tensor_meta(t))
-        self._producers[key] = found
-        self._keep.append(t)
+        self._remember(t, found)
         return found
+
+    def _remember(self, t: torch.Tensor, ref: Ref) -> None:
+        key = id(t)
+        self._producers[key] = ref
+        if self._keep_alive:
+            self._keep.append(t)
+        elif key not in self._watch:
+            self._watch[key] = weakref.ref(t, lambda _, k=key: self._forget(k))
+
+    def _forget(self, key: int) -> None:
+        self._producers.pop(key, None)
+        self._watch.pop(key, None)
+
+    def producer_index(self, t: torch.Tensor) -> int | None:
+        """The index of the node that produced ``t``, or None for inputs and parameters."""
+        found = self._producers.get(id(t))
+        return found.source if found is not None and found.kind == "node" else None
 
     def ref_outputs(self, tensors) -> tuple[Ref, ...]:
         return tuple(self.ref(t) for t in tensors)
@@ -67,11 +89,8 @@ class Recorder(TorchDispatchMode):
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
-        fast = FAST_PATHS.get(func)
         try:
-            out = fast(*args, **kwargs) if fast is not None else NotImplemented
-            if out is NotImplemented:
-                out = func(*args, **kwargs)
+            out = run_op(func, args, kwargs)
         except Exception:
             self.failure = self._node(func, args, kwargs, ())
             raise
@@ -100,5 +119,4 @@ class Recorder(TorchDispatchMode):
         node = self._node(func, args, kwargs, tensors)
         self.nodes.append(node)
         for slot, (t, meta) in enumerate(zip(tensors, node.outputs)):
-            self._producers[id(t)] = Ref("node", node.index, slot, meta)
-            self._keep.append(t)
+            self._remember(t, Ref("node", node.index, slot, meta))

@@ -32,3 +32,25 @@ def test_mixed_precision_batch_norm_is_left_to_the_real_kernel():
     stats = torch.empty(3, device="meta")
     fast = FAST_PATHS[aten.native_batch_norm.default]
     assert fast(x, stats, stats, stats, stats, True, 0.1, 1e-5) is NotImplemented
+
+
+@pytest.mark.parametrize("training", [True, False])
+@pytest.mark.parametrize("mask", [(True, True, True), (True, False, False), (False, True, True)])
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_native_batch_norm_backward_fast_path_matches_the_cpu_kernel(training, mask,
+                                                                     channels_last):
+    x = torch.randn(2, 5, 4, 3)
+    if channels_last:
+        x = x.to(memory_format=torch.channels_last)
+    weight, mean, var = torch.ones(5), torch.zeros(5), torch.ones(5)
+    _, save_mean, save_invstd = aten.native_batch_norm.default(
+        x, weight, torch.zeros(5), mean, var, training, 0.1, 1e-5)
+    args = (torch.randn_like(x), x, weight, mean, var, save_mean, save_invstd, training, 1e-5,
+            list(mask))
+    real = aten.native_batch_norm_backward.default(*args)
+    meta_args = tuple(a.to("meta") if isinstance(a, torch.Tensor) else a for a in args)
+    fast = FAST_PATHS[aten.native_batch_norm_backward.default](*meta_args)
+    for r, f in zip(real, fast):
+        assert (r is None) == (f is None)
+        if r is not None:
+            assert (f.shape, f.dtype, f.stride()) == (r.shape, r.dtype, r.stride())

@@ -1,0 +1,82 @@
+"""Training memory: predict the peak of one training step, and the largest batch that fits.
+
+    >>> report = convscope.training_memory(model, (3, 224, 224), batch_size=32, optimizer="adam")
+    >>> report.train_peak_bytes, report.inference_peak_bytes
+    >>> convscope.largest_batch(model, (3, 224, 224), budget="16GiB")
+"""
+from __future__ import annotations
+
+import re
+
+import torch
+from torch import nn
+
+from .analyses.diagnose import diagnose
+from .analyses.memory import MemoryReport, memory_report
+from .errors import UsageError
+from .trace import TraceFailure
+from .trace.inputs import make_spec
+from .trace.training import OPTIMIZERS, simulate_inference, simulate_step
+
+_UNITS = {"": 1, "b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
+          "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
+
+
+def parse_bytes(text: str | int) -> int:
+    """``"16GiB"`` -> 17179869184; ``"500MB"`` -> 500000000; an int passes through."""
+    if isinstance(text, int):
+        return text
+    match = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([a-zA-Z]*)\s*", str(text))
+    unit = match and match.group(2).lower()
+    if not match or unit not in _UNITS:
+        raise UsageError(f"cannot read the size {text!r}; write e.g. 16GiB, 512MiB or 8GB.")
+    return int(float(match.group(1)) * _UNITS[unit])
+
+
+def training_memory(model: nn.Module, input_size=(3, 224, 224), batch_size: int = 1,
+                    optimizer: str = "momentum", dtype: torch.dtype | None = None,
+                    amp: bool = False, inference: bool = True) -> MemoryReport:
+    """Predict the memory of one training step (forward, backward, optimizer step) and of an
+    inference forward, from the tensors PyTorch allocates and frees on shape-only tensors."""
+    if optimizer not in OPTIMIZERS:
+        raise UsageError(f"optimizer {optimizer!r} is not one of {', '.join(OPTIMIZERS)}.")
+    spec = make_spec(input_size, batch_size=batch_size,
+                     dtype=dtype if dtype is not None and not amp else torch.float32)
+    try:
+        step = simulate_step(model, spec, optimizer, dtype=None if amp else dtype, amp=amp)
+        forward = simulate_inference(model, spec, dtype=dtype) if inference else None
+    except TraceFailure as failure:
+        raise diagnose(failure) from failure.cause
+    return memory_report(step, batch_size, forward)
+
+
+def largest_batch(model: nn.Module, input_size=(3, 224, 224), budget="16GiB",
+                  optimizer: str = "momentum", dtype: torch.dtype | None = None,
+                  amp: bool = False) -> int:
+    """The largest batch size whose predicted training peak fits in ``budget`` (0: none fits).
+
+    The peak grows by a fixed amount per sample, so two predictions give the estimate and a few
+    more confirm it exactly.
+    """
+    limit = parse_bytes(budget)
+
+    def peak(batch: int) -> int:
+        return training_memory(model, input_size, batch, optimizer, dtype, amp,
+                               inference=False).train_peak_bytes
+
+    one, two = peak(1), peak(2)
+    if one > limit:
+        return 0
+    guess = 1 + (limit - one) // max(two - one, 1)
+    if peak(guess) > limit:
+        low, high = 1, guess
+    elif peak(guess + 1) > limit:
+        return guess
+    else:  # not quite affine (e.g. a batch-independent workspace): widen, then bisect
+        low, high = guess + 1, 2 * guess + 2
+        while peak(high) <= limit:
+            low, high = high, 2 * high
+    while high - low > 1:
+        middle = (low + high) // 2
+        low, high = (middle, high) if peak(middle) <= limit else (low, middle)
+    return low

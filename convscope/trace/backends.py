@@ -1,0 +1,69 @@
+"""Where shape-only tensors come from: the meta device, fake tensors, or real ones.
+
+Each backend is (context manager, make(shape, dtype), convert(example tensor), like(parameter)).
+"""
+from __future__ import annotations
+
+import contextlib
+
+import torch
+from torch import nn
+
+
+def meta_backend():
+    def make(shape, dtype):
+        return torch.empty(shape, dtype=dtype, device="meta")
+
+    def like(t):
+        copy = torch.empty_strided(t.shape, t.stride(), dtype=t.dtype, device="meta")
+        return copy.requires_grad_(t.requires_grad)
+
+    return contextlib.nullcontext(), make, like, like
+
+
+def fake_backend():
+    from torch._subclasses.fake_tensor import FakeTensorMode
+
+    mode = FakeTensorMode(allow_non_fake_inputs=True)
+
+    def make(shape, dtype):
+        with mode:
+            return torch.empty(shape, dtype=dtype)
+
+    def like(t):
+        with mode:
+            copy = torch.empty_strided(t.shape, t.stride(), dtype=t.dtype)
+        return copy.requires_grad_(t.requires_grad)
+
+    return mode, make, mode.from_tensor, like
+
+
+def real_backend():
+    def make(shape, dtype):
+        return torch.randn(shape, dtype=dtype) if dtype.is_floating_point else torch.zeros(
+            shape, dtype=dtype)
+
+    return contextlib.nullcontext(), make, (lambda t: t), (lambda t: t)
+
+
+BACKENDS = {"meta": meta_backend, "fake": fake_backend, "real": real_backend}
+
+
+def model_state(model: nn.Module, like, real: bool):
+    params = dict(model.named_parameters())
+    buffers = dict(model.named_buffers())
+    state = {name: (p if real else like(p)) for name, p in params.items()}
+    # real buffers are cloned so BatchNorm's running statistics stay as they were
+    state.update({name: (b.clone() if real else like(b)) for name, b in buffers.items()})
+    return state
+
+
+@contextlib.contextmanager
+def training_mode(model: nn.Module, train: bool):
+    flags = [(m, m.training) for m in model.modules()]
+    model.train(train)
+    try:
+        yield
+    finally:
+        for module, flag in flags:
+            module.training = flag

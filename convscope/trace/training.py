@@ -1,0 +1,253 @@
+"""Run one training step (forward, loss, backward, optimizer step) on shape-only tensors and
+record when every storage is allocated and freed.
+
+Nothing here is a model of memory: the step is PyTorch's own, on meta tensors, so autograd keeps
+exactly the tensors it keeps for real and frees them when it really does. A storage is "freed"
+when its last reference dies (a weak reference on the storage tells us). The optimizer's state is
+created before the recorded step, so it is a steady-state step, like every step but the first.
+"""
+from __future__ import annotations
+
+import weakref
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+from torch.utils._python_dispatch import TorchDispatchMode
+
+from ..graph import Graph
+from .fastpaths import run_op
+from .backends import BACKENDS, model_state, training_mode
+from .inputs import InputSpec, materialise
+from .modules import ModuleStack, flat_tensors
+from .recorder import Recorder
+
+OPTIMIZERS = ("sgd", "momentum", "adam", "adamw")
+
+
+@dataclass(frozen=True)
+class MemoryEvent:
+    phase: str  # "forward", "backward", "step" or "inference"
+    storage: int  # an id, unique within one trace
+    delta: int  # + bytes allocated, - bytes freed
+    node: int | None  # the forward node that allocated it, when in the forward
+
+
+@dataclass(frozen=True)
+class SavedTensor:
+    """A tensor autograd saved for backward during the forward."""
+
+    storage: int
+    nbytes: int  # the storage's size: views of one storage count once
+    shape: tuple[int, ...]
+    dtype: str
+    node: int | None  # the forward op that saved it (best effort: see ``_saving_node``)
+    source: str  # "activation", "param", "input" or "buffer"
+    producer: int | None = None  # the forward op whose output it is
+
+
+@dataclass(frozen=True)
+class TrainingTrace:
+    forward: Graph  # the training-mode forward, as ``trace`` records it
+    events: tuple[MemoryEvent, ...]  # the recorded step, in order
+    saved: tuple[SavedTensor, ...]
+    baseline: dict[str, int]  # bytes alive before the step: params, buffers, optimizer, inputs
+    grad_storages: frozenset[int]
+    optimizer: str
+
+
+class StorageTracker(TorchDispatchMode):
+    """Emits an allocation event for every new storage an op returns, and a free event when the
+    storage dies. ``phase`` and ``node`` are set by the caller as the step moves on."""
+
+    def __init__(self, recorder: Recorder | None = None):
+        super().__init__()
+        self.events: list[MemoryEvent] = []
+        self.phase = "forward"
+        self.recording = True
+        self._recorder = recorder
+        self._alive: dict[int, weakref.ref] = {}
+
+    def key(self, t: torch.Tensor) -> int:
+        return t.untyped_storage()._cdata
+
+    def _free(self, key: int, nbytes: int) -> None:
+        if self._alive.pop(key, None) is not None and self.recording:
+            self.events.append(MemoryEvent(self.phase, key, -nbytes, None))
+
+    def track(self, t: torch.Tensor, node: int | None) -> None:
+        storage = t.untyped_storage()
+        key = storage._cdata
+        if key in self._alive:
+            return
+        nbytes = storage.nbytes()
+        self._alive[key] = weakref.ref(storage, lambda _, k=key, n=nbytes: self._free(k, n))
+        if self.recording:
+            self.events.append(MemoryEvent(self.phase, key, nbytes, node))
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        out = run_op(func, args, kwargs or {})
+        node = len(self._recorder.nodes) - 1 if self._recorder and self.phase == "forward" else None
+        for t in out if isinstance(out, (tuple, list)) else (out,):
+            if isinstance(t, torch.Tensor):
+                self.track(t, node)
+        return out
+
+
+def make_optimizer(name: str, params: list[torch.Tensor]) -> torch.optim.Optimizer:
+    """The optimizers the CLI names, as a CPU training loop makes them (no foreach kernels)."""
+    if name == "sgd":
+        return torch.optim.SGD(params, lr=0.01, foreach=False)
+    if name == "momentum":
+        return torch.optim.SGD(params, lr=0.01, momentum=0.9, foreach=False)
+    if name == "adam":
+        return torch.optim.Adam(params, lr=1e-3, foreach=False)
+    if name == "adamw":
+        return torch.optim.AdamW(params, lr=1e-3, foreach=False)
+    raise ValueError(f"unknown optimizer {name!r}; choose one of {', '.join(OPTIMIZERS)}")
+
+
+def loss_of(output) -> torch.Tensor:
+    """Cross-entropy against class 0 for [N, classes] outputs, the mean for any other output;
+    several outputs (auxiliary heads) add their losses."""
+    losses = []
+    for out in flat_tensors(output):
+        if not out.is_floating_point():
+            continue
+        if out.dim() == 2:
+            target = torch.zeros(out.shape[0], dtype=torch.long, device=out.device)
+            losses.append(nn.functional.cross_entropy(out, target))
+        else:
+            losses.append(out.mean())
+    return sum(losses[1:], losses[0])
+
+
+def _cast(like, dtype):
+    def convert(t):
+        copy = like(t)
+        if dtype is not None and copy.is_floating_point() and copy.dtype != dtype:
+            copy = copy.detach().to(dtype).requires_grad_(t.requires_grad)
+        return copy
+
+    return convert
+
+
+def _source_of(t, sources) -> str:
+    found = sources.get(id(t))
+    return found[0] if found else "activation"
+
+
+def simulate_step(model: nn.Module, spec: InputSpec, optimizer: str = "momentum", *,
+                  dtype: torch.dtype | None = None, amp: bool = False,
+                  backend: str = "meta") -> TrainingTrace:
+    """One steady-state training step on shape-only tensors, recorded (see module docstring)."""
+    mode, make, convert, like = BACKENDS["fake" if amp else backend]()
+    state = model_state(model, _cast(like, dtype), real=False)
+    args, kwargs = materialise(spec, make, convert)
+    params = [t for name, t in state.items() if t.requires_grad]
+    param_names = {name for name, _ in model.named_parameters()}
+    sources = {id(t): ("param" if n in param_names else "buffer", n) for n, t in state.items()}
+    inputs = [t for t in (*args, *kwargs.values()) if isinstance(t, torch.Tensor)]
+    sources.update({id(t): ("input", i) for i, t in enumerate(inputs)})
+
+    holder: dict = {}
+    stack = ModuleStack(model, lambda out: holder["rec"].ref_outputs(flat_tensors(out)),
+                        lambda: len(holder["rec"].nodes))
+    recorder = holder["rec"] = Recorder(stack, sources, keep_alive=False)
+    tracker = StorageTracker(recorder)
+    saved: list[SavedTensor] = []
+
+    def pack(t):
+        if tracker.recording and tracker.phase == "forward":
+            storage = t.untyped_storage()
+            saved.append(SavedTensor(storage._cdata, storage.nbytes(), tuple(t.shape),
+                                     str(t.dtype).removeprefix("torch."), _saving_node(t),
+                                     _source_of(t, sources), recorder.producer_index(t)))
+        return t
+
+    def _saving_node(t) -> int:
+        # autograd saves an op's inputs before the op runs, its outputs right after
+        last = len(recorder.nodes) - 1
+        made_by = recorder.producer_index(t)
+        return last if made_by == last and last >= 0 else last + 1
+
+    autocast = torch.autocast("cpu", dtype=dtype or torch.bfloat16, enabled=amp)
+    with mode, training_mode(model, True), tracker:
+        tracker.recording = False
+        for t in [*state.values(), *inputs]:
+            tracker.track(t, None)
+        opt = make_optimizer(optimizer, params)
+        _create_optimizer_state(opt, params)
+        baseline = _baseline(tracker, state, sources, inputs, opt)
+        tracker.recording = True
+        hooks = torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t)
+        with stack, recorder, hooks, autocast:
+            output = torch.func.functional_call(model, state, args, kwargs, strict=False)
+            loss = loss_of(output)
+        del output
+        tracker.phase = "backward"
+        loss.backward()
+        del loss
+        tracker.phase = "step"
+        opt.step()
+        grad_keys = frozenset(tracker.key(p.grad) for p in params if p.grad is not None)
+        opt.zero_grad(set_to_none=True)
+    forward = _forward_graph(model, recorder, stack, inputs)
+    return TrainingTrace(forward, tuple(tracker.events), tuple(saved), baseline, grad_keys,
+                         optimizer)
+
+
+def _create_optimizer_state(opt, params) -> None:
+    """Make the optimizer's state (momentum, Adam moments) as its first step does, so the
+    recorded step is a steady-state one; gradients are stand-ins, freed right after."""
+    for p in params:
+        p.grad = torch.empty_like(p)
+    opt.step()
+    opt.zero_grad(set_to_none=True)
+
+
+def _baseline(tracker, state, sources, inputs, opt) -> dict[str, int]:
+    def total(tensors):
+        seen = {tracker.key(t): t.untyped_storage().nbytes() for t in tensors}
+        return sum(seen.values())
+
+    param_names = {n for n, (kind, _) in ((s[1], s) for s in sources.values()) if kind == "param"}
+    optimizer_state = [v for s in opt.state.values() for v in s.values()
+                       if isinstance(v, torch.Tensor)]
+    return {
+        "params": total([t for n, t in state.items() if n in param_names]),
+        "buffers": total([t for n, t in state.items() if n not in param_names]),
+        "optimizer": total(optimizer_state),
+        "inputs": total(inputs),
+    }
+
+
+def _forward_graph(model, recorder, stack, inputs) -> Graph:
+    from . import _call, _params
+    from .recorder import tensor_meta
+
+    calls = tuple(_call(i, c) for i, c in enumerate(stack.calls))
+    return Graph(nodes=tuple(recorder.nodes), calls=calls,
+                 inputs=tuple(tensor_meta(t) for t in inputs), outputs=(),
+                 params=_params(model, model.named_parameters()),
+                 buffers=_params(model, model.named_buffers()),
+                 model_type=type(model).__name__, train=True, meta={"backend": "meta"})
+
+
+def simulate_inference(model: nn.Module, spec: InputSpec, *, dtype: torch.dtype | None = None,
+                       backend: str = "meta") -> tuple[MemoryEvent, ...]:
+    """One forward under ``torch.no_grad`` in eval mode; events beyond params, buffers, inputs."""
+    mode, make, convert, like = BACKENDS[backend]()
+    state = model_state(model, _cast(like, dtype), real=False)
+    args, kwargs = materialise(spec, make, convert)
+    tracker = StorageTracker()
+    tracker.phase = "inference"
+    with mode, training_mode(model, False), torch.no_grad(), tracker:
+        tracker.recording = False
+        for t in [*state.values(), *args, *kwargs.values()]:
+            if isinstance(t, torch.Tensor):
+                tracker.track(t, None)
+        tracker.recording = True
+        output = torch.func.functional_call(model, state, args, kwargs, strict=False)
+        del output
+    return tuple(tracker.events)
