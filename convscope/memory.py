@@ -38,13 +38,21 @@ def training_memory(model: nn.Module, input_size=(3, 224, 224), batch_size: int 
                     amp: bool = False, inference: bool = True) -> MemoryReport:
     """Predict the memory of one training step (forward, backward, optimizer step) and of an
     inference forward, from the tensors PyTorch allocates and frees on shape-only tensors."""
-    if optimizer not in OPTIMIZERS:
-        raise UsageError(f"optimizer {optimizer!r} is not one of {', '.join(OPTIMIZERS)}.")
     spec = make_spec(input_size, batch_size=batch_size,
                      dtype=dtype if dtype is not None and not amp else torch.float32)
+    return predict(model, spec, optimizer, dtype, amp, inference)
+
+
+def predict(model: nn.Module, spec, optimizer: str = "momentum",
+            dtype: torch.dtype | None = None, amp: bool = False,
+            inference: bool = True) -> MemoryReport:
+    """``training_memory`` for an input already described by ``trace.inputs.make_spec``."""
+    if optimizer not in OPTIMIZERS:
+        raise UsageError(f"optimizer {optimizer!r} is not one of {', '.join(OPTIMIZERS)}.")
+    batch_size = spec.batch_size
     try:
-        step = simulate_step(model, spec, optimizer, dtype=None if amp else dtype, amp=amp)
-        forward = simulate_inference(model, spec, dtype=dtype) if inference else None
+        step = simulate_step(model, spec, optimizer, dtype=dtype, amp=amp)
+        forward = simulate_inference(model, spec, dtype=dtype, amp=amp) if inference else None
     except TraceFailure as failure:
         raise diagnose(failure) from failure.cause
     return memory_report(step, batch_size, forward)

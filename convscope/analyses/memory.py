@@ -69,10 +69,11 @@ def saved_by_layer(trace) -> tuple[LayerSaved, ...]:
     per_row: dict[int, list] = {}
     rows = {}
     for saved in trace.saved:
-        if saved.source != "activation" or saved.storage in seen or saved.producer not in owner:
+        producer = _allocating_node(graph, saved.producer)
+        if saved.source != "activation" or saved.storage in seen or producer not in owner:
             continue
         seen.add(saved.storage)
-        row = owner[saved.producer]
+        row = owner[producer]
         rows[id(row)] = row
         kept_for = owner[saved.node].name if saved.node in owner else "?"
         per_row.setdefault(id(row), []).append((saved, kept_for))
@@ -81,6 +82,15 @@ def saved_by_layer(trace) -> tuple[LayerSaved, ...]:
                    tuple((s.shape, s.dtype, op) for s, op in items))
         for key, items in per_row.items()
     )
+
+
+def _allocating_node(graph, index: int | None) -> int | None:
+    """Follow views back to the op that allocated the storage (a Linear keeps the flattened view
+    of a pooling output: the bytes are the pooling layer's)."""
+    while index is not None and graph.nodes[index].view:
+        sources = [r for r in graph.nodes[index].refs if r.kind == "node"]
+        index = sources[0].source if sources else None
+    return index
 
 
 def memory_report(trace, batch_size: int, inference_events=None) -> MemoryReport:
@@ -102,3 +112,16 @@ def memory_report(trace, batch_size: int, inference_events=None) -> MemoryReport
         peak_phase=phase, phase_peaks={k: baseline + v for k, v in phases.items()},
         inference_peak_bytes=inference, layers=saved_by_layer(trace),
     )
+
+
+def attach_saved(rows, layers: tuple[LayerSaved, ...]):
+    """``rows`` with ``saved_bytes`` filled from the training trace's rows of the same name."""
+    from dataclasses import replace
+
+    by_key = {(layer.name, layer.occurrence): layer.saved_bytes for layer in layers}
+    seen: Counter = Counter()
+    out = []
+    for row in rows:
+        out.append(replace(row, saved_bytes=by_key.get((row.name, seen[row.name]), 0)))
+        seen[row.name] += 1
+    return out

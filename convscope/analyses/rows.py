@@ -28,6 +28,7 @@ class Row:
     calls: tuple[int, ...] = ()  # graph.calls this row covers
     nodes: tuple[int, ...] = ()  # graph.nodes this row covers
     rf: object = None  # receptive field, filled by analyses.receptive_field
+    saved_bytes: int | None = None  # kept by autograd for backward; filled by analyses.memory
 
     @property
     def output_shape(self) -> list:
@@ -137,16 +138,20 @@ def _ancestor_at(graph: Graph, row: Row, depth: int) -> int | None:
 
 def _folded_row(graph: Graph, anchor: int, first: Row) -> Row:
     call = graph.calls[anchor]
-    base = replace(first, params=0, trainable_params=0, macs=0, other_flops=0, calls=(), nodes=())
-    folded = replace(base, name=call.name, type=call.type, depth=_call_depth(graph, anchor),
+    base = replace(first, params=0, trainable_params=0, macs=0, other_flops=0, calls=(), nodes=(),
+                   saved_bytes=None)
+    folded = replace(base, name=call.name or call.type, type=call.type,
+                     depth=_call_depth(graph, anchor),
                      output_shapes=tuple(m.shape for m in call.outputs),
                      output_bytes=_bytes(call.outputs), kind="folded", rf=None)
     return _absorb(folded, first)
 
 
 def _absorb(into: Row, row: Row) -> Row:
+    saved = None if into.saved_bytes is None and row.saved_bytes is None else (
+        (into.saved_bytes or 0) + (row.saved_bytes or 0))
     return replace(
-        into, params=into.params + row.params,
+        into, saved_bytes=saved, params=into.params + row.params,
         trainable_params=into.trainable_params + row.trainable_params,
         macs=into.macs + row.macs, other_flops=into.other_flops + row.other_flops,
         calls=into.calls + row.calls, nodes=into.nodes + row.nodes,

@@ -20,6 +20,7 @@ class Totals:
     activation_bytes: int  # every tensor the forward allocates
     input_bytes: int
     output_bytes: int
+    train_peak_bytes: int | None = None  # one training step's peak, when memory was predicted
 
     @property
     def total_bytes(self) -> int:

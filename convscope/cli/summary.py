@@ -5,7 +5,9 @@ from typing import List, Optional
 
 import typer
 
-from .app import ArgOpt, DebugOpt, InputOpt, ModelArg, parse_dtype, emit_report, load_network, app, friendly
+from ..errors import ConvscopeError
+from .app import (ArgOpt, DebugOpt, InputOpt, ModelArg, app, emit_report, err, friendly,
+                  load_network, parse_dtype)
 
 
 @app.command()
@@ -19,10 +21,14 @@ def summary(
     train: bool = typer.Option(False, "--train", help="trace in training mode"),
     real: bool = typer.Option(False, "--real", help="run a real forward (data-dependent models)"),
     dtype: str = typer.Option("float32", "--dtype", help="input dtype"),
+    memory: bool = typer.Option(True, "--memory/--no-memory",
+                                help="simulate a training step: saved bytes per layer, peak"),
+    optimizer: str = typer.Option("momentum", "--optimizer", help="sgd|momentum|adam|adamw"),
     arg: List[str] = ArgOpt,
     debug: bool = DebugOpt,
 ):
-    """Per-layer table: output shape, parameters, MACs, output memory.
+    """Per-layer table: output shape, parameters, MACs, output memory, and what autograd keeps
+    for backward (with the peak of a training step for --optimizer; --no-memory skips it).
 
     Examples:
       convscope summary zoo:resnet50
@@ -32,6 +38,13 @@ def summary(
     from ..api import analyze
 
     network, name, shapes = load_network(model, arg, input, shapes_only=not real)
-    report = analyze(network, shapes, batch_size=batch, dtype=parse_dtype(dtype), train=train,
-                     depth=depth, real=real, name=name)
+    options = dict(batch_size=batch, dtype=parse_dtype(dtype), train=train, depth=depth,
+                   real=real, name=name, optimizer=optimizer)
+    try:
+        report = analyze(network, shapes, memory=memory and not real, **options)
+    except ConvscopeError as exc:
+        if not memory or real:
+            raise
+        report = analyze(network, shapes, memory=False, **options)  # the forward alone works
+        err.print(f"note: training memory left out: {exc}", markup=False)
     emit_report(report, format)

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 from . import units
 
-HEADERS = ["Layer", "Type", "Output shape", "Params", "MACs", "Output memory", "RF"]
 CONVENTION_NOTE = ("MACs: multiply-accumulates of convolutions and matrix products, bias "
                    "excluded. FLOPs = 2 x MACs + other FLOPs (bias, norm, pooling, activations). "
                    "Memory in KiB/MiB/GiB (1024-based), counts in K/M/G (1000-based).")
@@ -20,16 +19,37 @@ def rf_cell(row) -> str:
     return row.rf.short() if hasattr(row.rf, "short") else ""
 
 
-def row_cells(row, indent: str = "  ") -> list[str]:
-    return [
-        indent * max(row.depth - 1, 0) + row.name,
-        row.type,
-        units.shape(row.output_shape),
-        params_cell(row),
-        units.count(row.macs) if row.macs else "-",
-        units.nbytes(row.output_bytes),
-        rf_cell(row),
-    ]
+def _name(row, indent: str) -> str:
+    return indent * max(row.depth - 1, 0) + row.name
+
+
+COLUMNS = [
+    ("Layer", None),
+    ("Type", lambda row: row.type),
+    ("Output shape", lambda row: units.shape(row.output_shape)),
+    ("Params", params_cell),
+    ("MACs", lambda row: units.count(row.macs) if row.macs else "-"),
+    ("Output memory", lambda row: units.nbytes(row.output_bytes)),
+    ("Saved for backward", lambda row: units.nbytes(row.saved_bytes) if row.saved_bytes else "-"),
+    ("RF", rf_cell),
+]
+
+
+def headers(report) -> list[str]:
+    """The columns this report fills: the saved-bytes and RF columns only when computed."""
+    shown = []
+    for header, _ in COLUMNS:
+        if header == "RF" and all(r.rf is None for r in report.rows):
+            continue
+        if header == "Saved for backward" and all(r.saved_bytes is None for r in report.rows):
+            continue
+        shown.append(header)
+    return shown
+
+
+def row_cells(row, shown: list[str], indent: str = "  ") -> list[str]:
+    cells = dict(COLUMNS)
+    return [_name(row, indent) if h == "Layer" else cells[h](row) for h in shown]
 
 
 def total_lines(report) -> list[tuple[str, str]]:
@@ -47,6 +67,8 @@ def total_lines(report) -> list[tuple[str, str]]:
         ("Buffers size", units.nbytes(t.buffer_bytes)),
         ("Estimated total size", units.nbytes(t.total_bytes)),
     ]
+    if t.train_peak_bytes is not None:
+        lines.append(("Training step peak", units.nbytes(t.train_peak_bytes)))
     if report.uncounted:
         listed = ", ".join(f"{op} x{n}" for op, n in sorted(report.uncounted.items()))
         lines.append(("Not counted", listed))

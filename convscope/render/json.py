@@ -27,6 +27,7 @@ def row_dict(row) -> dict:
         "flops": row.flops,
         "output_bytes": row.output_bytes,
         "rf": row.rf.to_dict() if hasattr(row.rf, "to_dict") else row.rf,
+        "saved_bytes": row.saved_bytes,
     }
 
 

@@ -1,7 +1,7 @@
 """A GitHub-flavoured Markdown table and a totals list."""
 from __future__ import annotations
 
-from .cells import CONVENTION_NOTE, HEADERS, row_cells, total_lines
+from .cells import CONVENTION_NOTE, headers, row_cells, total_lines
 
 
 def _line(cells) -> str:
@@ -9,10 +9,9 @@ def _line(cells) -> str:
 
 
 def render_markdown(report) -> str:
-    show_rf = any(r.rf is not None for r in report.rows)
-    headers = HEADERS if show_rf else HEADERS[:-1]
-    lines = [_line(headers), _line(["---"] * len(headers))]
-    lines += [_line(row_cells(row, indent="\u00a0\u00a0")[: len(headers)]) for row in report.rows]
+    shown = headers(report)
+    lines = [_line(shown), _line(["---"] * len(shown))]
+    lines += [_line(row_cells(row, shown, indent="\u00a0\u00a0")) for row in report.rows]
     lines.append("")
     lines += [f"- **{label}**: {value}" for label, value in total_lines(report)]
     lines += ["", f"_{CONVENTION_NOTE}_", ""]

@@ -5,18 +5,17 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from .cells import CONVENTION_NOTE, HEADERS, row_cells, total_lines
+from .cells import CONVENTION_NOTE, headers, row_cells, total_lines
 
 
 def build_table(report) -> Table:
     title = f"{report.model_name}" if report.model_name else None
     table = Table(title=title, box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
-    show_rf = any(r.rf is not None for r in report.rows)
-    headers = HEADERS if show_rf else HEADERS[:-1]
-    for i, header in enumerate(headers):
+    shown = headers(report)
+    for i, header in enumerate(shown):
         table.add_column(header, justify="left" if i < 3 else "right", overflow="fold")
     for row in report.rows:
-        table.add_row(*row_cells(row)[: len(headers)])
+        table.add_row(*row_cells(row, shown))
     return table
 
 

@@ -142,6 +142,8 @@ def simulate_step(model: nn.Module, spec: InputSpec, optimizer: str = "momentum"
                   backend: str = "meta") -> TrainingTrace:
     """One steady-state training step on shape-only tensors, recorded (see module docstring)."""
     mode, make, convert, like = BACKENDS["fake" if amp else backend]()
+    autocast = torch.autocast("cpu", dtype=dtype or torch.bfloat16, enabled=amp)
+    dtype = None if amp else dtype
     state = model_state(model, _cast(like, dtype), real=False)
     args, kwargs = materialise(spec, make, convert)
     params = [t for name, t in state.items() if t.requires_grad]
@@ -171,7 +173,6 @@ def simulate_step(model: nn.Module, spec: InputSpec, optimizer: str = "momentum"
         made_by = recorder.producer_index(t)
         return last if made_by == last and last >= 0 else last + 1
 
-    autocast = torch.autocast("cpu", dtype=dtype or torch.bfloat16, enabled=amp)
     with mode, training_mode(model, True), tracker:
         tracker.recording = False
         for t in [*state.values(), *inputs]:
@@ -235,14 +236,16 @@ def _forward_graph(model, recorder, stack, inputs) -> Graph:
 
 
 def simulate_inference(model: nn.Module, spec: InputSpec, *, dtype: torch.dtype | None = None,
-                       backend: str = "meta") -> tuple[MemoryEvent, ...]:
+                       amp: bool = False, backend: str = "meta") -> tuple[MemoryEvent, ...]:
     """One forward under ``torch.no_grad`` in eval mode; events beyond params, buffers, inputs."""
-    mode, make, convert, like = BACKENDS[backend]()
+    mode, make, convert, like = BACKENDS["fake" if amp else backend]()
+    autocast = torch.autocast("cpu", dtype=dtype or torch.bfloat16, enabled=amp)
+    dtype = None if amp else dtype
     state = model_state(model, _cast(like, dtype), real=False)
     args, kwargs = materialise(spec, make, convert)
     tracker = StorageTracker()
     tracker.phase = "inference"
-    with mode, training_mode(model, False), torch.no_grad(), tracker:
+    with mode, training_mode(model, False), torch.no_grad(), tracker, autocast:
         tracker.recording = False
         for t in [*state.values(), *args, *kwargs.values()]:
             if isinstance(t, torch.Tensor):

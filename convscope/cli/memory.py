@@ -1,0 +1,51 @@
+"""`convscope memory`: predict the peak of a training step, and the batch that fits a budget."""
+from __future__ import annotations
+
+import sys
+from typing import List, Optional
+
+import typer
+
+from ..errors import UsageError
+from .app import (ArgOpt, DebugOpt, InputOpt, ModelArg, app, friendly, load_network,
+                  parse_dtype, stdout_console)
+
+
+@app.command()
+@friendly
+def memory(
+    model: str = ModelArg,
+    input: Optional[str] = InputOpt,
+    batch: int = typer.Option(1, "--batch", "-b", help="batch size"),
+    optimizer: str = typer.Option("momentum", "--optimizer", help="sgd|momentum|adam|adamw"),
+    dtype: str = typer.Option("float32", "--dtype", help="float32|bfloat16|float16"),
+    amp: bool = typer.Option(False, "--amp", help="autocast the forward to --dtype (CPU)"),
+    budget: Optional[str] = typer.Option(None, "--budget", help="e.g. 16GiB: largest batch"),
+    format: str = typer.Option("table", "--format", "-f", help="table|json"),
+    arg: List[str] = ArgOpt,
+    debug: bool = DebugOpt,
+):
+    """Memory of one training step: parameters, gradients, optimizer state, what autograd
+    saves per layer, the peak, the inference peak, and with --budget the largest batch.
+
+    Examples:
+      convscope memory zoo:resnet50 --batch 32 --optimizer adam
+      convscope memory zoo:vgg16 --budget 16GiB
+      convscope memory zoo:mobilenet_v2 --batch 64 --dtype bfloat16 --amp
+    """
+    from ..memory import largest_batch, training_memory
+    from ..render.memory import print_memory, render_memory_json
+
+    if format not in ("table", "json"):
+        raise UsageError(f"--format {format!r} is not one of table, json.")
+    network, _, shapes = load_network(model, arg, input)
+    kind = parse_dtype(dtype)
+    precision = None if kind.is_floating_point and kind == parse_dtype("float32") else kind
+    if amp and precision is None:
+        precision = parse_dtype("bfloat16")
+    report = training_memory(network, shapes, batch, optimizer, precision, amp)
+    fits = largest_batch(network, shapes, budget, optimizer, precision, amp) if budget else None
+    if format == "json":
+        sys.stdout.write(render_memory_json(report, fits) + "\n")
+    else:
+        print_memory(report, stdout_console(), fits, budget)

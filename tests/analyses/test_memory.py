@@ -1,0 +1,99 @@
+"""Predicted training and inference memory against a real CPU step (tests/measured_memory.py)."""
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+import convscope
+from convscope import zoo
+from convscope.memory import largest_batch, parse_bytes, training_memory
+from tests.measured_memory import measure_inference, measure_training_step
+from tests.nets import NETWORKS
+
+CASES = {
+    "simple_cnn": (lambda: zoo.create("simple_cnn"), (1, 28, 28), 64),
+    "small_resnet": (lambda: zoo.create("resnet18", num_classes=10), (3, 64, 64), 4),
+    "depthwise_separable": (NETWORKS["depthwise_separable"][0], (3, 64, 64), 16),
+}
+
+
+@pytest.mark.parametrize("case", CASES)
+@pytest.mark.parametrize("optimizer", ["momentum", "adam"])
+def test_training_peak_within_10_percent_of_measured(case, optimizer):
+    build, size, batch = CASES[case]
+    torch.manual_seed(0)
+    model = build()
+    predicted = training_memory(model, size, batch, optimizer, inference=False)
+    measured = measure_training_step(model, torch.randn(batch, *size), optimizer)
+    assert predicted.baseline_bytes == measured["preexisting"]
+    assert abs(predicted.train_peak_bytes - measured["peak"]) <= 0.10 * measured["peak"]
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_inference_peak_within_10_percent_of_measured(case):
+    build, size, batch = CASES[case]
+    model = build()
+    predicted = training_memory(model, size, batch).inference_peak_bytes
+    measured = measure_inference(model, torch.randn(batch, *size))["peak"]
+    assert abs(predicted - measured) <= 0.10 * measured
+
+
+def test_autocast_bfloat16_step_within_10_percent_of_measured():
+    model = NETWORKS["depthwise_separable"][0]()
+    predicted = training_memory(model, (3, 64, 64), 8, "adam", torch.bfloat16, amp=True,
+                                inference=False)
+    full = training_memory(model, (3, 64, 64), 8, "adam", inference=False)
+    measured = measure_training_step(model, torch.randn(8, 3, 64, 64), "adam", torch.bfloat16)
+    assert abs(predicted.train_peak_bytes - measured["peak"]) <= 0.10 * measured["peak"]
+    assert predicted.saved_activation_bytes < 0.75 * full.saved_activation_bytes
+
+
+def test_parts_of_the_step_add_up():
+    model = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+                          nn.Flatten(), nn.Linear(8 * 8 * 8, 10))
+    report = training_memory(model, (3, 16, 16), 4, "adam")
+    params = sum(p.numel() for p in model.parameters()) * 4
+    assert report.param_bytes == params
+    assert report.gradient_bytes == params  # one gradient per parameter
+    assert report.optimizer_bytes == 2 * params + 4 * 4  # Adam: exp_avg, exp_avg_sq; 4 steps
+    assert report.input_bytes == 4 * 3 * 16 * 16 * 4
+    layers = {layer.name: layer for layer in report.layers}
+    assert layers["1"].saved_bytes == 4 * 8 * 16 * 16 * 4  # ReLU keeps its result
+    # the pool's indices (int64) and its output, which the Linear keeps through Flatten's view
+    assert layers["2"].saved_bytes == 4 * 8 * 8 * 8 * (8 + 4)
+    assert report.train_peak_bytes >= report.baseline_bytes + report.saved_activation_bytes
+
+
+def test_inplace_relu_lowers_the_forward_peak_and_both_match_measured():
+    def net(inplace):
+        return nn.Sequential(nn.Conv2d(3, 8, 3), nn.BatchNorm2d(8), nn.ReLU(inplace=inplace),
+                             nn.Conv2d(8, 8, 3), nn.Flatten(), nn.Linear(8 * 8 * 8, 2))
+
+    reports = {}
+    for inplace in (False, True):
+        model = net(inplace)
+        reports[inplace] = training_memory(model, (3, 12, 12), 8)
+        measured = measure_training_step(model, torch.randn(8, 3, 12, 12), "momentum")
+        assert reports[inplace].train_peak_bytes == measured["peak"]
+    # ReLU(inplace) writes over the BatchNorm output instead of allocating its own
+    assert reports[True].phase_peaks["forward"] < reports[False].phase_peaks["forward"]
+    # but autograd keeps the same tensors: BatchNorm's input and the ReLU's result
+    assert reports[True].saved_activation_bytes == reports[False].saved_activation_bytes
+
+
+def test_largest_batch_fits_and_the_next_does_not():
+    model = zoo.create("simple_cnn")
+    budget = "3MiB"
+    batch = largest_batch(model, (1, 28, 28), budget)
+    assert batch > 1
+    assert training_memory(model, (1, 28, 28), batch).train_peak_bytes <= parse_bytes(budget)
+    assert training_memory(model, (1, 28, 28), batch + 1).train_peak_bytes > parse_bytes(budget)
+
+
+def test_bad_sizes_and_optimizers_teach():
+    with pytest.raises(convscope.UsageError, match="16GiB"):
+        parse_bytes("sixteen gigs")
+    with pytest.raises(convscope.UsageError, match="momentum"):
+        training_memory(zoo.create("simple_cnn"), (1, 28, 28), 2, "lion")
+    assert parse_bytes("1.5KiB") == 1536 and parse_bytes("2GB") == 2 * 10**9
