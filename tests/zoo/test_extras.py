@@ -10,25 +10,12 @@ import pytest
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.utils.flop_counter import FlopCounterMode
 
 from convscope import zoo
 from convscope.errors import UsageError
 from convscope.zoo.efficientnet import StochasticDepth
 from convscope.zoo.shufflenet import channel_shuffle
-
-
-def params(model: nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters())
-
-
-def macs(name: str, input_size: tuple[int, ...] | None = None, **options) -> int:
-    with torch.device("meta"):
-        model = zoo.create(name, **options).eval()
-    size = input_size or zoo.info(name).input_size
-    with FlopCounterMode(display=False) as counter:
-        model(torch.empty(1, *size, device="meta"))
-    return counter.get_total_flops() // 2
+from tests.zoo.helpers import macs, params
 
 
 # torchvision model pages: name -> (num_params, GFLOPS at 224 = GMACs, 2 decimals).

@@ -10,24 +10,11 @@ import pytest
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.utils.flop_counter import FlopCounterMode
 
 from convscope import zoo
 from convscope.errors import UsageError
 from convscope.zoo.mobilenet import make_divisible, mobilenet_v1_input_size
-
-
-def params(model: nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters())
-
-
-def macs(name: str, input_size: tuple[int, ...] | None = None, **options) -> int:
-    with torch.device("meta"):
-        model = zoo.create(name, **options).eval()
-    size = input_size or zoo.info(name).input_size
-    with FlopCounterMode(display=False) as counter:
-        model(torch.empty(1, *size, device="meta"))
-    return counter.get_total_flops() // 2
+from tests.zoo.helpers import macs, params
 
 
 def convs(model: nn.Module) -> list[nn.Conv2d]:
