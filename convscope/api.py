@@ -5,19 +5,20 @@ import torch
 from torch import nn
 
 from .analyses.costs import count_ops
-from .analyses.diagnose import diagnose
+from .analyses.receptive_field import with_receptive_fields
 from .analyses.rows import build_rows, fold
 from .analyses.totals import compute_totals
 from .errors import UsageError
+from .probe import checked_trace
 from .report import Report
-from .trace import TraceFailure, trace
 from .trace.inputs import make_spec
 
 
 def analyze(model: nn.Module, input_size=(3, 224, 224), batch_size: int = 1,
             dtype: torch.dtype = torch.float32, train: bool = False, *, input_data=None,
             input_kwargs=None, depth: int | None = None, real: bool = False,
-            name: str | None = None) -> Report:
+            name: str | None = None, memory: bool = False,
+            optimizer: str = "momentum") -> Report:
     """Trace ``model`` on shape-only tensors and count every layer.
 
     ``input_size`` is one shape without batch, or a list of shapes for several inputs.
@@ -25,6 +26,8 @@ def analyze(model: nn.Module, input_size=(3, 224, 224), batch_size: int = 1,
     ``train`` traces in training mode (BatchNorm batch statistics, dropout).
     ``depth`` folds rows deeper than this into their ancestor, summing their counts.
     ``real`` runs a real forward instead, for models whose control flow reads tensor values.
+    ``memory`` also simulates one training step with ``optimizer``: rows gain ``saved_bytes``
+    and totals ``train_peak_bytes`` (it costs about two more traces, so it is off by default).
     The model is left exactly as it was.
     """
     if not isinstance(model, nn.Module):
@@ -33,15 +36,27 @@ def analyze(model: nn.Module, input_size=(3, 224, 224), batch_size: int = 1,
         raise UsageError(f"depth must be 0 or more, got {depth}.")
     spec = make_spec(None if input_data is not None else input_size, input_data, input_kwargs,
                      batch_size, dtype)
-    try:
-        graph = trace(model, spec, train=train, real=real)
-    except TraceFailure as failure:
-        raise diagnose(failure) from failure.cause
+    # a network that cannot run raises one ConvscopeError naming the layer (analyses.diagnose)
+    graph = checked_trace(model, spec, train=train, real=real)
     costs = count_ops(graph)
-    rows = fold(graph, build_rows(graph, costs), depth)
-    return Report(rows=rows, totals=compute_totals(graph, costs), uncounted=costs.uncounted,
+    rows, totals = build_rows(graph, costs), compute_totals(graph, costs)
+    if memory:
+        rows, totals = _with_memory(model, spec, optimizer, rows, totals)
+    rows = with_receptive_fields(graph, fold(graph, rows, depth))
+    return Report(rows=rows, totals=totals, uncounted=costs.uncounted,
                   graph=graph, model_name=name or type(model).__name__,
                   dtype=str(dtype).removeprefix("torch."))
+
+
+def _with_memory(model, spec, optimizer, rows, totals):
+    from dataclasses import replace
+
+    from .analyses.memory import attach_saved
+    from .memory import predict
+
+    predicted = predict(model, spec, optimizer, inference=False)
+    return (attach_saved(rows, predicted.layers),
+            replace(totals, train_peak_bytes=predicted.train_peak_bytes))
 
 
 def summary(model: nn.Module, input_size=(3, 224, 224), batch_size: int = 1,

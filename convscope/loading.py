@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import ast
 import contextlib
+import difflib
 import importlib
 import importlib.util
 import sys
@@ -65,7 +66,9 @@ def load_model(spec: str, kwargs: dict | None = None, shapes_only: bool = False
             return zoo.create(name, **kwargs), name
     where, sep, attr = spec.rpartition(":")
     if not sep or not where or not attr:
-        raise UsageError(f"cannot read MODEL {spec!r}. {SPEC_HELP}, e.g. zoo:resnet18.")
+        close = [f"zoo:{n}" for n in difflib.get_close_matches(spec, zoo.names(), n=3)]
+        hint = f" Did you mean {' or '.join(close)}?" if close else ""
+        raise UsageError(f"cannot read MODEL {spec!r}.{hint} {SPEC_HELP}, e.g. zoo:resnet18.")
     module = _import_file(Path(where)) if where.endswith(".py") else _import_module(where)
     target = getattr(module, attr, None)
     if target is None:

@@ -1,33 +1,317 @@
-"""Turn a failed trace into one message that names the layer and says how to fix it."""
+"""Turn a failed trace into one message that names the layer, shows the arithmetic with the
+layer's numbers, and says how to fix it.
+
+``classify(failure)`` says what went wrong in numbers (a ``Finding``); ``diagnose`` words it.
+The failing op's arguments (``failure.node``), the ops before it (``failure.nodes``) and the
+module calls (``failure.calls``, ``failure.all_calls``) are all it reads; nothing here runs torch:
+the smallest input that works comes in through the ``smallest`` callback (``probe``).
+Checks on graphs that traced fine, and on models that cannot be built, are in ``validate``.
+"""
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass
+from math import isqrt, prod
+from typing import Callable
+
 from ..errors import ConvscopeError, ModelError, TraceError
+from .validate import SPATIAL_TYPES, axis_names, dims, fuller, groups_text, unbatched_text
+from .windows import MATMUL_OPS, VIEW_OPS, window_of
 
 DATA_DEPENDENT = ("item()", "data-dependent", "DataDependentOutput", "DynamicOutputShape",
                   "meta tensors", "Cannot copy out of meta tensor", "data_ptr", "numpy()")
+RANK = re.compile(r"Expected \d+D \(unbatched\) or (\d+)D \(batched\) input to \w+, but got "
+                  r"input of size: \[([\d, ]*)\]|expected (\d+)D input \(got (\d+)D input\)")
+RUNNING = re.compile(r"running_mean should contain (\d+) elements not (\d+)")
+SIZES_HINT = "(`convscope sizes MODEL` lists the sizes that work)"
 
 
-def _where(failure) -> tuple[str | None, str]:
+@dataclass(frozen=True)
+class Finding:
+    """What went wrong. ``kind``: channels, groups, collapse, padding, features, rank, inputs,
+    data or other; ``got`` and ``expected`` are the two numbers that disagree."""
+
+    kind: str
+    layer: str | None
+    where: str  # "layer features.0 (Conv2d)"
+    got: int | None = None
+    expected: int | None = None
+
+
+def _where(failure) -> tuple[str | None, str, str]:
+    """(qualified name, type, words) of the innermost named module that was running."""
     chain = [c for c in failure.calls if c.name]
     if not chain:
-        return None, "the model's own forward"
-    call = chain[-1]
-    return call.name, f"layer {call.name} ({call.type})"
+        kind = failure.calls[0].type if failure.calls else "model"
+        return None, kind, f"the model's own forward ({kind})"
+    return chain[-1].name, chain[-1].type, f"layer {chain[-1].name} ({chain[-1].type})"
 
 
-def diagnose(failure) -> ConvscopeError:
-    """The error to show for a ``trace.TraceFailure``."""
-    layer, where = _where(failure)
-    cause = failure.cause
-    if isinstance(cause, ConvscopeError):
-        return cause
-    text = str(cause).strip().splitlines()[0] if str(cause).strip() else type(cause).__name__
+def _carried(node, channels: bool):
+    """The one data input an op merely carries forward: reshapes, and when ``channels``, ops
+    that keep the channel count (ReLU, BatchNorm, pooling). None for any other op."""
+    data = [r for r in node.refs if r.kind in ("node", "input")]
+    if len(data) != 1:
+        return None
+    window = window_of(node)
+    keeps = (channels and (window is None or window.kind in ("max", "avg")) and node.outputs
+             and data[0].shape[1:2] == node.outputs[0].shape[1:2])
+    return data[0] if node.packet in VIEW_OPS or keeps else None
+
+
+def _made_by(failure, index: int, channels: bool = False) -> str:
+    """The layer whose op ``index`` made a tensor, looking through ``_carried`` ops."""
+    nodes, calls = getattr(failure, "nodes", ()), getattr(failure, "all_calls", ())
+    if not 0 <= index < len(nodes):
+        return "the previous op"
+    node = nodes[index]
+    while (ref := _carried(node, channels)) is not None:
+        if ref.kind == "input":
+            return "the model's input"
+        node = nodes[ref.source]
+    if node.call is not None and node.call < len(calls) and calls[node.call].name:
+        return f"layer {calls[node.call].name} ({calls[node.call].type})"
+    return "the previous op"
+
+
+def _producer(failure, ref, channels: bool = False) -> str:
+    if ref is None or ref.kind == "input":
+        return "the model's input"
+    return _made_by(failure, ref.source, channels) if ref.kind == "node" else "the previous op"
+
+
+def _unflattened(failure, ref):
+    """The shape ``ref`` had before the views that flattened it (None if it was not flattened)."""
+    nodes, shape = getattr(failure, "nodes", ()), None
+    while ref is not None and ref.kind == "node" and ref.source < len(nodes):
+        node = nodes[ref.source]
+        if node.packet not in VIEW_OPS:
+            break
+        ref = node.args[0]
+        shape = ref.shape if len(ref.shape) > 2 else shape
+    return shape
+
+
+def _unbatched(failure) -> bool:
+    """The layer unsqueezed its own input: PyTorch read it as one unbatched sample."""
+    node, nodes = failure.node, getattr(failure, "nodes", ())
+    if node is None or window_of(node) is None or getattr(node.args[0], "kind", "") != "node":
+        return False
+    made = nodes[node.args[0].source] if node.args[0].source < len(nodes) else None
+    return made is not None and made.packet == "aten.unsqueeze" and made.call == node.call
+
+
+def classify(failure) -> Finding:
+    layer, _, where = _where(failure)
+    cause, node = failure.cause, failure.node
+    message = str(cause)
+    if any(marker in f"{type(cause).__name__} {message}" for marker in DATA_DEPENDENT):
+        return Finding("data", layer, where)
+    if RANK.search(message) or _unbatched(failure):
+        return Finding("rank", layer, where)
+    if isinstance(cause, TypeError) and "positional argument" in message and layer is None:
+        return Finding("inputs", layer, where)
+    running = RUNNING.search(message)  # "should contain <channels arriving> elements not <C>"
+    if running:
+        return Finding("channels", layer, where, int(running.group(1)), int(running.group(2)))
+    window = window_of(node) if node is not None else None
+    if window is not None and window.kind in ("max", "avg") and "pad should be" in message:
+        return Finding("padding", layer, where)
+    if window is not None and window.kind in ("conv", "transposed"):
+        x, weight = node.args[0], node.args[1].shape
+        expected = weight[0 if window.kind == "transposed" else 1] * window.groups
+        if x.shape[1] != expected:
+            kind = "groups" if window.groups > 1 and x.shape[1] % window.groups else "channels"
+            return Finding(kind, layer, where, x.shape[1], expected)
+    if window is not None and any(window.output_size(h, d) < 1
+                                  for d, h in enumerate(node.args[0].shape[2:])):
+        return Finding("collapse", layer, where)
+    if node is not None and node.packet in MATMUL_OPS and len(node.args) >= 2:
+        a, b = (node.args[1], node.args[2]) if node.packet == "aten.addmm" else node.args[:2]
+        return Finding("features", layer, where, a.shape[-1], b.shape[-2])
+    return Finding("other", layer, where)
+
+
+@dataclass(frozen=True)
+class _Context:
+    model: object
+    input_shapes: list
+    smallest: Callable | None
+
+    def built(self, name) -> str:
+        """The layer as it was built: ``Conv2d(3, 8, kernel_size=(3, 3), stride=(1, 1))``."""
+        if self.model is None or name is None:
+            return ""
+        module = dict(self.model.named_modules()).get(name)
+        return repr(module).split("\n")[0] if module is not None else ""
+
+    def smallest_text(self) -> str:
+        found = self.smallest() if self.smallest is not None else None
+        return f"the smallest input that works is {dims(found)}" if found else \
+            "no input size up to 4096 works"
+
+
+def diagnose(failure, model=None, *, input_shapes=None,
+             smallest: Callable[[], tuple | None] | None = None) -> ConvscopeError:
+    """The one error to show for a ``trace.TraceFailure``.
+
+    ``model`` lets the message quote the layer as built; ``input_shapes`` (without the batch)
+    lets it refer to the input; ``smallest()`` finds the smallest input that works, when needed.
+    """
+    if isinstance(failure.cause, ConvscopeError):
+        return failure.cause
+    finding = classify(failure)
+    context = _Context(model, [list(s) for s in input_shapes or []], smallest)
+    message = _WORDS.get(finding.kind, _other)(failure, finding, context)
+    return (TraceError if finding.kind == "data" else ModelError)(message, layer=finding.layer)
+
+
+def _channels(failure, finding, ctx) -> str:
+    node, got, expected = failure.node, finding.got, finding.expected
+    nodes = getattr(failure, "nodes", ())
+    origin = (_producer(failure, node.args[0], True) if node is not None else
+              _made_by(failure, len(nodes) - 1, True) if nodes else "the model's input")
+    built = ctx.built(finding.layer)
+    if node is not None:
+        window, weight = window_of(node), list(node.args[1].shape)
+        per_group = f", {weight[1]} per group x {window.groups} groups" if window.groups > 1 else ""
+        what = (f"{built or 'the conv'} expects {expected} input channel{'s' * (expected != 1)}"
+                f" (weight {weight}{per_group})")
+        option = "in_channels"
+    else:
+        what, option = f"{built or 'the layer'} normalises {expected} channels", "num_features"
+    text = (f"{finding.where}: channel mismatch. {what}, but the tensor arriving has {got} "
+            f"channel{'s' * (got != 1)}, from {origin}.")
+    if origin != "the model's input" or not ctx.input_shapes:
+        layer = f"layer {finding.layer}" if finding.layer else "it"
+        return text + (f" Fix: build {layer} with {option}={got}, or make {origin} output "
+                       f"{expected} channels.")
+    shape = ctx.input_shapes[0]
+    if shape[-1] == expected and shape[0] != expected:
+        return text + (f" The input {dims(shape)} looks channels-last; convscope wants channels "
+                       f"first (channels x height x width): feed {dims((expected, *shape[:-1]))}.")
+    return text + (f" Fix: feed a {dims((expected, *shape[1:]))} input, or build the layer with "
+                   f"{option}={got}.")
+
+
+def _groups(failure, finding, ctx) -> str:
+    window, weight = window_of(failure.node), failure.node.args[1].shape
+    out_channels = weight[1] * window.groups if window.kind == "transposed" else weight[0]
+    return groups_text(finding.where, finding.got, out_channels, window.groups)
+
+
+def _collapse(failure, finding, ctx) -> str:
+    node = failure.node
+    window, size = window_of(node), node.args[0].shape[2:]
+    names = axis_names(len(size))
+    steps = [f"output {names[d]} = {window.formula(h, d)} = {window.output_size(h, d)}"
+             for d, h in enumerate(size) if window.output_size(h, d) < 1]
+    kernel = "x".join(str(window.effective_kernel(d)) for d in range(len(size)))
+    given = f"the input {dims(ctx.input_shapes[0])}" if ctx.input_shapes else "the input"
+    return (f"{finding.where}: the feature map has shrunk to {dims(size)} before this layer, "
+            f"too small for its {kernel} window: {'; '.join(steps)}, and a size must be at "
+            f"least 1. Fix: {given} is too small for this network; {ctx.smallest_text()} "
+            f"{SIZES_HINT}.")
+
+
+def _padding(failure, finding, ctx) -> str:
+    window = window_of(failure.node)
+    k = window.effective_kernel(0)
+    return (f"{finding.where}: padding {window.padding[0]} is more than half the {k}-wide "
+            f"window; PyTorch pools with padding at most ⌊{k}/2⌋ = {k // 2}. Fix: padding="
+            f"{k // 2} or less, or a larger kernel.")
+
+
+def _features(failure, finding, ctx) -> str:
+    node, got, expected = failure.node, finding.got, finding.expected
+    x = node.args[1] if node.packet == "aten.addmm" else node.args[0]
+    before = _unflattened(failure, x)
+    nodes = getattr(failure, "nodes", ())
+    inside = x.kind == "node" and x.source < len(nodes) and nodes[x.source].call == node.call
+    if before is None:
+        return (f"{finding.where}: expects in_features={expected:,} but receives {got:,} "
+                f"features from {_producer(failure, x)}. Fix: build it as nn.Linear({got}, ...), "
+                f"or make the layer before it output {expected:,} features.")
+    product = f"{'·'.join(map(str, before[1:]))} = {prod(before[1:]):,}"
+    if inside:  # Linear flattened a [N, C, H, W] itself: it only reads the last dimension
+        return (f"{finding.where}: expects in_features={expected:,} on the last dimension, but "
+                f"receives a {list(before)} tensor whose last dimension is {got}. Did you forget "
+                f"to flatten? Put nn.Flatten() before {finding.layer}: it gives {product} "
+                f"features.")
+    wanted = _factor(expected, before[1], len(before) - 2)
+    then = (f" (the flatten then gives {before[1]}·{'·'.join(map(str, wanted))} = {expected:,})"
+            if wanted else "")
+    text = (f"{finding.where}: expects in_features={expected:,} but the flatten of "
+            f"{list(before[1:])} gives {product} features. Fix: {ctx.smallest_text()}{then}; or "
+            f"build the layer as nn.Linear({got}, ...) or nn.LazyLinear(...)")
+    if wanted and len(wanted) == 2:
+        text += (f"; or put nn.AdaptiveAvgPool2d(({wanted[0]}, {wanted[1]})) before the flatten "
+                 f"so every input size gives {expected:,}")
+    return text + "."
+
+
+def _factor(expected: int, channels: int, rank: int) -> tuple[int, ...] | None:
+    """400 features over 16 channels -> (5, 5) when the rest is a square (or a line)."""
+    if not channels or expected % channels:
+        return None
+    rest = expected // channels
+    side = isqrt(rest)
+    return (rest,) if rank == 1 else (side, side) if rank == 2 and side * side == rest else None
+
+
+def _rank(failure, finding, ctx) -> str:
+    match = RANK.search(str(failure.cause))
+    spatial = SPATIAL_TYPES.match(_where(failure)[1])
+    if match is None:  # the layer unsqueezed an unbatched input, then failed
+        shape = failure.nodes[failure.node.args[0].source].args[0].shape
+        n = int(spatial.group(2)) if spatial else len(shape) - 1
+        return unbatched_text(finding.where, shape, n, bool(ctx.input_shapes))
+    wanted = int(match.group(1) or match.group(3))
+    n = wanted - 2
+    got = (f"a {len(match.group(2).split(','))}-D tensor [{match.group(2)}]" if match.group(2)
+           else f"a {match.group(4)}-D tensor")
+    text = (f"{finding.where} works on [batch, channels, {', '.join(axis_names(n))}] but "
+            f"receives {got}.")
+    if not ctx.input_shapes:
+        return text
+    given = ctx.input_shapes[0]
+    layout = f"channels x {' x '.join(axis_names(n))}"
+    if len(given) > n + 1:
+        return text + (f" The input size {dims(given)} has {len(given)} dimensions; give it "
+                       f"without the batch, as {layout} (e.g. {dims(given[-(n + 1):])}); the "
+                       f"batch size is its own option (--batch, batch_size=).")
+    return text + (f" The input size {dims(given)} has {len(given)} dimension"
+                   f"{'s' * (len(given) != 1)}; give {n + 1}: {layout} without the batch (e.g. "
+                   f"{dims(fuller(given, n))}).")
+
+
+def _inputs(failure, finding, ctx) -> str:
+    text = f"{finding.where} takes a different number of inputs: {failure.cause}."
+    shapes = ctx.input_shapes
+    if len(shapes) > 1 and all(len(s) == 1 for s in shapes):
+        return text + (f" The input was given as {len(shapes)} separate 1-D inputs (commas "
+                       f"separate inputs); for one image write the sizes with x: "
+                       f"{'x'.join(str(s[0]) for s in shapes)}.")
+    return text + " Give one shape per forward argument, separated by commas (e.g. 3x32x32,10)."
+
+
+def _first_line(cause) -> str:
+    text = str(cause).strip()
+    return text.splitlines()[0] if text else type(cause).__name__
+
+
+def _data(failure, finding, ctx) -> str:
     op = f" in {failure.node.op}" if failure.node is not None else ""
-    if any(marker in f"{type(cause).__name__} {cause}" for marker in DATA_DEPENDENT):
-        return TraceError(
-            f"{where} needs real tensor values{op}: {text}. Shape-only analysis cannot follow "
-            "control flow that reads tensor values (.item(), data-dependent shapes). "
-            "Run with --real (Python: real=True) to analyse with a real random input.",
-            layer=layer,
-        )
-    return ModelError(f"{where} failed{op}: {text}", layer=layer)
+    return (f"{finding.where} needs real tensor values{op}: {_first_line(failure.cause)}. "
+            "Shape-only analysis cannot follow control flow that reads tensor values (.item(), "
+            "data-dependent shapes). Run with --real (Python: real=True) to analyse with a real "
+            "random input.")
+
+
+def _other(failure, finding, ctx) -> str:
+    op = f" in {failure.node.op}" if failure.node is not None else ""
+    return f"{finding.where} failed{op}: {_first_line(failure.cause)}"
+
+
+_WORDS = {"channels": _channels, "groups": _groups, "collapse": _collapse, "padding": _padding,
+          "features": _features, "rank": _rank, "inputs": _inputs, "data": _data}

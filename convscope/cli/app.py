@@ -55,7 +55,12 @@ def load_network(model: str, args: list[str], input: Optional[str], shapes_only:
     from ..loading import default_input, load_model, parse_args
     from ..trace.inputs import parse_input
 
-    network, name = load_model(model, parse_args(args), shapes_only=shapes_only)
+    try:
+        network, name = load_model(model, parse_args(args), shapes_only=shapes_only)
+    except (ValueError, RuntimeError, AssertionError) as exc:  # the builder raised: say where
+        from ..analyses.validate import building_error
+
+        raise building_error(exc, model) from exc
     shapes = parse_input(input) if input else [default_input(model)]
     if shapes == [None]:
         raise UsageError(f"--input is needed for {model}: e.g. --input 3x224x224 "

@@ -54,3 +54,16 @@ def test_native_batch_norm_backward_fast_path_matches_the_cpu_kernel(training, m
         assert (r is None) == (f is None)
         if r is not None:
             assert (f.shape, f.dtype, f.stride()) == (r.shape, r.dtype, r.stride())
+
+
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_hardtanh_fast_paths_match_the_cpu_kernel(channels_last):
+    x = torch.randn(2, 5, 4, 3)
+    if channels_last:
+        x = x.to(memory_format=torch.channels_last)
+    real = aten.hardtanh.default(x, 0.0, 6.0)
+    fast = FAST_PATHS[aten.hardtanh.default](x.to("meta"), 0.0, 6.0)
+    assert (fast.shape, fast.dtype, fast.stride()) == (real.shape, real.dtype, real.stride())
+    meta = x.to("meta")
+    assert FAST_PATHS[aten.hardtanh_.default](meta, 0.0, 6.0) is meta
+    assert aten.hardtanh_.default(x.clone(), 0.0, 6.0).stride() == x.stride()

@@ -1,0 +1,181 @@
+"""One adapter per tool (how a user calls it, where its totals come out), and one measurement.
+
+Every adapter takes an eval-mode model, a batch size and a square image size, and returns
+``(params, macs)`` exactly as the tool reports them (ptflops reports MACs per image for module
+layers, see ``agreement.py``). Tools that need an input tensor get ``torch.rand``, as torchinfo
+and torchscan make for themselves; making it is part of the timed call.
+
+``TOOLS`` maps a name to its adapter, in the order the tables show them; ``DISTRIBUTIONS`` names
+what the ``bench`` extra of pyproject.toml installs for each. ``GRAD`` names the tools whose real
+forward runs with autograd on, so they keep every activation alive until the end (see
+``peers.needed_bytes``).
+
+``measure`` is what one child process of ``peers.py`` runs: one tool, one model, one size;
+``scaling`` checks convscope alone at every size in one process.
+"""
+from __future__ import annotations
+
+import contextlib
+import io
+import resource
+import statistics
+import time
+import warnings
+
+import torch
+
+WARMUP = (1, 96)  # (batch, pixels): the smallest size all five models run at, so it is cheap
+
+
+def convscope_counts(model, batch: int, size: int):
+    import convscope
+
+    report = convscope.analyze(model, (3, size, size), batch_size=batch)
+    return report.totals.params, report.totals.macs
+
+
+def torchinfo_counts(model, batch: int, size: int):
+    import torchinfo
+
+    stats = torchinfo.summary(model, input_size=(batch, 3, size, size), verbose=0)
+    return stats.total_params, stats.total_mult_adds
+
+
+def torchscan_counts(model, batch: int, size: int):
+    import torchscan
+
+    report = torchscan.crawl_module(model, args=(torch.rand(batch, 3, size, size),))
+    totals = report["totals"]
+    return totals["parameters"]["value"], totals["macs"]["value"]
+
+
+def ptflops_counts(model, batch: int, size: int):
+    from ptflops import get_model_complexity_info
+
+    with contextlib.redirect_stdout(io.StringIO()):  # it prints only on failure: keep stdout JSON
+        macs, params = get_model_complexity_info(
+            model, (3, size, size), as_strings=False, print_per_layer_stat=False,
+            input_constructor=lambda shape: torch.rand(batch, *shape))
+    return params, macs
+
+
+def thop_counts(model, batch: int, size: int):
+    import thop
+
+    macs, params = thop.profile(model, inputs=(torch.rand(batch, 3, size, size),), verbose=False)
+    return int(params), int(macs)
+
+
+def fvcore_counts(model, batch: int, size: int):
+    from fvcore.nn import FlopCountAnalysis, parameter_count
+
+    analysis = FlopCountAnalysis(model, torch.rand(batch, 3, size, size))
+    analysis.unsupported_ops_warnings(False)
+    analysis.uncalled_modules_warnings(False)
+    analysis.tracer_warnings("none")
+    return parameter_count(model)[""], analysis.total()
+
+
+TOOLS = {
+    "convscope": convscope_counts,
+    "torchinfo": torchinfo_counts,
+    "torchscan": torchscan_counts,
+    "ptflops": ptflops_counts,
+    "thop": thop_counts,
+    "fvcore": fvcore_counts,
+}
+DISTRIBUTIONS = {name: name for name in TOOLS} | {"thop": "ultralytics-thop"}
+GRAD = {"ptflops", "fvcore"}
+
+
+def versions(names) -> str:
+    from importlib.metadata import version
+
+    return ", ".join(f"{DISTRIBUTIONS[n]} {version(DISTRIBUTIONS[n])}" for n in names)
+
+
+def available(name: str) -> str | None:
+    """None when ``name`` imports, else why not (the tool is then left out of the run)."""
+    module = {"thop": "thop", "fvcore": "fvcore.nn"}.get(name, name)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            __import__(module)
+    except ImportError as error:
+        return f"not installed ({error}); pip install -c constraints.txt '.[bench]'"
+    return None
+
+
+def _rss_kib(field: str) -> int:
+    """``VmRSS`` (now) or ``VmHWM`` (peak since start or since ``_reset_peak``), in KiB."""
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+
+def _reset_peak() -> bool:
+    """Set the peak RSS back to the current RSS (Linux >= 4.0); False where we may not."""
+    try:
+        with open("/proc/self/clear_refs", "w") as clear:
+            clear.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def measure(tool: str, model_name: str, batch: int, size: int, repeat: int, budget: float,
+            threads: int) -> dict:
+    """Warm up at ``WARMUP``, then time analyses at (batch, size): the median of up to ``repeat``
+    runs, fewer once they add up to ``budget`` seconds. The peak is measured on the first run:
+    how far the peak RSS rises above the RSS just before it."""
+    from convscope import zoo
+
+    warnings.filterwarnings("ignore")
+    torch.set_num_threads(threads)
+    count = TOOLS[tool]
+    model = zoo.create(model_name).eval()
+    count(model, *WARMUP)
+    reset = _reset_peak()  # without it, the peak is counted from the warm-up's high-water mark
+    before = _rss_kib("VmRSS" if reset else "VmHWM")
+    times = []
+    while not times or (len(times) < repeat and sum(times) < budget):
+        start = time.perf_counter()
+        params, macs = count(model, batch, size)
+        times.append(time.perf_counter() - start)
+        if len(times) == 1:
+            peak_mib = (_rss_kib("VmHWM") - before) / 1024
+    return {"seconds": statistics.median(times), "runs": len(times), "peak_mib": peak_mib,
+            "params": int(params), "macs": int(macs), "peak_reset": reset}
+
+
+def scaling(model_name: str, configs: list, rounds: int, threads: int) -> dict:
+    """convscope alone, the sizes interleaved in one process so that the machine's load hits
+    them alike: per "BxS", the median time and the largest peak over ``rounds`` analyses."""
+    from convscope import zoo
+
+    torch.set_num_threads(threads)
+    model = zoo.create(model_name).eval()
+    convscope_counts(model, *WARMUP)
+    times, peaks = {}, {}
+    for _ in range(rounds):
+        for batch, size in configs:
+            _reset_peak()
+            before = _rss_kib("VmRSS")
+            start = time.perf_counter()
+            convscope_counts(model, batch, size)
+            key = f"{batch}x{size}"
+            times.setdefault(key, []).append(time.perf_counter() - start)
+            peaks[key] = max(peaks.get(key, 0.0), (_rss_kib("VmHWM") - before) / 1024)
+    return {key: {"seconds": statistics.median(t), "peak_mib": peaks[key]}
+            for key, t in times.items()}
+
+
+def measure_into(connection, args: list, task=measure) -> None:
+    """A child's entry point: send ``task(*args)``, or what it raised, down ``connection``."""
+    try:
+        result = task(*args)
+    except Exception as error:  # reported in the table, never a hung parent
+        result = {"error": f"failed: {type(error).__name__}: {error}"[:160]}
+    connection.send(result)

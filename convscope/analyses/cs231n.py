@@ -1,0 +1,88 @@
+"""The cs231n notes' VGG16 table (seed 002), one row per CONV, POOL and FC layer, computed from
+the traced model::
+
+    CONV3-64: [224x224x64]  memory:  224*224*64=3.2M   weights: (3*3*3)*64 = 1,728
+
+``memory`` counts the values of the layer's output for one image, ``weights`` the layer's weights
+without biases, as the notes do. The totals are the sums of the rows. The notes' own totals say
+"24M" values and "138M" parameters: their rows add up to 15.2M values, and 138M includes the
+13,416 biases the rows leave out (docs/explain.md has the arithmetic).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from math import prod
+
+from .explain import flattened_shape
+from .windows import window_of
+
+NOTES_VGG16 = {"memory": 24_000_000, "memory_text": "24M (~93MB)", "params_text": "138M"}
+
+
+@dataclass(frozen=True)
+class TableRow:
+    label: str  # INPUT, CONV3-64, POOL2, FC
+    shape: tuple[int, int, int]  # H, W, C of one image
+    memory: int  # values in the output
+    weights: int  # weights, biases excluded
+    weight_factors: tuple  # ((3, 3, 3), 64) for a conv, (7, 7, 512, 4096) for an FC
+    fc: bool = False
+
+
+@dataclass(frozen=True)
+class Table:
+    rows: tuple[TableRow, ...]
+    memory: int  # sum of the rows
+    weights: int  # sum of the rows
+    biases: int
+    params: int  # every parameter of the model
+    itemsize: int
+    remarks: tuple[str, ...]
+
+
+def _hwc(shape) -> tuple[int, int, int]:
+    # [N, C, H, W] -> (H, W, C); [N, C] -> (1, 1, C)
+    if len(shape) >= 4:
+        return shape[2], shape[3], shape[1]
+    return 1, 1, shape[-1]
+
+
+def _row(graph, row) -> TableRow | None:
+    nodes = [graph.nodes[i] for i in row.nodes]
+    out = row.output_shapes[0] if row.output_shapes else None
+    for node in nodes:
+        window = window_of(node)
+        if window is not None and window.kind == "conv":
+            weight = node.args[1].shape  # [C_out, C_in/groups, kH, kW]
+            kernel = weight[2] if len(set(weight[2:])) == 1 else "x".join(map(str, weight[2:]))
+            return TableRow(f"CONV{kernel}-{weight[0]}", _hwc(out), prod(out[1:]), prod(weight),
+                            ((*weight[2:], weight[1]), weight[0]))
+        if window is not None and window.kind in ("max", "avg"):
+            kernel = window.kernel[0] if len(set(window.kernel)) == 1 else \
+                "x".join(map(str, window.kernel))
+            return TableRow(f"POOL{kernel}", _hwc(out), prod(out[1:]), 0, ())
+        if node.packet == "aten.addmm":
+            inputs, outputs = node.args[2].shape
+            before = flattened_shape(graph, node.args[1])
+            flat = before is not None and prod(before[1:]) == inputs
+            factors = (*_hwc(before), outputs) if flat else (inputs, outputs)
+            return TableRow("FC", _hwc(out), prod(out[1:]), inputs * outputs, factors, fc=True)
+    return None
+
+
+def cs231n_table(report) -> Table:
+    """The notes' table for ``report``: INPUT, then every conv, pool and fully connected layer."""
+    graph = report.graph
+    first = graph.inputs[0].shape
+    rows = [TableRow("INPUT", _hwc(first), prod(first[1:]), 0, ())]
+    rows += [r for r in (_row(graph, row) for row in report.rows if row.kind == "module") if r]
+    memory = sum(r.memory for r in rows)
+    weights = sum(r.weights for r in rows)
+    params = report.totals.params
+    remarks = ()
+    if report.model_name == "vgg16" and tuple(first[1:]) == (3, 224, 224):
+        remarks = (f"remark: the notes' TOTAL memory says {NOTES_VGG16['memory_text']}, but their "
+                   f"own rows add up to {memory:,} values; their 138M parameters count the "
+                   f"{params - weights:,} biases the rows leave out (rows: {weights:,} weights).",)
+    return Table(tuple(rows), memory, weights, params - weights, params,
+                 graph.inputs[0].itemsize, remarks)

@@ -1,0 +1,293 @@
+"""The notes' arithmetic for every layer, with the layer's own numbers.
+
+For a conv on a 3x64x64 input with 10 filters of 5x5 and stride 2 (seed 001)::
+
+    output height = ⌊(64 + 2·0 − 1·(5−1) − 1) / 2⌋ + 1 = 30
+    weights = 10 filters × 3 channels × 5 × 5 = 750, bias 10, parameters 760
+    parameters = n_k(c·k²+1) = 10·(3·5²+1) = 760
+    MACs = 30 × 30 positions × 10 filters × (3 × 5 × 5) weights each = 675,000
+
+Every result printed is PyTorch's (the traced shapes) or our cost rules'; the formulas are the
+explanation, and a formula that disagrees with PyTorch says so instead of hiding it.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from math import prod
+
+from ..graph import Graph, Node
+from ..rules import cost_of
+from .costs import allocates
+from .highlights import human_bytes, separable_pairs, where_things_sit
+from .windows import (ADAPTIVE_OPS, MATMUL_OPS, VIEW_OPS, Field, Window, fields, input_field,
+                      window_of)
+
+AXES = {1: ["length"], 2: ["height", "width"], 3: ["depth", "height", "width"]}
+UNITS = {"height": "row", "width": "column", "length": "position", "depth": "slice"}
+PADS = ("aten.constant_pad_nd", "aten.reflection_pad", "aten.replication_pad", "aten.new_empty",
+        "aten.pad", "aten._pad_circular")
+
+
+@dataclass(frozen=True)
+class LayerExplanation:
+    name: str
+    type: str
+    input_shape: tuple[int, ...] | None
+    output_shape: tuple[int, ...] | None
+    lines: tuple[str, ...]  # "output height = ⌊...⌋ + 1 = 30", "weights = ..."
+    notes: tuple[str, ...]  # remainders, size-keeping padding, skipped rows
+    params: int
+    allocated_bytes: int  # new memory the layer's ops allocate (in-place and views: 0)
+
+
+@dataclass(frozen=True)
+class Explanation:
+    model_name: str
+    input_shapes: list
+    layers: tuple[LayerExplanation, ...]
+    separable: tuple[str, ...]  # depthwise + pointwise pairs against the standard conv
+    where: tuple[str, ...]  # where the parameters and the activation memory sit
+
+
+def explain(report, layer: str | None = None) -> Explanation:
+    """Derivations for every row of ``report``, or only for ``layer`` and the rows inside it."""
+    graph = report.graph
+    found = fields(graph)
+    layers = tuple(explain_row(graph, row, found) for row in report.rows
+                   if layer is None or row.name == layer or row.name.startswith(layer + "."))
+    every = layers if layer is None else tuple(explain_row(graph, r, found) for r in report.rows)
+    return Explanation(report.model_name, report.input_shapes, layers,
+                       separable_pairs(graph, layer),
+                       where_things_sit(every, report.totals.params) if layer is None else ())
+
+
+def _main(nodes: list[Node]) -> Node | None:
+    for node in nodes:
+        if (window_of(node) or node.packet in ADAPTIVE_OPS or node.packet in MATMUL_OPS
+                or "batch_norm" in node.packet):
+            return node
+    return None
+
+
+def _first_input(nodes: list[Node]):
+    for node in nodes:
+        for ref in node.refs:
+            if ref.kind in ("node", "input"):
+                return ref
+    return None
+
+
+def explain_row(graph: Graph, row, found: dict[int, Field | None]) -> LayerExplanation:
+    nodes = [graph.nodes[i] for i in row.nodes]
+    main, first = _main(nodes), _first_input(nodes)
+    lines, notes = [], []
+    window = window_of(main) if main is not None else None
+    if window is not None:
+        _window_lines(main, window, nodes, first, lines, notes)
+    elif main is not None and main.packet in ADAPTIVE_OPS:
+        lines.append(_adaptive_line(main))
+    elif main is not None and main.packet in MATMUL_OPS:
+        lines += _linear_lines(graph, main, row.params)
+    elif main is not None:
+        channels = main.args[0].shape[1]
+        lines.append(f"parameters = 2 × {channels} = {2 * channels:,} (a scale γ and a shift β "
+                     f"per channel), plus running mean and variance buffers 2 × {channels}")
+    elif row.type.startswith("Adaptive") and first is not None and row.output_shapes:
+        before, after = first.shape[2:], row.output_shapes[0][2:]
+        lines.append(f"output {_dims(after)} whatever the input; here {_dims(before)} → "
+                     f"{_dims(after)}; no parameters")
+    elif row.params:
+        lines.append(f"parameters = {row.params:,}")
+    out_shape = row.output_shapes[0] if row.output_shapes else None
+    allocated = sum(n.output_bytes for n in nodes if allocates(n))
+    if out_shape is not None:
+        lines.append(_memory_line(nodes, out_shape, allocated))
+    if main is not None:
+        rf = _rf_line(found, main, window)
+        if rf:
+            lines.append(rf)
+    return LayerExplanation(row.name, row.type, first.shape if first is not None else None,
+                            out_shape, tuple(lines), tuple(notes), row.params, allocated)
+
+
+def _window_lines(node: Node, window: Window, nodes, first, lines, notes) -> None:
+    size, out = node.args[0].shape[2:], node.outputs[0].shape[2:]
+    axes = AXES.get(len(size), [f"dim {d}" for d in range(len(size))])
+    for d, h in enumerate(size):
+        value = window.output_size(h, d)
+        torch_says = f" (PyTorch gives {out[d]})" if value != out[d] else ""
+        if window.ceil_mode and value != -(-window.span(h, d) // window.stride[d]) + 1:
+            lines.append(f"output {axes[d]} = {window.formula(h, d)} − 1 = {value}{torch_says} "
+                         f"(the last window would start in the padding, so PyTorch drops it)")
+        else:
+            lines.append(f"output {axes[d]} = {window.formula(h, d)} = {value}{torch_says}")
+    if window.kind in ("conv", "transposed"):
+        lines += _conv_lines(node, window)
+        notes += _keep_size_notes(node, window, first)
+    else:
+        kind = "maximum" if window.kind == "max" else "average"
+        kernel = "x".join(map(str, window.kernel))
+        cost = cost_of(node)
+        lines.append(f"no parameters: a fixed {kind} over each {kernel} window "
+                     f"({prod(node.outputs[0].shape):,} windows × {prod(window.kernel)} = "
+                     f"{cost.flops:,} FLOPs, not MACs)")
+    notes += _remainder_notes(window, size, axes)
+    pre = node.args[0]
+    if first is not None and len(first.shape) == len(pre.shape) and first.shape != pre.shape:
+        notes.append(f"the input is padded before the window: {_dims(first.shape[2:])} → "
+                     f"{_dims(pre.shape[2:])} (padding_mode other than zeros, or padding='same' "
+                     f"with an even kernel)")
+
+
+def _conv_lines(node: Node, window: Window) -> list[str]:
+    x, weight, bias = node.args[0], node.args[1], node.args[2]
+    kernel = " × ".join(map(str, weight.shape[2:]))
+    groups = window.groups
+    if window.kind == "transposed":
+        c_in, per = weight.shape[0], weight.shape[1]
+        c_out = per * groups
+        weights = (f"weights = {c_in} input channels × {per} output channel{'s' * (per != 1)}"
+                   f"{f' per group ({groups} groups)' if groups > 1 else ''} × {kernel}")
+    else:
+        c_out, per = weight.shape[0], weight.shape[1]
+        each = f" each ({x.shape[1]} in / {groups} groups)" if groups > 1 else ""
+        weights = (f"weights = {c_out} filters × {per} channel{'s' * (per != 1)}{each} × "
+                   f"{kernel}")
+    count = prod(weight.shape)
+    bias_count = bias.shape[0] if bias is not None else 0
+    total = count + bias_count
+    lines = [f"{weights} = {count:,}, " + (f"bias {bias_count}, parameters {total:,}"
+                                            if bias_count else f"no bias, parameters {total:,}")]
+    square = len(weight.shape) == 4 and weight.shape[2] == weight.shape[3]
+    if groups == 1 and square and bias_count and window.kind == "conv":
+        k = weight.shape[2]
+        lines.append(f"parameters = n_k(c·k²+1) = {c_out}·({per}·{k}²+1) = {total:,}")
+    out = node.outputs[0].shape
+    positions = " × ".join(map(str, out[2:]))
+    images = f"{out[0]} images × " if out[0] > 1 else ""
+    macs = cost_of(node).macs
+    if window.kind == "transposed":
+        lines.append(f"MACs = {' × '.join(map(str, x.shape))} inputs × ({per} × {kernel}) "
+                     f"= {macs:,}")
+    else:
+        lines.append(f"MACs = {images}{positions} positions × {c_out} filters × ({per} × {kernel})"
+                     f" weights each = {macs:,}")
+    return lines
+
+
+def _keep_size_notes(node: Node, window: Window, first) -> list[str]:
+    """A stride-1 conv that changes the size, and the padding that would keep it."""
+    if window.kind != "conv" or any(s != 1 for s in window.stride) or first is None:
+        return []
+    before, after = first.shape[2:], node.outputs[0].shape[2:]
+    if tuple(before) == tuple(after) or len(before) != len(after):
+        return []
+    needed = [window.dilation[d] * (window.kernel[d] - 1) for d in range(len(before))]
+    if all(n % 2 == 0 for n in needed):
+        pads = [n // 2 for n in needed]
+        pad = pads[0] if len(set(pads)) == 1 else tuple(pads)
+        d, k = window.dilation[0], window.kernel[0]
+        return [f"this stride-1 conv changes the size {_dims(before)} → {_dims(after)}; "
+                f"padding={pad} keeps it (P = D(K−1)/2 = {d}·({k}−1)/2 = {pads[0]})"]
+    odd = next(n for n in needed if n % 2)
+    return [f"this stride-1 conv changes the size {_dims(before)} → {_dims(after)}, and no "
+            f"symmetric padding keeps it: D(K−1) = {odd} is odd; padding='same' pads "
+            f"{odd // 2} before and {odd - odd // 2} after"]
+
+
+def _remainder_notes(window: Window, size, axes) -> list[str]:
+    """Rows (columns, ...) no window reaches; identical dims are said once ("row and column")."""
+    found: dict[str, list[str]] = {}
+    for d, h in enumerate(size):
+        rest, real = window.unseen(h, d)
+        unit = UNITS.get(axes[d], "position")
+        k, s = window.effective_kernel(d), window.stride[d]
+        if window.skips(d):
+            text = (f"{k}-wide windows step by {s}: {s - k} of every {s} {{units}} are never "
+                    f"looked at")
+        elif rest:
+            lost = ("all padding, no input pixel is lost" if not real else
+                    "input pixels, not padding" if real == rest else
+                    f"{real} of them input, {rest - real} padding")
+            text = (f"({h} + 2·{window.padding[d]} − {window.dilation[d]}·({window.kernel[d]}−1)"
+                    f" − 1) = {window.span(h, d)} is not divisible by {s}: the last {rest} "
+                    f"{{units}} of the padded input {'are' if rest > 1 else 'is'} never looked at "
+                    f"({lost})")
+        else:
+            continue
+        found.setdefault(text, []).append(unit + ("s" if (window.skips(d) or rest > 1) else ""))
+    return [text.replace("{units}", " and ".join(units)) for text, units in found.items()]
+
+
+def _adaptive_line(node: Node) -> str:
+    size, out = node.args[0].shape[2:], node.outputs[0].shape[2:]
+    text = f"output {_dims(out)} whatever the input; here {_dims(size)} → {_dims(out)}"
+    if all(o and h % o == 0 for h, o in zip(size, out)):
+        steps = [h // o for h, o in zip(size, out)]
+        text += (f": a plain {_dims(steps)} window with stride {_dims(steps)}" if max(steps) > 1
+                 else ": the identity")
+    return text + "; no parameters"
+
+
+def _linear_lines(graph: Graph, node: Node, params: int) -> list[str]:
+    a, b = (node.args[1], node.args[2]) if node.packet == "aten.addmm" else node.args[:2]
+    inputs, outputs = b.shape[-2], b.shape[-1]
+    count = inputs * outputs
+    # addmm carries the bias; a Linear on a [N, L, C] input adds it in a separate op
+    bias_count = node.args[0].shape[0] if node.packet == "aten.addmm" else max(0, params - count)
+    lines = [f"weights = {outputs:,} outputs × {inputs:,} inputs = {count:,}, "
+             + (f"bias {bias_count:,}, parameters {count + bias_count:,}" if bias_count
+                else f"no bias, parameters {count:,}")]
+    flat = flattened_shape(graph, a)
+    if flat is not None and prod(flat[1:]) == inputs:  # not a Linear's own [N, L, C] reshape
+        lines.append(f"inputs {inputs:,} = flatten of {list(flat[1:])} = "
+                     f"{'·'.join(map(str, flat[1:]))}")
+    lines.append(f"MACs = {a.shape[0]} × {inputs:,} × {outputs:,} = {cost_of(node).macs:,}")
+    return lines
+
+
+def flattened_shape(graph: Graph, ref) -> tuple[int, ...] | None:
+    """The shape a Linear's input had before the views that flattened it."""
+    shape = None
+    while ref is not None and ref.kind == "node":
+        node = graph.nodes[ref.source]
+        if node.packet not in VIEW_OPS or not node.args:
+            break
+        ref = node.args[0]
+        shape = ref.shape if len(ref.shape) > 2 else shape
+    return shape
+
+
+def _memory_line(nodes, shape, allocated: int) -> str:
+    itemsize = next((n.outputs[0].itemsize for n in reversed(nodes) if n.outputs), 4)
+    numel = prod(shape)
+    text = (f"output memory = {' × '.join(map(str, shape))} = {numel:,} values × {itemsize} "
+            f"bytes = {numel * itemsize:,} bytes")
+    if numel * itemsize >= 1024:
+        text += f" ({human_bytes(numel * itemsize)})"
+    if nodes and allocated == 0:
+        text += (" (a view of its input: no new memory)" if all(n.view for n in nodes) else
+                 " (in place: written into its input, no new memory)")
+    return text
+
+
+def _rf_line(found, node: Node, window: Window | None) -> str | None:
+    before, after = input_field(found, node), found.get(node.index)
+    if after is not None and after.whole:
+        return "receptive field = the whole input"
+    if before is None or after is None or before.whole or window is None \
+            or window.kind == "transposed":
+        return None
+    d = 0
+    k, s = window.effective_kernel(d), window.stride[d]
+    jump = after.jump[0] if len(set(after.jump)) == 1 else _dims(after.jump)
+    return (f"receptive field = {_dims(after.size)} input pixels, jump {jump} "
+            f"(r = {before.size[d]} + ({k}−1)·{before.jump[d]} = {after.size[d]}, j = "
+            f"{before.jump[d]}·{s} = {after.jump[d]}; one step back: r_in = s·r + (k − s) = "
+            f"{s}·r {'+' if k >= s else '−'} {abs(k - s)})")
+
+
+def _dims(values) -> str:
+    values = list(values)
+    return str(values[0]) if len(set(values)) == 1 and len(values) == 1 else \
+        "x".join(map(str, values))

@@ -1,0 +1,131 @@
+"""What the notes point out about a whole network, computed for this one.
+
+- A depthwise conv followed by a 1x1 conv (MobileNet's depthwise separable conv) against the
+  standard conv it replaces. With N output channels and a Dk x Dk kernel, the cost ratio is
+  1/N + 1/Dk², as in Howard et al. 2017 (who call the input channels M). Seed 002 swaps the names
+  (N input, M output channels) and writes the same ratio as 1/M + 1/D_K²: the first term is one
+  over the *output* channels either way.
+- Where the parameters and the activation memory sit: for VGG16 the FC layers hold most of the
+  weights and the early convs most of the memory (cs231n).
+"""
+from __future__ import annotations
+
+from ..graph import Graph, Node
+from ..rules import cost_of
+from .windows import window_of
+
+HOPS = 6  # ops walked back from a 1x1 conv to find its depthwise conv (BN, ReLU6, ...)
+
+
+def _is_depthwise(node: Node) -> bool:
+    window = window_of(node)
+    return (window is not None and window.kind == "conv" and window.groups > 1
+            and window.groups == node.args[0].shape[1] == node.args[1].shape[0])
+
+
+def _is_pointwise(node: Node) -> bool:
+    window = window_of(node)
+    return (window is not None and window.kind == "conv" and window.groups == 1
+            and all(k == 1 for k in window.kernel) and all(s == 1 for s in window.stride))
+
+
+def _passes_through(node: Node):
+    """The single data input of an op that keeps the shape (BN, activations), else None."""
+    data = [r for r in node.refs if r.kind in ("node", "input")]
+    if len(data) == 1 and node.outputs and data[0].shape == node.outputs[0].shape:
+        return data[0]
+    return None
+
+
+def _depthwise_before(graph: Graph, node: Node) -> Node | None:
+    ref = node.args[0]
+    for _ in range(HOPS):
+        if ref is None or ref.kind != "node":
+            return None
+        found = graph.nodes[ref.source]
+        if _is_depthwise(found):
+            return found
+        ref = _passes_through(found)
+    return None
+
+
+def _name(graph: Graph, node: Node) -> str:
+    call = graph.calls[node.call] if node.call is not None else None
+    return call.name if call is not None and call.name else node.packet.removeprefix("aten.")
+
+
+def separable_pairs(graph: Graph, layer: str | None = None) -> tuple[str, ...]:
+    """One sentence per depthwise + pointwise pair, with the standard conv's cost."""
+    found = []
+    for node in graph.nodes:
+        depthwise = _depthwise_before(graph, node) if _is_pointwise(node) else None
+        if depthwise is None:
+            continue
+        names = (_name(graph, depthwise), _name(graph, node))
+        if layer is not None and layer not in names:
+            continue
+        found.append(_pair_text(depthwise, node, names))
+    return tuple(found)
+
+
+def _pair_text(depthwise: Node, pointwise: Node, names) -> str:
+    m, n = depthwise.args[0].shape[1], pointwise.args[1].shape[0]
+    kh, kw = depthwise.args[1].shape[2], depthwise.args[1].shape[-1]
+    out = depthwise.outputs[0].shape
+    positions = out[0] * out[2] * (out[3] if len(out) > 3 else 1)
+    dw, pw = cost_of(depthwise).macs, cost_of(pointwise).macs
+    standard = positions * n * m * kh * kw
+    size = " × ".join(map(str, out[2:]))
+    kernel = f"{kh}x{kw}"
+    formula = (f" = 1/N + 1/Dk² = 1/{n} + 1/{kh}² = {1 / n + 1 / kh**2:.4f} (N = {n} output "
+               f"channels, Dk = {kh}; the notes call the output channels M)" if kh == kw else "")
+    return (f"{names[0]} + {names[1]}: depthwise {kernel} on {m} channels, then pointwise 1x1 "
+            f"{m} → {n}: MACs {dw:,} + {pw:,} = {dw + pw:,}. A standard {kernel} conv {m} → {n} "
+            f"would take {size} positions × {n} × {m} × {kh} × {kw} = {standard:,} MACs; "
+            f"ratio {dw + pw:,} / {standard:,} = {(dw + pw) / standard:.4f}{formula}.")
+
+
+def _family(kind: str) -> str:
+    return "Linear" if kind == "Linear" else "conv" if "Conv" in kind else kind
+
+
+def where_things_sit(layers, total_params: int) -> tuple[str, ...]:
+    """Two sentences: which layers hold the parameters, which the activation memory."""
+    lines = []
+    if len(layers) < 2:
+        return ()
+    if total_params:
+        by_family: dict[str, int] = {}
+        for layer in layers:
+            by_family[_family(layer.type)] = by_family.get(_family(layer.type), 0) + layer.params
+        family, held = max(by_family.items(), key=lambda item: item[1])
+        top = max(layers, key=lambda layer: layer.params)
+        count = sum(1 for layer in layers if _family(layer.type) == family and layer.params)
+        lines.append(
+            f"parameters: the {count} {family} layer{'s hold' if count != 1 else ' holds'} "
+            f"{held:,} of "
+            f"{total_params:,} ({held / total_params:.1%}); the largest is {top.name} "
+            f"({top.type}) with {top.params:,} ({top.params / total_params:.1%}).")
+    memory = sum(layer.allocated_bytes for layer in layers)
+    if memory:
+        running, half = 0, None
+        for index, layer in enumerate(layers):
+            running += layer.allocated_bytes
+            if running * 2 >= memory:
+                half = index
+                break
+        top = max(layers, key=lambda layer: layer.allocated_bytes)
+        lines.append(
+            f"activation memory: the first {half + 1} of {len(layers)} layers (through "
+            f"{layers[half].name}) allocate half of the {human_bytes(memory)} the forward "
+            f"allocates; "
+            f"the largest is {top.name} ({top.type}) with {human_bytes(top.allocated_bytes)}.")
+    return tuple(lines)
+
+
+def human_bytes(value: int) -> str:
+    """``36000`` -> ``35.16 KiB`` (1024-based, as the summary table's memory columns)."""
+    for unit, scale in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if value >= scale:
+            return f"{value / scale:,.2f} {unit}"
+    return f"{value:,} bytes"

@@ -1,0 +1,108 @@
+"""Receptive fields of every tensor in a traced graph, relative to the model input.
+
+Fields are computed forwards in node order: the input sees itself (r=1, S=1, P=0) and each op's
+rule (``field_rules``) turns its arguments' fields into its outputs'. Where several paths meet
+(add, mul, cat) the union is taken, so residual and inception networks come out right. The
+spatial axes are the input's dims after batch and channels (H, W of NCHW; L of NCL); the first
+model input with at least three dims is the reference, other inputs carry no field.
+
+An op without a rule is assumed elementwise when its output has its input's shape (reported in
+``assumed``) and makes the field unknown otherwise (reported in ``unknown``). A rule that fails
+on odd arguments also gives unknown: never a crash, never a silent guess.
+"""
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, replace
+
+from ..graph import Graph, Ref
+from .field import Axis, Field, merge, union  # noqa: F401  (re-exported)
+from .field_rules import find_field_rule
+from .rows import Row
+
+_Key = tuple  # (ref kind, source, slot)
+
+
+@dataclass(frozen=True)
+class ReceptiveFields:
+    """The field of every tensor that depends on the input, and the ops that were not followed."""
+
+    by_ref: dict[_Key, Field]
+    input_size: tuple[int, ...] | None  # the reference input's spatial size; None: no such input
+    assumed: dict[str, int]  # op -> count: no rule, same shape in and out: taken as elementwise
+    unknown: dict[str, int]  # op -> count: made a field unknown
+
+    def of(self, ref: Ref | None) -> Field | None:
+        return None if ref is None else self.by_ref.get((ref.kind, ref.source, ref.slot))
+
+    def of_node(self, index: int, slot: int = 0) -> Field | None:
+        return self.by_ref.get(("node", index, slot))
+
+
+def _reference_input(graph: Graph) -> int | None:
+    return next((i for i, m in enumerate(graph.inputs) if len(m.shape) >= 3), None)
+
+
+def _fallback(node, field, assumed: Counter):
+    paths = [(field(r), r.shape) for r in node.refs if field(r) is not None]
+    shapes = {tuple(s) for _, s in paths}
+    if all(tuple(m.shape) in shapes for m in node.outputs):
+        assumed[node.op] += 1
+        return merge(paths, node.outputs[0].shape)
+    return paths[0][0].unknown()
+
+
+def receptive_fields(graph: Graph) -> ReceptiveFields:
+    """The receptive field of every op output (and module output) of ``graph``."""
+    start = _reference_input(graph)
+    if start is None:
+        return ReceptiveFields({}, None, {}, {})
+    shape = graph.inputs[start].shape
+    fields: dict[_Key, Field] = {("input", start, 0): Field.of_input(shape, len(shape) - 2)}
+    assumed, unknown = Counter(), Counter()
+
+    def field(value):
+        if not isinstance(value, Ref):
+            return None
+        return fields.get((value.kind, value.source, value.slot))
+
+    for node in graph.nodes:
+        incoming = [field(r) for r in node.refs]
+        if all(f is None for f in incoming) or not node.outputs:
+            continue
+        rule = find_field_rule(node)
+        try:
+            out = rule(node, field) if rule else _fallback(node, field, assumed)
+        except (IndexError, KeyError, TypeError, ValueError, ZeroDivisionError, AttributeError):
+            out = next(f for f in incoming if f is not None).unknown()
+        outs = out if isinstance(out, tuple) else (out,) * len(node.outputs)
+        for slot, (f, meta) in enumerate(zip(outs, node.outputs)):
+            if f is None:
+                continue
+            if not f.known and all(g is None or g.known for g in incoming):
+                unknown[node.op] += 1
+            fields[("node", node.index, slot)] = f.settled(meta.shape)
+    return ReceptiveFields(fields, tuple(shape[2:]), dict(assumed), dict(unknown))
+
+
+def row_output(graph: Graph, row: Row) -> Ref | None:
+    """The tensor a row stands for: its op's first output, or its module call's first output."""
+    if row.kind == "function":
+        node = graph.nodes[row.nodes[0]]
+        return Ref("node", node.index, 0, node.outputs[0]) if node.outputs else None
+    if row.kind == "module":
+        call = graph.calls[row.calls[0]]
+    else:  # folded: the call of that name that holds the row's first op
+        first = min(row.nodes, default=0)
+        named = [c for c in graph.calls if c.name == row.name and c.first_node <= first]
+        call = named[-1] if named else None
+    return call.output_refs[0] if call is not None and call.output_refs else None
+
+
+def with_receptive_fields(graph: Graph, rows: list[Row],
+                          fields: ReceptiveFields | None = None) -> list[Row]:
+    """The rows with ``rf`` filled from the field of each row's output."""
+    fields = fields or receptive_fields(graph)
+    if fields.input_size is None:
+        return rows
+    return [replace(row, rf=fields.of(row_output(graph, row))) for row in rows]

@@ -1,0 +1,141 @@
+"""Input sizes: which pass through every stride without dropping pixels.
+
+A window op never looks at the last ``(H + 2P - D(K-1) - 1) mod S`` rows of its padded input;
+when that is more than the padding P, real pixels are dropped. cs231n's advice "the input should
+be divisible by 2 many times" is this rule for 2x2/2 pools without padding.
+
+The pattern repeats: adding ``period`` = the largest product of strides along a path (32 for VGG)
+to the input adds a multiple of S to every strided layer's input, so its remainder is unchanged.
+``probe.size_report`` traces one period of sizes with PyTorch and hands the graphs to this module.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from math import lcm
+
+from ..graph import Graph
+from .windows import fields, input_field, window_of
+
+AXES = {1: ["length"], 2: ["height", "width"], 3: ["depth", "height", "width"]}
+
+
+@dataclass(frozen=True)
+class Drop:
+    """One layer that never looks at the last ``rows`` rows (columns, ...) of its input."""
+
+    layer: str
+    type: str
+    axis: str  # "height", "width", ...
+    size: int  # the layer's input size along the axis
+    span: str  # "25 + 2·0 − 1·(2−1) − 1 = 23"
+    stride: int
+    rows: int
+
+    def text(self) -> str:
+        unit = {"height": "row", "width": "column"}.get(self.axis, f"{self.axis} position")
+        return (f"{self.layer} ({self.type}) never looks at the last {self.rows} {unit}"
+                f"{'s' * (self.rows != 1)} of its {self.size}-{self.axis} input: {self.span} is "
+                f"not divisible by {self.stride}")
+
+
+@dataclass(frozen=True)
+class Strided:
+    layer: str
+    type: str
+    stride: tuple[int, ...]
+    skips: bool  # window smaller than the stride (1x1 stride 2): skips rows by design
+
+
+def _layer(graph: Graph, node) -> tuple[str, str]:
+    call = graph.calls[node.call] if node.call is not None else None
+    if call is None or not call.name:
+        return node.packet.removeprefix("aten."), node.packet
+    return call.name, call.type
+
+
+def dropped(graph: Graph) -> tuple[Drop, ...]:
+    """Every layer of ``graph`` that drops real pixels (windows that skip by design excluded)."""
+    drops = []
+    for node in graph.nodes:
+        window = window_of(node)
+        if window is None:
+            continue
+        size = node.args[0].shape[2:]
+        for d, h in enumerate(size):
+            rest, real = window.unseen(h, d)
+            if real and not window.skips(d):
+                name, kind = _layer(graph, node)
+                span = (f"{h} + 2·{window.padding[d]} − {window.dilation[d]}·({window.kernel[d]}−1)"
+                        f" − 1 = {window.span(h, d)}")
+                drops.append(Drop(name, kind, AXES.get(len(size), ["dim"] * 3)[d], h, span,
+                                  window.stride[d], real))
+    return tuple(drops)
+
+
+def strided(graph: Graph) -> tuple[Strided, ...]:
+    found = []
+    for node in graph.nodes:
+        window = window_of(node)
+        if window is not None and window.kind != "transposed" and max(window.stride) > 1:
+            name, kind = _layer(graph, node)
+            found.append(Strided(name, kind, window.stride,
+                                 any(window.skips(d) for d in range(len(window.stride)))))
+    return tuple(found)
+
+
+def period(graph: Graph | None) -> int:
+    """Input sizes repeat their remainders every ``period`` pixels: lcm of jump x stride."""
+    if graph is None:
+        return 1
+    found, step = fields(graph), 1
+    for node in graph.nodes:
+        window = window_of(node)
+        field = input_field(found, node) if window is not None else None
+        if window is None or window.kind == "transposed" or field is None or field.whole:
+            continue
+        for jump, stride in zip(field.jump, window.stride):
+            step = lcm(step, jump * stride)
+    return step
+
+
+@dataclass(frozen=True)
+class SizeReport:
+    given: tuple[int, ...] | None  # the input asked about, without batch
+    smallest: tuple[int, ...] | None
+    largest: int | None  # largest side that runs, None when any larger size runs too
+    period: int
+    clean: tuple[int, ...]  # sides up to ``limit`` that run and drop no pixel
+    drops_given: tuple[Drop, ...]
+    strided: tuple[Strided, ...] = ()
+    limit: int = 0
+
+    given_runs: bool = True
+
+    @property
+    def rule(self) -> str:
+        """The clean sides in words: "every size from 1", "multiples of 32", "only 32", ..."""
+        if not self.clean:
+            return "none"
+        first, top = self.clean[0], self.largest or self.limit
+        if len(self.clean) == 1:
+            return f"only {first}"
+        if list(self.clean) == list(range(first, top + 1)):
+            return f"every size from {first}" + (f" to {top}" if self.largest else "")
+        starts = sorted({s for s in self.clean if s < first + self.period})
+        if len(starts) == 1:
+            return f"multiples of {self.period}" if first % self.period == 0 else \
+                f"every {self.period} from {first}"
+        return f"{', '.join(map(str, starts))}, and every {self.period} after each"
+
+
+def size_report_from(given, smallest, largest, step: int, verdicts: dict, limit: int,
+                     drops_given, graph: Graph | None = None, given_runs: bool = True
+                     ) -> SizeReport:
+    """Extend one traced period of verdicts (side -> drops, None if it did not run) to ``limit``."""
+    if smallest is None:
+        return SizeReport(given, None, None, step, (), tuple(drops_given), given_runs=given_runs)
+    side, top = smallest[1], largest or limit
+    clean_residues = {s % step for s, drops in verdicts.items() if drops == ()}
+    clean = tuple(s for s in range(side, top + 1) if s % step in clean_residues)
+    return SizeReport(given, smallest, largest, step, clean, tuple(drops_given),
+                      strided(graph) if graph is not None else (), limit, given_runs)

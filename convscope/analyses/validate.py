@@ -1,0 +1,106 @@
+"""Validation that needs no failed trace: what shape-only tensors let through, and models that
+cannot even be built.
+
+- ``check_graph(graph)``: an input PyTorch silently read as one unbatched sample (``--input 1x28``
+  for a Conv2d network), and groups that do not divide a conv's output channels (the meta kernel
+  does not check it; a real forward would fail).
+- ``building_error(exc, spec)``: the constructor raised, e.g. ``nn.Conv2d(6, 8, 3, groups=4)``.
+"""
+from __future__ import annotations
+
+import re
+import traceback
+from math import gcd
+
+from ..errors import ConvscopeError, ModelError
+from .windows import window_of
+
+SPATIAL_TYPES = re.compile(r"^(Conv|ConvTranspose|MaxPool|AvgPool|LPPool|AdaptiveAvgPool|"
+                           r"AdaptiveMaxPool)([123])d$")
+
+
+def dims(shape) -> str:
+    return "x".join(str(d) for d in shape)
+
+
+def axis_names(n: int) -> list[str]:
+    return ["length"] if n == 1 else ["height", "width"] if n == 2 else ["depth", "height", "width"]
+
+
+def groups_text(where: str, in_channels: int, out_channels: int, groups: int) -> str:
+    """groups=4 with 6 -> 8 channels: what is not whole, and the groups that would work."""
+    common = [d for d in range(1, gcd(in_channels, out_channels) + 1)
+              if in_channels % d == 0 and out_channels % d == 0]
+    bad = [f"{n} {label} channels / {groups} = {round(n / groups, 2):g}"
+           for n, label in ((in_channels, "input"), (out_channels, "output")) if n % groups]
+    return (f"{where}: groups={groups} must divide both the {in_channels} input channels and the "
+            f"{out_channels} output channels, but {' and '.join(bad)} is not whole. Fix: use "
+            f"groups among the common divisors of {in_channels} and {out_channels}: "
+            f"{', '.join(map(str, common))}.")
+
+
+def fuller(given, n: int) -> tuple[int, ...]:
+    """An input with n spatial sizes made from a shorter one: 1x28 -> 1x28x28, 28 -> 1x28x28."""
+    given = tuple(given)
+    channels, spatial = (given[0], given[1:]) if len(given) > 1 else (1, given)
+    return (channels, *spatial, *[spatial[-1]] * (n - len(spatial)))
+
+
+def unbatched_text(where: str, shape, n: int, from_input: bool) -> str:
+    text = (f"{where} works on [batch, channels, {', '.join(axis_names(n))}] but receives a "
+            f"{len(shape)}-D tensor {list(shape)}, which PyTorch silently reads as one unbatched "
+            f"sample of {shape[0]} channel{'s' * (shape[0] != 1)} of {dims(shape[1:])}, not as a "
+            f"batch.")
+    if from_input:
+        given = tuple(shape[1:])
+        text += (f" The input size {dims(given)} has {len(given)} dimension"
+                 f"{'s' * (len(given) != 1)}; give {n + 1}: channels x "
+                 f"{' x '.join(axis_names(n))} without the batch (e.g. {dims(fuller(given, n))});"
+                 f" convscope adds the batch.")
+    return text
+
+
+def check_graph(graph) -> ConvscopeError | None:
+    """The first problem a shape-only trace let through, as the error to raise (None: all well)."""
+    for call in graph.calls:
+        spatial = SPATIAL_TYPES.match(call.type)
+        if spatial and call.outputs and len(call.outputs[0].shape) == int(spatial.group(2)) + 1:
+            first = graph.nodes[call.first_node] if call.first_node < len(graph.nodes) else None
+            ref = first.args[0] if first is not None and first.args else None
+            shape = ref.shape if ref is not None else call.outputs[0].shape
+            return ModelError(unbatched_text(f"layer {call.name} ({call.type})", shape,
+                                             int(spatial.group(2)),
+                                             getattr(ref, "kind", "") == "input"),
+                              layer=call.name or None)
+    for node in graph.nodes:
+        window = window_of(node)
+        if window is not None and window.kind == "conv" and node.args[1].shape[0] % window.groups:
+            call = graph.calls[node.call] if node.call is not None else None
+            named = call is not None and bool(call.name)
+            where = (f"layer {call.name} ({call.type})" if named else
+                     f"the model's own forward ({graph.model_type})")
+            return ModelError(groups_text(where, node.args[0].shape[1], node.args[1].shape[0],
+                                          window.groups), layer=call.name if named else None)
+    return None
+
+
+def building_error(exc: BaseException, spec: str) -> ConvscopeError:
+    """A model whose constructor raised: name the line that built the layer, explain groups."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    user = [f for f in frames if "/torch/" not in f.filename.replace("\\", "/")]
+    at = f" at {user[-1].filename}:{user[-1].lineno} `{user[-1].line}`" if user else ""
+    numbers = _conv_arguments(exc)
+    if numbers and "divisible by groups" in str(exc):
+        return ModelError(groups_text(f"building {spec} failed{at}", *numbers))
+    return ModelError(f"building {spec} failed{at}: {type(exc).__name__}: {exc}")
+
+
+def _conv_arguments(exc) -> tuple[int, int, int] | None:
+    """(in_channels, out_channels, groups) from the conv constructor's frame, if it raised."""
+    tb = exc.__traceback__
+    while tb is not None:
+        found = tb.tb_frame.f_locals
+        if {"in_channels", "out_channels", "groups"} <= found.keys():
+            return found["in_channels"], found["out_channels"], found["groups"]
+        tb = tb.tb_next
+    return None

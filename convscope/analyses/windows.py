@@ -1,0 +1,214 @@
+"""Sliding windows: kernel, stride, padding and dilation of conv and pool ops, read from the aten
+arguments the trace recorded, and the arithmetic PyTorch does with them.
+
+The output size along one spatial dimension (PyTorch's formula; cs231n writes (W - F + 2P)/S + 1,
+which is the same with dilation D = 1 when the division is exact)::
+
+    out = floor((H + 2P - D(K-1) - 1) / S) + 1       e.g. floor((64 + 0 - 4 - 1) / 2) + 1 = 30
+
+``span = H + 2P - D(K-1) - 1`` is how far the window's first row can travel; when S does not divide
+it, the last ``span mod S`` rows of the padded input are never inside a window.
+
+``fields(graph)`` also follows the receptive field of every node, one step per window:
+``r = r_in + (k_eff - 1) * j_in`` and ``j = j_in * s`` (backwards, per layer: r_in = s*r + (k - s)).
+It is deliberately simple (max over merging branches); issue 4's ``analyses/receptive_field.py``
+owns the full analysis and can replace ``fields`` here.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from math import prod
+
+from ..graph import Graph, Node
+
+CONV_OPS = ("aten.convolution", "aten._convolution")
+MAX_POOL_OPS = ("aten.max_pool1d_with_indices", "aten.max_pool2d_with_indices",
+                "aten.max_pool3d_with_indices", "aten.max_pool1d", "aten.max_pool2d",
+                "aten.max_pool3d")
+AVG_POOL_OPS = ("aten.avg_pool1d", "aten.avg_pool2d", "aten.avg_pool3d")
+ADAPTIVE_OPS = ("aten._adaptive_avg_pool1d", "aten._adaptive_avg_pool2d",
+                "aten._adaptive_avg_pool3d", "aten.adaptive_max_pool1d",
+                "aten.adaptive_max_pool2d", "aten.adaptive_max_pool3d",
+                "aten.adaptive_avg_pool1d", "aten.adaptive_avg_pool2d")
+MATMUL_OPS = ("aten.addmm", "aten.mm", "aten.bmm", "aten.matmul", "aten.linear", "aten.baddbmm")
+VIEW_OPS = ("aten.view", "aten._unsafe_view", "aten.reshape", "aten.flatten", "aten.squeeze",
+            "aten.unsqueeze", "aten.alias", "aten.clone", "aten.contiguous")
+
+
+def _tuple(value, dims: int, default: int) -> tuple[int, ...]:
+    if value is None or value == []:
+        return (default,) * dims
+    if isinstance(value, int):
+        return (value,) * dims
+    value = tuple(value)
+    return value * dims if len(value) == 1 else value
+
+
+@dataclass(frozen=True)
+class Window:
+    """One conv or pool op: ``kind`` is conv|transposed|max|avg; tuples hold one value per dim."""
+
+    kind: str
+    kernel: tuple[int, ...]
+    stride: tuple[int, ...]
+    padding: tuple[int, ...]
+    dilation: tuple[int, ...]
+    ceil_mode: bool = False
+    output_padding: tuple[int, ...] = ()
+    groups: int = 1
+
+    def effective_kernel(self, dim: int) -> int:
+        """D(K-1) + 1: the rows one window spans, holes included."""
+        return self.dilation[dim] * (self.kernel[dim] - 1) + 1
+
+    def span(self, size: int, dim: int) -> int:
+        # H + 2P - D(K-1) - 1
+        return size + 2 * self.padding[dim] - self.dilation[dim] * (self.kernel[dim] - 1) - 1
+
+    def output_size(self, size: int, dim: int) -> int:
+        s, p = self.stride[dim], self.padding[dim]
+        if self.kind == "transposed":
+            # (H - 1)S - 2P + D(K-1) + output_padding + 1
+            extra = self.output_padding[dim] if self.output_padding else 0
+            return (size - 1) * s - 2 * p + self.effective_kernel(dim) - 1 + extra + 1
+        if not self.ceil_mode:
+            return self.span(size, dim) // s + 1
+        out = -(-self.span(size, dim) // s) + 1
+        # PyTorch drops a last window that would start in the right padding
+        return out - 1 if (out - 1) * s >= size + p else out
+
+    def formula(self, size: int, dim: int) -> str:
+        """The formula with this window's numbers, without the result."""
+        k, s, p, d = self.kernel[dim], self.stride[dim], self.padding[dim], self.dilation[dim]
+        if self.kind == "transposed":
+            extra = self.output_padding[dim] if self.output_padding else 0
+            return f"({size} − 1)·{s} − 2·{p} + {d}·({k}−1) + {extra} + 1"
+        left, right = ("⌈", "⌉") if self.ceil_mode else ("⌊", "⌋")
+        return f"{left}({size} + 2·{p} − {d}·({k}−1) − 1) / {s}{right} + 1"
+
+    def unseen(self, size: int, dim: int) -> tuple[int, int]:
+        """(rows at the end of the padded input no window reaches, how many of them are input)."""
+        if self.kind == "transposed" or self.ceil_mode or self.span(size, dim) < 0:
+            return 0, 0
+        rest = self.span(size, dim) % self.stride[dim]
+        return rest, max(0, rest - self.padding[dim])
+
+    def skips(self, dim: int) -> int:
+        """Rows skipped between windows when the stride is larger than the window (1x1 stride 2)."""
+        if self.dilation[dim] != 1:
+            return 0
+        return max(0, self.stride[dim] - self.effective_kernel(dim))
+
+
+def window_of(node: Node) -> Window | None:
+    """The window of a conv or pool op, defaults filled in as the aten schema has them."""
+    packet, args = node.packet, list(node.args)
+    if packet not in CONV_OPS + MAX_POOL_OPS + AVG_POOL_OPS or not args:
+        return None
+    dims = len(args[0].shape) - 2
+    if dims < 1:
+        return None
+    if packet in CONV_OPS:
+        # input, weight, bias, stride, padding, dilation, transposed, output_padding, groups
+        weight = args[1]
+        transposed = bool(args[6])
+        return Window("transposed" if transposed else "conv", tuple(weight.shape[2:]),
+                      _tuple(args[3], dims, 1), _tuple(args[4], dims, 0), _tuple(args[5], dims, 1),
+                      output_padding=_tuple(args[7], dims, 0), groups=int(args[8]))
+    names = (["kernel_size", "stride", "padding", "dilation", "ceil_mode"] if packet in MAX_POOL_OPS
+             else ["kernel_size", "stride", "padding", "ceil_mode"])
+    values = dict(zip(names, args[1:]))
+    values.update({k: v for k, v in node.kwargs.items() if k in names})
+    kernel = _tuple(values["kernel_size"], dims, 1)
+    stride = values.get("stride") or kernel
+    return Window("max" if packet in MAX_POOL_OPS else "avg", kernel, _tuple(stride, dims, 1),
+                  _tuple(values.get("padding"), dims, 0), _tuple(values.get("dilation"), dims, 1),
+                  ceil_mode=bool(values.get("ceil_mode", False)))
+
+
+def adaptive_window(node: Node) -> Window | None:
+    """An adaptive pool whose input divides evenly is a plain window (kernel = stride = H / out)."""
+    if node.packet not in ADAPTIVE_OPS or not node.outputs:
+        return None
+    size, out = node.args[0].shape[2:], node.outputs[0].shape[2:]
+    if any(o == 0 or h % o for h, o in zip(size, out)):
+        return None
+    steps = tuple(h // o for h, o in zip(size, out))
+    return Window("avg", steps, steps, (0,) * len(steps), (1,) * len(steps))
+
+
+@dataclass(frozen=True)
+class Field:
+    """Receptive field of one unit of a tensor, per spatial dim: ``size`` input pixels, ``jump``
+    input pixels between neighbouring units. ``whole``: every unit sees the whole input."""
+
+    size: tuple[int, ...] = ()
+    jump: tuple[int, ...] = ()
+    whole: bool = False
+
+
+WHOLE = Field(whole=True)
+
+
+def _merge(found: list[Field]) -> Field | None:
+    if any(f.whole for f in found):
+        return WHOLE
+    ranks = {len(f.size) for f in found}
+    if not found or len(ranks) != 1:
+        return None
+    return Field(tuple(map(max, *[f.size for f in found])) if len(found) > 1 else found[0].size,
+                 tuple(map(max, *[f.jump for f in found])) if len(found) > 1 else found[0].jump)
+
+
+def step(field: Field, window: Window) -> Field:
+    """One window on top of ``field``: r = r_in + (k_eff - 1) j_in, j = j_in s."""
+    dims = range(len(window.kernel))
+    return Field(tuple(field.size[d] + (window.effective_kernel(d) - 1) * field.jump[d]
+                       for d in dims),
+                 tuple(field.jump[d] * window.stride[d] for d in dims))
+
+
+def _field_of(node: Node, before: Field | None) -> Field | None:
+    if before is None or before.whole:
+        return before
+    window = window_of(node) or adaptive_window(node)
+    if window is not None:
+        if window.kind == "transposed" or len(window.kernel) != len(before.size):
+            return None
+        return step(before, window)
+    out_rank = len(node.outputs[0].shape) if node.outputs else 0
+    if node.packet in ADAPTIVE_OPS:  # uneven windows: only a 1x1 output is simple
+        return WHOLE if prod(node.outputs[0].shape[2:]) == 1 else None
+    if node.packet in MATMUL_OPS:
+        return WHOLE
+    if node.packet in VIEW_OPS:  # flattening keeps each unit's field
+        return before
+    if out_rank < 3:  # a reduction over the spatial dims
+        return WHOLE
+    if out_rank - 2 != len(before.size) or "upsample" in node.packet:
+        return None
+    return before
+
+
+def fields(graph: Graph) -> dict[int, Field | None]:
+    """Receptive field of every node's first output, following producers through the graph."""
+    found: dict[int, Field | None] = {}
+    for node in graph.nodes:
+        inputs = []
+        for ref in node.refs:
+            if ref.kind == "input" and len(ref.shape) >= 3:
+                inputs.append(Field((1,) * (len(ref.shape) - 2), (1,) * (len(ref.shape) - 2)))
+            elif ref.kind == "node" and found.get(ref.source) is not None:
+                inputs.append(found[ref.source])
+        found[node.index] = _field_of(node, _merge(inputs))
+    return found
+
+
+def input_field(found: dict[int, Field | None], node: Node) -> Field | None:
+    """The receptive field of the tensor a node reads first, from ``fields(graph)``."""
+    ref = node.args[0] if node.args else None
+    if getattr(ref, "kind", None) == "input" and len(ref.shape) >= 3:
+        return Field((1,) * (len(ref.shape) - 2), (1,) * (len(ref.shape) - 2))
+    if getattr(ref, "kind", None) == "node":
+        return found.get(ref.source)
+    return None

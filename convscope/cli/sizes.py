@@ -1,0 +1,36 @@
+"""`convscope sizes`: the smallest input that runs, and the sizes no stride drops pixels of."""
+from __future__ import annotations
+
+import sys
+from typing import List, Optional
+
+import typer
+
+from .app import ArgOpt, DebugOpt, InputOpt, ModelArg, app, friendly, load_network
+
+
+@app.command()
+@friendly
+def sizes(
+    model: str = ModelArg,
+    input: Optional[str] = InputOpt,
+    max: Optional[int] = typer.Option(None, "--max",
+                                      help="largest side to list (default: 2 x input)"),
+    arg: List[str] = ArgOpt,
+    debug: bool = DebugOpt,
+):
+    """Which input sizes pass through the network, and which pass every stride without dropping
+    pixels (cs231n: "the input should be divisible by 2 many times").
+
+    Examples:
+      convscope sizes zoo:vgg16
+      convscope sizes zoo:lenet5
+      convscope sizes mynet.py:Net --input 3x100x100
+    """
+    from ..probe import size_report
+    from ..render.explain import render_sizes
+    from ..trace.inputs import make_spec
+
+    network, name, shapes = load_network(model, arg, input)
+    report = size_report(network, make_spec(shapes), limit=max)
+    sys.stdout.write(render_sizes(report, name))

@@ -1,0 +1,160 @@
+"""Running the tracer for answers rather than reports.
+
+- ``checked_trace``: trace once; a network that cannot run on the input raises one ConvscopeError
+  naming the layer and the arithmetic (``analyses.diagnose``), before any report is made.
+- ``smallest_input``: the smallest input size that runs, found by tracing at a few sizes.
+- ``size_report``: which sizes pass every stride without dropping pixels (``analyses.sizes``).
+
+PyTorch computes every shape here; convscope only chooses which sizes to ask about.
+"""
+from __future__ import annotations
+
+import contextlib
+import logging
+from dataclasses import replace
+
+from torch import nn
+
+from .analyses.diagnose import classify, diagnose
+from .analyses.sizes import SizeReport, dropped, period, size_report_from
+from .analyses.validate import check_graph
+from .graph import Graph
+from .trace import TraceFailure, run_trace, trace
+from .trace.inputs import InputSpec, _is_shape
+
+LIMIT = 4096  # largest side tried when looking for the smallest input
+
+
+@contextlib.contextmanager
+def quiet():
+    """Silence torch's fake-tensor logger: it prints a traceback for every op that fails."""
+    logger = logging.getLogger("torch._subclasses.fake_tensor")
+    level = logger.level
+    logger.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
+def attempt(model: nn.Module, spec: InputSpec, *, train: bool = False,
+            real: bool = False) -> Graph | TraceFailure:
+    """The traced graph, or the TraceFailure (never raised)."""
+    with quiet():
+        try:
+            return trace(model, spec, train=train, real=real)
+        except TraceFailure as failure:
+            return failure
+
+
+def checked_trace(model: nn.Module, spec: InputSpec, *, train: bool = False,
+                  real: bool = False) -> Graph:
+    """Trace, or raise the one error that says which layer cannot run and how to fix it."""
+    result = attempt(model, spec, train=train, real=real)
+    if isinstance(result, TraceFailure):
+        shapes = [list(a) for a in spec.args if _is_shape(a)]
+        raise diagnose(result, model, input_shapes=shapes,
+                       smallest=lambda: smallest_input(model, spec)) from result.cause
+    problem = check_graph(result)
+    if problem is not None:
+        raise problem
+    return result
+
+
+def _at(spec: InputSpec, side: int) -> InputSpec:
+    """``spec`` with every spatial dim of the first input set to ``side``."""
+    first = spec.args[0]
+    return replace(spec, args=((first[0], *([side] * (len(first) - 1))), *spec.args[1:]))
+
+
+class _Sides:
+    """Verdicts on square inputs of one model, each side traced once.
+
+    A verdict is ok, small (a size collapsed, or too few features reached a Linear), large (too
+    many features) or other. Sides are traced on the meta device first; only a failure that is
+    not about size is retried with trace's fake-tensor fallback.
+    """
+
+    def __init__(self, model: nn.Module, spec: InputSpec):
+        self.model, self.spec, self.seen = model, spec, {}
+
+    def verdict(self, side: int) -> tuple[str, Graph | None]:
+        if side not in self.seen:
+            self.seen[side] = self._judge(side)
+        return self.seen[side]
+
+    def _judge(self, side: int) -> tuple[str, Graph | None]:
+        spec = _at(self.spec, side)
+        with quiet():
+            try:
+                return "ok", run_trace(self.model, spec, train=False, backend="meta")
+            except TraceFailure as failure:
+                found = classify(failure)
+        if found.kind == "collapse":
+            return "small", None
+        if found.kind == "features" and found.got is not None:
+            return ("small" if found.got < found.expected else "large"), None
+        result = attempt(self.model, spec)
+        return ("ok", result) if isinstance(result, Graph) else ("other", None)
+
+    def first(self, low: int, high: int, want) -> int:
+        """Smallest side in (low, high] whose verdict is in ``want`` (verdicts change once)."""
+        while high - low > 1:
+            middle = (low + high) // 2
+            if self.verdict(middle)[0] in want:
+                high = middle
+            else:
+                low = middle
+        return high
+
+    def smallest(self) -> int | None:
+        side, previous = 1, 0
+        while side <= LIMIT:
+            verdict = self.verdict(side)[0]
+            if verdict == "other":
+                return None
+            if verdict != "small":
+                break
+            previous, side = side, side * 2
+        else:
+            return None
+        side = self.first(previous, side, ("ok", "large", "other"))
+        return side if self.verdict(side)[0] == "ok" else None
+
+
+def _square(spec: InputSpec) -> bool:
+    return bool(spec.args) and _is_shape(spec.args[0]) and len(spec.args[0]) >= 2
+
+
+def smallest_input(model: nn.Module, spec: InputSpec) -> tuple[int, ...] | None:
+    """The smallest square input (channels kept) that runs, or None if none up to LIMIT does."""
+    side = _Sides(model, spec).smallest() if _square(spec) else None
+    return tuple(_at(spec, side).args[0]) if side is not None else None
+
+
+def size_report(model: nn.Module, spec: InputSpec, *, limit: int | None = None) -> SizeReport:
+    """Smallest and largest input that run, and the sizes no stride drops pixels of.
+
+    Traces about log2(limit) sizes to find the bounds, then one period of sizes (32 for VGG).
+    """
+    given = tuple(spec.args[0]) if spec.args and _is_shape(spec.args[0]) else None
+    at_given = attempt(model, spec)
+    drops_given = dropped(at_given) if isinstance(at_given, Graph) else ()
+    runs = isinstance(at_given, Graph)
+    sides = _Sides(model, spec)
+    side = sides.smallest() if _square(spec) else None
+    if side is None:
+        return size_report_from(given, None, None, 1, {}, 0, drops_given, given_runs=runs)
+    graph = sides.verdict(side)[1]
+    step = period(graph)
+    limit = limit or max(2 * max(given[1:]), side + 8 * step)
+    largest = None
+    if sides.verdict(limit)[0] != "ok":
+        largest = sides.first(side, limit, ("large", "other")) - 1
+    verdicts = {}
+    for candidate in range(side, min(side + step - 1, largest or limit) + 1):
+        result = sides.verdict(candidate)[1]
+        verdicts[candidate] = dropped(result) if result is not None else None
+        sides.seen.pop(candidate)  # keep one graph at a time in memory
+    return size_report_from(given, tuple(_at(spec, side).args[0]), largest, step, verdicts, limit,
+                            drops_given, graph, runs)

@@ -1,0 +1,115 @@
+"""Plain text for ``explain``, the cs231n table, the calculators and ``sizes``: lays out what the
+analyses computed, adds no numbers of its own."""
+from __future__ import annotations
+
+from . import units
+
+
+def _shape(dims) -> str:
+    return units.shape(list(dims)) if dims is not None else "?"
+
+
+def render_layer(layer, indent: str = "  ") -> list[str]:
+    shapes = f"{_shape(layer.input_shape)} -> {_shape(layer.output_shape)}"
+    head = f"{layer.name} ({layer.type})  {shapes}"
+    return [head] + [indent + line for line in layer.lines] + \
+        [f"{indent}note: {note}" for note in layer.notes]
+
+
+def render_explanation(explanation) -> str:
+    inputs = ", ".join(_shape(s) for s in explanation.input_shapes)
+    lines = [f"{explanation.model_name}: input {inputs}", ""]
+    for layer in explanation.layers:
+        lines += render_layer(layer) + [""]
+    if explanation.separable:
+        lines += ["Depthwise separable convolutions:"] + [f"  {s}" for s in explanation.separable]
+        lines.append("")
+    if explanation.where:
+        lines += ["Where things sit:"] + [f"  {s}" for s in explanation.where] + [""]
+    return "\n".join(lines).rstrip("\n") + "\n"
+
+
+def short(value: int, digits: int = 2) -> str:
+    """The notes' rounding: two significant figures in K or M (150,528 -> 150K, 3,211,264 -> 3.2M);
+    their totals keep three (138M)."""
+    for unit, scale in (("M", 10**6), ("K", 10**3)):
+        if value >= scale:
+            return f"{float(f'{value / scale:.{digits}g}'):g}{unit}"
+    return str(value)
+
+
+def _weights(row) -> str:
+    if not row.weights:
+        return "0"
+    if row.fc:
+        return f"{'*'.join(map(str, row.weight_factors))} = {row.weights:,}"
+    per_filter, filters = row.weight_factors
+    return f"({'*'.join(map(str, per_filter))})*{filters} = {row.weights:,}"
+
+
+def table_line(row) -> str:
+    """One row as the notes write it (single spacing where the notes' spacing wanders)."""
+    h, w, c = row.shape
+    memory = f"{c}" if row.fc else f"{h}*{w}*{c}={short(row.memory)}"
+    return f"{row.label}: [{h}x{w}x{c}]  memory:  {memory}   weights: {_weights(row)}"
+
+
+def render_cs231n(table) -> str:
+    lines = [table_line(row) for row in table.rows]
+    total_bytes = table.memory * table.itemsize
+    lines += [
+        "",
+        f"TOTAL memory: {short(table.memory, 3)} * {table.itemsize} bytes ~= "
+        f"{total_bytes / 10**6:.0f}MB / image (only forward! ~*2 for bwd)"
+        f"   [{table.memory:,} values, {units.nbytes(total_bytes)}]",
+        f"TOTAL params: {round(table.params / 10**6)}M parameters   [{table.weights:,} weights "
+        f"in the rows + {table.biases:,} biases = {table.params:,}]",
+    ]
+    lines += list(table.remarks)
+    return "\n".join(lines) + "\n"
+
+
+def render_calculation(calc) -> str:
+    lines = [f"{calc.layer_repr}  on input {calc.input_text}"]
+    lines += [f"  output shape    {_shape(calc.output_shape)}  (with a batch of 1: "
+              f"{_shape((1, *calc.output_shape))})"]
+    for label, value in calc.shapes:
+        lines.append(f"  {label:<15} {value}")
+    lines += [f"  {line}" for line in calc.layer.lines]
+    lines += [f"  {calc.rf_line}", f"  {calc.keep_line}"]
+    lines += [f"  note: {note}" for note in calc.layer.notes]
+    return "\n".join(lines) + "\n"
+
+
+def render_sizes(report, name: str) -> str:
+    given = report.given
+    channels = given[0] if given else "C"
+    axes = "x".join(["H", "W", "D"][: len(given) - 1]) if given else "HxW"
+    lines = [f"{name}: input {channels}x{axes} (square sizes; each side follows the same rule)"]
+    if report.smallest is None:
+        lines.append("no input size up to 4096 runs: see the error `convscope summary` gives")
+        return "\n".join(lines) + "\n"
+    lines.append(f"smallest input that runs: {'x'.join(map(str, report.smallest))}")
+    lines.append(f"largest input that runs: {channels}x{report.largest}x{report.largest}"
+                 if report.largest else "largest: any size above runs too (the head adapts)")
+    strided = [s for s in report.strided if not s.skips]
+    if strided:
+        names = ", ".join(f"{s.layer} (stride {'x'.join(map(str, s.stride))})" for s in strided)
+        lines.append(f"strided layers: {names}; the pattern repeats every {report.period} pixels")
+    for skip in (s for s in report.strided if s.skips):
+        lines.append(f"{skip.layer} ({skip.type}) has a window smaller than its stride: it skips "
+                     f"rows by design, so it is not counted")
+    top = report.largest or report.limit
+    shown = ", ".join(map(str, report.clean[:12])) + (", ..." if len(report.clean) > 12 else "")
+    lines.append(f"sizes up to {top} that pass every stride without dropping pixels: "
+                 f"{report.rule}: {shown}" if report.clean else
+                 f"no size up to {top} passes every stride without dropping pixels")
+    if given:
+        at = "x".join(map(str, given))
+        if not report.given_runs:
+            lines.append(f"at {at}: the network does not run (`convscope summary` says why)")
+        elif report.drops_given:
+            lines += [f"at {at}:"] + [f"  {d.text()}" for d in report.drops_given]
+        else:
+            lines.append(f"at {at}: no layer drops pixels")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,87 @@
+"""The cs231n notes' VGG16 table (seed 002), every row computed from the traced model."""
+from __future__ import annotations
+
+import re
+
+import torch
+
+import convscope
+from convscope import zoo
+from convscope.analyses.cs231n import cs231n_table
+from convscope.render.explain import render_cs231n, short
+
+# Copied from ../shared/seeds/002 (the notes' own text, spacing included).
+NOTES_ROWS = """\
+INPUT: [224x224x3]        memory:  224*224*3=150K   weights: 0
+CONV3-64: [224x224x64]  memory:  224*224*64=3.2M   weights: (3*3*3)*64 = 1,728
+CONV3-64: [224x224x64]  memory:  224*224*64=3.2M   weights: (3*3*64)*64 = 36,864
+POOL2: [112x112x64]  memory:  112*112*64=800K   weights: 0
+CONV3-128: [112x112x128]  memory:  112*112*128=1.6M   weights: (3*3*64)*128 = 73,728
+CONV3-128: [112x112x128]  memory:  112*112*128=1.6M   weights: (3*3*128)*128 = 147,456
+POOL2: [56x56x128]  memory:  56*56*128=400K   weights: 0
+CONV3-256: [56x56x256]  memory:  56*56*256=800K   weights: (3*3*128)*256 = 294,912
+CONV3-256: [56x56x256]  memory:  56*56*256=800K   weights: (3*3*256)*256 = 589,824
+CONV3-256: [56x56x256]  memory:  56*56*256=800K   weights: (3*3*256)*256 = 589,824
+POOL2: [28x28x256]  memory:  28*28*256=200K   weights: 0
+CONV3-512: [28x28x512]  memory:  28*28*512=400K   weights: (3*3*256)*512 = 1,179,648
+CONV3-512: [28x28x512]  memory:  28*28*512=400K   weights: (3*3*512)*512 = 2,359,296
+CONV3-512: [28x28x512]  memory:  28*28*512=400K   weights: (3*3*512)*512 = 2,359,296
+POOL2: [14x14x512]  memory:  14*14*512=100K   weights: 0
+CONV3-512: [14x14x512]  memory:  14*14*512=100K   weights: (3*3*512)*512 = 2,359,296
+CONV3-512: [14x14x512]  memory:  14*14*512=100K   weights: (3*3*512)*512 = 2,359,296
+CONV3-512: [14x14x512]  memory:  14*14*512=100K   weights: (3*3*512)*512 = 2,359,296
+POOL2: [7x7x512]  memory:  7*7*512=25K  weights: 0
+FC: [1x1x4096]  memory:  4096  weights: 7*7*512*4096 = 102,760,448
+FC: [1x1x4096]  memory:  4096  weights: 4096*4096 = 16,777,216
+FC: [1x1x1000]  memory:  1000 weights: 4096*1000 = 4,096,000
+""".splitlines()
+
+
+def vgg16_table():
+    with torch.device("meta"):
+        model = zoo.create("vgg16")
+    return cs231n_table(convscope.analyze(model, (3, 224, 224), name="vgg16"))
+
+
+def test_every_row_equals_the_notes_row():
+    text = render_cs231n(vgg16_table()).splitlines()
+    assert len(text) >= len(NOTES_ROWS)
+    for ours, notes in zip(text, NOTES_ROWS):
+        # same words and numbers; the notes' spacing wanders (8 spaces after INPUT, 1 before the
+        # last FC's "weights"), ours is regular
+        assert ours.split() == notes.split()
+    assert text[1] == "CONV3-64: [224x224x64]  memory:  224*224*64=3.2M   weights: (3*3*3)*64 = 1,728"
+
+
+def test_rows_are_computed_not_copied():
+    table = vgg16_table()
+    assert table.rows[1].memory == 224 * 224 * 64 and table.rows[1].weights == 1_728
+    assert table.rows[-3].weight_factors == (7, 7, 512, 4096)
+    # the notes' rounding: two significant figures in K or M, FC rows as plain counts
+    assert [short(v) for v in (150_528, 3_211_264, 802_816, 25_088)] == ["150K", "3.2M", "800K",
+                                                                       "25K"]
+
+
+def test_totals_are_the_sums_of_the_rows_with_a_remark_where_the_notes_disagree():
+    table = vgg16_table()
+    notes_memory = sum(eval(m) for m in re.findall(r"memory:\s+([\d*]+)", "\n".join(NOTES_ROWS)))
+    notes_weights = sum(int(w.replace(",", "")) for w in
+                        re.findall(r"= ([\d,]+)$", "\n".join(NOTES_ROWS), re.M))
+    assert table.memory == notes_memory == 15_237_608  # the notes print 24M
+    assert table.weights == notes_weights == 138_344_128  # biases excluded, as in the rows
+    assert table.params == 138_357_544 and table.biases == 13_416
+    text = render_cs231n(table)
+    assert ("TOTAL memory: 15.2M * 4 bytes ~= 61MB / image (only forward! ~*2 for bwd)   "
+            "[15,237,608 values, 58.13 MiB]") in text
+    assert ("TOTAL params: 138M parameters   [138,344,128 weights in the rows + 13,416 biases = "
+            "138,357,544]") in text
+    remark = [line for line in text.splitlines() if line.startswith("remark:")]
+    assert len(remark) == 1 and "24M" in remark[0] and "15,237,608" in remark[0]
+
+
+def test_other_models_get_the_table_without_the_vgg16_remark():
+    table = cs231n_table(convscope.analyze(zoo.create("lenet5"), (1, 32, 32), name="lenet5"))
+    text = render_cs231n(table)
+    assert "CONV5-6: [28x28x6]  memory:  28*28*6=4.7K   weights: (5*5*1)*6 = 150" in text
+    assert "FC: [1x1x120]  memory:  120   weights: 5*5*16*120 = 48,000" in text
+    assert "remark" not in text

@@ -1,0 +1,167 @@
+"""Validation: a network that cannot run on its input raises one ModelError naming the layer and
+the arithmetic (Python API); tests/cli/test_explain.py checks the same cases exit 2."""
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+import convscope
+from convscope import ModelError, UsageError, zoo
+from convscope.loading import load_model
+from convscope.trace.inputs import parse_input
+
+
+def error_of(model, shape, **options) -> ModelError:
+    with pytest.raises(ModelError) as caught:
+        convscope.analyze(model, shape, **options)
+    return caught.value
+
+
+class FunctionalGroups(nn.Module):
+    """A forward that calls F.conv2d with groups that do not divide the channels."""
+
+    def __init__(self, groups: int):
+        super().__init__()
+        self.weight = nn.Parameter(torch.zeros(8, 2, 3, 3))
+        self.groups = groups
+
+    def forward(self, x):
+        return F.conv2d(x, self.weight, groups=self.groups)
+
+
+class ForgotFlatten(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(1, 16, 3)
+        self.fc = nn.Linear(400, 10)
+
+    def forward(self, x):
+        return self.fc(self.conv(x))
+
+
+def test_channel_mismatch_at_the_input():
+    error = error_of(nn.Sequential(nn.Conv2d(3, 8, 3)), (1, 28, 28))
+    assert error.layer == "0"
+    text = str(error)
+    assert text.startswith("layer 0 (Conv2d): channel mismatch.")
+    assert "expects 3 input channels (weight [8, 3, 3, 3])" in text
+    assert "the tensor arriving has 1 channel, from the model's input" in text
+    assert "feed a 3x28x28 input, or build the layer with in_channels=1" in text
+
+
+def test_channel_mismatch_between_layers_names_both():
+    error = error_of(nn.Sequential(nn.Conv2d(3, 32, 3), nn.ReLU(), nn.Conv2d(16, 8, 3)), (3, 8, 8))
+    assert error.layer == "2"
+    assert "expects 16 input channels" in str(error)
+    assert "has 32 channels, from layer 0 (Conv2d)" in str(error)
+    assert "build layer 2 with in_channels=32, or make layer 0 (Conv2d) output 16" in str(error)
+    bn = error_of(nn.Sequential(nn.Conv2d(3, 32, 3), nn.BatchNorm2d(16)), (3, 8, 8))
+    assert bn.layer == "1" and "normalises 16 channels" in str(bn)
+    assert "has 32 channels, from layer 0 (Conv2d)" in str(bn) and "num_features=32" in str(bn)
+
+
+def test_channels_last_input_is_recognised():
+    error = error_of(nn.Sequential(nn.Conv2d(3, 8, 3)), (28, 28, 3))
+    assert "28x28x3 looks channels-last" in str(error) and "feed 3x28x28" in str(error)
+
+
+def test_spatial_collapse_shows_the_formula_and_the_smallest_input():
+    with torch.device("meta"):
+        vgg = zoo.create("vgg16")
+    error = error_of(vgg, (3, 16, 16))
+    assert error.layer == "features.30"
+    text = str(error)
+    # 16 -> 8 -> 4 -> 2 -> 1, and the fifth 2x2 pool has nothing left
+    assert "layer features.30 (MaxPool2d): the feature map has shrunk to 1x1" in text
+    assert "output height = ⌊(1 + 2·0 − 1·(2−1) − 1) / 2⌋ + 1 = 0" in text
+    assert "the smallest input that works is 3x32x32" in text
+    lenet = error_of(zoo.create("lenet5"), (1, 8, 8))
+    # 8 -conv5-> 4 -pool-> 2, then a 5x5 conv: ⌊(2 − 4 − 1) / 1⌋ + 1 = −2
+    assert lenet.layer == "features.3"
+    assert "output height = ⌊(2 + 2·0 − 1·(5−1) − 1) / 1⌋ + 1 = -2" in str(lenet)
+    assert "the smallest input that works is 1x32x32" in str(lenet)
+
+
+def test_lenet_on_28x28_crashes_at_the_first_linear_with_the_fix():
+    error = error_of(zoo.create("lenet5"), (1, 28, 28))
+    assert error.layer == "classifier.0"
+    text = str(error)
+    # 28 -> 24 -> 12 -> 8 -> 4: 16·4·4 = 256 features, but the Linear was built for 16·5·5 = 400
+    assert "expects in_features=400 but the flatten of [16, 4, 4] gives 16·4·4 = 256" in text
+    assert "the smallest input that works is 1x32x32 (the flatten then gives 16·5·5 = 400)" in text
+    assert "nn.Linear(256, ...)" in text and "nn.AdaptiveAvgPool2d((5, 5))" in text
+
+
+def test_linear_on_an_unflattened_map_asks_for_a_flatten():
+    error = error_of(ForgotFlatten(), (1, 7, 7))
+    assert error.layer == "fc"
+    assert "receives a [1, 16, 5, 5] tensor whose last dimension is 5" in str(error)
+    assert "Did you forget to flatten?" in str(error) and "16·5·5 = 400" in str(error)
+
+
+@pytest.mark.parametrize("groups,bad", [(4, "6 input channels / 4 = 1.5"),
+                                        (3, "8 output channels / 3 = 2.67")])
+def test_groups_that_do_not_divide_the_channels(groups, bad):
+    # groups=3 passes on meta tensors (6 = 2·3) but a real forward fails: checked after the trace
+    error = error_of(FunctionalGroups(groups), (6, 8, 8))
+    assert error.layer is None
+    assert str(error).startswith(f"the model's own forward (FunctionalGroups): groups={groups} "
+                                 "must divide both the 6 input channels and the 8 output channels")
+    assert bad in str(error) and "common divisors of 6 and 8: 1, 2" in str(error)
+
+
+def test_groups_at_construction_name_the_line(tmp_path):
+    source = tmp_path / "grouped.py"
+    source.write_text("from torch import nn\n\ndef build(groups=1):\n"
+                      "    return nn.Sequential(nn.Conv2d(6, 8, 3, groups=groups))\n")
+    from convscope.analyses.validate import building_error
+
+    with pytest.raises(ValueError) as caught:
+        load_model(f"{source}:build", {"groups": 4})
+    error = building_error(caught.value, f"{source}:build")
+    assert f"grouped.py:4 `return nn.Sequential(nn.Conv2d(6, 8, 3, groups=groups))`" in str(error)
+    assert "groups=4 must divide both the 6 input channels and the 8 output channels" in str(error)
+
+
+@pytest.mark.parametrize("shape,words", [
+    # PyTorch would read [1, 1, 28] as one unbatched 1x28 image: rejected
+    ((1, 28), ["receives a 3-D tensor [1, 1, 28]", "silently reads as one unbatched sample",
+               "The input size 1x28 has 2 dimensions; give 3"]),
+    ((28,), ["receives a 2-D tensor [1, 28]", "give 3: channels x height x width"]),
+    ((1, 1, 28, 28), ["receives a 5-D tensor [1, 1, 1, 28, 28]", "without the batch",
+                      "(e.g. 1x28x28)"]),
+])
+def test_input_rank_that_does_not_fit_the_first_conv(shape, words):
+    error = error_of(nn.Sequential(nn.Conv2d(1, 8, (1, 3))), shape)
+    assert error.layer == "0"
+    for word in words:
+        assert word in str(error)
+
+
+def test_three_1d_inputs_for_one_image():
+    error = error_of(nn.Sequential(nn.Conv2d(3, 8, 3)), [(3,), (224,), (224,)])
+    assert "3 separate 1-D inputs" in str(error) and "3x224x224" in str(error)
+
+
+def test_pool_padding_over_half_the_window():
+    error = error_of(nn.Sequential(nn.MaxPool2d(3, padding=2)), (3, 8, 8))
+    assert "padding 2 is more than half the 3-wide window" in str(error)
+
+
+def test_unknown_zoo_names_and_malformed_inputs_are_usage_errors():
+    with pytest.raises(UsageError, match="Did you mean: resnet50"):
+        zoo.create("resnet5")
+    with pytest.raises(UsageError, match="zoo:vgg16"):
+        load_model("vgg16")
+    for text in ("3x224x", "axb", "3x0x2", ""):
+        with pytest.raises(UsageError, match="is not a shape"):
+            parse_input(text)
+
+
+def test_every_error_is_one_convscope_error_with_the_layer():
+    with pytest.raises(convscope.ConvscopeError) as caught:
+        convscope.analyze(zoo.create("lenet5"), (1, 28, 28))
+    assert caught.value.layer == "classifier.0" and isinstance(caught.value, ModelError)
+    assert isinstance(caught.value.__cause__, RuntimeError)  # PyTorch's own error, for --debug

@@ -1,0 +1,182 @@
+"""`explain`: the notes' arithmetic per layer, checked against PyTorch and the notes' numbers."""
+from __future__ import annotations
+
+import re
+
+import pytest
+import torch
+import torch.nn.functional as F
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from torch import nn
+
+import convscope
+from convscope import zoo
+from convscope.analyses.explain import explain
+from convscope.analyses.windows import Window
+from tests.nets import NETWORKS
+
+
+def layers_of(model, shape, layer=None):
+    return {x.name: x for x in explain(convscope.analyze(model, shape), layer).layers}
+
+
+def meta(name):
+    with torch.device("meta"):  # shapes only: no weight initialisation
+        return zoo.create(name)
+
+
+def test_seed_001_conv_5x5_stride_2_derivation_with_the_layers_numbers():
+    conv = layers_of(nn.Sequential(nn.Conv2d(3, 10, kernel_size=5, stride=2)), (3, 64, 64))["0"]
+    assert conv.lines[0] == "output height = ⌊(64 + 2·0 − 1·(5−1) − 1) / 2⌋ + 1 = 30"
+    assert conv.lines[1] == "output width = ⌊(64 + 2·0 − 1·(5−1) − 1) / 2⌋ + 1 = 30"
+    assert "weights = 10 filters × 3 channels × 5 × 5 = 750, bias 10, parameters 760" in conv.lines
+    # seed 004: n_p = n_k (c k² + 1)
+    assert "parameters = n_k(c·k²+1) = 10·(3·5²+1) = 760" in conv.lines
+    # 30 x 30 positions x 10 filters x 75 weights
+    assert "MACs = 30 × 30 positions × 10 filters × (3 × 5 × 5) weights each = 675,000" in conv.lines
+    assert ("output memory = 1 × 10 × 30 × 30 = 9,000 values × 4 bytes = 36,000 bytes "
+            "(35.16 KiB)") in conv.lines
+    rf = next(line for line in conv.lines if line.startswith("receptive field"))
+    assert rf.startswith("receptive field = 5x5 input pixels, jump 2 (r = 1 + (5−1)·1 = 5")
+    assert "r_in = s·r + (k − s) = 2·r + 3" in rf
+
+
+def test_a_stride_that_does_not_divide_says_how_many_rows_are_never_looked_at():
+    conv = layers_of(nn.Sequential(nn.Conv2d(3, 10, 5, stride=2)), (3, 64, 64))["0"]
+    # 64 - 5 = 59 is odd: windows start at 0, 2, ..., 58 and cover rows 0..62; row 63 is lost
+    assert conv.notes == ("(64 + 2·0 − 1·(5−1) − 1) = 59 is not divisible by 2: the last 1 row "
+                          "and column of the padded input is never looked at (input pixels, not "
+                          "padding)",)
+    padded = layers_of(nn.Sequential(nn.MaxPool2d(3, stride=2, padding=1)), (3, 112, 112))["0"]
+    assert "111 is not divisible by 2" in padded.notes[0]
+    assert "all padding, no input pixel is lost" in padded.notes[0]
+    skipping = layers_of(nn.Sequential(nn.Conv2d(4, 8, 1, stride=2)), (4, 8, 8))["0"]
+    assert skipping.notes == ("1-wide windows step by 2: 1 of every 2 rows and columns are "
+                              "never looked at",)
+
+
+def test_a_stride_1_conv_that_shrinks_names_the_padding_that_keeps_the_size():
+    odd = layers_of(nn.Sequential(nn.Conv2d(3, 8, 5)), (3, 32, 32))["0"]
+    assert odd.notes == ("this stride-1 conv changes the size 32x32 → 28x28; padding=2 keeps it "
+                         "(P = D(K−1)/2 = 1·(5−1)/2 = 2)",)
+    dilated = layers_of(nn.Sequential(nn.Conv2d(3, 8, 3, dilation=2)), (3, 32, 32))["0"]
+    assert "padding=2 keeps it (P = D(K−1)/2 = 2·(3−1)/2 = 2)" in dilated.notes[0]
+    even = layers_of(nn.Sequential(nn.Conv2d(3, 8, 4)), (3, 32, 32))["0"]
+    assert "no symmetric padding keeps it: D(K−1) = 3 is odd" in even.notes[0]
+    assert "padding='same' pads 1 before and 2 after" in even.notes[0]
+    kept = layers_of(nn.Sequential(nn.Conv2d(3, 8, 5, padding=2)), (3, 32, 32))["0"]
+    assert kept.notes == ()
+
+
+def test_depthwise_then_pointwise_against_the_standard_conv():
+    model = NETWORKS["depthwise_separable"][0]()
+    found = explain(convscope.analyze(model, (3, 64, 64))).separable
+    assert len(found) == 1
+    # depthwise 3x3 on 16 channels at 32x32: 32·32·16·9 = 147,456; pointwise 32·32·16·32 = 524,288
+    # standard 3x3 16 -> 32: 32·32·32·16·9 = 4,718,592; ratio 1/32 + 1/9 = 0.1424
+    text = found[0]
+    assert text.startswith("2 + 5: depthwise 3x3 on 16 channels, then pointwise 1x1 16 → 32")
+    assert "MACs 147,456 + 524,288 = 671,744" in text
+    assert "32 × 32 positions × 32 × 16 × 3 × 3 = 4,718,592 MACs" in text
+    assert "ratio 671,744 / 4,718,592 = 0.1424 = 1/N + 1/Dk² = 1/32 + 1/3² = 0.1424" in text
+    assert "N = 32 output channels" in text
+    assert 671_744 / 4_718_592 == pytest.approx(1 / 32 + 1 / 9)
+
+
+def test_mobilenet_pairs_follow_the_formula_for_every_block():
+    model = meta("mobilenet_v1")
+    pairs = explain(convscope.analyze(model, (3, 224, 224))).separable
+    assert len(pairs) == 13
+    for text in pairs:
+        ratio, n, k = re.search(r"= (0\.\d+) = 1/N \+ 1/Dk² = 1/(\d+) \+ 1/(\d+)²", text).groups()
+        assert float(ratio) == pytest.approx(1 / int(n) + 1 / int(k) ** 2, abs=1e-4)
+
+
+def test_vgg16_fc_layers_hold_the_weights_and_early_convs_the_memory():
+    where = explain(convscope.analyze(meta("vgg16"), (3, 224, 224))).where
+    # 102,764,544 + 16,781,312 + 4,097,000 = 123,642,856 of 138,357,544
+    assert where[0] == ("parameters: the 3 Linear layers hold 123,642,856 of 138,357,544 "
+                        "(89.4%); the largest is classifier.0 (Linear) with 102,764,544 (74.3%).")
+    assert "the largest is features.0 (Conv2d) with 12.25 MiB" in where[1]
+    first = int(re.search(r"the first (\d+) of (\d+) layers", where[1]).group(1))
+    assert first <= 10  # half of the activation memory sits in the first few layers
+
+
+def test_linear_after_flatten_shows_the_flattened_arithmetic():
+    fc = layers_of(meta("lenet5"), (1, 32, 32), "classifier.0")["classifier.0"]
+    assert fc.lines[:3] == ("weights = 120 outputs × 400 inputs = 48,000, bias 120, "
+                            "parameters 48,120",
+                            "inputs 400 = flatten of [16, 5, 5] = 16·5·5",
+                            "MACs = 1 × 400 × 120 = 48,000")
+    assert "receptive field = the whole input" in fc.lines
+
+
+def test_receptive_field_steps_reach_the_known_vgg16_value():
+    pool = layers_of(meta("vgg16"), (3, 224, 224), "features.30")["features.30"]
+    # VGG16's last pool sees 212x212 pixels, 32 apart
+    assert any(line.startswith("receptive field = 212x212 input pixels, jump 32 (r = 196 + "
+                               "(2−1)·16 = 212, j = 16·2 = 32") for line in pool.lines)
+
+
+def test_ceil_mode_shows_the_window_pytorch_drops():
+    pool = layers_of(nn.Sequential(nn.MaxPool2d(2, 2, padding=1, ceil_mode=True)), (1, 5, 5))["0"]
+    # ⌈(5 + 2 − 1 − 1) / 2⌉ + 1 = 4, but the 4th window would start at 6 >= 5 + 1: dropped
+    assert pool.lines[0].startswith("output height = ⌈(5 + 2·1 − 1·(2−1) − 1) / 2⌉ + 1 − 1 = 3")
+
+
+@pytest.mark.parametrize("name", ["resnet18", "googlenet", "mobilenet_v2", "alexnet"])
+def test_every_formula_and_mac_count_agrees_with_pytorch_and_the_rules(name):
+    info = zoo.info(name)
+    report = convscope.analyze(meta(name), info.input_size)
+    macs = {row.name: row.macs for row in report.rows}
+    for layer in explain(report).layers:
+        assert not any("PyTorch gives" in line for line in layer.lines), layer
+        for line in layer.lines:
+            if line.startswith("MACs =") and layer.type.startswith("Conv"):
+                assert int(line.rsplit("= ", 1)[1].replace(",", "")) == macs[layer.name]
+
+
+_sizes = st.integers(1, 40)
+
+
+@settings(max_examples=300, deadline=None)
+@given(h=_sizes, k=st.integers(1, 7), s=st.integers(1, 4), p=st.integers(0, 3),
+       d=st.integers(1, 3))
+def test_conv_formula_agrees_with_pytorch(h, k, s, p, d):
+    window = Window("conv", (k,), (s,), (p,), (d,))
+    x, w = torch.empty(1, 1, h, device="meta"), torch.empty(1, 1, k, device="meta")
+    if window.output_size(h, 0) < 1:
+        with pytest.raises(RuntimeError):
+            F.conv1d(x, w, stride=s, padding=p, dilation=d)
+        return
+    assert F.conv1d(x, w, stride=s, padding=p, dilation=d).shape[-1] == window.output_size(h, 0)
+
+
+@settings(max_examples=300, deadline=None)
+@given(h=_sizes, k=st.integers(1, 6), s=st.integers(1, 4), data=st.data(),
+       ceil=st.booleans(), kind=st.sampled_from(["max", "avg"]))
+def test_pool_formula_agrees_with_pytorch_in_both_rounding_modes(h, k, s, data, ceil, kind):
+    p = data.draw(st.integers(0, k // 2))
+    window = Window(kind, (k,), (s,), (p,), (1,), ceil_mode=ceil)
+    x = torch.empty(1, 1, h, device="meta")
+    pool = F.max_pool1d if kind == "max" else F.avg_pool1d
+    if window.output_size(h, 0) < 1:
+        with pytest.raises(RuntimeError):
+            pool(x, k, s, p, ceil_mode=ceil)
+        return
+    assert pool(x, k, s, p, ceil_mode=ceil).shape[-1] == window.output_size(h, 0)
+
+
+@settings(max_examples=100, deadline=None)
+@given(h=_sizes, k=st.integers(1, 5), s=st.integers(1, 3), p=st.integers(0, 2),
+       d=st.integers(1, 2), extra=st.integers(0, 2))
+def test_transposed_formula_agrees_with_pytorch(h, k, s, p, d, extra):
+    if extra >= max(s, d):
+        extra = 0  # PyTorch: output_padding must be smaller than stride or dilation
+    window = Window("transposed", (k,), (s,), (p,), (d,), output_padding=(extra,))
+    x, w = torch.empty(1, 1, h, device="meta"), torch.empty(1, 1, k, device="meta")
+    if window.output_size(h, 0) < 1:
+        return
+    out = F.conv_transpose1d(x, w, stride=s, padding=p, output_padding=extra, dilation=d)
+    assert out.shape[-1] == window.output_size(h, 0)

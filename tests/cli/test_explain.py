@@ -1,0 +1,199 @@
+"""`convscope explain`, `conv`, `pool` and `sizes` from the command line, and every validation
+error: exit code 2, one message, no traceback (a traceback only with --debug)."""
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+
+import pytest
+from typer.testing import CliRunner
+
+from convscope.cli import app
+
+runner = CliRunner()
+
+
+def invoke(*args):
+    return runner.invoke(app, [str(a) for a in args])
+
+
+@pytest.fixture
+def nets(tmp_path):
+    source = tmp_path / "nets.py"
+    source.write_text(textwrap.dedent("""
+        import torch
+        import torch.nn.functional as F
+        from torch import nn
+
+        def rgb():
+            return nn.Sequential(nn.Conv2d(3, 8, 3), nn.ReLU())
+
+        def grouped(groups=1):
+            return nn.Sequential(nn.Conv2d(6, 8, 3, groups=groups))
+
+        class FunctionalGroups(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.weight = nn.Parameter(torch.zeros(8, 2, 3, 3))
+            def forward(self, x):
+                return F.conv2d(x, self.weight, groups=4)
+    """))
+    return source
+
+
+def test_explain_one_layer_with_its_numbers():
+    result = invoke("explain", "zoo:lenet5", "--layer", "features.0")
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert lines[0] == "lenet5: input [1, 1, 32, 32]"
+    assert "features.0 (Conv2d)  [1, 1, 32, 32] -> [1, 6, 28, 28]" in lines
+    assert "  output height = ⌊(32 + 2·0 − 1·(5−1) − 1) / 1⌋ + 1 = 28" in lines
+    assert "  weights = 6 filters × 1 channel × 5 × 5 = 150, bias 6, parameters 156" in lines
+    assert "  MACs = 28 × 28 positions × 6 filters × (1 × 5 × 5) weights each = 117,600" in lines
+    assert any(line.startswith("  note: this stride-1 conv changes the size 32x32 → 28x28; "
+                               "padding=2 keeps it") for line in lines)
+    assert "features.3" not in result.stdout
+
+
+def test_explain_every_layer_ends_with_where_things_sit():
+    result = invoke("explain", "zoo:lenet5")
+    assert result.exit_code == 0, result.output
+    assert "classifier.0 (Linear)" in result.stdout and "Where things sit:" in result.stdout
+    assert "the 3 Linear layers hold 59,134 of 61,706 (95.8%)" in result.stdout
+
+
+def test_explain_cs231n_prints_the_notes_table():
+    result = invoke("explain", "zoo:vgg16", "--style", "cs231n")
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert lines[0] == "INPUT: [224x224x3]  memory:  224*224*3=150K   weights: 0"
+    assert "CONV3-64: [224x224x64]  memory:  224*224*64=3.2M   weights: (3*3*3)*64 = 1,728" in lines
+    assert "FC: [1x1x4096]  memory:  4096   weights: 7*7*512*4096 = 102,760,448" in lines
+    assert any(line.startswith("TOTAL params: 138M parameters") for line in lines)
+    assert lines[-1].startswith("remark: the notes' TOTAL memory says 24M")
+
+
+def test_conv_calculator():
+    result = invoke("conv", "--input", "3x64x64", "--out-channels", 10, "--kernel", 5,
+                    "--stride", 2)
+    assert result.exit_code == 0, result.output
+    out = result.stdout
+    assert out.startswith("Conv2d(3, 10, kernel_size=(5, 5), stride=(2, 2))  on input 3x64x64")
+    assert "output shape    [10, 30, 30]" in out
+    assert "weight shape    [10, 3, 5, 5]" in out and "bias shape      [10]" in out
+    assert "weights = 10 filters × 3 channels × 5 × 5 = 750, bias 10, parameters 760" in out
+    assert "MACs = 30 × 30 positions × 10 filters × (3 × 5 × 5) weights each = 675,000" in out
+    assert "receptive field: one output unit sees 5x5 input pixels" in out
+    assert "padding=2 gives ⌈64/2⌉ = 32" in out
+
+
+@pytest.mark.parametrize("args,words", [
+    (["--padding", "same", "--kernel", "5"], ["[10, 64, 64]", "padding=2 keeps 64x64"]),
+    (["--padding", "1,2", "--kernel", "3,5"], ["[10, 64, 64]"]),
+    (["--padding", "2", "--kernel", "5", "--padding-mode", "reflect"],
+     ["[10, 64, 64]", "the input is padded before the window: 64x64 → 68x68"]),
+    (["--kernel", "3", "--dilation", "2"], ["[10, 60, 60]", "sees 5x5 input pixels"]),
+])
+def test_conv_calculator_options(args, words):
+    result = invoke("conv", "--input", "3x64x64", "--out-channels", 10, *args)
+    assert result.exit_code == 0, result.output
+    for word in words:
+        assert word in result.stdout
+
+
+def test_pool_calculator():
+    result = invoke("pool", "--input", "64x7x7", "--kernel", 2, "--ceil-mode")
+    assert result.exit_code == 0, result.output
+    assert "output shape    [64, 4, 4]" in result.stdout
+    assert "output height = ⌈(7 + 2·0 − 1·(2−1) − 1) / 2⌉ + 1 = 4" in result.stdout
+    avg = invoke("pool", "--input", "3x112x112", "--kernel", 3, "--stride", 2, "--padding", 1,
+                 "--kind", "avg")
+    assert avg.exit_code == 0, avg.output
+    assert "AvgPool2d(kernel_size=3, stride=2, padding=1)" in avg.stdout
+    assert "[3, 56, 56]" in avg.stdout
+
+
+def test_sizes():
+    result = invoke("sizes", "zoo:lenet5", "--input", "1x28x28")
+    assert result.exit_code == 0, result.output
+    assert "smallest input that runs: 1x32x32" in result.stdout
+    assert "largest input that runs: 1x35x35" in result.stdout
+    assert "without dropping pixels: only 32" in result.stdout
+    vgg = invoke("sizes", "zoo:vgg11", "--input", "3x100x100")
+    assert vgg.exit_code == 0, vgg.output
+    assert "multiples of 32: 32, 64, 96, 128, 160, 192" in vgg.stdout
+    assert ("features.10 (MaxPool2d) never looks at the last 1 row of its 25-height input"
+            in vgg.stdout)
+
+
+ERRORS = [
+    # channel mismatch: Conv2d(3, ...) fed one channel
+    ("channels", ["summary", "{nets}:rgb", "--input", "1x28x28"],
+     ["layer 0 (Conv2d): channel mismatch", "expects 3 input channels", "has 1 channel",
+      "feed a 3x28x28 input"]),
+    ("channels-last", ["explain", "{nets}:rgb", "--input", "28x28x3"],
+     ["looks channels-last", "feed 3x28x28"]),
+    # spatial size collapsing below 1
+    ("collapse", ["explain", "zoo:vgg16", "--input", "3x16x16"],
+     ["layer features.30 (MaxPool2d)", "⌊(1 + 2·0 − 1·(2−1) − 1) / 2⌋ + 1 = 0",
+      "the smallest input that works is 3x32x32"]),
+    # LeNet on 28x28: the seeds' "why does my network crash at the first Linear layer"
+    ("linear", ["summary", "zoo:lenet5", "--input", "1x28x28"],
+     ["layer classifier.0 (Linear)", "in_features=400", "16·4·4 = 256",
+      "the smallest input that works is 1x32x32"]),
+    ("groups-build", ["summary", "{nets}:grouped", "--input", "6x8x8", "--arg", "groups=4"],
+     ["nets.py:10", "groups=4 must divide both the 6 input channels", "6 input channels / 4 = 1.5",
+      "1, 2"]),
+    ("groups-forward", ["summary", "{nets}:FunctionalGroups", "--input", "6x8x8"],
+     ["the model's own forward (FunctionalGroups): groups=4"]),
+    ("groups-calc", ["conv", "--input", "6x8x8", "--out-channels", "8", "--kernel", "3",
+                     "--groups", "4"], ["--groups: groups=4 must divide"]),
+    ("zoo-name", ["explain", "zoo:resnet5"], ["no zoo model named 'resnet5'", "resnet50"]),
+    ("zoo-prefix", ["sizes", "vgg16"], ["Did you mean zoo:vgg16"]),
+    ("input-text", ["explain", "zoo:lenet5", "--input", "1x32x"], ["not a shape", "3x224x224"]),
+    ("input-zero", ["conv", "--input", "3x0x8", "--out-channels", "4", "--kernel", "3"],
+     ["not a shape"]),
+    # PyTorch would read [1, 1, 28] as an unbatched image: rejected
+    ("input-rank", ["summary", "zoo:simple_cnn", "--input", "1x28"],
+     ["layer 0.0 (Conv2d)", "3-D tensor [1, 1, 28]", "unbatched", "give 3"]),
+    ("input-batch", ["summary", "zoo:simple_cnn", "--input", "1x1x28x28"],
+     ["5-D tensor", "without the batch", "1x28x28"]),
+    ("input-commas", ["summary", "{nets}:rgb", "--input", "3,32,32"],
+     ["3 separate 1-D inputs", "3x32x32"]),
+    ("layer-name", ["explain", "zoo:lenet5", "--layer", "features.9"],
+     ["has no layer 'features.9'", "Did you mean"]),
+    ("same-stride", ["conv", "--input", "3x8x8", "--out-channels", "4", "--kernel", "3",
+                     "--stride", "2", "--padding", "same"], ["--padding same needs --stride 1"]),
+    ("pool-padding", ["pool", "--input", "3x8x8", "--kernel", "3", "--padding", "2"],
+     ["padding 2 is more than half the 3-wide window"]),
+    ("calc-collapse", ["conv", "--input", "3x4x4", "--out-channels", "4", "--kernel", "5"],
+     ["layer conv (Conv2d)", "= 0", "the smallest input that works is 3x5x5"]),
+    ("style", ["explain", "zoo:lenet5", "--style", "fancy"], ["steps, cs231n"]),
+]
+
+
+@pytest.mark.parametrize("case,args,words", ERRORS, ids=[e[0] for e in ERRORS])
+def test_every_error_exits_2_with_one_message_and_no_traceback(nets, case, args, words):
+    result = invoke(*[a.format(nets=nets) for a in args])
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output and "internal error" not in result.output
+    assert result.output.startswith("error: ") and result.stdout == ""
+    flat = " ".join(result.output.split())  # the console wraps long lines
+    for word in words:
+        assert word in flat
+
+
+def test_debug_shows_the_traceback(nets):
+    result = invoke("summary", "zoo:lenet5", "--input", "1x28x28", "--debug")
+    assert result.exit_code == 2
+    assert "Traceback" in result.output and "in_features=400" in result.output
+
+
+def test_the_installed_command_prints_no_torch_log_traceback():
+    # the meta trace fails, the fake-tensor retry fails too, and torch's fake-tensor logger
+    # would print a traceback for it: convscope silences it, leaving only the message
+    cmd = [sys.executable, "-m", "convscope", "summary", "zoo:lenet5", "--input", "1x28x28"]
+    plain = subprocess.run(cmd, capture_output=True, text=True)
+    assert plain.returncode == 2 and plain.stdout == ""
+    assert "Traceback" not in plain.stderr and plain.stderr.startswith("error: layer classifier.0")

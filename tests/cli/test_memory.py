@@ -1,0 +1,52 @@
+"""`convscope memory` and the memory columns of `convscope summary`."""
+from __future__ import annotations
+
+import json
+
+from typer.testing import CliRunner
+
+from convscope.cli import app
+
+runner = CliRunner()
+
+
+def test_memory_json_has_every_part_and_the_largest_batch():
+    result = runner.invoke(app, ["memory", "zoo:simple_cnn", "--batch", "64", "--optimizer",
+                                 "adam", "--budget", "3MiB", "--format", "json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    params = 6722 * 4
+    assert data["param_bytes"] == params and data["gradient_bytes"] == params
+    assert data["optimizer"] == "adam" and data["optimizer_bytes"] == 2 * params + 10 * 4
+    assert data["batch_size"] == 64 and data["input_bytes"] == 64 * 28 * 28 * 4
+    assert data["train_peak_bytes"] > data["baseline_bytes"] + data["saved_activation_bytes"]
+    assert 1 < data["largest_batch"]
+    relus = [l for l in data["layers"] if l["name"] == "0.1"]
+    assert relus[0]["saved_bytes"] == 64 * 4 * 14 * 14 * 4
+
+
+def test_memory_table_names_peak_and_budget():
+    result = runner.invoke(app, ["memory", "zoo:lenet5", "--batch", "8", "--budget", "1GiB"])
+    assert result.exit_code == 0, result.output
+    for words in ["Training step peak", "Inference peak", "Largest batch within 1GiB",
+                  "Saved for backward", "kernel workspaces"]:
+        assert words in result.stdout
+
+
+def test_summary_json_carries_saved_bytes_and_train_peak():
+    result = runner.invoke(app, ["summary", "zoo:simple_cnn", "--batch", "64", "--format",
+                                 "json", "--optimizer", "sgd"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert [r["saved_bytes"] for r in data["rows"]][:2] == [0, 64 * 4 * 14 * 14 * 4]
+    assert data["totals"]["train_peak_bytes"] > data["totals"]["param_bytes"]
+    skipped = json.loads(runner.invoke(app, ["summary", "zoo:simple_cnn", "--no-memory",
+                                             "--format", "json"]).stdout)
+    assert skipped["totals"]["train_peak_bytes"] is None
+    assert skipped["rows"][0]["saved_bytes"] is None
+
+
+def test_bad_budget_and_optimizer_exit_2():
+    for extra in (["--budget", "lots"], ["--optimizer", "lion"]):
+        result = runner.invoke(app, ["memory", "zoo:simple_cnn", *extra])
+        assert result.exit_code == 2 and "Traceback" not in result.output
