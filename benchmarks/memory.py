@@ -37,7 +37,7 @@ def main() -> None:
     parser.add_argument("--optimizer", default="momentum")
     options = parser.parse_args()
     cases = [("resnet18", (3, 224, 224), [8])] if options.quick else CASES
-    print(f"| model | input | batch | predicted peak | measured peak | predicted/measured "
+    print("| model | input | batch | predicted peak | measured peak | predicted/measured "
           f"| kernel workspace (not predicted) | predict s |")
     print("|---|---|---|---|---|---|---|---|")
     for name, size, batches in cases:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import functools
 import sys
 import traceback
-from typing import List, Optional
+from typing import Optional
 
 import typer
 from rich.console import Console

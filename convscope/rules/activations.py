@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from . import Cost, elementwise, rule
 
-_ONE_PER_ELEMENT = [
+ONE_PER_ELEMENT = [
     "add", "sub", "mul", "div", "neg", "abs", "sign", "reciprocal", "rsub", "remainder",
     "relu", "relu6", "hardtanh", "leaky_relu", "threshold", "clamp", "clamp_min", "clamp_max",
     "maximum", "minimum", "where", "eq", "ne", "lt", "le", "gt", "ge", "logical_not",
@@ -15,7 +15,7 @@ _ONE_PER_ELEMENT = [
 ]
 
 
-@rule(*[f"aten.{op}" for op in _ONE_PER_ELEMENT] + [f"aten.{op}_" for op in _ONE_PER_ELEMENT])
+@rule(*[f"aten.{op}" for op in ONE_PER_ELEMENT] + [f"aten.{op}_" for op in ONE_PER_ELEMENT])
 def one_per_element(node) -> Cost:
     return elementwise(node, per_element=1)
 

@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from . import register_model
+from .mobilenet import ConvClassifier
 
 # name -> (growth rate k, layers per dense block, stem channels), Table 1.
 DENSENET_VARIANTS = {
@@ -69,17 +70,8 @@ class Transition(nn.Sequential):
         ))
 
 
-class DenseNet(nn.Module):
+class DenseNet(ConvClassifier):
     """``features`` (stem, dense blocks, transitions, BN-ReLU), global pool, ``classifier``."""
-
-    def __init__(self, features: nn.Sequential, classifier: nn.Linear):
-        super().__init__()
-        self.features = features
-        self.avgpool = nn.AdaptiveAvgPool2d(1)
-        self.classifier = classifier
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.classifier(torch.flatten(self.avgpool(self.features(x)), 1))
 
 
 def _init_weights(model: DenseNet) -> DenseNet:

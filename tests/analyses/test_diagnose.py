@@ -121,7 +121,7 @@ def test_groups_at_construction_name_the_line(tmp_path):
     with pytest.raises(ValueError) as caught:
         load_model(f"{source}:build", {"groups": 4})
     error = building_error(caught.value, f"{source}:build")
-    assert f"grouped.py:4 `return nn.Sequential(nn.Conv2d(6, 8, 3, groups=groups))`" in str(error)
+    assert "grouped.py:4 `return nn.Sequential(nn.Conv2d(6, 8, 3, groups=groups))`" in str(error)
     assert "groups=4 must divide both the 6 input channels and the 8 output channels" in str(error)
 
 

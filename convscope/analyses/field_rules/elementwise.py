@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from ...graph import Ref
+from ...rules.activations import ONE_PER_ELEMENT
 from ..field import merge
 from . import arg, dim_index, field_rule, union_of_args
 
@@ -28,15 +29,9 @@ def cat(node, field):
     return merge(paths, out)
 
 
-_ELEMENTWISE = [
-    "add", "sub", "mul", "div", "neg", "abs", "sign", "reciprocal", "rsub", "remainder",
-    "relu", "relu6", "hardtanh", "leaky_relu", "threshold", "clamp", "clamp_min", "clamp_max",
-    "maximum", "minimum", "where", "eq", "ne", "lt", "le", "gt", "ge", "logical_not",
-    "logical_and", "logical_or", "masked_fill", "floor", "ceil", "round", "trunc", "square",
-    "sigmoid", "tanh", "exp", "log", "log2", "log1p", "expm1", "sqrt", "rsqrt", "pow", "sin",
-    "cos", "erf", "silu", "gelu", "elu", "selu", "celu", "mish", "softplus", "hardswish",
-    "hardsigmoid", "prelu", "_prelu_kernel", "lerp", "addcmul", "addcdiv", "bitwise_and",
-    "bitwise_or", "bitwise_not", "floor_divide", "fmod", "atan2", "nan_to_num", "clip",
+# every op that costs one FLOP per element keeps the field, and so do these
+_ELEMENTWISE = ONE_PER_ELEMENT + [
+    "nan_to_num", "clip",
     "dropout", "native_dropout", "feature_dropout", "alpha_dropout", "bernoulli",
     "native_batch_norm", "_native_batch_norm_legit", "_native_batch_norm_legit_no_training",
     "_native_batch_norm_legit_functional", "batch_norm", "cudnn_batch_norm",
