@@ -1,4 +1,5 @@
-"""MODEL specs on the command line: ``zoo:NAME``, ``package.module:callable``, ``file.py:callable``."""
+"""MODEL specs on the command line: ``zoo:NAME``, ``package.module:callable``, ``file.py:callable``,
+or a training run (its folder, or a checkpoint ``.pt`` file), rebuilt with its trained weights."""
 from __future__ import annotations
 
 import ast
@@ -14,8 +15,10 @@ from torch import nn
 
 from . import zoo
 from .errors import UsageError
+from .train.checkpoint import is_run, load_run, load_trained_model
 
-SPEC_HELP = "MODEL is zoo:NAME, package.module:callable or path/to/file.py:callable"
+SPEC_HELP = ("MODEL is zoo:NAME, package.module:callable, path/to/file.py:callable or a run "
+             "folder written by convscope train")
 
 
 def parse_args(pairs: list[str]) -> dict:
@@ -59,6 +62,9 @@ def load_model(spec: str, kwargs: dict | None = None, shapes_only: bool = False
     which is all an analysis needs (user models are built as they are).
     """
     kwargs = kwargs or {}
+    if is_run(spec):
+        model, run = load_trained_model(spec)
+        return model, run.name
     if spec.startswith("zoo:"):
         name = spec[4:]
         zoo.info(name)
@@ -81,5 +87,7 @@ def load_model(spec: str, kwargs: dict | None = None, shapes_only: bool = False
 
 
 def default_input(spec: str) -> tuple[int, ...] | None:
-    """The zoo's default input size for ``zoo:NAME`` specs, else None."""
+    """The zoo's default input size for ``zoo:NAME`` specs, a run's input size, else None."""
+    if is_run(spec):
+        return load_run(spec)[0].input_size
     return zoo.info(spec[4:]).input_size if spec.startswith("zoo:") else None

@@ -1,0 +1,167 @@
+"""Data for training: a train/validation split of images as tensors, resized to the model input.
+
+Sources (``--data``):
+
+- ``digits``: scikit-learn's bundled 8x8 handwritten digits (1,797 images, 10 classes), the
+  default, as it needs no download;
+- a folder with one sub-folder of images per class (read with Pillow);
+- ``mnist`` and ``cifar10`` through torchvision, when it is installed (downloaded into
+  ``~/.cache/convscope``).
+
+Images are resized to the model's input (``C x H x W``), grey images repeated to three channels
+when the model wants colour, and standardised with the training split's mean and standard
+deviation, which the checkpoint keeps so ``evaluate`` and ``show`` see inputs the same way.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch.utils.data import Dataset, Subset, TensorDataset
+
+from ..errors import UsageError
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
+TORCHVISION_SETS = ("mnist", "cifar10")
+DATA_HELP = ("--data is digits (scikit-learn's 8x8 digits), a folder with one sub-folder of "
+             "images per class, or mnist/cifar10 (needs torchvision)")
+
+
+@dataclass(frozen=True)
+class Normalisation:
+    """x -> (x - mean) / std, one value for all channels (measured on the training split)."""
+
+    mean: float
+    std: float
+
+    def apply(self, images: torch.Tensor) -> torch.Tensor:
+        return (images - self.mean) / self.std
+
+
+@dataclass
+class DataSplit:
+    """What training needs: the two splits, the class names, and how inputs were standardised."""
+
+    train: Dataset
+    val: Dataset
+    classes: list[str]
+    normalisation: Normalisation
+    name: str
+
+
+def load_data(name: str, input_size: Sequence[int], seed: int = 0, val_fraction: float = 0.2,
+              normalisation: Normalisation | None = None) -> DataSplit:
+    """The data set ``name`` as a seeded train/validation split of ``input_size`` images.
+
+    ``normalisation`` (from a checkpoint) replaces the one measured on the training split.
+    """
+    if len(input_size) != 3:
+        raise UsageError(f"training needs image inputs C x H x W, got {tuple(input_size)}; "
+                         "pass --input, e.g. --input 1x28x28.")
+    if not 0 < val_fraction < 1:
+        raise UsageError(f"the validation fraction must lie between 0 and 1, got {val_fraction}.")
+    if name == "digits":
+        images, labels, classes = _digits()
+    elif name in TORCHVISION_SETS:
+        return _torchvision_split(name, input_size, normalisation)
+    elif Path(name).is_dir():
+        images, labels, classes = _folder(Path(name), input_size)
+    else:
+        raise UsageError(f"unknown data {name!r}. {DATA_HELP}.")
+    images = fit_images(images, input_size)
+    train_index, val_index = split_indices(len(labels), val_fraction, seed)
+    if normalisation is None:
+        train_images = images[train_index]
+        normalisation = Normalisation(train_images.mean().item(), train_images.std().item() or 1.0)
+    dataset = TensorDataset(normalisation.apply(images), labels)
+    return DataSplit(Subset(dataset, train_index.tolist()), Subset(dataset, val_index.tolist()),
+                     classes, normalisation, name)
+
+
+def split_indices(count: int, val_fraction: float, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """A seeded permutation cut into train and validation indices (the same on every machine)."""
+    order = torch.randperm(count, generator=torch.Generator().manual_seed(seed))
+    val_count = max(1, round(count * val_fraction))
+    return order[val_count:], order[:val_count]
+
+
+def fit_images(images: torch.Tensor, input_size: Sequence[int]) -> torch.Tensor:
+    """[N, c, h, w] images in [0, 1] -> [N, C, H, W]: bilinear resize, grey repeated to colour."""
+    channels, height, width = input_size
+    if tuple(images.shape[-2:]) != (height, width):
+        images = F.interpolate(images, size=(height, width), mode="bilinear", align_corners=False,
+                               antialias=images.shape[-1] > width)
+    if images.shape[1] == channels:
+        return images
+    if images.shape[1] == 1:
+        return images.expand(-1, channels, -1, -1).contiguous()
+    if channels == 1:
+        return images.mean(1, keepdim=True)
+    raise UsageError(f"the images have {images.shape[1]} channels and the model wants "
+                     f"{channels}; pass --input with {images.shape[1]} channels.")
+
+
+def load_image(path: str | Path, input_size: Sequence[int],
+               normalisation: Normalisation) -> torch.Tensor:
+    """One image file as the model sees it: [C, H, W], resized and standardised."""
+    image = _read_image(Path(path), input_size[0])
+    return normalisation.apply(fit_images(image[None], input_size))[0]
+
+
+def _digits():
+    try:
+        from sklearn.datasets import load_digits
+    except ImportError:
+        raise UsageError("--data digits needs scikit-learn: pip install 'convscope[train]'.") from None
+    digits = load_digits()
+    images = torch.tensor(digits.images, dtype=torch.float32)[:, None] / 16.0  # pixels are 0..16
+    return images, torch.tensor(digits.target), [str(c) for c in digits.target_names]
+
+
+def _folder(root: Path, input_size: Sequence[int]):
+    classes = sorted(p.name for p in root.iterdir() if p.is_dir())
+    files = [(f, label) for label, c in enumerate(classes) for f in sorted((root / c).iterdir())
+             if f.suffix.lower() in IMAGE_SUFFIXES]
+    if len(classes) < 2 or not files:
+        raise UsageError(f"{root} should hold one sub-folder of images per class (at least two); "
+                         f"found {len(classes)} sub-folders and {len(files)} images.")
+    images = [fit_images(_read_image(f, input_size[0])[None], input_size)[0] for f, _ in files]
+    return torch.stack(images), torch.tensor([label for _, label in files]), classes
+
+
+def _read_image(path: Path, channels: int) -> torch.Tensor:
+    """An image file as a float [c, h, w] tensor in [0, 1]."""
+    try:
+        from PIL import Image
+    except ImportError:
+        raise UsageError("reading images needs Pillow: pip install 'convscope[train]'.") from None
+    try:
+        with Image.open(path) as image:
+            image = image.convert("L" if channels == 1 else "RGB")
+            data = torch.frombuffer(bytearray(image.tobytes()), dtype=torch.uint8)
+            size = (image.height, image.width, len(image.getbands()))
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"cannot read image {path}: {exc}.") from None
+    return data.view(size).permute(2, 0, 1).float() / 255.0
+
+
+def _torchvision_split(name: str, input_size: Sequence[int],
+                       normalisation: Normalisation | None) -> DataSplit:
+    try:
+        import torchvision
+    except ImportError:
+        raise UsageError(f"--data {name} needs torchvision (pip install torchvision); "
+                         "--data digits needs nothing more.") from None
+    maker = {"mnist": torchvision.datasets.MNIST, "cifar10": torchvision.datasets.CIFAR10}[name]
+    root = Path.home() / ".cache" / "convscope"
+    normalisation = normalisation or Normalisation(0.5, 0.25)
+    transform = torchvision.transforms.Compose([
+        torchvision.transforms.ToTensor(),
+        lambda image: normalisation.apply(fit_images(image[None], input_size)[0]),
+    ])
+    train = maker(root, train=True, download=True, transform=transform)
+    val = maker(root, train=False, download=True, transform=transform)
+    return DataSplit(train, val, [str(c) for c in train.classes], normalisation, name)

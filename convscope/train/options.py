@@ -1,0 +1,94 @@
+"""The options of a training run, checked once, with messages that say how to fix them."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import torch
+
+from ..errors import UsageError
+
+OPTIMIZERS = ("sgd", "adam")
+SCHEDULES = ("none", "step", "cosine", "plateau")
+
+
+@dataclass(frozen=True)
+class TrainOptions:
+    """What ``convscope train`` takes; the defaults are the notes' SGD recipe.
+
+    ``batch`` is per process: under ``torchrun`` with N processes a step sees N x batch samples.
+    ``schedule``: ``step`` divides the rate by 10 at 1/2 and 3/4 of the epochs, ``cosine``
+    anneals it to 0, ``plateau`` divides it by 10 after 2 epochs without a better validation loss.
+    """
+
+    data: str = "digits"
+    epochs: int = 10
+    batch: int = 64
+    lr: float = 0.01
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    optimizer: str = "sgd"
+    schedule: str = "none"
+    seed: int = 0
+    val_fraction: float = 0.2
+    workers: int = 0
+    device: str = "auto"
+
+    def __post_init__(self):
+        _one_of("--optimizer", self.optimizer, OPTIMIZERS)
+        _one_of("--schedule", self.schedule, SCHEDULES)
+        for flag, value in (("--epochs", self.epochs), ("--batch", self.batch)):
+            if value < 1:
+                raise UsageError(f"{flag} must be at least 1, got {value}.")
+        if self.lr <= 0:
+            raise UsageError(f"--lr must be positive, got {self.lr}; try 0.01 for SGD, 0.001 "
+                             "for Adam.")
+        if self.momentum < 0 or self.weight_decay < 0 or self.workers < 0:
+            raise UsageError("--momentum, --weight-decay and --workers cannot be negative.")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _one_of(flag: str, value: str, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise UsageError(f"{flag} {value!r} is not one of {', '.join(choices)}.")
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto``: the GPU when there is one, else the CPU; anything else as torch spells it."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise UsageError(f"--device {name!r} is not a torch device; try cpu, cuda or auto.") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise UsageError("--device cuda: this machine has no CUDA GPU; use --device cpu.")
+    return device
+
+
+def make_optimizer(parameters, options: TrainOptions) -> torch.optim.Optimizer:
+    if options.optimizer == "adam":
+        return torch.optim.Adam(parameters, lr=options.lr, weight_decay=options.weight_decay)
+    return torch.optim.SGD(parameters, lr=options.lr, momentum=options.momentum,
+                           weight_decay=options.weight_decay)
+
+
+def make_schedule(optimizer: torch.optim.Optimizer, options: TrainOptions):
+    """The learning-rate schedule, stepped once per epoch (None for a constant rate)."""
+    lr = torch.optim.lr_scheduler
+    if options.schedule == "step":
+        milestones = sorted({max(1, options.epochs // 2), max(1, options.epochs * 3 // 4)})
+        return lr.MultiStepLR(optimizer, milestones=milestones, gamma=0.1)
+    if options.schedule == "cosine":
+        return lr.CosineAnnealingLR(optimizer, T_max=options.epochs)
+    if options.schedule == "plateau":
+        return lr.ReduceLROnPlateau(optimizer, factor=0.1, patience=2)
+    return None
+
+
+def step_schedule(schedule, val_loss: float) -> None:
+    if isinstance(schedule, torch.optim.lr_scheduler.ReduceLROnPlateau):
+        schedule.step(val_loss)
+    elif schedule is not None:
+        schedule.step()

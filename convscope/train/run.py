@@ -1,0 +1,156 @@
+"""``train``: build the model and data, run the epochs, keep the best and last checkpoints."""
+from __future__ import annotations
+
+import inspect
+from dataclasses import replace
+from pathlib import Path
+from typing import Protocol
+
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, DistributedSampler
+
+from ..errors import UsageError
+from .checkpoint import BEST, LAST, Run, save_checkpoint
+from .data import DataSplit, load_data
+from .distributed import World, join_world, leave_world, world_sum, wrap
+from .loop import Pass, train_epoch, validate
+from .options import (TrainOptions, make_optimizer, make_schedule, resolve_device,
+                      step_schedule)
+
+
+class Progress(Protocol):
+    """What the loop tells whoever watches (the CLI draws a rich progress bar)."""
+
+    def start(self, run: Run, samples_per_epoch: int, device: torch.device, world: World): ...
+    def start_epoch(self, epoch: int): ...
+    def batch(self, samples: int, loss: float, accuracy: float): ...
+    def end_epoch(self, record: dict, is_best: bool): ...
+    def finish(self, run: Run): ...
+
+
+class Silent:
+    def __getattr__(self, name):
+        return lambda *args, **kwargs: None
+
+
+def train(model: str | nn.Module, options: TrainOptions = TrainOptions(), *,
+          model_args: dict | None = None, input_size=None, out: str | Path | None = None,
+          progress: Progress | None = None) -> tuple[nn.Module, Run]:
+    """Train ``model`` (a MODEL spec such as ``zoo:simple_cnn``, or an ``nn.Module``) on
+    ``options.data``; returns the trained model (last epoch) and the run. With ``out``, rank 0
+    writes ``best.pt``, ``last.pt`` and ``history.json`` there after every epoch.
+
+    Under ``torchrun`` every process calls this; see ``convscope.train.distributed``.
+    """
+    device = resolve_device(options.device)
+    world = join_world(device)
+    try:
+        return _train(model, options, dict(model_args or {}), input_size,
+                      Path(out) if out else None, progress or Silent(), device, world)
+    finally:
+        leave_world(world)
+
+
+def _train(model, options, model_args, input_size, out, progress, device, world):
+    torch.manual_seed(options.seed)  # the same initial weights in every process
+    spec, input_size = _describe(model, input_size)
+    data = load_data(options.data, input_size, options.seed, options.val_fraction)
+    network = _build(model, spec, model_args, len(data.classes))
+    check_outputs(network, input_size, len(data.classes), spec)
+    network.to(device)
+    run = Run(spec, model_args, _name(model, spec), tuple(input_size), data.classes, options.data,
+              options.seed, options.val_fraction, data.normalisation, options.to_dict())
+    train_loader, val_loader = _loaders(data, options, world)
+    replica = wrap(network, world, device)
+    optimizer = make_optimizer(replica.parameters(), options)
+    schedule = make_schedule(optimizer, options)
+    progress.start(run, len(train_loader.sampler) * world.size, device, world)
+    for epoch in range(1, options.epochs + 1):
+        if isinstance(train_loader.sampler, DistributedSampler):
+            train_loader.sampler.set_epoch(epoch)
+        lr = optimizer.param_groups[0]["lr"]
+        progress.start_epoch(epoch)
+        fit = train_epoch(replica, train_loader, optimizer, device, progress.batch)
+        checked = validate(network, val_loader, device)
+        step_schedule(schedule, checked.loss)
+        record = epoch_record(epoch, lr, fit, checked, world)
+        is_best = not run.best or record["val_accuracy"] > run.best["val_accuracy"]
+        run = replace(run, epoch=epoch, metrics=record, history=run.history + [record],
+                      best=record if is_best else run.best, path=out)
+        if out is not None and world.is_main:
+            if is_best:
+                save_checkpoint(run, network, out, BEST)
+            save_checkpoint(run, network, out, LAST)
+        progress.end_epoch(record, is_best)
+    progress.finish(run)
+    return network, run
+
+
+def epoch_record(epoch: int, lr: float, fit: Pass, checked: Pass, world: World) -> dict:
+    """The epoch's metrics; training loss and accuracy are over every process's shard."""
+    loss, correct, samples, seconds = world_sum(
+        [fit.loss * fit.samples, fit.accuracy * fit.samples, fit.samples, fit.seconds], world)
+    return {"epoch": epoch, "train_loss": loss / samples, "train_accuracy": correct / samples,
+            "val_loss": checked.loss, "val_accuracy": checked.accuracy, "lr": lr,
+            "seconds": fit.seconds + checked.seconds,
+            "samples_per_s": samples / (seconds / world.size) if seconds else 0.0}
+
+
+def _describe(model, input_size) -> tuple[str, tuple[int, ...]]:
+    """The spec a checkpoint can rebuild the model from, and the input size."""
+    from ..loading import default_input
+
+    if isinstance(model, nn.Module):
+        spec = f"python:{type(model).__module__}.{type(model).__qualname__}"
+    else:
+        where, _, attr = model.rpartition(":")
+        spec = f"{Path(where).resolve()}:{attr}" if where.endswith(".py") else model
+        input_size = input_size or default_input(model)
+    if input_size is None:
+        raise UsageError(f"--input is needed for {model}: e.g. --input 1x28x28 (channels x "
+                         "height x width, without the batch).")
+    return spec, tuple(input_size)
+
+
+def _name(model, spec: str) -> str:
+    return type(model).__name__ if isinstance(model, nn.Module) else spec.rpartition(":")[2]
+
+
+def _build(model, spec: str, model_args: dict, classes: int) -> nn.Module:
+    """The network; a zoo builder that takes ``num_classes`` gets the data's class count."""
+    from .. import zoo
+    from ..loading import load_model
+
+    if isinstance(model, nn.Module):
+        return model
+    if spec.startswith("zoo:") and "num_classes" not in model_args:
+        if "num_classes" in inspect.signature(zoo.info(spec[4:]).builder).parameters:
+            model_args["num_classes"] = classes
+    return load_model(spec, model_args)[0]
+
+
+def check_outputs(network: nn.Module, input_size, classes: int, spec: str) -> None:
+    """Trace the network on meta tensors (no compute): it must map [N, *input] to [N, classes]."""
+    from ..probe import checked_trace
+    from ..trace.inputs import make_spec
+
+    graph = checked_trace(network, make_spec(tuple(input_size), batch_size=2))
+    shapes = [ref.shape for ref in graph.outputs]
+    if len(shapes) != 1 or tuple(shapes[0]) != (2, classes):
+        got = ", ".join(str(list(s)) for s in shapes)
+        raise UsageError(f"{spec} maps a batch of 2 inputs to {got}; training on {classes} "
+                         f"classes needs logits of shape [2, {classes}]. Give the model "
+                         f"{classes} outputs (e.g. --arg num_classes={classes}) and end it with "
+                         "a flatten.")
+
+
+def _loaders(data: DataSplit, options: TrainOptions, world: World):
+    generator = torch.Generator().manual_seed(options.seed)
+    sampler = (DistributedSampler(data.train, world.size, world.rank, shuffle=True,
+                                  seed=options.seed) if world.distributed else None)
+    common = dict(num_workers=options.workers, persistent_workers=options.workers > 0)
+    train_loader = DataLoader(data.train, options.batch, shuffle=sampler is None, sampler=sampler,
+                              generator=generator, **common)
+    val_loader = DataLoader(data.val, max(options.batch, 256), **common)
+    return train_loader, val_loader
