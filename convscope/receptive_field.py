@@ -148,4 +148,5 @@ def closest(name: str, names: list[str]) -> str:
     close = difflib.get_close_matches(name, names, n=5, cutoff=0.4)
     if close:
         return f"Did you mean: {', '.join(close)}?"
-    return f"It has: {', '.join(names[:10])}{', ...' if len(names) > 10 else ''}."
+    more = f" and {len(names) - 10} more" if len(names) > 10 else ""
+    return f"It has: {', '.join(names[:10])}{more}."

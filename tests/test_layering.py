@@ -118,6 +118,17 @@ RULES = [
     Rule("convscope.trace", ("convscope.trace", "convscope.graph", "convscope.errors"),
          torch=True,
          why="trace emits plain records and knows nothing of what later stages do with them"),
+    Rule("convscope.train",
+         ("convscope.train", "convscope.errors", "convscope.loading", "convscope.zoo",
+          "convscope.probe", "convscope.trace.inputs"), torch=True,
+         why="training runs real torch on real data; it reuses model loading and the shape "
+             "check (a meta trace), never a renderer: progress is drawn by whoever passes a "
+             "Progress (render/training.py for the CLI)"),
+    Rule("convscope.show",
+         ("convscope.show", "convscope.errors", "convscope.receptive_field",
+          "convscope.analyses.field"), torch=True,
+         why="pictures take a model and an image tensor; loading runs and data is the "
+             "command's job (cli/show.py), so show/ works on any nn.Module"),
     Rule("convscope.zoo", ("convscope.zoo", "convscope.errors"), torch=True,
          why="zoo builders return plain nn.Modules; convscope analyses them, not the other way "
              "round"),

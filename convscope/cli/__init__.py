@@ -2,7 +2,7 @@
 
 Add a command by adding a module that registers on ``app`` and importing it below.
 """
-from . import calc, explain, memory, rf, sizes, summary, zoo  # noqa: F401  (each registers its command on the app)
+from . import calc, evaluate, explain, memory, rf, show, sizes, summary, train, zoo  # noqa: F401  (each registers its command on the app)
 from .app import app
 
 

@@ -13,7 +13,7 @@ from ..errors import ConvscopeError, UsageError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None,
                   help="convscope: shapes, parameters, MACs, memory and receptive fields of CNNs.")
-err = Console(stderr=True, highlight=False)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
 FORMATS = ("table", "markdown", "csv", "json")
 
 

@@ -1,0 +1,58 @@
+"""`convscope evaluate`: accuracy, per-class accuracy and confusion matrix of a trained run."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from .app import DebugOpt, app, friendly, stdout_console
+
+
+@app.command()
+@friendly
+def evaluate(
+    run: str = typer.Argument(..., help="a run folder (its best.pt) or a checkpoint .pt file"),
+    data: Optional[str] = typer.Option(None, "--data", help="default: the data the run used"),
+    split: str = typer.Option("val", "--split", help="val|train|all"),
+    out: Optional[str] = typer.Option(None, "--out",
+                                      help="folder for confusion.png (default: the run folder)"),
+    batch: int = typer.Option(256, "--batch"),
+    debug: bool = DebugOpt,
+):
+    """Evaluate a trained run: accuracy, accuracy per class and the confusion matrix (printed,
+    and written as confusion.png). The validation split is the run's own: same data, seed and
+    fraction, so it holds no sample the run trained on.
+
+    Examples:
+      convscope evaluate runs/simple_cnn
+      convscope evaluate runs/lenet5/last.pt --split all --out pictures
+    """
+    from torch.utils.data import ConcatDataset, DataLoader
+
+    from ..errors import UsageError
+    from ..render.evaluation import print_evaluation
+    from ..show.draw import draw_confusion
+    from ..train import evaluation, load_data, load_trained_model
+    from ..train.loop import predict
+
+    if split not in ("val", "train", "all"):
+        raise UsageError(f"--split {split!r} is not one of val, train, all.")
+    model, trained = load_trained_model(run)
+    name = data or trained.data
+    splits = load_data(name, trained.input_size, trained.seed, trained.val_fraction,
+                       trained.normalisation)
+    if len(splits.classes) != len(trained.classes):
+        raise UsageError(f"{run} was trained on {len(trained.classes)} classes and --data "
+                         f"{name} has {len(splits.classes)}.")
+    dataset = {"val": splits.val, "train": splits.train,
+               "all": ConcatDataset([splits.train, splits.val])}[split]
+    import torch
+
+    logits, labels = predict(model, DataLoader(dataset, batch), torch.device("cpu"))
+    result = evaluation(logits, labels, trained.classes)
+    console = stdout_console()
+    print_evaluation(result, f"{trained.name} ({run}) on {name}, {split} split", console)
+    picture = draw_confusion(result.confusion, result.classes,
+                             Path(out or trained.path) / "confusion.png")
+    console.print(f"wrote {picture}", markup=False)

@@ -1,0 +1,103 @@
+"""Layers by name, and what they output in a forward: the hooks every picture shares."""
+from __future__ import annotations
+
+import contextlib
+
+import torch
+from torch import nn
+
+from ..errors import UsageError
+from ..receptive_field import closest
+
+
+def module_named(model: nn.Module, layer: str) -> nn.Module:
+    """The module ``layer`` (a qualified name such as ``features.3``) of ``model``."""
+    modules = dict(model.named_modules())
+    if layer and layer in modules:
+        return modules[layer]
+    names = [n for n in modules if n]
+    raise UsageError(f"no layer named {layer!r} in {type(model).__name__}. "
+                     f"{closest(layer, names)} Layer names are qualified module names, as "
+                     "`convscope summary` lists them.", layer=layer)
+
+
+@contextlib.contextmanager
+def evaluating(model: nn.Module):
+    """``model`` in eval mode inside the block (batch norm reads its running statistics, dropout
+    is off), so a picture never updates a statistic; every module's own flag is put back after."""
+    flags = [(m, m.training) for m in model.modules()]
+    model.eval()
+    try:
+        yield model
+    finally:
+        for module, flag in flags:
+            module.training = flag
+
+
+class _Stop(Exception):
+    """Raised by the hook once the layer has run: the rest of the forward is not needed."""
+
+
+def capture(model: nn.Module, layer: str, x: torch.Tensor, whole: bool = True
+            ) -> tuple[torch.Tensor | None, torch.Tensor]:
+    """Run ``model`` on the batch ``x``: (model output, output of module ``layer``).
+
+    The layer's first call counts (a module used twice is caught the first time); a layer that
+    returns several tensors gives its first. ``whole=False`` stops the forward once the layer has
+    run, and the model output is then None.
+    """
+    module = module_named(model, layer)
+    caught: list[torch.Tensor] = []
+
+    def hook(mod, args, output):
+        if not caught:
+            caught.append(output if isinstance(output, torch.Tensor)
+                          else torch.utils._pytree.tree_leaves(output)[0])
+            if not whole:
+                raise _Stop
+
+    handle = module.register_forward_hook(hook)
+    result = None
+    try:
+        result = model(x)
+    except _Stop:
+        pass
+    finally:
+        handle.remove()
+    if not caught:
+        raise UsageError(f"layer {layer} did not run in the forward of {type(model).__name__}; "
+                         "pick a layer its forward calls.", layer=layer)
+    return result, caught[0]
+
+
+def spatial(activation: torch.Tensor, layer: str, picture: str) -> torch.Tensor:
+    """``activation`` checked to be a [N, C, H, W] map, with a message saying why it must be."""
+    if activation.dim() != 4:
+        raise UsageError(f"{picture} needs a layer whose output is a [N, C, H, W] map; "
+                         f"{layer} gives {list(activation.shape)}. Pick a convolution or an "
+                         "activation before the flatten/pooling.", layer=layer)
+    return activation
+
+
+def last_spatial_layer(model: nn.Module, x: torch.Tensor) -> str:
+    """The last module to finish whose output is a [N, C, H, W] map with more than one position:
+    the default layer of Grad-CAM and of the effective receptive field (usually the last
+    convolution block; a 1x1 map would say nothing about where)."""
+    names = {id(m): n for n, m in model.named_modules() if n}
+    found: list[str] = []
+
+    def hook(module, args, output):
+        if isinstance(output, torch.Tensor) and output.dim() == 4 and output[0, 0].numel() > 1:
+            found.append(names[id(module)])
+
+    handles = [m.register_forward_hook(hook) for n, m in model.named_modules() if n]
+    try:
+        with torch.no_grad(), evaluating(model):
+            model(x)
+    finally:
+        for handle in handles:
+            handle.remove()
+    if not found:
+        raise UsageError(f"{type(model).__name__} has no layer with a [N, C, H, W] output of more "
+                         "than one position; pass --layer.")
+    return found[-1]

@@ -1,0 +1,123 @@
+"""`convscope show` from the command line: one PNG per --what, one stdout line per file."""
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from typer.testing import CliRunner
+
+from convscope import zoo
+from convscope.cli import app
+from convscope.show.draw import PANEL_GAP, TITLE_PX
+from convscope.train.checkpoint import BEST, Run, save_checkpoint
+from convscope.train.data import Normalisation, load_data
+from tests.show.helpers import read_png
+from tests.show.test_curves import HISTORY
+
+runner = CliRunner()
+MODEL = ["zoo:simple_cnn", "--arg", "num_classes=10", "--input", "1x16x16"]
+
+
+def invoke(*args):
+    return runner.invoke(app, ["show", *map(str, args)])
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    """A run folder as `convscope train` leaves it: simple_cnn on 16 x 16 digits, 3 epochs."""
+    torch.manual_seed(0)
+    model = zoo.create("simple_cnn", num_classes=10)
+    record = Run(model="zoo:simple_cnn", model_args={"num_classes": 10}, name="tiny",
+                 input_size=(1, 16, 16), classes=[f"digit {k}" for k in range(10)],
+                 data="digits", seed=3, val_fraction=0.25,
+                 normalisation=Normalisation(0.3, 0.4), epoch=3, history=HISTORY)
+    folder = tmp_path_factory.mktemp("runs") / "tiny"
+    save_checkpoint(record, model, folder, BEST)
+    return folder, model.eval(), record
+
+
+# simple_cnn on 1x16x16: 4 filters 3x3 are a 2 x 2 grid of 9 x 9 px, drawn at 512 // 9 = 56;
+# conv 0.0 gives 4 maps of 8 x 8, a 19 x 19 mosaic at 512 // 19 = 26; Grad-CAM shows two
+# 16 x 16 panels at 512 // 16 = 32; the last map over one position is layer 2 (16 -> 8 -> 4 -> 2),
+# its unit (0, 0) sees rows -7 .. 7 (r 15, S 8, P 7), clipped to 0 .. 7.
+@pytest.mark.parametrize("what,file,shape,about", [
+    ("filters", "filters.png", (9 * 56 + TITLE_PX, 9 * 56), "0.0: 4 filters 3x3 over 1 input"),
+    ("features", "features-0.0.png", (19 * 26 + TITLE_PX, 19 * 26),
+     "0.0: 4 maps 8x8 of validation image 0 of digits"),
+    ("gradcam", "gradcam.png", (16 * 32 + TITLE_PX, 2 * 16 * 32 + PANEL_GAP), "; layer 2)"),
+    ("erf", "erf-2.png", (16 * 32 + TITLE_PX, 16 * 32),
+     "unit (0, 0) of 2: theoretical field 15 s8, rows 0..7 x columns 0..7; 100% of the "
+     "gradient inside"),
+])
+def test_each_picture_of_a_model_spec(tmp_path, what, file, shape, about):
+    out = tmp_path / "pictures"
+    result = invoke(*MODEL, "--what", what, "--out", out)
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines() == [result.stdout.strip()]  # one line per file
+    assert result.stdout.startswith(f"wrote {out / file} (") and about in result.stdout
+    png = read_png(out / file)
+    assert png.shape[:2] == shape
+    assert len(np.unique(png.reshape(-1, 4), axis=0)) > 5  # a picture, not a blank page
+
+
+def test_gradcam_of_a_run_names_the_prediction_and_the_true_class(tmp_path, run):
+    folder, model, record = run
+    result = invoke(folder, "--what", "gradcam", "--index", 5, "--out", tmp_path)
+    assert result.exit_code == 0, result.output
+    split = load_data("digits", (1, 16, 16), seed=3, val_fraction=0.25,
+                      normalisation=record.normalisation)
+    image, label = split.val[5]  # the run's own split and standardisation
+    with torch.no_grad():
+        probabilities = model(image[None])[0].softmax(0)
+    k = int(probabilities.argmax())
+    assert result.stdout.strip() == (
+        f"wrote {tmp_path / 'gradcam.png'} (predicted digit {k}, p={probabilities[k]:.2f}, "
+        f"true digit {int(label)}; layer 2)")
+    chosen = invoke(folder, "--what", "gradcam", "--class", (k + 1) % 10, "--out", tmp_path)
+    assert f"; class digit {(k + 1) % 10}, p=" in chosen.stdout
+
+
+def test_curves_of_a_run(tmp_path, run):
+    result = invoke(run[0], "--what", "curves", "--out", tmp_path / "c")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.strip() == (f"wrote {tmp_path / 'c' / 'curves.png'} (3 epochs: loss, "
+                                     "accuracy, learning rate)")
+    assert read_png(tmp_path / "c" / "curves.png").shape[:2] == (340, 1260)
+
+
+def test_features_of_an_image_file_through_a_run(tmp_path, run):
+    picture = tmp_path / "seven.png"
+    Image.fromarray((np.random.default_rng(0).random((20, 24)) * 255).astype("uint8")).save(
+        picture)
+    result = invoke(run[0] / BEST, "--what", "features", "--layer", "1", "--image", picture,
+                    "--out", tmp_path)
+    assert result.exit_code == 0, result.output
+    assert result.stdout.strip() == (f"wrote {tmp_path / 'features-1.png'} (1: 8 maps 4x4 of "
+                                     f"{picture})")
+
+
+@pytest.mark.parametrize("args,words", [
+    ([*MODEL, "--what", "saliency"], "--what 'saliency' is not one of filters, features"),
+    ([*MODEL, "--what", "features", "--layer", "3.O"], "no layer named '3.O'"),
+    ([*MODEL, "--what", "erf", "--layer", "5"], "[N, C, H, W] map; 5 gives [8, 10]"),
+    ([*MODEL, "--what", "curves"], "--what curves needs a run"),
+    ([*MODEL, "--what", "gradcam", "--class", "10"], "class 10 is out of range"),
+    ([*MODEL, "--what", "gradcam", "--index", "1", "--image", "x.png"], "not both"),
+    ([*MODEL, "--what", "gradcam", "--index", "100000"], "--index 100000 is out of range"),
+    ([*MODEL, "--what", "gradcam", "--image", "missing.png"], "cannot read image missing.png"),
+])
+def test_usage_errors_exit_2_with_one_message(tmp_path, args, words):
+    result = invoke(*args, "--out", tmp_path)
+    assert result.exit_code == 2, result.output
+    assert result.stdout == ""
+    assert result.output.startswith("error: ") and result.output.count("error") == 1
+    assert words in re.sub(r"\s*\n", " ", result.output), result.output
+    assert "Traceback" not in result.output
+
+
+def test_run_options_that_belong_to_a_model_spec_are_refused(tmp_path, run):
+    result = invoke(run[0], "--what", "filters", "--input", "1x8x8", "--out", tmp_path)
+    assert result.exit_code == 2 and "a run already records its model" in result.output

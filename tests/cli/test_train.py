@@ -1,0 +1,89 @@
+"""`convscope train` and `convscope evaluate` from the command line, and a run as a MODEL."""
+from __future__ import annotations
+
+import re
+
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from convscope.cli import app
+from convscope.train import load_run
+
+runner = CliRunner()
+
+
+def invoke(*args):
+    return runner.invoke(app, [str(a) for a in args])
+
+
+@pytest.fixture(scope="module")
+def run_folder(tmp_path_factory):
+    out = tmp_path_factory.mktemp("cli") / "simple_cnn"
+    result = invoke("train", "zoo:simple_cnn", "--epochs", 3, "--lr", 0.05, "--schedule", "step",
+                    "--device", "cpu", "--out", out)
+    assert result.exit_code == 0, result.output
+    return out, result.stdout
+
+
+def test_train_prints_a_line_per_epoch_and_a_report(run_folder):
+    out, stdout = run_folder
+    run, _ = load_run(out / "last.pt")
+    assert stdout.startswith("training simple_cnn on digits (10 classes, input 1x28x28) on cpu: "
+                             "1,438 training samples per epoch")
+    lines = [line for line in stdout.splitlines() if line.startswith("epoch ")]
+    assert len(lines) == 3
+    for line, record in zip(lines, run.history):
+        assert f"val loss {record['val_loss']:.4f} acc {100 * record['val_accuracy']:5.1f}%" in line
+        assert f"lr {record['lr']:.3g}" in line
+    assert [r["lr"] for r in run.history] == pytest.approx([0.05, 0.005, 0.0005])  # step: /10
+    best = re.search(r"best\s+(\d+)\s+[\d.]+\s+[\d.]+%\s+[\d.]+\s+([\d.]+)%", stdout)
+    assert int(best[1]) == run.best["epoch"]
+    assert float(best[2]) == pytest.approx(100 * run.best["val_accuracy"], abs=0.05)
+    assert f"checkpoints: {out}/best.pt (epoch {run.best['epoch']})" in stdout
+
+
+def test_evaluate_reports_the_runs_own_validation_accuracy(run_folder):
+    out, _ = run_folder
+    result = invoke("evaluate", out)
+    assert result.exit_code == 0, result.output
+    best, _ = load_run(out)
+    correct = round(best.best["val_accuracy"] * 359)
+    assert (f"val split: accuracy {100 * correct / 359:.1f}% ({correct}/359)") in result.stdout
+    rows = _confusion_rows(result.stdout)
+    assert sum(rows[k][k] for k in range(10)) == correct
+    assert sum(map(sum, rows)) == 359
+    assert (out / "confusion.png").stat().st_size > 5_000
+
+
+def _confusion_rows(stdout: str) -> list[list[int]]:
+    lines = stdout.split("confusion matrix")[1].splitlines()
+    cells = [line.split() for line in lines if line[:1].isdigit()]
+    return [[0 if c == "." else int(c) for c in row[1:]] for row in cells]
+
+
+def test_summary_and_evaluate_of_the_whole_data(run_folder):
+    out, _ = run_folder
+    summary = invoke("summary", out, "--no-memory", "--format", "csv")
+    assert summary.exit_code == 0, summary.output
+    # the trained simple_cnn with 10 classes: 1x28x28 -> 4x14x14, 40 parameters
+    assert summary.stdout.splitlines()[1].startswith("0.0,Conv2d,2,1 4 14 14,40,40,")
+    every = invoke("evaluate", out, "--split", "all", "--out", out / "all")
+    assert "all split: accuracy" in every.stdout and "/1797)" in every.stdout
+    assert (out / "all" / "confusion.png").exists()
+
+
+@pytest.mark.parametrize("args, message", [
+    (["train", "zoo:simple_cnn", "--optimizer", "rmsprop"], "--optimizer 'rmsprop' is not one of"),
+    (["train", "zoo:simple_cnn", "--data", "imagenet"], "unknown data 'imagenet'"),
+    (["train", "zoo:broken_cnn"], "maps a batch of 2 inputs to [2, 1, 28, 28]"),
+    (["train", "zoo:simple_cnn", "--device", "cuda"], "this machine has no CUDA GPU"),
+    (["evaluate", "no/such/run"], "no checkpoint at no/such/run;"),
+    (["evaluate", "zoo:simple_cnn"], "no checkpoint at zoo:simple_cnn"),
+])
+def test_mistakes_exit_2_with_one_line(args, message, tmp_path):
+    if torch.cuda.is_available() and "cuda" in args:
+        pytest.skip("this machine has a GPU")
+    result = invoke(*args, "--out", tmp_path) if args[0] == "train" else invoke(*args)
+    assert result.exit_code == 2, result.output
+    assert message in result.stderr and len(result.stderr.strip().splitlines()) == 1
