@@ -198,6 +198,12 @@ def _curves(request: Request) -> str:
     from ..show.curves import curves
     from ..show.draw import draw_curves
 
-    series = curves(request.run.history)
+    history = request.run.history  # up to the checkpoint's epoch; a run folder has them all
+    last = request.run.path / "last.pt" if request.run.path else None
+    if last is not None and last.exists():
+        from ..train.checkpoint import load_run
+
+        history = load_run(last)[0].history
+    series = curves(history)
     path = draw_curves(series, request.out / "curves.png", title=request.run.name)
     return f"wrote {path} ({len(series.epochs)} epochs: {', '.join(series.panels)})"

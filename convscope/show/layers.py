@@ -80,9 +80,10 @@ def spatial(activation: torch.Tensor, layer: str, picture: str) -> torch.Tensor:
 
 
 def last_spatial_layer(model: nn.Module, x: torch.Tensor) -> str:
-    """The last module to finish whose output is a [N, C, H, W] map with more than one position:
-    the default layer of Grad-CAM and of the effective receptive field (usually the last
-    convolution block; a 1x1 map would say nothing about where)."""
+    """The last leaf module called whose output is a [N, C, H, W] map with more than one position:
+    the default layer of Grad-CAM and of the effective receptive field (usually the activation
+    or pooling after the last convolution; a 1x1 map would say nothing about where). Leaves, so
+    the name is a row of ``convscope summary`` rather than a container such as ``features``."""
     names = {id(m): n for n, m in model.named_modules() if n}
     found: list[str] = []
 
@@ -90,7 +91,8 @@ def last_spatial_layer(model: nn.Module, x: torch.Tensor) -> str:
         if isinstance(output, torch.Tensor) and output.dim() == 4 and output[0, 0].numel() > 1:
             found.append(names[id(module)])
 
-    handles = [m.register_forward_hook(hook) for n, m in model.named_modules() if n]
+    handles = [m.register_forward_hook(hook) for n, m in model.named_modules()
+               if n and next(m.children(), None) is None]
     try:
         with torch.no_grad(), evaluating(model):
             model(x)

@@ -47,9 +47,9 @@ def run(tmp_path_factory):
     ("filters", "filters.png", (9 * 56 + TITLE_PX, 9 * 56), "0.0: 4 filters 3x3 over 1 input"),
     ("features", "features-0.0.png", (19 * 26 + TITLE_PX, 19 * 26),
      "0.0: 4 maps 8x8 of validation image 0 of digits"),
-    ("gradcam", "gradcam.png", (16 * 32 + TITLE_PX, 2 * 16 * 32 + PANEL_GAP), "; layer 2)"),
-    ("erf", "erf-2.png", (16 * 32 + TITLE_PX, 16 * 32),
-     "unit (0, 0) of 2: theoretical field 15 s8, rows 0..7 x columns 0..7; 100% of the "
+    ("gradcam", "gradcam.png", (16 * 32 + TITLE_PX, 2 * 16 * 32 + PANEL_GAP), "; layer 2.1)"),
+    ("erf", "erf-2.1.png", (16 * 32 + TITLE_PX, 16 * 32),
+     "unit (0, 0) of 2.1: theoretical field 15 s8, rows 0..7 x columns 0..7; 100% of the "
      "gradient inside"),
 ])
 def test_each_picture_of_a_model_spec(tmp_path, what, file, shape, about):
@@ -75,7 +75,7 @@ def test_gradcam_of_a_run_names_the_prediction_and_the_true_class(tmp_path, run)
     k = int(probabilities.argmax())
     assert result.stdout.strip() == (
         f"wrote {tmp_path / 'gradcam.png'} (predicted digit {k}, p={probabilities[k]:.2f}, "
-        f"true digit {int(label)}; layer 2)")
+        f"true digit {int(label)}; layer 2.1)")
     chosen = invoke(folder, "--what", "gradcam", "--class", (k + 1) % 10, "--out", tmp_path)
     assert f"; class digit {(k + 1) % 10}, p=" in chosen.stdout
 
