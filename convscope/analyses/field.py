@@ -212,6 +212,8 @@ def merge(paths: Sequence[tuple[Field, Sequence[int]]], out_shape: Sequence[int]
     if not paths:
         return None
     first = paths[0][0]
+    if all(tuple(shape) == tuple(out_shape) and (f is first or f == first) for f, shape in paths):
+        return first  # a unary op (relu, batch norm), or x + x: nothing to merge
     if not all(f.known for f, _ in paths):
         return first.unknown()
     axes, dims, aligned = [], [], all(f.aligned for f, _ in paths)

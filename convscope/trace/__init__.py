@@ -11,6 +11,8 @@ The model itself is never changed: parameters and buffers are swapped for shape-
 """
 from __future__ import annotations
 
+import contextlib
+import gc
 from dataclasses import dataclass
 
 import torch
@@ -38,23 +40,44 @@ class TraceFailure(Exception):
         return f"{type(self.cause).__name__}: {self.cause}"
 
 
-def _params(model: nn.Module, named) -> tuple[Param, ...]:
-    owners = {}
-    for mod_name, module in model.named_modules():
-        for local, p in module.named_parameters(recurse=False):
-            owners.setdefault(id(p), mod_name)
-        for local, b in module.named_buffers(recurse=False):
-            owners.setdefault(id(b), mod_name)
-    return tuple(
-        Param(name, owners.get(id(t), ""), tensor_meta(t), bool(t.requires_grad))
-        for name, t in named
-    )
+def _params(model: nn.Module) -> tuple[tuple[Param, ...], tuple[Param, ...]]:
+    """Parameters and buffers with their owners, in ``named_parameters()`` and
+    ``named_buffers()`` order (a tensor shared by two modules counts once, for the first).
+
+    One walk over the modules' own tables: calling ``named_parameters(recurse=False)`` per
+    module walks a generator stack each time, which cost more than the whole meta forward of a
+    small model."""
+    found: dict[str, list[Param]] = {"_parameters": [], "_buffers": []}
+    for table, params in found.items():
+        seen = set()
+        for owner, module in model.named_modules():
+            for local, t in getattr(module, table).items():
+                if t is None or id(t) in seen:
+                    continue
+                seen.add(id(t))
+                name = f"{owner}.{local}" if owner else local
+                params.append(Param(name, owner, tensor_meta(t), bool(t.requires_grad)))
+    return tuple(found["_parameters"]), tuple(found["_buffers"])
 
 
 def _call(index: int, record: dict) -> ModuleCall:
     refs = tuple(record["output"] or ())
     fields = {k: v for k, v in record.items() if k != "output"}
     return ModuleCall(index, **fields, outputs=tuple(r.meta for r in refs), output_refs=refs)
+
+
+@contextlib.contextmanager
+def no_gc():
+    """The cyclic garbage collector off for one forward: a trace allocates many small records,
+    and each collection they trigger scans every object of the model (2x on Inception v3).
+    Nothing a trace makes lives in a cycle that needs the collector to free it."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def run_trace(model: nn.Module, spec: InputSpec, *, train: bool, backend: str) -> Graph:
@@ -74,7 +97,7 @@ def run_trace(model: nn.Module, spec: InputSpec, *, train: bool, backend: str) -
     recorder = Recorder(stack, sources)
     holder["rec"] = recorder
     try:
-        with mode, torch.no_grad(), training_mode(model, train), stack, recorder:
+        with mode, torch.no_grad(), training_mode(model, train), stack, recorder, no_gc():
             output = torch.func.functional_call(model, state, args, kwargs, strict=False)
     except Exception as exc:
         chain = [_call(i, stack.calls[i]) for i in stack.stack]
@@ -83,13 +106,14 @@ def run_trace(model: nn.Module, spec: InputSpec, *, train: bool, backend: str) -
                            begun) from exc
 
     calls = tuple(_call(i, c) for i, c in enumerate(stack.calls))
+    params, buffers = _params(model)
     return Graph(
         nodes=tuple(recorder.nodes),
         calls=calls,
         inputs=tuple(tensor_meta(t) for t in inputs),
         outputs=tuple(recorder.ref_outputs(flat_tensors(output))),
-        params=_params(model, model.named_parameters()),
-        buffers=_params(model, model.named_buffers()),
+        params=params,
+        buffers=buffers,
         model_type=type(model).__name__,
         train=train,
         meta={"backend": backend, "batch_size": spec.batch_size},

@@ -101,10 +101,10 @@ class Recorder(TorchDispatchMode):
     def _node(self, func, args, kwargs, tensors) -> Node:
         kinds = self._kinds.get(func)
         if kinds is None:
-            kinds = self._kinds[func] = _op_kind(func)
+            kinds = self._kinds[func] = (*_op_kind(func), str(func))
         return Node(
             index=len(self.nodes),
-            op=str(func),
+            op=kinds[2],
             args=tuple(self._convert(a) for a in args),
             kwargs={k: self._convert(v) for k, v in kwargs.items()},
             outputs=tuple(tensor_meta(t) for t in tensors),

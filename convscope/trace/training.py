@@ -228,10 +228,10 @@ def _forward_graph(model, recorder, stack, inputs) -> Graph:
     from .recorder import tensor_meta
 
     calls = tuple(_call(i, c) for i, c in enumerate(stack.calls))
+    params, buffers = _params(model)
     return Graph(nodes=tuple(recorder.nodes), calls=calls,
                  inputs=tuple(tensor_meta(t) for t in inputs), outputs=(),
-                 params=_params(model, model.named_parameters()),
-                 buffers=_params(model, model.named_buffers()),
+                 params=params, buffers=buffers,
                  model_type=type(model).__name__, train=True, meta={"backend": "meta"})
 
 

@@ -129,3 +129,19 @@ def test_dtype_sets_input_and_byte_counts():
     # out [1, 8, 8, 8] in bfloat16: 512 elements x 2 bytes
     assert report.rows[0].output_bytes == 1024
     assert report.totals.input_bytes == 3 * 10 * 10 * 2
+
+
+def test_params_and_buffers_are_named_as_torch_names_them_with_tied_weights_once():
+    encoder, decoder = nn.Linear(4, 6, bias=False), nn.Linear(6, 4, bias=False)
+    tied = nn.Linear(4, 6)
+    tied.weight = encoder.weight  # one tensor, two owners: counted for the first
+    model = nn.Sequential(encoder, nn.BatchNorm1d(6), decoder, tied)
+    model[1].register_buffer("scratch", torch.zeros(3), persistent=False)
+    graph = trace(model, make_spec((4,), batch_size=2))
+    assert [p.name for p in graph.params] == [n for n, _ in model.named_parameters()]
+    assert [b.name for b in graph.buffers] == [n for n, _ in model.named_buffers()]
+    assert [p.name for p in graph.params] == ["0.weight", "1.weight", "1.bias", "2.weight",
+                                              "3.bias"]
+    assert [p.module for p in graph.params] == ["0", "1", "1", "2", "3"]
+    assert [p.meta.shape for p in graph.params] == [tuple(p.shape) for p in model.parameters()]
+    assert "1.scratch" in [b.name for b in graph.buffers]
