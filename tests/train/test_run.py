@@ -144,3 +144,31 @@ def test_a_python_model_trains_and_its_run_says_how_to_reload_it(tmp_path):
 def test_bad_options_say_what_to_do(options, message):
     with pytest.raises(UsageError, match=message):
         TrainOptions(**options)
+
+
+def test_worker_processes_load_the_same_batches():
+    # the shuffling generator lives in the main process: --workers changes who loads, not what
+    options = TrainOptions(epochs=1, lr=0.05, device="cpu")
+    _, alone = train("zoo:simple_cnn", options)
+    _, helped = train("zoo:simple_cnn", TrainOptions(**{**options.to_dict(), "workers": 1}))
+    metrics = ("train_loss", "train_accuracy", "val_loss", "val_accuracy")
+    assert [alone.metrics[k] for k in metrics] == [helped.metrics[k] for k in metrics]
+    assert helped.options["workers"] == 1
+
+
+def test_a_folder_of_images_trains_a_small_model(tmp_path):
+    from PIL import Image
+
+    generator = torch.Generator().manual_seed(0)
+    for name, value in (("dark", 40), ("light", 200)):
+        (tmp_path / name).mkdir()
+        for i in range(12):
+            noise = torch.randint(-30, 30, (8, 8), generator=generator)
+            pixels = (value + noise).clamp(0, 255).to(torch.uint8).numpy()
+            Image.fromarray(pixels).save(tmp_path / name / f"{i}.png")
+    net = nn.Sequential(nn.Conv2d(1, 2, 3), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+                        nn.Linear(2, 2))
+    _, run = train(net, TrainOptions(data=str(tmp_path), epochs=30, batch=8, lr=0.1,
+                                     val_fraction=0.25), input_size=(1, 8, 8))
+    assert run.classes == ["dark", "light"] and run.data == str(tmp_path)
+    assert run.best["val_accuracy"] == 1.0  # 6 held-out images, brightness tells them apart
