@@ -67,3 +67,54 @@ def test_hardtanh_fast_paths_match_the_cpu_kernel(channels_last):
     meta = x.to("meta")
     assert FAST_PATHS[aten.hardtanh_.default](meta, 0.0, 6.0) is meta
     assert aten.hardtanh_.default(x.clone(), 0.0, 6.0).stride() == x.stride()
+
+
+def _layout(t):
+    return t.shape, t.dtype, t.stride()
+
+
+@pytest.mark.parametrize("op", [aten.add.Tensor, aten.sub.Tensor, aten.mul.Tensor])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16, torch.int64])
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_same_layout_binary_fast_paths_match_the_cpu_kernel(op, dtype, channels_last):
+    x, y = (torch.randn(2, 5, 4, 3).to(dtype) for _ in range(2))
+    if channels_last:
+        x, y = (t.to(memory_format=torch.channels_last) for t in (x, y))
+    fast = FAST_PATHS[op](x.to("meta"), y.to("meta"))
+    assert _layout(fast) == _layout(op(x, y)) and fast.device.type == "meta"
+
+
+@pytest.mark.parametrize("other", [
+    torch.randn(5, 1, 1),  # broadcast
+    torch.randn(2, 5, 4, 3, dtype=torch.float64),  # promotion
+    torch.randn(2, 5, 4, 3).to(memory_format=torch.channels_last),  # mixed layouts
+    2.0,  # a scalar
+])
+def test_binary_cases_the_fast_path_leaves_to_the_kernel(other):
+    x = torch.randn(2, 5, 4, 3).to("meta")
+    other = other.to("meta") if isinstance(other, torch.Tensor) else other
+    assert FAST_PATHS[aten.add.Tensor](x, other) is NotImplemented
+    booleans = torch.zeros(2, 3, dtype=torch.bool, device="meta")
+    assert FAST_PATHS[aten.sub.Tensor](booleans, booleans) is NotImplemented
+
+
+@pytest.mark.parametrize("shapes, dim", [
+    ([(2, 3, 4, 4), (2, 5, 4, 4), (2, 2, 4, 4)], 1),  # Inception's branches
+    ([(2, 3, 4, 4), (2, 3, 4, 4)], -1),
+    ([(3, 4), (6, 4)], 0),
+    ([(7,)], 0),
+])
+def test_cat_fast_path_matches_the_cpu_kernel(shapes, dim):
+    tensors = [torch.randn(s) for s in shapes]
+    fast = FAST_PATHS[aten.cat.default]([t.to("meta") for t in tensors], dim)
+    assert _layout(fast) == _layout(aten.cat.default(tensors, dim))
+
+
+@pytest.mark.parametrize("tensors", [
+    [torch.randn(2, 3, 4, 4).to(memory_format=torch.channels_last), torch.randn(2, 3, 4, 4)],
+    [torch.randn(2, 3, 1, 1), torch.randn(2, 3, 1, 1)],  # contiguous in both layouts
+    [torch.randn(2, 3), torch.randn(2, 3, dtype=torch.float64)],
+    [torch.randn(2, 3).t(), torch.randn(3, 2)],
+])
+def test_cat_cases_the_fast_path_leaves_to_the_kernel(tensors):
+    assert FAST_PATHS[aten.cat.default]([t.to("meta") for t in tensors], 0) is NotImplemented
