@@ -59,6 +59,7 @@ def conv(
     """One conv layer: output shape, weight and bias shapes, parameters, MACs, receptive field,
     and the padding that keeps the size.
 
+    \b
     Examples:
       convscope conv --input 3x64x64 --out-channels 10 --kernel 5 --stride 2
       convscope conv --input 16x56x56 --out-channels 16 --kernel 3 --padding same --groups 16
@@ -87,6 +88,7 @@ def pool(
 ):
     """One pooling layer: output shape, the formula, receptive field, size-keeping padding.
 
+    \b
     Examples:
       convscope pool --input 64x112x112 --kernel 2
       convscope pool --input 64x112x112 --kernel 3 --stride 2 --padding 1

@@ -24,6 +24,7 @@ def evaluate(
     and written as confusion.png). The validation split is the run's own: same data, seed and
     fraction, so it holds no sample the run trained on.
 
+    \b
     Examples:
       convscope evaluate runs/simple_cnn
       convscope evaluate runs/lenet5/last.pt --split all --out pictures

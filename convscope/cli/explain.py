@@ -28,6 +28,7 @@ def explain(
 ):
     """Show the working: output sizes, weights, MACs, memory and receptive field per layer.
 
+    \b
     Examples:
       convscope explain zoo:lenet5
       convscope explain zoo:vgg16 --layer features.0

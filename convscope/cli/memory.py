@@ -28,6 +28,7 @@ def memory(
     """Memory of one training step: parameters, gradients, optimizer state, what autograd
     saves per layer, the peak, the inference peak, and with --budget the largest batch.
 
+    \b
     Examples:
       convscope memory zoo:resnet50 --batch 32 --optimizer adam
       convscope memory zoo:vgg16 --budget 16GiB

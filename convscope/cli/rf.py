@@ -30,6 +30,7 @@ def rf(
     input positions u*S - P ... u*S - P + r - 1), centre, whether r exceeds the input, and
     whether merged paths (residual adds, concatenations) are aligned.
 
+    \b
     Examples:
       convscope rf zoo:resnet18
       convscope rf zoo:inception_v3 --depth 1

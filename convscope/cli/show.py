@@ -64,6 +64,7 @@ def show(
     training curves of a run (curves.png). The input is --image, or validation image --index of
     --data, standardised as the run was trained.
 
+    \b
     Examples:
       convscope show runs/digits --what gradcam --index 3 --out pictures
       convscope show runs/digits --what features --layer 1 --image seven.png --out pictures

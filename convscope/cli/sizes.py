@@ -22,6 +22,7 @@ def sizes(
     """Which input sizes pass through the network, and which pass every stride without dropping
     pixels (cs231n: "the input should be divisible by 2 many times").
 
+    \b
     Examples:
       convscope sizes zoo:vgg16
       convscope sizes zoo:lenet5

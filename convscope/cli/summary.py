@@ -30,6 +30,7 @@ def summary(
     """Per-layer table: output shape, parameters, MACs, output memory, and what autograd keeps
     for backward (with the peak of a training step for --optimizer; --no-memory skips it).
 
+    \b
     Examples:
       convscope summary zoo:resnet50
       convscope summary zoo:vgg16 --depth 1 --format markdown

@@ -37,6 +37,7 @@ def train(
     zoo model that takes num_classes gets the data's class count. Data-parallel on several
     processes: torchrun --nproc_per_node 2 -m convscope train ... (gloo on CPU, NCCL on GPUs).
 
+    \b
     Examples:
       convscope train zoo:simple_cnn --data digits
       convscope train zoo:lenet5 --epochs 15 --schedule cosine --out runs/lenet5

@@ -16,6 +16,7 @@ def zoo_table(
 ):
     """Every zoo model: parameters, MACs and default input.
 
+    \b
     Examples:
       convscope zoo
       convscope zoo 'vgg*' --format markdown
