@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from math import prod
 from typing import Any, Iterator
 
@@ -61,10 +62,10 @@ class Node:
         """The op without its overload: ``aten.add.Tensor`` -> ``aten.add``."""
         return self.op.rsplit(".", 1)[0] if self.op.count(".") >= 2 else self.op
 
-    @property
-    def refs(self) -> list[Ref]:
+    @cached_property  # a Node never changes; analyses ask for its refs many times
+    def refs(self) -> tuple[Ref, ...]:
         """Every tensor argument, positional then keyword, lists flattened."""
-        return list(_refs_in(self.args)) + list(_refs_in(tuple(self.kwargs.values())))
+        return (*_refs_in(self.args), *_refs_in(tuple(self.kwargs.values())))
 
     @property
     def output_bytes(self) -> int:

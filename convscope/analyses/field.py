@@ -158,6 +158,8 @@ class Field:
             return self
         axes = tuple(a.spread(1, n) if (d is None or shape[d] == 1) and a.covers(n) else a
                      for a, d, n in zip(self.axes, self.dims, self.input_size))
+        if all(new is old for new, old in zip(axes, self.axes)):
+            return self
         return replace(self, axes=axes)
 
     def column(self, attribute: str) -> str:
