@@ -38,7 +38,7 @@ def main() -> None:
     options = parser.parse_args()
     cases = [("resnet18", (3, 224, 224), [8])] if options.quick else CASES
     print("| model | input | batch | predicted peak | measured peak | predicted/measured "
-          f"| kernel workspace (not predicted) | predict s |")
+          "| kernel workspace (not predicted) | predict s |")
     print("|---|---|---|---|---|---|---|---|")
     for name, size, batches in cases:
         torch.manual_seed(0)
