@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 import torch
 
 from convscope.trace.fastpaths import FAST_PATHS
@@ -118,3 +120,47 @@ def test_cat_fast_path_matches_the_cpu_kernel(shapes, dim):
 ])
 def test_cat_cases_the_fast_path_leaves_to_the_kernel(tensors):
     assert FAST_PATHS[aten.cat.default]([t.to("meta") for t in tensors], 0) is NotImplemented
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    batch=st.integers(1, 2), groups=st.sampled_from([1, 2, 4]), per_group=st.integers(1, 3),
+    out_per_group=st.integers(1, 3), side=st.tuples(st.integers(1, 9), st.integers(1, 9)),
+    kernel=st.tuples(st.integers(1, 4), st.integers(1, 4)),
+    stride=st.tuples(st.integers(1, 3), st.integers(1, 3)),
+    padding=st.tuples(st.integers(0, 2), st.integers(0, 2)),
+    dilation=st.tuples(st.integers(1, 2), st.integers(1, 2)),
+    bias=st.booleans(), weight_groups=st.sampled_from([None, 1]),
+)
+def test_convolution_fast_path_matches_the_cpu_kernel(batch, groups, per_group, out_per_group,
+                                                      side, kernel, stride, padding, dilation,
+                                                      bias, weight_groups):
+    # weight_groups=1 feeds a weight made for one group: a channel mismatch the kernel must report
+    in_channels, out_channels = groups * per_group, groups * out_per_group
+    x = torch.randn(batch, in_channels, *side)
+    weight = torch.randn(out_channels, in_channels // (weight_groups or groups), *kernel)
+    b = torch.randn(out_channels) if bias else None
+    args = (list(stride), list(padding), list(dilation), False, [0, 0], groups)
+    meta = [t.to("meta") if t is not None else None for t in (x, weight, b)]
+    fast = FAST_PATHS[aten.convolution.default](*meta, *args)
+    try:
+        real = aten.convolution.default(x, weight, b, *args)
+    except RuntimeError:
+        assert fast is NotImplemented  # the real kernel's error message reaches the user
+        return
+    assert fast is not NotImplemented or weight.shape[1] * groups != in_channels
+    if fast is not NotImplemented:
+        assert _layout(fast) == _layout(real)
+
+
+@pytest.mark.parametrize("make", [
+    lambda: (torch.randn(1, 4, 6, 6).to(memory_format=torch.channels_last), torch.randn(8, 4, 3, 3)),
+    lambda: (torch.randn(1, 4, 6, 6), torch.randn(8, 4, 3, 3).to(memory_format=torch.channels_last)),
+    lambda: (torch.randn(1, 4, 6), torch.randn(8, 4, 3)),  # 1-D
+    lambda: (torch.randn(1, 4, 6, 6), torch.randn(8, 4, 3, 3, dtype=torch.float64)),
+])
+def test_convolution_cases_the_fast_path_leaves_to_the_kernel(make):
+    x, weight = (t.to("meta") for t in make())
+    ones, zeros = [1] * (x.dim() - 2), [0] * (x.dim() - 2)
+    fast = FAST_PATHS[aten.convolution.default](x, weight, None, ones, zeros, ones, False, zeros, 1)
+    assert fast is NotImplemented
