@@ -30,9 +30,9 @@ from typing import Callable, Sequence
 class Axis:
     """The field along one spatial axis of the model input; ``whole``: it is all of that axis."""
 
-    size: Fraction
-    stride: Fraction
-    padding: Fraction
+    size: int | Fraction
+    stride: int | Fraction
+    padding: int | Fraction
     whole: bool = False
     exact: bool = True
 
@@ -60,17 +60,19 @@ class Axis:
         hi = (length - 1) * self.stride - self.padding + self.size - 1  # the last unit's last
         if lo <= 0 and hi >= input_length - 1:
             return whole_axis(input_length, self.exact)
-        return Axis(hi - lo + 1, Fraction(0), -lo, exact=self.exact)
+        return Axis(hi - lo + 1, 0, -lo, exact=self.exact)
 
     def covers(self, input_length: int) -> bool:
         return self.whole or (-self.padding <= 0 and self.size - self.padding >= input_length)
 
 
 def whole_axis(input_length: int, exact: bool = True) -> Axis:
-    return Axis(Fraction(input_length), Fraction(0), Fraction(0), whole=True, exact=exact)
+    return Axis(input_length, 0, 0, whole=True, exact=exact)
 
 
-IDENTITY = Axis(Fraction(1), Fraction(1), Fraction(0))
+# plain ints while every stride is whole (Fraction arithmetic costs ~50x more); a fractional
+# stride (upsampling, transposed convolution) brings in Fractions, and they mix with ints
+IDENTITY = Axis(1, 1, 0)
 
 
 def union(axes: Sequence[Axis], input_length: int) -> tuple[Axis, bool]:
@@ -227,7 +229,7 @@ def merge(paths: Sequence[tuple[Field, Sequence[int]]], out_shape: Sequence[int]
                 d += len(out_shape) - len(shape)  # broadcasting aligns dims from the right
                 targets.add(d)
                 if shape[d - len(out_shape) + len(shape)] == 1 and out_shape[d] != 1:
-                    a = a if a.whole else replace(a, stride=Fraction(0))  # broadcast: one unit
+                    a = a if a.whole else replace(a, stride=0)  # broadcast: one unit
             parts.append(a)
         if len(targets) > 1:  # the same input axis along two different dims: a transpose
             return first.unknown()
