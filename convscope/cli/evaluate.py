@@ -29,6 +29,7 @@ def evaluate(
       convscope evaluate runs/simple_cnn
       convscope evaluate runs/lenet5/last.pt --split all --out pictures
     """
+    import torch
     from torch.utils.data import ConcatDataset, DataLoader
 
     from ..errors import UsageError
@@ -48,8 +49,6 @@ def evaluate(
                          f"{name} has {len(splits.classes)}.")
     dataset = {"val": splits.val, "train": splits.train,
                "all": ConcatDataset([splits.train, splits.val])}[split]
-    import torch
-
     logits, labels = predict(model, DataLoader(dataset, batch), torch.device("cpu"))
     result = evaluation(logits, labels, trained.classes)
     console = stdout_console()

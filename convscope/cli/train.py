@@ -1,10 +1,12 @@
 """`convscope train`: fit a model on real data, with progress, checkpoints and a final report."""
 from __future__ import annotations
 
+import os
 from typing import List, Optional
 
 import typer
 
+from ..errors import UsageError
 from .app import ArgOpt, DebugOpt, InputOpt, app, err, friendly, stdout_console
 
 
@@ -55,8 +57,6 @@ def train(
                            seed=seed, val_fraction=val_fraction, workers=workers, device=device)
     shapes = parse_input(input) if input else None
     if shapes is not None and len(shapes) != 1:
-        from ..errors import UsageError
-
         raise UsageError("--input takes one image shape for training, e.g. --input 1x28x28.")
     out = out or f"runs/{model.rpartition(':')[2]}"
     progress = RichProgress(stdout_console(), err) if _is_main_process() else Silent()
@@ -65,6 +65,5 @@ def train(
 
 
 def _is_main_process() -> bool:
-    import os
-
+    """Under torchrun only rank 0 draws progress; the others train silently."""
     return os.environ.get("RANK", "0") == "0"
