@@ -145,3 +145,20 @@ def test_params_and_buffers_are_named_as_torch_names_them_with_tied_weights_once
     assert [p.module for p in graph.params] == ["0", "1", "1", "2", "3"]
     assert [p.meta.shape for p in graph.params] == [tuple(p.shape) for p in model.parameters()]
     assert "1.scratch" in [b.name for b in graph.buffers]
+
+
+def test_the_garbage_collector_is_back_on_after_a_trace_even_a_failed_one():
+    import gc
+
+    assert gc.isenabled()
+    trace(nn.Conv2d(3, 4, 3), make_spec((3, 8, 8)))
+    assert gc.isenabled()
+    with pytest.raises(convscope.trace.TraceFailure):
+        run_trace(nn.Conv2d(3, 4, 3), make_spec((5, 8, 8)), train=False, backend="meta")
+    assert gc.isenabled()
+    gc.disable()
+    try:  # a caller who turned it off keeps it off
+        trace(nn.Conv2d(3, 4, 3), make_spec((3, 8, 8)))
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
