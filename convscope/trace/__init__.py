@@ -6,8 +6,8 @@ Backends, tried in this order:
 - ``fake``: torch's FakeTensorMode, which pretends every tensor lives on the CPU.
 - ``real`` (only when asked): real random inputs and the real parameters, for models whose
   control flow depends on tensor values. Costs a real forward.
-The model itself is never changed: parameters and buffers are swapped for shape-only copies with
-``torch.func.functional_call`` and the ``training`` flags are restored afterwards.
+The model itself is never changed: parameters and buffers are swapped for shape-only copies
+(``state``) and put back afterwards, with the ``training`` flags.
 """
 from __future__ import annotations
 
@@ -19,10 +19,11 @@ import torch
 from torch import nn
 
 from ..graph import Graph, ModuleCall, Param
-from .backends import BACKENDS, model_state, training_mode
+from .backends import BACKENDS
 from .inputs import InputSpec, materialise
 from .modules import ModuleStack, flat_tensors
 from .recorder import Recorder, tensor_meta
+from .state import swapped, training_flags, walk
 
 
 @dataclass
@@ -42,22 +43,9 @@ class TraceFailure(Exception):
 
 def _params(model: nn.Module) -> tuple[tuple[Param, ...], tuple[Param, ...]]:
     """Parameters and buffers with their owners, in ``named_parameters()`` and
-    ``named_buffers()`` order (a tensor shared by two modules counts once, for the first).
-
-    One walk over the modules' own tables: calling ``named_parameters(recurse=False)`` per
-    module walks a generator stack each time, which cost more than the whole meta forward of a
-    small model."""
-    found: dict[str, list[Param]] = {"_parameters": [], "_buffers": []}
-    for table, params in found.items():
-        seen = set()
-        for owner, module in model.named_modules():
-            for local, t in getattr(module, table).items():
-                if t is None or id(t) in seen:
-                    continue
-                seen.add(id(t))
-                name = f"{owner}.{local}" if owner else local
-                params.append(Param(name, owner, tensor_meta(t), bool(t.requires_grad)))
-    return tuple(found["_parameters"]), tuple(found["_buffers"])
+    ``named_buffers()`` order (a tensor shared by two modules counts once, for the first)."""
+    tensors = walk(model)
+    return tensors.params, tensors.buffers
 
 
 def _call(index: int, record: dict) -> ModuleCall:
@@ -83,37 +71,40 @@ def no_gc():
 def run_trace(model: nn.Module, spec: InputSpec, *, train: bool, backend: str) -> Graph:
     """Run one forward of ``model`` under the recorder with the given backend."""
     mode, make, convert, like = BACKENDS[backend]()
-    state = model_state(model, like, backend == "real")
+    tensors = walk(model)
     args, kwargs = materialise(spec, make, convert)
-    param_names = {name for name, _ in model.named_parameters()}
-    sources = {id(t): ("param" if name in param_names else "buffer", name)
-               for name, t in state.items()}
     inputs = [t for t in (*args, *kwargs.values()) if isinstance(t, torch.Tensor)]
-    sources.update({id(t): ("input", i) for i, t in enumerate(inputs)})
+    real = backend == "real"
+    # real buffers are cloned so BatchNorm's running statistics stay as they were
+    state = swapped(tensors, (lambda t: t) if real else like,
+                    (lambda t: t.clone()) if real else like)
 
     holder: dict = {}
     stack = ModuleStack(model, lambda out: holder["rec"].ref_outputs(flat_tensors(out)),
-                        lambda: len(holder["rec"].nodes))
-    recorder = Recorder(stack, sources)
-    holder["rec"] = recorder
+                        lambda: len(holder["rec"].nodes), tensors.modules)
     try:
-        with mode, torch.no_grad(), training_mode(model, train), stack, recorder, no_gc():
-            output = torch.func.functional_call(model, state, args, kwargs, strict=False)
+        with state as sources:
+            sources.update({id(t): ("input", i) for i, t in enumerate(inputs)})
+            recorder = holder["rec"] = Recorder(stack, sources)
+            with mode, torch.no_grad(), training_flags(tensors, train), stack, recorder, no_gc():
+                output = model(*args, **kwargs)
     except Exception as exc:
+        if "rec" not in holder:
+            raise
+        recorder = holder["rec"]
         chain = [_call(i, stack.calls[i]) for i in stack.stack]
         begun = tuple(_call(i, c) for i, c in enumerate(stack.calls))
         raise TraceFailure(exc, chain, recorder.failure, backend, tuple(recorder.nodes),
                            begun) from exc
 
     calls = tuple(_call(i, c) for i, c in enumerate(stack.calls))
-    params, buffers = _params(model)
     return Graph(
         nodes=tuple(recorder.nodes),
         calls=calls,
         inputs=tuple(tensor_meta(t) for t in inputs),
         outputs=tuple(recorder.ref_outputs(flat_tensors(output))),
-        params=params,
-        buffers=buffers,
+        params=tensors.params,
+        buffers=tensors.buffers,
         model_type=type(model).__name__,
         train=train,
         meta={"backend": backend, "batch_size": spec.batch_size},

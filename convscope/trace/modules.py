@@ -11,10 +11,12 @@ class ModuleStack:
     ``calls`` keeps every call in order, as the keyword arguments of ``graph.ModuleCall``.
     """
 
-    def __init__(self, model: nn.Module, on_output, node_count):
+    def __init__(self, model: nn.Module, on_output, node_count, modules=None):
         self.names = {}
-        for name, module in model.named_modules():
+        self._leaf = {}
+        for name, module in modules if modules is not None else model.named_modules():
             self.names.setdefault(id(module), name)
+            self._leaf[id(module)] = all(m is None for m in module._modules.values())
         self.calls: list[dict] = []
         self.stack: list[int] = []
         self._call_counts: dict[int, int] = {}
@@ -56,7 +58,7 @@ class ModuleStack:
             "name": self.names[key],
             "type": type(module).__name__,
             "parent": self.current,
-            "is_leaf": next(module.children(), None) is None,
+            "is_leaf": self._leaf[key],
             "call_number": number,
             "first_node": self._node_count(),
             "output": None,

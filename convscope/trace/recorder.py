@@ -10,8 +10,18 @@ from ..graph import Node, Ref, TensorMeta
 from .fastpaths import run_op
 
 
+_DTYPES: dict[torch.dtype, tuple[str, int]] = {}
+
+
 def tensor_meta(t: torch.Tensor) -> TensorMeta:
-    return TensorMeta(tuple(t.shape), str(t.dtype).removeprefix("torch."), t.element_size())
+    dtype = t.dtype
+    named = _DTYPES.get(dtype)
+    if named is None:
+        named = _DTYPES[dtype] = (str(dtype).removeprefix("torch."), t.element_size())
+    return TensorMeta(tuple(t.shape), *named)
+
+
+_SCALARS = frozenset({int, float, bool, str, type(None)})
 
 
 def _plain(value):
@@ -49,6 +59,14 @@ class Recorder(TorchDispatchMode):
         self._keep_alive = keep_alive
         self._watch: dict[int, weakref.ref] = {}
         self._kinds: dict = {}
+        self._metas: dict = {}  # one TensorMeta per (shape, dtype): most ops repeat a few
+
+    def _meta(self, t: torch.Tensor) -> TensorMeta:
+        key = (t.shape, t.dtype)
+        found = self._metas.get(key)
+        if found is None:
+            found = self._metas[key] = tensor_meta(t)
+        return found
 
     def ref(self, t: torch.Tensor) -> Ref:
         key = id(t)
@@ -56,7 +74,7 @@ class Recorder(TorchDispatchMode):
         if found is not None:
             return found
         kind, source = self._sources.get(key, ("const", len(self._keep)))
-        found = Ref(kind, source, 0, tensor_meta(t))
+        found = Ref(kind, source, 0, self._meta(t))
         self._remember(t, found)
         return found
 
@@ -81,10 +99,17 @@ class Recorder(TorchDispatchMode):
         return tuple(self.ref(t) for t in tensors)
 
     def _convert(self, value):
+        kind = type(value)
+        if kind in _SCALARS:  # most arguments: checked first, as the cheapest test
+            return value
         if isinstance(value, torch.Tensor):
             return self.ref(value)
+        if kind is list:
+            return [self._convert(v) for v in value]
+        if kind is tuple:
+            return tuple([self._convert(v) for v in value])
         if isinstance(value, (list, tuple)):
-            return type(value)(self._convert(v) for v in value)
+            return kind(self._convert(v) for v in value)
         return _plain(value)
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
@@ -105,9 +130,9 @@ class Recorder(TorchDispatchMode):
         return Node(
             index=len(self.nodes),
             op=kinds[2],
-            args=tuple(self._convert(a) for a in args),
-            kwargs={k: self._convert(v) for k, v in kwargs.items()},
-            outputs=tuple(tensor_meta(t) for t in tensors),
+            args=tuple([self._convert(a) for a in args]),
+            kwargs={k: self._convert(v) for k, v in kwargs.items()} if kwargs else {},
+            outputs=tuple([self._meta(t) for t in tensors]),
             call=self.stack.current,
             inplace=kinds[0],
             view=kinds[1],

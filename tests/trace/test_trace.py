@@ -90,6 +90,50 @@ def test_analysis_leaves_the_model_unchanged(train):
     assert_same_model(model, before)
 
 
+def test_a_failed_trace_puts_the_very_same_tensors_back():
+    model = NETWORKS["residual"][0]().eval()
+    tensors = {name: t for name, t in [*model.named_parameters(), *model.named_buffers()]}
+    before = snapshot(model)
+    with pytest.raises(convscope.trace.TraceFailure):
+        run_trace(model, make_spec((5, 32, 32)), train=True, backend="meta")  # 5 channels, not 3
+    assert all(t is tensors[name] for name, t in [*model.named_parameters(),
+                                                  *model.named_buffers()])
+    assert all(isinstance(p, nn.Parameter) for p in model.parameters())
+    assert_same_model(model, before)
+
+
+def test_tied_weights_stay_tied_during_the_trace():
+    encoder, decoder = nn.Linear(4, 6, bias=False), nn.Linear(6, 4, bias=False)
+    decoder.weight = nn.Parameter(encoder.weight.t().contiguous())
+    tied = nn.Linear(4, 6, bias=False)
+    tied.weight = encoder.weight
+    graph = trace(nn.Sequential(encoder, nn.ReLU(), decoder, tied), make_spec((4,)))
+    weights = [r for n in graph.nodes for r in n.refs if r.kind == "param"]
+    # both uses of the one tensor are the one parameter, named for its first owner
+    assert [r.source for r in weights] == ["0.weight", "2.weight", "0.weight"]
+
+
+def test_a_module_that_overrides_train_keeps_its_own_rule():
+    class FrozenNorm(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv, self.bn = nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4)
+
+        def train(self, mode=True):
+            super().train(mode)
+            self.bn.eval()  # statistics frozen, as fine-tuning recipes do
+            return self
+
+        def forward(self, x):
+            return self.bn(self.conv(x))
+
+    model = FrozenNorm().eval()
+    ops = [n.op for n in trace(model, make_spec((3, 8, 8)), train=True).nodes]
+    # eval-mode BatchNorm: no batch statistics, no num_batches_tracked += 1
+    assert "aten.add_.Tensor" not in ops
+    assert not model.training and not model.bn.training
+
+
 def test_train_mode_changes_what_runs_and_is_restored():
     model = NETWORKS["depthwise_separable"][0]().eval()
     eval_ops = [n.op for n in trace(model, make_spec((3, 32, 32))).nodes]

@@ -1,0 +1,108 @@
+"""The model's own tensors, found in one walk, and swapped for shape-only copies during a trace.
+
+This does what ``torch.func.functional_call`` does for a trace, writing straight into each
+module's ``_parameters`` and ``_buffers`` tables as it does, without its per-name lookups: on a
+network of a few hundred modules those walks cost as much as the meta forward itself. A tensor
+shared by two modules gets one copy, so tied weights stay tied.
+"""
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from ..graph import Param
+from .recorder import tensor_meta
+
+TABLES = ("_parameters", "_buffers")
+
+
+@dataclass(frozen=True)
+class Slot:
+    """One entry of a module's parameter or buffer table."""
+
+    module: nn.Module
+    table: str  # "_parameters" or "_buffers"
+    local: str  # the name inside its module
+    name: str  # the qualified name of the tensor's first owner
+    owner: str  # that owner's qualified name
+    tensor: torch.Tensor
+
+
+@dataclass(frozen=True)
+class ModelTensors:
+    modules: tuple[tuple[str, nn.Module], ...]  # ``named_modules()``
+    slots: tuple[Slot, ...]  # every table entry, shared tensors once per owner
+
+    @property
+    def params(self) -> tuple[Param, ...]:
+        return self._records("_parameters")
+
+    @property
+    def buffers(self) -> tuple[Param, ...]:
+        return self._records("_buffers")
+
+    def _records(self, table: str) -> tuple[Param, ...]:
+        """``named_parameters()`` / ``named_buffers()`` order, a shared tensor counted once."""
+        seen, records = set(), []
+        for slot in self.slots:
+            if slot.table == table and id(slot.tensor) not in seen:
+                seen.add(id(slot.tensor))
+                records.append(Param(slot.name, slot.owner, tensor_meta(slot.tensor),
+                                     bool(slot.tensor.requires_grad)))
+        return tuple(records)
+
+
+def walk(model: nn.Module) -> ModelTensors:
+    modules = tuple(model.named_modules())
+    first_name: dict[int, tuple[str, str]] = {}
+    slots = []
+    for owner, module in modules:
+        for table in TABLES:
+            for local, t in getattr(module, table).items():
+                if t is None:
+                    continue
+                name = f"{owner}.{local}" if owner else local
+                name, first_owner = first_name.setdefault(id(t), (name, owner))
+                slots.append(Slot(module, table, local, name, first_owner, t))
+    return ModelTensors(modules, tuple(slots))
+
+
+@contextlib.contextmanager
+def swapped(tensors: ModelTensors, convert_param, convert_buffer):
+    """Every parameter and buffer replaced by its converted copy for the duration; yields
+    ``{id(copy): ("param" | "buffer", qualified name)}``. The originals are back afterwards,
+    whatever the forward raised."""
+    copies: dict[int, torch.Tensor] = {}
+    sources: dict[int, tuple[str, str]] = {}
+    done: list[Slot] = []
+    try:
+        for slot in tensors.slots:
+            copy = copies.get(id(slot.tensor))
+            if copy is None:
+                is_param = slot.table == "_parameters"
+                copy = (convert_param if is_param else convert_buffer)(slot.tensor)
+                copies[id(slot.tensor)] = copy
+                sources[id(copy)] = ("param" if is_param else "buffer", slot.name)
+            getattr(slot.module, slot.table)[slot.local] = copy
+            done.append(slot)
+        yield sources
+    finally:
+        for slot in done:
+            getattr(slot.module, slot.table)[slot.local] = slot.tensor
+
+
+@contextlib.contextmanager
+def training_flags(tensors: ModelTensors, train: bool):
+    """``model.train(train)`` (so a module's own ``train`` override still runs), and every
+    module's flag as it was afterwards."""
+    flags = [(module, module.training) for _, module in tensors.modules]
+    if any(flag != train for _, flag in flags):
+        tensors.modules[0][1].train(train)
+    try:
+        yield
+    finally:
+        for module, flag in flags:
+            module.__dict__["training"] = flag
