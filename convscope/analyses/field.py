@@ -129,10 +129,12 @@ class Field:
         """Apply (kernel, stride, padding, exact) to the axes held in the given dims."""
         axes = tuple(a.window(*per_dim[d]) if d in per_dim else a
                      for a, d in zip(self.axes, self.dims))
-        return replace(self, axes=axes)
+        return Field(axes, self.dims, self.input_size, self.aligned, self.known)
 
     def spread(self, dims, shape: Sequence[int]) -> "Field":
         """Every unit of these dims now sees all of them (a reduction that keeps the dims)."""
+        if not any(d in dims for d in self.dims):  # e.g. channels: no spatial axis is touched
+            return self
         axes = tuple(a.spread(shape[d], n) if d in dims else a
                      for a, d, n in zip(self.axes, self.dims, self.input_size))
         return replace(self, axes=axes)

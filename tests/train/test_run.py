@@ -10,7 +10,6 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from convscope import zoo
 from convscope.errors import ModelError, UsageError
 from convscope.train import TrainOptions, evaluation, load_run, load_trained_model, train
 from convscope.train.data import load_data
