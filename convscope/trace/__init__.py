@@ -23,7 +23,7 @@ from .backends import BACKENDS
 from .inputs import InputSpec, materialise
 from .modules import ModuleStack, flat_tensors
 from .recorder import Recorder, tensor_meta
-from .state import swapped, training_flags, walk
+from .state import sources_of, swapped, training_flags, walk
 
 
 @dataclass
@@ -83,9 +83,8 @@ def run_trace(model: nn.Module, spec: InputSpec, *, train: bool, backend: str) -
     stack = ModuleStack(model, lambda out: holder["rec"].ref_outputs(flat_tensors(out)),
                         lambda: len(holder["rec"].nodes), tensors.modules)
     try:
-        with state as sources:
-            sources.update({id(t): ("input", i) for i, t in enumerate(inputs)})
-            recorder = holder["rec"] = Recorder(stack, sources)
+        with state as copies:
+            recorder = holder["rec"] = Recorder(stack, sources_of(copies, inputs))
             with mode, torch.no_grad(), training_flags(tensors, train), stack, recorder, no_gc():
                 output = model(*args, **kwargs)
     except Exception as exc:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import contextlib
 
 import torch
-from torch import nn
 
 
 def meta_backend():
@@ -47,23 +46,3 @@ def real_backend():
 
 
 BACKENDS = {"meta": meta_backend, "fake": fake_backend, "real": real_backend}
-
-
-def model_state(model: nn.Module, like, real: bool):
-    params = dict(model.named_parameters())
-    buffers = dict(model.named_buffers())
-    state = {name: (p if real else like(p)) for name, p in params.items()}
-    # real buffers are cloned so BatchNorm's running statistics stay as they were
-    state.update({name: (b.clone() if real else like(b)) for name, b in buffers.items()})
-    return state
-
-
-@contextlib.contextmanager
-def training_mode(model: nn.Module, train: bool):
-    flags = [(m, m.training) for m in model.modules()]
-    model.train(train)
-    try:
-        yield
-    finally:
-        for module, flag in flags:
-            module.training = flag

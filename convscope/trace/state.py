@@ -70,28 +70,40 @@ def walk(model: nn.Module) -> ModelTensors:
     return ModelTensors(modules, tuple(slots))
 
 
+@dataclass(frozen=True)
+class Copy:
+    kind: str  # "param" or "buffer"
+    name: str  # qualified, as ``named_parameters()`` / ``named_buffers()`` give it
+    tensor: torch.Tensor  # what the module holds during the trace
+
+
 @contextlib.contextmanager
 def swapped(tensors: ModelTensors, convert_param, convert_buffer):
-    """Every parameter and buffer replaced by its converted copy for the duration; yields
-    ``{id(copy): ("param" | "buffer", qualified name)}``. The originals are back afterwards,
-    whatever the forward raised."""
-    copies: dict[int, torch.Tensor] = {}
-    sources: dict[int, tuple[str, str]] = {}
+    """Every parameter and buffer replaced by its converted copy for the duration; yields the
+    copies, one per tensor. The originals are back afterwards, whatever the forward raised."""
+    copies: dict[int, Copy] = {}
     done: list[Slot] = []
     try:
         for slot in tensors.slots:
             copy = copies.get(id(slot.tensor))
             if copy is None:
                 is_param = slot.table == "_parameters"
-                copy = (convert_param if is_param else convert_buffer)(slot.tensor)
-                copies[id(slot.tensor)] = copy
-                sources[id(copy)] = ("param" if is_param else "buffer", slot.name)
-            getattr(slot.module, slot.table)[slot.local] = copy
+                convert = convert_param if is_param else convert_buffer
+                copy = copies[id(slot.tensor)] = Copy("param" if is_param else "buffer",
+                                                      slot.name, convert(slot.tensor))
+            getattr(slot.module, slot.table)[slot.local] = copy.tensor
             done.append(slot)
-        yield sources
+        yield list(copies.values())
     finally:
         for slot in done:
             getattr(slot.module, slot.table)[slot.local] = slot.tensor
+
+
+def sources_of(copies: list[Copy], inputs) -> dict[int, tuple[str, int | str]]:
+    """What the recorder calls each tensor it did not see made: param, buffer or input."""
+    sources = {id(c.tensor): (c.kind, c.name) for c in copies}
+    sources.update({id(t): ("input", i) for i, t in enumerate(inputs)})
+    return sources
 
 
 @contextlib.contextmanager

@@ -17,10 +17,11 @@ from torch.utils._python_dispatch import TorchDispatchMode
 
 from ..graph import Graph
 from .fastpaths import run_op
-from .backends import BACKENDS, model_state, training_mode
+from .backends import BACKENDS
 from .inputs import InputSpec, materialise
 from .modules import ModuleStack, flat_tensors
 from .recorder import Recorder
+from .state import sources_of, swapped, training_flags, walk
 
 OPTIMIZERS = ("sgd", "momentum", "adam", "adamw")
 
@@ -143,57 +144,56 @@ def simulate_step(model: nn.Module, spec: InputSpec, optimizer: str = "momentum"
     """One steady-state training step on shape-only tensors, recorded (see module docstring)."""
     mode, make, convert, like = BACKENDS["fake" if amp else backend]()
     autocast = torch.autocast("cpu", dtype=dtype or torch.bfloat16, enabled=amp)
-    dtype = None if amp else dtype
-    state = model_state(model, _cast(like, dtype), real=False)
+    cast = _cast(like, None if amp else dtype)
+    tensors = walk(model)
     args, kwargs = materialise(spec, make, convert)
-    params = [t for name, t in state.items() if t.requires_grad]
-    param_names = {name for name, _ in model.named_parameters()}
-    sources = {id(t): ("param" if n in param_names else "buffer", n) for n, t in state.items()}
     inputs = [t for t in (*args, *kwargs.values()) if isinstance(t, torch.Tensor)]
-    sources.update({id(t): ("input", i) for i, t in enumerate(inputs)})
-
     holder: dict = {}
     stack = ModuleStack(model, lambda out: holder["rec"].ref_outputs(flat_tensors(out)),
-                        lambda: len(holder["rec"].nodes))
-    recorder = holder["rec"] = Recorder(stack, sources, keep_alive=False)
-    tracker = StorageTracker(recorder)
+                        lambda: len(holder["rec"].nodes), tensors.modules)
     saved: list[SavedTensor] = []
 
-    def pack(t):
-        if tracker.recording and tracker.phase == "forward":
-            storage = t.untyped_storage()
-            saved.append(SavedTensor(storage._cdata, storage.nbytes(), tuple(t.shape),
-                                     str(t.dtype).removeprefix("torch."), _saving_node(t),
-                                     _source_of(t, sources), recorder.producer_index(t)))
-        return t
+    with swapped(tensors, cast, cast) as copies, mode, training_flags(tensors, True):
+        sources = sources_of(copies, inputs)
+        recorder = holder["rec"] = Recorder(stack, sources, keep_alive=False)
+        tracker = StorageTracker(recorder)
 
-    def _saving_node(t) -> int:
-        # autograd saves an op's inputs before the op runs, its outputs right after
-        last = len(recorder.nodes) - 1
-        made_by = recorder.producer_index(t)
-        return last if made_by == last and last >= 0 else last + 1
+        def pack(t):
+            if tracker.recording and tracker.phase == "forward":
+                storage = t.untyped_storage()
+                saved.append(SavedTensor(storage._cdata, storage.nbytes(), tuple(t.shape),
+                                         str(t.dtype).removeprefix("torch."), _saving_node(t),
+                                         _source_of(t, sources), recorder.producer_index(t)))
+            return t
 
-    with mode, training_mode(model, True), tracker:
-        tracker.recording = False
-        for t in [*state.values(), *inputs]:
-            tracker.track(t, None)
-        opt = make_optimizer(optimizer, params)
-        _create_optimizer_state(opt, params)
-        baseline = _baseline(tracker, state, sources, inputs, opt)
-        tracker.recording = True
-        hooks = torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t)
-        with stack, recorder, hooks, autocast:
-            output = torch.func.functional_call(model, state, args, kwargs, strict=False)
-            loss = loss_of(output)
-        del output
-        tracker.phase = "backward"
-        loss.backward()
-        del loss
-        tracker.phase = "step"
-        opt.step()
-        grad_keys = frozenset(tracker.key(p.grad) for p in params if p.grad is not None)
-        opt.zero_grad(set_to_none=True)
-    forward = _forward_graph(model, recorder, stack, inputs)
+        def _saving_node(t) -> int:
+            # autograd saves an op's inputs before the op runs, its outputs right after
+            last = len(recorder.nodes) - 1
+            made_by = recorder.producer_index(t)
+            return last if made_by == last and last >= 0 else last + 1
+
+        params = [c.tensor for c in copies if c.tensor.requires_grad]
+        with tracker:
+            tracker.recording = False
+            for t in [*(c.tensor for c in copies), *inputs]:
+                tracker.track(t, None)
+            opt = make_optimizer(optimizer, params)
+            _create_optimizer_state(opt, params)
+            baseline = _baseline(tracker, copies, inputs, opt)
+            tracker.recording = True
+            hooks = torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t)
+            with stack, recorder, hooks, autocast:
+                output = model(*args, **kwargs)
+                loss = loss_of(output)
+            del output
+            tracker.phase = "backward"
+            loss.backward()
+            del loss
+            tracker.phase = "step"
+            opt.step()
+            grad_keys = frozenset(tracker.key(p.grad) for p in params if p.grad is not None)
+            opt.zero_grad(set_to_none=True)
+    forward = _forward_graph(model, tensors, recorder, stack, inputs)
     return TrainingTrace(forward, tuple(tracker.events), tuple(saved), baseline, grad_keys,
                          optimizer)
 
@@ -207,31 +207,29 @@ def _create_optimizer_state(opt, params) -> None:
     opt.zero_grad(set_to_none=True)
 
 
-def _baseline(tracker, state, sources, inputs, opt) -> dict[str, int]:
+def _baseline(tracker, copies, inputs, opt) -> dict[str, int]:
     def total(tensors):
         seen = {tracker.key(t): t.untyped_storage().nbytes() for t in tensors}
         return sum(seen.values())
 
-    param_names = {n for n, (kind, _) in ((s[1], s) for s in sources.values()) if kind == "param"}
     optimizer_state = [v for s in opt.state.values() for v in s.values()
                        if isinstance(v, torch.Tensor)]
     return {
-        "params": total([t for n, t in state.items() if n in param_names]),
-        "buffers": total([t for n, t in state.items() if n not in param_names]),
+        "params": total([c.tensor for c in copies if c.kind == "param"]),
+        "buffers": total([c.tensor for c in copies if c.kind == "buffer"]),
         "optimizer": total(optimizer_state),
         "inputs": total(inputs),
     }
 
 
-def _forward_graph(model, recorder, stack, inputs) -> Graph:
-    from . import _call, _params
+def _forward_graph(model, tensors, recorder, stack, inputs) -> Graph:
+    from . import _call
     from .recorder import tensor_meta
 
     calls = tuple(_call(i, c) for i, c in enumerate(stack.calls))
-    params, buffers = _params(model)
     return Graph(nodes=tuple(recorder.nodes), calls=calls,
                  inputs=tuple(tensor_meta(t) for t in inputs), outputs=(),
-                 params=params, buffers=buffers,
+                 params=tensors.params, buffers=tensors.buffers,
                  model_type=type(model).__name__, train=True, meta={"backend": "meta"})
 
 
@@ -240,17 +238,18 @@ def simulate_inference(model: nn.Module, spec: InputSpec, *, dtype: torch.dtype 
     """One forward under ``torch.no_grad`` in eval mode; events beyond params, buffers, inputs."""
     mode, make, convert, like = BACKENDS["fake" if amp else backend]()
     autocast = torch.autocast("cpu", dtype=dtype or torch.bfloat16, enabled=amp)
-    dtype = None if amp else dtype
-    state = model_state(model, _cast(like, dtype), real=False)
+    cast = _cast(like, None if amp else dtype)
+    tensors = walk(model)
     args, kwargs = materialise(spec, make, convert)
     tracker = StorageTracker()
     tracker.phase = "inference"
-    with mode, training_mode(model, False), torch.no_grad(), tracker, autocast:
+    with swapped(tensors, cast, cast) as copies, mode, training_flags(tensors, False), \
+            torch.no_grad(), tracker, autocast:
         tracker.recording = False
-        for t in [*state.values(), *args, *kwargs.values()]:
+        for t in [*(c.tensor for c in copies), *args, *kwargs.values()]:
             if isinstance(t, torch.Tensor):
                 tracker.track(t, None)
         tracker.recording = True
-        output = torch.func.functional_call(model, state, args, kwargs, strict=False)
+        output = model(*args, **kwargs)
         del output
     return tuple(tracker.events)
