@@ -2,10 +2,11 @@
 
 For each model: its main feature layers (stage outputs) and one input side, the smallest round
 size where the middle unit of the deepest listed layer and its neighbour fit inside the input
-(about r + 2S) and the whole model still runs. The deepest stages of the biggest models (fields of
-500 to 2000 pixels) would need inputs of that size in float64, so they stop earlier: their blocks
-repeat the ones measured, and the random stacks and multi-path tests cover the rest. Models with
-squeeze-and-excitation see the whole input after the first SE block: those layers measure global.
+(about r + 2S) and the whole model still runs. Then the deepest stage of ten large models, each
+at an input its whole field fits (``DEEPEST``, about 30 s together). The rest (fields of 900 to 2100
+pixels) would need float64 forwards at that size: their blocks repeat the ones measured, and the
+random stacks and multi-path tests cover the rest. Models with squeeze-and-excitation see the whole
+input after the first SE block: those layers measure global.
 """
 from __future__ import annotations
 
@@ -70,3 +71,34 @@ def test_computed_equals_measured_on_the_zoo(name):
         assert field.exact and field.aligned, f"{name} {layer}: {field.short()}"
         assert triples(field) == triples(measured), (
             f"{name} {layer}: computed {field.short()}, measured {measured.short()}")
+
+
+# The deepest stage of the large models whose whole field a 2-core machine measures in seconds
+# (float64, batch 2, at about r + 2S), the published fields among them. Not measured: Inception
+# v3's Mixed_6e/7c (927 s16, 1311 s32), DenseNet-121's last blocks (1047, 2071 s32) and the layer4
+# of ResNet-34/101/152 (899 s32 and more) would need inputs of 1000 to 2200 pixels.
+DEEPEST = {
+    "alexnet": (264, "features.12"),  # 195 s32
+    "vgg16": (288, "features.30"),  # 212 s32
+    "resnet18": (512, "layer4"),  # 435 s32
+    "resnet50": (512, "layer4"),  # 427 s32
+    "googlenet": (448, "inception5b"),  # 379 s32
+    "mobilenet_v2": (576, "features.18"),  # 491 s32
+    "mobilenet_v1": (384, "features.13"),  # 315 s32
+    "squeezenet1_0": (192, "features.12"),  # 155 s16
+    "squeezenet1_1": (256, "features.12"),  # 207 s16
+    "shufflenet_v2_x1_0": (608, "conv5"),  # 527 s32
+}
+
+
+@pytest.mark.parametrize("name", DEEPEST)
+def test_the_deepest_stage_of_the_large_models_equals_measured(name):
+    with torch.device("meta"):
+        model = zoo.create(name)
+    side, layer = DEEPEST[name]
+    size = (3, side, side)
+    field = computed(model, size, [layer])[layer]
+    measured = rf.measure(model, size, layer)
+    assert field.exact and field.aligned and not field.is_global
+    assert triples(field) == triples(measured), (
+        f"{name} {layer}: computed {field.short()}, measured {measured.short()}")
