@@ -15,7 +15,8 @@ from math import isqrt, prod
 from typing import Callable
 
 from ..errors import ConvscopeError, ModelError, TraceError
-from .validate import SPATIAL_TYPES, axis_names, dims, fuller, groups_text, unbatched_text
+from .validate import (SPATIAL_TYPES, axis_names, dims, dtype_text, float_dtypes, fuller,
+                       groups_text, unbatched_text)
 from .windows import MATMUL_OPS, VIEW_OPS, window_of
 
 DATA_DEPENDENT = ("item()", "data-dependent", "DataDependentOutput", "DynamicOutputShape",
@@ -23,13 +24,19 @@ DATA_DEPENDENT = ("item()", "data-dependent", "DataDependentOutput", "DynamicOut
 RANK = re.compile(r"Expected \d+D \(unbatched\) or (\d+)D \(batched\) input to \w+, but got "
                   r"input of size: \[([\d, ]*)\]|expected (\d+)D input \(got (\d+)D input\)")
 RUNNING = re.compile(r"running_mean should contain (\d+) elements not (\d+)")
+# torch's words for dtypes in its type-mismatch messages
+DTYPE_MESSAGE = re.compile(r"Input type \(([\w:]+)\) and (?:bias|weight) type \(([\w:]+)\)|"
+                           r"expected scalar type (\w+) but found (\w+)|"
+                           r"must have the same dtype, but got (\w+) and (\w+)")
+TORCH_TYPES = {"float": "float32", "double": "float64", "half": "float16", "bfloat16": "bfloat16",
+               "c10::half": "float16", "c10::bfloat16": "bfloat16"}
 SIZES_HINT = "(`convscope sizes MODEL` lists the sizes that work)"
 
 
 @dataclass(frozen=True)
 class Finding:
     """What went wrong. ``kind``: channels, groups, collapse, padding, features, rank, inputs,
-    data or other; ``got`` and ``expected`` are the two numbers that disagree."""
+    dtype, data or other; ``got`` and ``expected`` are the two numbers that disagree."""
 
     kind: str
     layer: str | None
@@ -111,6 +118,8 @@ def classify(failure) -> Finding:
         return Finding("rank", layer, where)
     if isinstance(cause, TypeError) and "positional argument" in message and layer is None:
         return Finding("inputs", layer, where)
+    if _dtypes_met(failure):
+        return Finding("dtype", layer, where)
     running = RUNNING.search(message)  # "should contain <channels arriving> elements not <C>"
     if running:
         return Finding("channels", layer, where, int(running.group(1)), int(running.group(2)))
@@ -144,6 +153,14 @@ class _Context:
             return ""
         module = dict(self.model.named_modules()).get(name)
         return repr(module).split("\n")[0] if module is not None else ""
+
+    def dtypes(self, layer: str | None) -> list[str]:
+        """The floating dtypes of the parameters of ``layer`` (None: of the whole model)."""
+        modules = dict(self.model.named_modules()) if self.model is not None else {}
+        module = modules.get(layer if layer is not None else "")
+        found = {str(p.dtype).removeprefix("torch.") for p in module.parameters()
+                 if p.is_floating_point()} if module is not None else set()
+        return sorted(found)
 
     def smallest_text(self) -> str:
         found = self.smallest() if self.smallest is not None else None
@@ -308,10 +325,27 @@ def _data(failure, finding, ctx) -> str:
             "random input.")
 
 
+def _dtypes_met(failure) -> list[str]:
+    """The floating dtypes that met in the failing op, from its arguments or torch's message."""
+    node, message = failure.node, str(failure.cause)
+    if node is not None and "type" in message.lower() and len(float_dtypes(node.refs)) > 1:
+        return float_dtypes(node.refs)
+    found = DTYPE_MESSAGE.search(message)
+    named = [TORCH_TYPES.get(g.lower()) for g in (found.groups() if found else ()) if g]
+    return sorted(set(named)) if len(named) == 2 and None not in named else []
+
+
+def _dtype(failure, finding, ctx) -> str:
+    op = failure.node.op if failure.node is not None else "one op"
+    return dtype_text(finding.where, op, _dtypes_met(failure), ctx.dtypes(finding.layer),
+                      ctx.dtypes(None))
+
+
 def _other(failure, finding, ctx) -> str:
     op = f" in {failure.node.op}" if failure.node is not None else ""
     return f"{finding.where} failed{op}: {_first_line(failure.cause)}"
 
 
 _WORDS = {"channels": _channels, "groups": _groups, "collapse": _collapse, "padding": _padding,
-          "features": _features, "rank": _rank, "inputs": _inputs, "data": _data}
+          "features": _features, "rank": _rank, "inputs": _inputs, "data": _data,
+          "dtype": _dtype}

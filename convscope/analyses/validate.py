@@ -2,8 +2,9 @@
 cannot even be built.
 
 - ``check_graph(graph)``: an input PyTorch silently read as one unbatched sample (``--input 1x28``
-  for a Conv2d network), and groups that do not divide a conv's output channels (the meta kernel
-  does not check it; a real forward would fail).
+  for a Conv2d network), groups that do not divide a conv's output channels, and a conv or
+  matmul whose tensors have two floating dtypes (the meta kernels check neither; a real forward
+  would fail).
 - ``building_error(exc, spec)``: the constructor raised, e.g. ``nn.Conv2d(6, 8, 3, groups=4)``.
 """
 from __future__ import annotations
@@ -13,7 +14,7 @@ import traceback
 from math import gcd
 
 from ..errors import ConvscopeError, ModelError
-from .windows import window_of
+from .windows import MATMUL_OPS, window_of
 
 SPATIAL_TYPES = re.compile(r"^(Conv|ConvTranspose|MaxPool|AvgPool|LPPool|AdaptiveAvgPool|"
                            r"AdaptiveMaxPool)([123])d$")
@@ -46,6 +47,38 @@ def fuller(given, n: int) -> tuple[int, ...]:
     return (channels, *spatial, *[spatial[-1]] * (n - len(spatial)))
 
 
+FLOATING = ("float16", "bfloat16", "float32", "float64")
+
+
+def float_dtypes(refs) -> list[str]:
+    """The floating dtypes among these tensor arguments, sorted."""
+    return sorted({r.meta.dtype for r in refs if r.meta.dtype in FLOATING})
+
+
+def dtype_text(where: str, op: str, met, layer_dtypes, model_dtypes) -> str:
+    """Tensors of two floating dtypes in one conv or matmul. ``layer_dtypes`` and
+    ``model_dtypes``: the floating dtypes of the failing layer's parameters and of the model's."""
+    text = f"{where}: dtype mismatch: {' and '.join(met)} tensors meet in {op}, which needs one."
+    own = layer_dtypes[0] if len(layer_dtypes) == 1 else None
+    arriving = [d for d in met if d != own]
+    if own not in met or len(arriving) != 1:
+        return text + " Fix: give the input the dtype of the model's parameters."
+    text += f" The layer's parameters are {own}, the tensor arriving is {arriving[0]}."
+    if list(model_dtypes) != [own]:
+        return text + (f" The model mixes {' and '.join(model_dtypes)} parameters. Fix: convert "
+                       f"it to one dtype, e.g. model.to(torch.{arriving[0]}).")
+    return text + (f" Fix: analyse with the model's dtype (dtype=torch.{own}, CLI: --dtype "
+                   f"{own}), or convert the model to the input's (model.to(torch.{arriving[0]})).")
+
+
+def param_dtypes(params, owner: str | None = None) -> list[str]:
+    """The floating dtypes of the parameters (``graph.Param``) of ``owner`` and the modules
+    inside it, or of the whole model."""
+    inside = [p for p in params if owner is None or p.module == owner or
+              p.module.startswith(owner + ".")]
+    return sorted({p.meta.dtype for p in inside if p.meta.dtype in FLOATING})
+
+
 def unbatched_text(where: str, shape, n: int, from_input: bool) -> str:
     text = (f"{where} works on [batch, channels, {', '.join(axis_names(n))}] but receives a "
             f"{len(shape)}-D tensor {list(shape)}, which PyTorch silently reads as one unbatched "
@@ -74,6 +107,16 @@ def check_graph(graph) -> ConvscopeError | None:
                               layer=call.name or None)
     for node in graph.nodes:
         window = window_of(node)
+        if (window is not None or node.packet in MATMUL_OPS) and len(float_dtypes(node.refs)) > 1:
+            # the meta kernels of addmm and friends do not check dtypes; a real forward would fail
+            call = graph.calls[node.call] if node.call is not None else None
+            named = call is not None and bool(call.name)
+            where = (f"layer {call.name} ({call.type})" if named else
+                     f"the model's own forward ({graph.model_type})")
+            layer = param_dtypes(graph.params, call.name if named else None)
+            return ModelError(dtype_text(where, node.op, float_dtypes(node.refs), layer,
+                                         param_dtypes(graph.params)),
+                              layer=call.name if named else None)
         if window is not None and window.kind == "conv" and node.args[1].shape[0] % window.groups:
             call = graph.calls[node.call] if node.call is not None else None
             named = call is not None and bool(call.name)

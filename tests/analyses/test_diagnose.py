@@ -150,6 +150,41 @@ def test_pool_padding_over_half_the_window():
     assert "padding 2 is more than half the 3-wide window" in str(error)
 
 
+class LateDouble(nn.Module):
+    """float32 until the head, which was converted alone: only the matmul sees two dtypes."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv, self.head = nn.Conv2d(3, 4, 3), nn.Linear(4, 2).double()
+
+    def forward(self, x):
+        return self.head(self.conv(x).mean((2, 3)))
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.bfloat16])
+def test_a_model_in_another_dtype_than_the_input_names_both_and_the_option(dtype):
+    name = str(dtype).removeprefix("torch.")
+    error = error_of(nn.Sequential(nn.Conv2d(3, 8, 3)).to(dtype), (3, 8, 8))
+    assert error.layer == "0"
+    assert str(error).startswith("layer 0 (Conv2d): dtype mismatch: ")
+    assert f"The layer's parameters are {name}, the tensor arriving is float32" in str(error)
+    assert f"dtype=torch.{name}, CLI: --dtype {name}" in str(error)
+    # the option it names works
+    report = convscope.analyze(nn.Sequential(nn.Conv2d(3, 8, 3)).to(dtype), (3, 8, 8), dtype=dtype)
+    assert report.totals.params == 8 * 3 * 3 * 3 + 8
+
+
+def test_two_dtypes_in_a_matmul_are_caught_though_the_meta_kernel_lets_them_through():
+    with pytest.raises(RuntimeError):  # what a real forward does
+        LateDouble()(torch.zeros(1, 3, 8, 8))
+    error = error_of(LateDouble(), (3, 8, 8))
+    assert error.layer == "head"
+    assert "float32 and float64 tensors meet in aten.addmm.default" in str(error)
+    assert "The layer's parameters are float64, the tensor arriving is float32" in str(error)
+    assert "The model mixes float32 and float64 parameters" in str(error)
+    assert "model.to(torch.float32)" in str(error)
+
+
 def test_unknown_zoo_names_and_malformed_inputs_are_usage_errors():
     with pytest.raises(UsageError, match="Did you mean: resnet50"):
         zoo.create("resnet5")

@@ -32,6 +32,9 @@ def nets(tmp_path):
         def grouped(groups=1):
             return nn.Sequential(nn.Conv2d(6, 8, 3, groups=groups))
 
+        def double():
+            return nn.Sequential(nn.Conv2d(3, 8, 3), nn.Flatten(), nn.Linear(288, 2)).double()
+
         class FunctionalGroups(nn.Module):
             def __init__(self):
                 super().__init__()
@@ -149,6 +152,8 @@ ERRORS = [
      ["the model's own forward (FunctionalGroups): groups=4"]),
     ("groups-calc", ["conv", "--input", "6x8x8", "--out-channels", "8", "--kernel", "3",
                      "--groups", "4"], ["--groups: groups=4 must divide"]),
+    ("dtype", ["summary", "{nets}:double", "--input", "3x8x8"],
+     ["layer 0 (Conv2d): dtype mismatch: float32 and float64", "--dtype float64"]),
     ("zoo-name", ["explain", "zoo:resnet5"], ["no zoo model named 'resnet5'", "resnet50"]),
     ("zoo-prefix", ["sizes", "vgg16"], ["Did you mean zoo:vgg16"]),
     ("input-text", ["explain", "zoo:lenet5", "--input", "1x32x"], ["not a shape", "3x224x224"]),
