@@ -107,24 +107,24 @@ def check_graph(graph) -> ConvscopeError | None:
                               layer=call.name or None)
     for node in graph.nodes:
         window = window_of(node)
-        if (window is not None or node.packet in MATMUL_OPS) and len(float_dtypes(node.refs)) > 1:
-            # the meta kernels of addmm and friends do not check dtypes; a real forward would fail
-            call = graph.calls[node.call] if node.call is not None else None
-            named = call is not None and bool(call.name)
-            where = (f"layer {call.name} ({call.type})" if named else
-                     f"the model's own forward ({graph.model_type})")
-            layer = param_dtypes(graph.params, call.name if named else None)
-            return ModelError(dtype_text(where, node.op, float_dtypes(node.refs), layer,
-                                         param_dtypes(graph.params)),
-                              layer=call.name if named else None)
+        met = float_dtypes(node.refs) if window is not None or node.packet in MATMUL_OPS else []
+        if len(met) > 1:  # the meta kernels of addmm and friends do not check dtypes
+            layer, where = _layer_of(graph, node)
+            return ModelError(dtype_text(where, node.op, met, param_dtypes(graph.params, layer),
+                                         param_dtypes(graph.params)), layer=layer)
         if window is not None and window.kind == "conv" and node.args[1].shape[0] % window.groups:
-            call = graph.calls[node.call] if node.call is not None else None
-            named = call is not None and bool(call.name)
-            where = (f"layer {call.name} ({call.type})" if named else
-                     f"the model's own forward ({graph.model_type})")
+            layer, where = _layer_of(graph, node)
             return ModelError(groups_text(where, node.args[0].shape[1], node.args[1].shape[0],
-                                          window.groups), layer=call.name if named else None)
+                                          window.groups), layer=layer)
     return None
+
+
+def _layer_of(graph, node) -> tuple[str | None, str]:
+    """(qualified name or None, words) of the named module an op ran in."""
+    call = graph.calls[node.call] if node.call is not None else None
+    if call is None or not call.name:
+        return None, f"the model's own forward ({graph.model_type})"
+    return call.name, f"layer {call.name} ({call.type})"
 
 
 def building_error(exc: BaseException, spec: str) -> ConvscopeError:
