@@ -2,9 +2,9 @@
 
 For each model: its main feature layers (stage outputs) and one input side, the smallest round
 size where the middle unit of the deepest listed layer and its neighbour fit inside the input
-(about r + 2S) and the whole model still runs. Then the deepest stage of ten large models, each
-at an input its whole field fits (``DEEPEST``, about 30 s together). The rest (fields of 900 to 2100
-pixels) would need float64 forwards at that size: their blocks repeat the ones measured, and the
+(about r + 2S) and the whole model still runs. Then the deepest stage of eleven large models, each
+at an input its whole field fits (``DEEPEST``, about a minute together). The rest (fields of 900 to
+2100 pixels) would need float64 forwards at that size: their blocks repeat the ones measured, and the
 random stacks and multi-path tests cover the rest. Models with squeeze-and-excitation see the whole
 input after the first SE block: those layers measure global.
 """
@@ -75,8 +75,9 @@ def test_computed_equals_measured_on_the_zoo(name):
 
 # The deepest stage of the large models whose whole field a 2-core machine measures in seconds
 # (float64, batch 2, at about r + 2S), the published fields among them. Not measured: Inception
-# v3's Mixed_6e/7c (927 s16, 1311 s32), DenseNet-121's last blocks (1047, 2071 s32) and the layer4
-# of ResNet-34/101/152 (899 s32 and more) would need inputs of 1000 to 2200 pixels.
+# v3's Mixed_7c (1311 s32), DenseNet-121's last blocks (1047, 2071 s32) and the layer4 of
+# ResNet-34/101/152 (899 s32 and more) would need inputs of 1000 to 2200 pixels: by estimate,
+# minutes and up to 15 GiB each.
 DEEPEST = {
     "alexnet": (264, "features.12"),  # 195 s32
     "vgg16": (288, "features.30"),  # 212 s32
@@ -88,6 +89,7 @@ DEEPEST = {
     "squeezenet1_0": (192, "features.12"),  # 155 s16
     "squeezenet1_1": (256, "features.12"),  # 207 s16
     "shufflenet_v2_x1_0": (608, "conv5"),  # 527 s32
+    "inception_v3": (992, "Mixed_6e"),  # 927 s16, through the 1x7/7x1 branches: ~25 s, 4 GiB
 }
 
 
