@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from ..graph import Graph, ModuleCall, Param
+from ..graph import Graph, ModuleCall
 from .backends import BACKENDS
 from .inputs import InputSpec, materialise
 from .modules import ModuleStack, flat_tensors
@@ -39,13 +39,6 @@ class TraceFailure(Exception):
 
     def __str__(self):
         return f"{type(self.cause).__name__}: {self.cause}"
-
-
-def _params(model: nn.Module) -> tuple[tuple[Param, ...], tuple[Param, ...]]:
-    """Parameters and buffers with their owners, in ``named_parameters()`` and
-    ``named_buffers()`` order (a tensor shared by two modules counts once, for the first)."""
-    tensors = walk(model)
-    return tensors.params, tensors.buffers
 
 
 def _call(index: int, record: dict) -> ModuleCall:
