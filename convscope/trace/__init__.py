@@ -73,8 +73,9 @@ def run_trace(model: nn.Module, spec: InputSpec, *, train: bool, backend: str) -
                     (lambda t: t.clone()) if real else like)
 
     holder: dict = {}
-    stack = ModuleStack(model, lambda out: holder["rec"].ref_outputs(flat_tensors(out)),
-                        lambda: len(holder["rec"].nodes), tensors.modules)
+    stack = ModuleStack(tensors.modules,
+                        lambda out: holder["rec"].ref_outputs(flat_tensors(out)),
+                        lambda: len(holder["rec"].nodes))
     try:
         with state as copies:
             recorder = holder["rec"] = Recorder(stack, sources_of(copies, inputs))

@@ -11,10 +11,11 @@ class ModuleStack:
     ``calls`` keeps every call in order, as the keyword arguments of ``graph.ModuleCall``.
     """
 
-    def __init__(self, model: nn.Module, on_output, node_count, modules=None):
+    def __init__(self, modules: tuple[tuple[str, nn.Module], ...], on_output, node_count):
+        """``modules``: the model's ``named_modules()``, as ``state.walk`` found them."""
         self.names = {}
         self._leaf = {}
-        for name, module in modules if modules is not None else model.named_modules():
+        for name, module in modules:
             self.names.setdefault(id(module), name)
             self._leaf[id(module)] = all(m is None for m in module._modules.values())
         self.calls: list[dict] = []

@@ -149,8 +149,9 @@ def simulate_step(model: nn.Module, spec: InputSpec, optimizer: str = "momentum"
     args, kwargs = materialise(spec, make, convert)
     inputs = [t for t in (*args, *kwargs.values()) if isinstance(t, torch.Tensor)]
     holder: dict = {}
-    stack = ModuleStack(model, lambda out: holder["rec"].ref_outputs(flat_tensors(out)),
-                        lambda: len(holder["rec"].nodes), tensors.modules)
+    stack = ModuleStack(tensors.modules,
+                        lambda out: holder["rec"].ref_outputs(flat_tensors(out)),
+                        lambda: len(holder["rec"].nodes))
     saved: list[SavedTensor] = []
 
     with swapped(tensors, cast, cast) as copies, mode, training_flags(tensors, True):
