@@ -147,17 +147,18 @@ class _Context:
     input_shapes: list
     smallest: Callable | None
 
+    def module(self, name: str):
+        """The module of that qualified name ("" is the model), or None."""
+        return dict(self.model.named_modules()).get(name) if self.model is not None else None
+
     def built(self, name) -> str:
         """The layer as it was built: ``Conv2d(3, 8, kernel_size=(3, 3), stride=(1, 1))``."""
-        if self.model is None or name is None:
-            return ""
-        module = dict(self.model.named_modules()).get(name)
+        module = self.module(name) if name is not None else None
         return repr(module).split("\n")[0] if module is not None else ""
 
     def dtypes(self, layer: str | None) -> list[str]:
         """The floating dtypes of the parameters of ``layer`` (None: of the whole model)."""
-        modules = dict(self.model.named_modules()) if self.model is not None else {}
-        module = modules.get(layer if layer is not None else "")
+        module = self.module(layer if layer is not None else "")
         found = {str(p.dtype).removeprefix("torch.") for p in module.parameters()
                  if p.is_floating_point()} if module is not None else set()
         return sorted(found)
