@@ -11,6 +11,7 @@ from .analyses.totals import compute_totals
 from .errors import UsageError
 from .probe import checked_trace
 from .report import Report
+from .trace import no_gc
 from .trace.inputs import make_spec
 
 
@@ -36,13 +37,16 @@ def analyze(model: nn.Module, input_size=(3, 224, 224), batch_size: int = 1,
         raise UsageError(f"depth must be 0 or more, got {depth}.")
     spec = make_spec(None if input_data is not None else input_size, input_data, input_kwargs,
                      batch_size, dtype)
-    # a network that cannot run raises one ConvscopeError naming the layer (analyses.diagnose)
-    graph = checked_trace(model, spec, train=train, real=real)
-    costs = count_ops(graph)
-    rows, totals = build_rows(graph, costs), compute_totals(graph, costs)
-    if memory:
-        rows, totals = _with_memory(model, spec, optimizer, rows, totals)
-    rows = with_receptive_fields(graph, fold(graph, rows, depth))
+    # the analyses allocate thousands of small records too: one full collection they trigger
+    # scans every object of the process (~20 ms with torch imported), more than they cost
+    with no_gc():
+        # a network that cannot run raises one ConvscopeError naming the layer (diagnose)
+        graph = checked_trace(model, spec, train=train, real=real)
+        costs = count_ops(graph)
+        rows, totals = build_rows(graph, costs), compute_totals(graph, costs)
+        if memory:
+            rows, totals = _with_memory(model, spec, optimizer, rows, totals)
+        rows = with_receptive_fields(graph, fold(graph, rows, depth))
     return Report(rows=rows, totals=totals, uncounted=costs.uncounted,
                   graph=graph, model_name=name or type(model).__name__,
                   dtype=str(dtype).removeprefix("torch."))

@@ -49,8 +49,9 @@ def _call(index: int, record: dict) -> ModuleCall:
 
 @contextlib.contextmanager
 def no_gc():
-    """The cyclic garbage collector off for one forward: a trace allocates many small records,
-    and each collection they trigger scans every object of the model (2x on Inception v3).
+    """The cyclic garbage collector off for one forward (and, in ``api.analyze``, the analyses
+    after it): a trace allocates many small records, and each collection they trigger scans
+    every object of the model (2x on Inception v3); a full one scans every object of the process.
     Nothing a trace makes lives in a cycle that needs the collector to free it."""
     was_enabled = gc.isenabled()
     gc.disable()
@@ -89,6 +90,9 @@ def run_trace(model: nn.Module, spec: InputSpec, *, train: bool, backend: str) -
         begun = tuple(_call(i, c) for i, c in enumerate(stack.calls))
         raise TraceFailure(exc, chain, recorder.failure, backend, tuple(recorder.nodes),
                            begun) from exc
+    finally:
+        holder.clear()  # stack -> callbacks -> holder -> recorder -> stack: a cycle to break,
+        # or every tensor the recorder kept waits for the garbage collector instead of refcounts
 
     calls = tuple(_call(i, c) for i, c in enumerate(stack.calls))
     return Graph(
