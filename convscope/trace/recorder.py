@@ -22,6 +22,7 @@ def tensor_meta(t: torch.Tensor) -> TensorMeta:
 
 
 _SCALARS = frozenset({int, float, bool, str, type(None)})
+_Tensor = torch.Tensor
 
 
 def _plain(value):
@@ -102,15 +103,25 @@ class Recorder(TorchDispatchMode):
         kind = type(value)
         if kind in _SCALARS:  # most arguments: checked first, as the cheapest test
             return value
-        if isinstance(value, torch.Tensor):
+        if kind is _Tensor or isinstance(value, _Tensor):
             return self.ref(value)
-        if kind is list:
-            return [self._convert(v) for v in value]
-        if kind is tuple:
-            return tuple([self._convert(v) for v in value])
+        if kind is list or kind is tuple:
+            for item in value:
+                if type(item) not in _SCALARS:
+                    break
+            else:  # sizes, strides, paddings: nothing to convert, and no copy
+                return value
+            converted = [self._convert(v) for v in value]
+            return converted if kind is list else tuple(converted)
         if isinstance(value, (list, tuple)):
             return kind(self._convert(v) for v in value)
         return _plain(value)
+
+    # PyTorch wraps a mode's __torch_dispatch__ in a guard that keeps torch.compile out of it,
+    # ~8 us an op, unless the mode opts out: a trace never runs under torch.compile
+    @classmethod
+    def _should_skip_dynamo(cls) -> bool:
+        return False
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
@@ -127,11 +138,12 @@ class Recorder(TorchDispatchMode):
         kinds = self._kinds.get(func)
         if kinds is None:
             kinds = self._kinds[func] = (*_op_kind(func), str(func))
+        convert = self._convert
         return Node(
             index=len(self.nodes),
             op=kinds[2],
-            args=tuple([self._convert(a) for a in args]),
-            kwargs={k: self._convert(v) for k, v in kwargs.items()} if kwargs else {},
+            args=tuple([convert(a) for a in args]),
+            kwargs={k: convert(v) for k, v in kwargs.items()} if kwargs else {},
             outputs=tuple([self._meta(t) for t in tensors]),
             call=self.stack.current,
             inplace=kinds[0],

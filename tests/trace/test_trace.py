@@ -245,6 +245,16 @@ def test_analyze_runs_at_most_one_collection_and_leaves_the_collector_on():
     assert gc.isenabled()
 
 
+def test_the_recorder_opts_out_of_the_torch_compile_guard():
+    """PyTorch wraps a dispatch mode's handler in a guard against torch.compile (~8 us an op)
+    unless the mode's ``_should_skip_dynamo`` says False; an upgrade that renames the hook
+    would bring the cost back silently."""
+    from convscope.trace.recorder import Recorder
+
+    assert not hasattr(Recorder.__torch_dispatch__, "__wrapped__")
+    assert hasattr(torch.utils._python_dispatch.TorchDispatchMode, "_should_skip_dynamo")
+
+
 def test_the_garbage_collector_is_back_on_after_a_trace_even_a_failed_one():
     import gc
 
