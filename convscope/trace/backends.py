@@ -9,13 +9,16 @@ import contextlib
 import torch
 
 
+META = torch.device("meta")  # made once: a device given as text is parsed on every call
+
+
 def meta_backend():
     def make(shape, dtype):
-        return torch.empty(shape, dtype=dtype, device="meta")
+        return torch.empty(shape, dtype=dtype, device=META)
 
     def like(t):
-        copy = torch.empty_strided(t.shape, t.stride(), dtype=t.dtype, device="meta")
-        return copy.requires_grad_(t.requires_grad)
+        copy = torch.empty_strided(t.shape, t.stride(), dtype=t.dtype, device=META)
+        return copy.requires_grad_() if t.requires_grad else copy
 
     return contextlib.nullcontext(), make, like, like
 

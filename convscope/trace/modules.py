@@ -75,5 +75,7 @@ class ModuleStack:
 
 def flat_tensors(value) -> list[torch.Tensor]:
     """The tensors inside a module's output, in order (tuples, lists, dicts, dataclasses)."""
+    if type(value) is torch.Tensor:  # most modules: no tree to walk
+        return [value]
     leaves, _ = torch.utils._pytree.tree_flatten(value)
     return [leaf for leaf in leaves if isinstance(leaf, torch.Tensor)]
