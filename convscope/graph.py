@@ -46,6 +46,9 @@ class Ref:
         return self.meta.shape
 
 
+_PACKETS: dict[str, str] = {}
+
+
 @dataclass(frozen=True)
 class Node:
     index: int
@@ -60,7 +63,11 @@ class Node:
     @property
     def packet(self) -> str:
         """The op without its overload: ``aten.add.Tensor`` -> ``aten.add``."""
-        return self.op.rsplit(".", 1)[0] if self.op.count(".") >= 2 else self.op
+        found = _PACKETS.get(self.op)
+        if found is None:  # rules look packets up several times per node: worked out once per op
+            op = self.op
+            found = _PACKETS[op] = op.rsplit(".", 1)[0] if op.count(".") >= 2 else op
+        return found
 
     @cached_property  # a Node never changes; analyses ask for its refs many times
     def refs(self) -> tuple[Ref, ...]:

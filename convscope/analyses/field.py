@@ -160,6 +160,11 @@ class Field:
         """A unit alone on its axis (length 1) whose field covers the input sees all of it."""
         if not self.known:
             return self
+        for d in self.dims:
+            if d is None or shape[d] == 1:
+                break
+        else:  # every axis still spread over more than one unit: the common case, kept cheap
+            return self
         axes = tuple(a.spread(1, n) if (d is None or shape[d] == 1) and a.covers(n) else a
                      for a, d, n in zip(self.axes, self.dims, self.input_size))
         if all(new is old for new, old in zip(axes, self.axes)):

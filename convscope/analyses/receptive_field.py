@@ -13,12 +13,12 @@ on odd arguments also gives unknown: never a crash, never a silent guess.
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from ..graph import Graph, Ref
 from .field import Axis, Field, merge, union  # noqa: F401  (re-exported)
 from .field_rules import find_field_rule
-from .rows import Row
+from .rows import Row, with_rf
 
 _Key = tuple  # (ref kind, source, slot)
 
@@ -105,4 +105,4 @@ def with_receptive_fields(graph: Graph, rows: list[Row],
     fields = fields or receptive_fields(graph)
     if fields.input_size is None:
         return rows
-    return [replace(row, rf=fields.of(row_output(graph, row))) for row in rows]
+    return [with_rf(row, fields.of(row_output(graph, row))) for row in rows]

@@ -44,6 +44,14 @@ class Row:
         return self.params - self.trainable_params
 
 
+def with_rf(row: Row, rf) -> Row:
+    """``replace(row, rf=rf)`` without re-running the constructor, ~10x cheaper: every row of a
+    report goes through it. A Row has no ``__post_init__`` to skip."""
+    copy = object.__new__(Row)
+    copy.__dict__.update(row.__dict__, rf=rf)
+    return copy
+
+
 def _own_params(graph: Graph) -> dict[str, tuple[int, int]]:
     """Module name -> (parameters it owns directly, of which trainable)."""
     owned: dict[str, tuple[int, int]] = {}

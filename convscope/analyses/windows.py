@@ -31,6 +31,7 @@ ADAPTIVE_OPS = ("aten._adaptive_avg_pool1d", "aten._adaptive_avg_pool2d",
                 "aten.adaptive_max_pool2d", "aten.adaptive_max_pool3d",
                 "aten.adaptive_avg_pool1d", "aten.adaptive_avg_pool2d")
 MATMUL_OPS = ("aten.addmm", "aten.mm", "aten.bmm", "aten.matmul", "aten.linear", "aten.baddbmm")
+WINDOW_OPS = frozenset(CONV_OPS + MAX_POOL_OPS + AVG_POOL_OPS)
 VIEW_OPS = ("aten.view", "aten._unsafe_view", "aten.reshape", "aten.flatten", "aten.squeeze",
             "aten.unsqueeze", "aten.alias", "aten.clone", "aten.contiguous")
 
@@ -102,8 +103,8 @@ class Window:
 
 def window_of(node: Node) -> Window | None:
     """The window of a conv or pool op, defaults filled in as the aten schema has them."""
-    packet, args = node.packet, list(node.args)
-    if packet not in CONV_OPS + MAX_POOL_OPS + AVG_POOL_OPS or not args:
+    packet, args = node.packet, node.args
+    if packet not in WINDOW_OPS or not args:
         return None
     dims = len(args[0].shape) - 2
     if dims < 1:
