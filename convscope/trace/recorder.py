@@ -25,10 +25,16 @@ _SCALARS = frozenset({int, float, bool, str, type(None)})
 _Tensor = torch.Tensor
 
 
+_PLAIN: dict = {}
+
+
 def _plain(value):
     """A torch value as plain Python: dtypes, devices and layouts become strings."""
     if isinstance(value, (torch.dtype, torch.device, torch.layout, torch.memory_format)):
-        return str(value).removeprefix("torch.")
+        found = _PLAIN.get(value)  # a handful of values, met on every op that makes a tensor
+        if found is None:
+            found = _PLAIN[value] = str(value).removeprefix("torch.")
+        return found
     return value
 
 
