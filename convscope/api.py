@@ -37,8 +37,8 @@ def analyze(model: nn.Module, input_size=(3, 224, 224), batch_size: int = 1,
         raise UsageError(f"depth must be 0 or more, got {depth}.")
     spec = make_spec(None if input_data is not None else input_size, input_data, input_kwargs,
                      batch_size, dtype)
-    # the analyses allocate thousands of small records too: one full collection they trigger
-    # scans every object of the process (~20 ms with torch imported), more than they cost
+    # the trace and the analyses make thousands of small records that live as long as the
+    # report: a collection they trigger would scan them all and find nothing to free
     with no_gc():
         # a network that cannot run raises one ConvscopeError naming the layer (diagnose)
         graph = checked_trace(model, spec, train=train, real=real)

@@ -23,15 +23,13 @@ def tensor_meta(t: torch.Tensor) -> TensorMeta:
 
 _SCALARS = frozenset({int, float, bool, str, type(None)})
 _Tensor = torch.Tensor
-
-
-_PLAIN: dict = {}
+_PLAIN: dict = {}  # dtype, device, layout -> its text
 
 
 def _plain(value):
     """A torch value as plain Python: dtypes, devices and layouts become strings."""
     if isinstance(value, (torch.dtype, torch.device, torch.layout, torch.memory_format)):
-        found = _PLAIN.get(value)  # a handful of values, met on every op that makes a tensor
+        found = _PLAIN.get(value)  # a handful of values, met by every op that makes a tensor
         if found is None:
             found = _PLAIN[value] = str(value).removeprefix("torch.")
         return found

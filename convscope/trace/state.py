@@ -52,7 +52,9 @@ class ModelTensors:
             if slot.table == table and id(t) not in seen:
                 seen.add(id(t))
                 key = (t.shape, t.dtype)
-                meta = metas.get(key) or metas.setdefault(key, tensor_meta(t))
+                meta = metas.get(key)
+                if meta is None:
+                    meta = metas[key] = tensor_meta(t)
                 records.append(Param(slot.name, slot.owner, meta, bool(t.requires_grad)))
         return tuple(records)
 

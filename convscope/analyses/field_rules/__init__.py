@@ -75,7 +75,7 @@ def window_last(node: Node, field, count: int, geometry) -> Field | None:
 
 def union_of_args(node: Node, field) -> tuple[Field | None, ...] | None:
     """The union of every tensor argument's field; outputs of another shape get None."""
-    paths = [(f, r.shape) for r, f in zip(node.refs, map(field, node.refs)) if f is not None]
+    paths = [(f, r.shape) for r in node.refs if (f := field(r)) is not None]
     if not paths or not node.outputs:
         return None
     out = node.outputs[0].shape
