@@ -90,9 +90,6 @@ def run_trace(model: nn.Module, spec: InputSpec, *, train: bool, backend: str) -
         begun = tuple(_call(i, c) for i, c in enumerate(stack.calls))
         raise TraceFailure(exc, chain, recorder.failure, backend, tuple(recorder.nodes),
                            begun) from exc
-    finally:
-        holder.clear()  # stack -> callbacks -> holder -> recorder -> stack: a cycle to break,
-        # or every tensor the recorder kept waits for the garbage collector instead of refcounts
 
     calls = tuple(_call(i, c) for i, c in enumerate(stack.calls))
     return Graph(

@@ -48,6 +48,9 @@ class ModuleStack:
     def __exit__(self, *exc):
         for handle in self._handles:
             handle.remove()
+        # the callbacks reach the recorder, which holds this stack: dropped, so that no cycle
+        # leaves the recorder and every tensor it kept to the garbage collector
+        self._on_output = self._node_count = None
 
     def _pre(self, module, args):
         key = id(module)

@@ -195,7 +195,6 @@ def simulate_step(model: nn.Module, spec: InputSpec, optimizer: str = "momentum"
             grad_keys = frozenset(tracker.key(p.grad) for p in params if p.grad is not None)
             opt.zero_grad(set_to_none=True)
     forward = _forward_graph(model, tensors, recorder, stack, inputs)
-    holder.clear()  # the stack's callbacks reach the recorder through it: a cycle, broken here
     return TrainingTrace(forward, tuple(tracker.events), tuple(saved), baseline, grad_keys,
                          optimizer)
 
