@@ -12,7 +12,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cache, cached_property
 from math import prod
 from typing import Any, Iterator
 
@@ -46,7 +46,9 @@ class Ref:
         return self.meta.shape
 
 
-_PACKETS: dict[str, str] = {}
+@cache  # rules ask several times per node: worked out once per op name
+def _packet(op: str) -> str:
+    return op.rsplit(".", 1)[0] if op.count(".") >= 2 else op
 
 
 @dataclass(frozen=True)
@@ -63,11 +65,7 @@ class Node:
     @property
     def packet(self) -> str:
         """The op without its overload: ``aten.add.Tensor`` -> ``aten.add``."""
-        found = _PACKETS.get(self.op)
-        if found is None:  # rules look packets up several times per node: worked out once per op
-            op = self.op
-            found = _PACKETS[op] = op.rsplit(".", 1)[0] if op.count(".") >= 2 else op
-        return found
+        return _packet(self.op)
 
     @cached_property  # a Node never changes; analyses ask for its refs many times
     def refs(self) -> tuple[Ref, ...]:

@@ -1,6 +1,7 @@
 """The dispatch-level recorder: sees every aten op and writes one ``Node`` per op."""
 from __future__ import annotations
 
+import functools
 import weakref
 
 import torch
@@ -10,29 +11,28 @@ from ..graph import Node, Ref, TensorMeta
 from .fastpaths import run_op
 
 
-_DTYPES: dict[torch.dtype, tuple[str, int]] = {}
+_SCALARS = frozenset({int, float, bool, str, type(None)})
+_Tensor = torch.Tensor
+
+
+@functools.cache  # a handful of values, met by every op that makes a tensor
+def _text(value) -> str:
+    return str(value).removeprefix("torch.")
+
+
+@functools.lru_cache(maxsize=4096)  # most ops of a network repeat a few (shape, dtype) pairs
+def _meta_of(shape: torch.Size, dtype: torch.dtype) -> TensorMeta:
+    return TensorMeta(tuple(shape), _text(dtype), dtype.itemsize)
 
 
 def tensor_meta(t: torch.Tensor) -> TensorMeta:
-    dtype = t.dtype
-    named = _DTYPES.get(dtype)
-    if named is None:
-        named = _DTYPES[dtype] = (str(dtype).removeprefix("torch."), t.element_size())
-    return TensorMeta(tuple(t.shape), *named)
-
-
-_SCALARS = frozenset({int, float, bool, str, type(None)})
-_Tensor = torch.Tensor
-_PLAIN: dict = {}  # dtype, device, layout -> its text
+    return _meta_of(t.shape, t.dtype)
 
 
 def _plain(value):
     """A torch value as plain Python: dtypes, devices and layouts become strings."""
     if isinstance(value, (torch.dtype, torch.device, torch.layout, torch.memory_format)):
-        found = _PLAIN.get(value)  # a handful of values, met by every op that makes a tensor
-        if found is None:
-            found = _PLAIN[value] = str(value).removeprefix("torch.")
-        return found
+        return _text(value)
     return value
 
 
@@ -64,14 +64,6 @@ class Recorder(TorchDispatchMode):
         self._keep_alive = keep_alive
         self._watch: dict[int, weakref.ref] = {}
         self._kinds: dict = {}
-        self._metas: dict = {}  # one TensorMeta per (shape, dtype): most ops repeat a few
-
-    def _meta(self, t: torch.Tensor) -> TensorMeta:
-        key = (t.shape, t.dtype)
-        found = self._metas.get(key)
-        if found is None:
-            found = self._metas[key] = tensor_meta(t)
-        return found
 
     def ref(self, t: torch.Tensor) -> Ref:
         key = id(t)
@@ -79,7 +71,7 @@ class Recorder(TorchDispatchMode):
         if found is not None:
             return found
         kind, source = self._sources.get(key, ("const", len(self._keep)))
-        found = Ref(kind, source, 0, self._meta(t))
+        found = Ref(kind, source, 0, tensor_meta(t))
         self._remember(t, found)
         return found
 
@@ -148,7 +140,7 @@ class Recorder(TorchDispatchMode):
             op=kinds[2],
             args=tuple([convert(a) for a in args]),
             kwargs={k: convert(v) for k, v in kwargs.items()} if kwargs else {},
-            outputs=tuple([self._meta(t) for t in tensors]),
+            outputs=tuple([tensor_meta(t) for t in tensors]),
             call=self.stack.current,
             inplace=kinds[0],
             view=kinds[1],

@@ -46,16 +46,13 @@ class ModelTensors:
 
     def _records(self, table: str) -> tuple[Param, ...]:
         """``named_parameters()`` / ``named_buffers()`` order, a shared tensor counted once."""
-        seen, records, metas = set(), [], {}
+        seen, records = set(), []
         for slot in self.slots:
             t = slot.tensor
             if slot.table == table and id(t) not in seen:
                 seen.add(id(t))
-                key = (t.shape, t.dtype)
-                meta = metas.get(key)
-                if meta is None:
-                    meta = metas[key] = tensor_meta(t)
-                records.append(Param(slot.name, slot.owner, meta, bool(t.requires_grad)))
+                records.append(Param(slot.name, slot.owner, tensor_meta(t),
+                                     bool(t.requires_grad)))
         return tuple(records)
 
 
