@@ -329,8 +329,9 @@ def _data(failure, finding, ctx) -> str:
 def _dtypes_met(failure) -> list[str]:
     """The floating dtypes that met in the failing op, from its arguments or torch's message."""
     node, message = failure.node, str(failure.cause)
-    if node is not None and "type" in message.lower() and len(float_dtypes(node.refs)) > 1:
-        return float_dtypes(node.refs)
+    met = float_dtypes(node.refs) if node is not None else []
+    if "type" in message.lower() and len(met) > 1:
+        return met
     found = DTYPE_MESSAGE.search(message)
     named = [TORCH_TYPES.get(g.lower()) for g in (found.groups() if found else ()) if g]
     return sorted(set(named)) if len(named) == 2 and None not in named else []

@@ -50,9 +50,9 @@ def fuller(given, n: int) -> tuple[int, ...]:
 FLOATING = ("float16", "bfloat16", "float32", "float64")
 
 
-def float_dtypes(refs) -> list[str]:
-    """The floating dtypes among these tensor arguments, sorted."""
-    return sorted({r.meta.dtype for r in refs if r.meta.dtype in FLOATING})
+def float_dtypes(tensors) -> list[str]:
+    """The floating dtypes among these records with a ``meta`` (refs, params), sorted."""
+    return sorted({t.meta.dtype for t in tensors if t.meta.dtype in FLOATING})
 
 
 def dtype_text(where: str, op: str, met, layer_dtypes, model_dtypes) -> str:
@@ -74,9 +74,8 @@ def dtype_text(where: str, op: str, met, layer_dtypes, model_dtypes) -> str:
 def param_dtypes(params, owner: str | None = None) -> list[str]:
     """The floating dtypes of the parameters (``graph.Param``) of ``owner`` and the modules
     inside it, or of the whole model."""
-    inside = [p for p in params if owner is None or p.module == owner or
-              p.module.startswith(owner + ".")]
-    return sorted({p.meta.dtype for p in inside if p.meta.dtype in FLOATING})
+    return float_dtypes([p for p in params if owner is None or p.module == owner or
+                         p.module.startswith(owner + ".")])
 
 
 def unbatched_text(where: str, shape, n: int, from_input: bool) -> str:
