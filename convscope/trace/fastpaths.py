@@ -117,6 +117,116 @@ def _convolution(x, weight, bias, stride, padding, dilation, transposed, output_
     return torch.empty((x.shape[0], out_channels, *sides), dtype=x.dtype, device=x.device)
 
 
+def _floating(*tensors) -> bool:
+    first = tensors[0]
+    return first.dtype.is_floating_point and all(
+        t.dtype == first.dtype and t.device == first.device for t in tensors)
+
+
+def _addmm(bias, mat1, mat2, beta=1, alpha=1):
+    """Linear's ``bias + mat1 @ mat2``: a contiguous [n, m]. Its meta kernel checks and promotes
+    through symbolic-shape helpers, ~2 ms a call."""
+    if (not _floating(bias, mat1, mat2) or mat1.dim() != 2 or mat2.dim() != 2
+            or mat1.shape[1] != mat2.shape[0]):
+        return NotImplemented
+    n, m = mat1.shape[0], mat2.shape[1]
+    if tuple(bias.shape) not in ((m,), (1, m), (n, m)):
+        return NotImplemented
+    return torch.empty((n, m), dtype=mat1.dtype, device=mat1.device)
+
+
+def _mean_dim(x, dim, keepdim=False, dtype=None):
+    """Global average pooling's mean over some dims of a contiguous float tensor (~1 ms meta
+    kernel): contiguous, those dims kept as 1 or dropped."""
+    if dtype is not None or not dim or not x.dtype.is_floating_point or not x.is_contiguous():
+        return NotImplemented
+    rank = x.dim()
+    if any(not -rank <= d < rank for d in dim):
+        return NotImplemented
+    reduced = {d % rank for d in dim}
+    if len(reduced) != len(dim):  # a dim named twice: the kernel's error
+        return NotImplemented
+    shape = [1 if i in reduced else n for i, n in enumerate(x.shape) if keepdim or i not in reduced]
+    return torch.empty(shape, dtype=x.dtype, device=x.device)
+
+
+def _pair(values, default=None):
+    """A pooling argument as (h, w): one value stands for both; empty means ``default``."""
+    values = list(values) if isinstance(values, (list, tuple)) else [values]
+    if not values and default is not None:
+        return default
+    return (values[0], values[0]) if len(values) == 1 else tuple(values) if len(values) == 2 else None
+
+
+def _pooled_side(n, k, s, p, d, ceil_mode):
+    """PyTorch's pooling_output_shape: floor (or ceil) division, and with ceil_mode no last
+    window that would start inside the right padding."""
+    span = n + 2 * p - d * (k - 1) - 1
+    side = (span + (s - 1 if ceil_mode else 0)) // s + 1
+    if ceil_mode and (side - 1) * s >= n + p:
+        side -= 1
+    return side
+
+
+def _pooled_shape(x, kernel_size, stride, padding, dilation, ceil_mode):
+    """[N, C, H', W'] for a 2-D pool of a contiguous 4-D float tensor, or None for every case
+    the kernel would reject or lay out otherwise."""
+    kernel = _pair(kernel_size)
+    stride = _pair(stride, default=kernel)
+    padding, dilation = _pair(padding), _pair(dilation)
+    if (None in (kernel, stride, padding, dilation) or x.dim() != 4 or not x.is_contiguous()
+            or not x.dtype.is_floating_point or min(x.shape) < 1 or min(kernel) < 1
+            or min(stride) < 1 or min(dilation) < 1 or min(padding) < 0
+            or any(2 * p > k for p, k in zip(padding, kernel))):
+        return None
+    sides = [_pooled_side(n, k, s, p, d, ceil_mode)
+             for n, k, s, p, d in zip(x.shape[2:], kernel, stride, padding, dilation)]
+    return (*x.shape[:2], *sides) if min(sides) >= 1 else None
+
+
+def _max_pool2d_with_indices(x, kernel_size, stride=(), padding=0, dilation=1, ceil_mode=False):
+    """(values, int64 indices), both contiguous. The meta kernel: ~0.2 ms a call."""
+    shape = _pooled_shape(x, kernel_size, stride, padding, dilation, ceil_mode)
+    if shape is None:
+        return NotImplemented
+    return (torch.empty(shape, dtype=x.dtype, device=x.device),
+            torch.empty(shape, dtype=torch.int64, device=x.device))
+
+
+def _avg_pool2d(x, kernel_size, stride=(), padding=0, ceil_mode=False, count_include_pad=True,
+                divisor_override=None):
+    shape = _pooled_shape(x, kernel_size, stride, padding, 1, ceil_mode)
+    if shape is None or divisor_override == 0:
+        return NotImplemented
+    return torch.empty(shape, dtype=x.dtype, device=x.device)
+
+
+def _relu_(x):
+    """In place: the output is the input."""
+    return x if x.dtype.is_floating_point else NotImplemented
+
+
+def _relu(x):
+    return _like(x) if x.dtype.is_floating_point else NotImplemented
+
+
+def _add_(x, other, alpha=1):
+    """A residual sum in place (ResNet's ``out += identity``), both of one shape and dtype."""
+    if (not isinstance(other, torch.Tensor) or other.shape != x.shape or other.dtype != x.dtype
+            or other.device != x.device or x.dtype == torch.bool):
+        return NotImplemented
+    return x
+
+
+def _empty(size, dtype=None, layout=None, device=None, pin_memory=None, memory_format=None):
+    """``aten.empty`` itself, asked by batch norm for its reserve buffer: ``torch.empty`` is
+    3x cheaper than calling the op with every keyword argument."""
+    if (layout not in (None, torch.strided) or pin_memory
+            or memory_format not in (None, torch.contiguous_format)):
+        return NotImplemented
+    return torch.empty(size, dtype=dtype, device=device)
+
+
 FAST_PATHS = {
     aten.convolution.default: _convolution,
     aten.add.Tensor: _same_layout_binary,
@@ -127,6 +237,14 @@ FAST_PATHS = {
     aten.hardtanh.default: _hardtanh,
     aten.native_batch_norm.default: _native_batch_norm,
     aten.native_batch_norm_backward.default: _native_batch_norm_backward,
+    aten.addmm.default: _addmm,
+    aten.mean.dim: _mean_dim,
+    aten.max_pool2d_with_indices.default: _max_pool2d_with_indices,
+    aten.avg_pool2d.default: _avg_pool2d,
+    aten.relu_.default: _relu_,
+    aten.relu.default: _relu,
+    aten.add_.Tensor: _add_,
+    aten.empty.memory_format: _empty,
 }
 
 

@@ -164,3 +164,122 @@ def test_convolution_cases_the_fast_path_leaves_to_the_kernel(make):
     ones, zeros = [1] * (x.dim() - 2), [0] * (x.dim() - 2)
     fast = FAST_PATHS[aten.convolution.default](x, weight, None, ones, zeros, ones, False, zeros, 1)
     assert fast is NotImplemented
+
+
+def _fast_or_error(op, real_args, meta_args):
+    """(fast answer, real answer or None where the CPU kernel raised)."""
+    fast = FAST_PATHS[op](*meta_args)
+    try:
+        real = op(*real_args)
+    except (RuntimeError, IndexError):
+        return fast, None
+    return fast, real
+
+
+def _same_layouts(fast, real):
+    fast, real = (t if isinstance(t, tuple) else (t,) for t in (fast, real))
+    assert [_layout(f) for f in fast] == [_layout(r) for r in real]
+    assert all(f.device.type == "meta" for f in fast)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    side=st.tuples(st.integers(1, 12), st.integers(1, 12)),
+    kernel=st.lists(st.integers(1, 4), min_size=1, max_size=2),
+    stride=st.lists(st.integers(1, 3), min_size=0, max_size=2),
+    padding=st.lists(st.integers(0, 2), min_size=1, max_size=2),
+    dilation=st.lists(st.integers(1, 2), min_size=1, max_size=2),
+    ceil_mode=st.booleans(), average=st.booleans(), dtype=st.sampled_from([torch.float32,
+                                                                           torch.float64]),
+)
+def test_pooling_fast_paths_match_the_cpu_kernel(side, kernel, stride, padding, dilation,
+                                                 ceil_mode, average, dtype):
+    x = torch.randn(2, 3, *side, dtype=dtype)
+    if average:
+        op, args = aten.avg_pool2d.default, (kernel, stride, padding, ceil_mode)
+    else:
+        op, args = aten.max_pool2d_with_indices.default, (kernel, stride, padding, dilation,
+                                                           ceil_mode)
+    fast, real = _fast_or_error(op, (x, *args), (x.to("meta"), *args))
+    if real is None:
+        assert fast is NotImplemented  # the real kernel's error message reaches the user
+    elif fast is not NotImplemented:
+        _same_layouts(fast, real)
+    else:  # the only cases left to the kernel that it accepts: padding above half the kernel
+        assert any(2 * p > k for p, k in zip(padding * 2, kernel * 2))
+
+
+def test_pooling_fast_paths_are_used_for_the_zoo_s_pools():
+    x = torch.empty(1, 64, 112, 112, device="meta")
+    pooled = FAST_PATHS[aten.max_pool2d_with_indices.default](x, [3, 3], [2, 2], [0, 0], [1, 1],
+                                                               True)
+    assert [tuple(t.shape) for t in pooled] == [(1, 64, 56, 56)] * 2  # GoogLeNet's ceil_mode
+    assert tuple(FAST_PATHS[aten.avg_pool2d.default](x, [3, 3], [1, 1], [1, 1]).shape) == (
+        1, 64, 112, 112)
+
+
+@pytest.mark.parametrize("make", [
+    lambda: (torch.randn(10), torch.randn(4, 7), torch.randn(10, 7).t()),  # Linear: W transposed
+    lambda: (torch.randn(4, 10), torch.randn(4, 7), torch.randn(7, 10)),
+    lambda: (torch.randn(1, 10), torch.randn(4, 7), torch.randn(7, 10)),
+    lambda: (torch.randn(10), torch.randn(4, 7), torch.randn(6, 10)),  # inner sizes differ
+    lambda: (torch.randn(10), torch.randn(4, 7, dtype=torch.float64), torch.randn(7, 10)),
+    lambda: (torch.randn(3), torch.randn(4, 7), torch.randn(7, 10)),  # bias of the wrong size
+])
+def test_addmm_fast_path_matches_the_cpu_kernel(make):
+    tensors = make()
+    fast, real = _fast_or_error(aten.addmm.default, tensors, [t.to("meta") for t in tensors])
+    if real is None or real.dtype != tensors[1].dtype:
+        assert fast is NotImplemented
+    else:
+        _same_layouts(fast, real)
+
+
+@pytest.mark.parametrize("shape, dim, keepdim", [
+    ((2, 5, 4, 3), [-1, -2], True),  # global average pooling
+    ((2, 5, 4, 3), [2, 3], False),
+    ((2, 5), [0], False),
+    ((2, 5, 4, 3), [1, -3], True),  # the same dim twice: the kernel's error
+    ((2, 5, 4, 3), [4], True),  # out of range
+])
+def test_mean_fast_path_matches_the_cpu_kernel(shape, dim, keepdim):
+    x = torch.randn(shape)
+    fast, real = _fast_or_error(aten.mean.dim, (x, dim, keepdim), (x.to("meta"), dim, keepdim))
+    if real is None:
+        assert fast is NotImplemented
+    else:
+        _same_layouts(fast, real)
+
+
+def test_mean_cases_the_fast_path_leaves_to_the_kernel():
+    x = torch.empty(2, 5, 4, 3, device="meta")
+    assert FAST_PATHS[aten.mean.dim](x.to(memory_format=torch.channels_last), [2, 3]) is (
+        NotImplemented)
+    assert FAST_PATHS[aten.mean.dim](x.long(), [2, 3]) is NotImplemented  # no dtype to infer
+    assert FAST_PATHS[aten.mean.dim](x, [2, 3], dtype=torch.float64) is NotImplemented
+
+
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_relu_and_residual_add_fast_paths_match_the_cpu_kernel(channels_last):
+    x = torch.randn(2, 5, 4, 3)
+    if channels_last:
+        x = x.to(memory_format=torch.channels_last)
+    meta = x.to("meta")
+    _same_layouts(FAST_PATHS[aten.relu.default](meta), aten.relu.default(x))
+    assert FAST_PATHS[aten.relu_.default](meta) is meta
+    assert FAST_PATHS[aten.add_.Tensor](meta, x.to("meta")) is meta
+    assert aten.add_.Tensor(x.clone(), x).stride() == x.stride()
+    assert FAST_PATHS[aten.add_.Tensor](meta, torch.empty(5, 1, 1, device="meta")) is (
+        NotImplemented)  # broadcast: left to the kernel
+    assert FAST_PATHS[aten.relu_.default](meta.long()) is NotImplemented
+
+
+def test_empty_fast_path_matches_the_op():
+    fast = FAST_PATHS[aten.empty.memory_format]([0], dtype=torch.float32, layout=torch.strided,
+                                                device=torch.device("meta"), pin_memory=False)
+    real = aten.empty.memory_format([0], dtype=torch.float32, layout=torch.strided,
+                                    device=torch.device("meta"), pin_memory=False)
+    _same_layouts(fast, real)
+    assert FAST_PATHS[aten.empty.memory_format](
+        [2, 3, 4, 4], device=torch.device("meta"),
+        memory_format=torch.channels_last) is NotImplemented
