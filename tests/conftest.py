@@ -46,7 +46,9 @@ def snapshot(model: nn.Module) -> dict:
     flags = [m.training for m in model.modules()]
     devices = {p.device for p in model.parameters()}
     grads = [p.requires_grad for p in model.parameters()]
-    return {"state": state, "flags": flags, "devices": devices, "grads": grads}
+    attributes = [sorted(m.__dict__) for m in model.modules()]  # no traced forward left behind
+    return {"state": state, "flags": flags, "devices": devices, "grads": grads,
+            "attributes": attributes}
 
 
 def assert_same_model(model: nn.Module, before: dict) -> None:
@@ -54,6 +56,7 @@ def assert_same_model(model: nn.Module, before: dict) -> None:
     assert after["flags"] == before["flags"]
     assert after["devices"] == before["devices"]
     assert after["grads"] == before["grads"]
+    assert after["attributes"] == before["attributes"]
     assert before["state"].keys() == after["state"].keys()
     for key, value in before["state"].items():
         assert torch.equal(value, after["state"][key]), key

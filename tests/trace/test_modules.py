@@ -1,0 +1,87 @@
+"""Module attribution: which module call each op ran in, seen by wrapping each forward."""
+from __future__ import annotations
+
+import inspect
+
+import torch
+from torch import nn
+
+from convscope.trace import trace
+from convscope.trace.inputs import make_spec
+
+
+def _call_of(graph, op: str) -> str:
+    node = next(n for n in graph.nodes if n.op == op)
+    return graph.calls[node.call].name
+
+
+class DirectForward(nn.Module):
+    """Calls a child's ``forward`` directly, skipping ``__call__``."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3)
+        self.act = nn.ReLU()
+
+    def forward(self, x):
+        return self.act(self.conv.forward(x))
+
+
+def test_a_direct_forward_call_is_attributed_to_its_module():
+    graph = trace(DirectForward(), make_spec((3, 8, 8)))
+    assert _call_of(graph, "aten.convolution.default") == "conv"
+    conv = next(c for c in graph.calls if c.name == "conv")
+    assert conv.outputs[0].shape == (1, 4, 6, 6) and conv.parent == 0
+
+
+def test_a_forward_set_on_the_instance_is_the_one_traced_and_is_kept():
+    model = DirectForward()
+    own = model.act.forward = lambda x: torch.sigmoid(x)  # noqa: E731
+    graph = trace(model, make_spec((3, 8, 8)))
+    assert _call_of(graph, "aten.sigmoid.default") == "act"
+    assert not any(n.op.startswith("aten.relu") for n in graph.nodes)
+    assert model.act.__dict__["forward"] is own
+
+
+def test_the_module_s_own_hooks_still_run_around_the_call():
+    model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU())
+    seen = []
+    model[0].register_forward_pre_hook(lambda m, args: (args[0] * 2,))
+    model[0].register_forward_hook(lambda m, args, out: seen.append(tuple(out.shape)))
+    graph = trace(model, make_spec((3, 8, 8)))
+    assert seen == [(1, 4, 6, 6)]
+    assert _call_of(graph, "aten.convolution.default") == "0"
+    # the pre-hook's multiply runs before the conv's call begins: it counts for the model
+    assert _call_of(graph, "aten.mul.Tensor") == ""
+    assert not nn.modules.module._global_forward_pre_hooks  # no global hook registered
+
+
+def test_the_traced_forward_keeps_the_signature_of_the_module_s_forward():
+    model = DirectForward()
+    signatures = []
+
+    class Peek(nn.Module):
+        def forward(self, x):
+            signatures.append(str(inspect.signature(model.conv.forward)))
+            return model(x)
+
+    trace(Peek(), make_spec((3, 8, 8)))
+    assert signatures == ["(input: torch.Tensor) -> torch.Tensor"]
+
+
+def test_a_scripted_child_is_a_module_call_of_its_own():
+    class WithScripted(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(3, 4, 3)
+            self.scripted = torch.jit.script(nn.ReLU())
+
+        def forward(self, x):
+            return self.scripted(self.conv(x))
+
+    model = WithScripted()
+    compiled = model.scripted.__dict__.get("forward")
+    graph = trace(model, make_spec((3, 8, 8)))
+    assert graph.calls[0].outputs[0].shape == (1, 4, 6, 6)
+    assert _call_of(graph, "aten.relu.default") == "scripted"
+    assert model.scripted.__dict__.get("forward") is compiled
