@@ -12,9 +12,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import cache, cached_property
+from functools import cache
 from math import prod
-from typing import Any, Iterator
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -61,28 +61,18 @@ class Node:
     call: int | None  # index into Graph.calls of the innermost module call, None at top level
     inplace: bool = False  # wrote into its first argument
     view: bool = False  # returned a view of an argument: allocates nothing
+    # every tensor argument, positional then keyword, lists flattened: found while the recorder
+    # converts the arguments, since every analysis walks them
+    refs: tuple[Ref, ...] = field(default=(), repr=False, compare=False)
 
     @property
     def packet(self) -> str:
         """The op without its overload: ``aten.add.Tensor`` -> ``aten.add``."""
         return _packet(self.op)
 
-    @cached_property  # a Node never changes; analyses ask for its refs many times
-    def refs(self) -> tuple[Ref, ...]:
-        """Every tensor argument, positional then keyword, lists flattened."""
-        return (*_refs_in(self.args), *_refs_in(tuple(self.kwargs.values())))
-
     @property
     def output_bytes(self) -> int:
         return sum(t.nbytes for t in self.outputs)
-
-
-def _refs_in(values: tuple) -> Iterator[Ref]:
-    for value in values:
-        if isinstance(value, Ref):
-            yield value
-        elif isinstance(value, (list, tuple)):
-            yield from _refs_in(tuple(value))
 
 
 @dataclass(frozen=True)

@@ -64,6 +64,7 @@ class Recorder(TorchDispatchMode):
         self._keep_alive = keep_alive
         self._watch: dict[int, weakref.ref] = {}
         self._kinds: dict = {}
+        self._refs: list[Ref] = []  # the tensor arguments of the op being converted
 
     def ref(self, t: torch.Tensor) -> Ref:
         key = id(t)
@@ -100,7 +101,9 @@ class Recorder(TorchDispatchMode):
         if kind in _SCALARS:  # most arguments: checked first, as the cheapest test
             return value
         if kind is _Tensor or isinstance(value, _Tensor):
-            return self.ref(value)
+            found = self.ref(value)
+            self._refs.append(found)
+            return found
         if kind is list or kind is tuple:
             for item in value:
                 if type(item) not in _SCALARS:
@@ -134,7 +137,8 @@ class Recorder(TorchDispatchMode):
         kinds = self._kinds.get(func)
         if kinds is None:
             kinds = self._kinds[func] = (*_op_kind(func), str(func))
-        convert = self._convert
+        convert, refs = self._convert, self._refs
+        refs.clear()
         return Node(
             index=len(self.nodes),
             op=kinds[2],
@@ -144,6 +148,7 @@ class Recorder(TorchDispatchMode):
             call=self.stack.current,
             inplace=kinds[0],
             view=kinds[1],
+            refs=tuple(refs),
         )
 
     def _record(self, func, args, kwargs, out):
