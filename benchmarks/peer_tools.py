@@ -25,6 +25,7 @@ import warnings
 import torch
 
 WARMUP = (1, 96)  # (batch, pixels): the smallest size all five models run at, so it is cheap
+MOST_RUNS = 200  # a cap on a fast tool's runs within its time span
 
 
 def convscope_counts(model, batch: int, size: int):
@@ -126,10 +127,11 @@ def _reset_peak() -> bool:
 
 
 def measure(tool: str, model_name: str, batch: int, size: int, repeat: int, budget: float,
-            threads: int) -> dict:
-    """Warm up at ``WARMUP``, then time analyses at (batch, size): the median of up to ``repeat``
-    runs, fewer once they add up to ``budget`` seconds. The peak is measured on the first run:
-    how far the peak RSS rises above the RSS just before it."""
+            threads: int, span: float = 0.0) -> dict:
+    """Warm up at ``WARMUP``, then time analyses at (batch, size): the median of ``repeat`` runs,
+    more until they add up to ``span`` seconds, fewer once they add up to ``budget`` seconds.
+    The peak is measured on the first run: how far the peak RSS rises above the RSS just
+    before it."""
     from convscope import zoo
 
     warnings.filterwarnings("ignore")
@@ -140,7 +142,8 @@ def measure(tool: str, model_name: str, batch: int, size: int, repeat: int, budg
     reset = _reset_peak()  # without it, the peak is counted from the warm-up's high-water mark
     before = _rss_kib("VmRSS" if reset else "VmHWM")
     times = []
-    while not times or (len(times) < repeat and sum(times) < budget):
+    while not times or ((len(times) < repeat or sum(times) < span) and sum(times) < budget
+                        and len(times) < MOST_RUNS):
         start = time.perf_counter()
         params, macs = count(model, batch, size)
         times.append(time.perf_counter() - start)

@@ -3,8 +3,9 @@
 For every model, batch and image size, each tool analyses the model in its own process:
 imports, builds the model, warms up with one analysis at batch 1 and 96 px (imports, lazy
 initialisation, hooks), resets the peak-RSS counter, then times analyses at the row's size:
-median of up to ``--repeat`` runs, fewer once they add up to ``--budget`` seconds (slow real
-forwards run once or twice). Peak memory is how far the peak RSS rose above the RSS just
+median of ``--repeat`` runs, more until they span ``--span`` seconds (so that a fast tool's
+median covers as much of the machine's varying load as a slow one's), fewer once they add up to
+``--budget`` seconds (slow real forwards run once or twice). Peak memory is how far the peak RSS rose above the RSS just
 before the first timed run. Tools alternate: each row runs them in a rotated order.
 
 A row whose real forward would need more than ``--memory-limit`` GiB is skipped (estimated
@@ -123,7 +124,7 @@ def run_grid(options, tools: list[str]) -> dict:
                 else:
                     result = run_child(context, options, [tool, model_name, batch, size,
                                                           options.repeat, options.budget,
-                                                          options.threads])
+                                                          options.threads, options.span])
                 row["tools"][tool] = result
                 _progress(model_name, batch, size, tool, result)
             index += 1
@@ -153,7 +154,10 @@ def parse(argv=None):
     parser.add_argument("--quick", action="store_true",
                         help="ResNet-50, batch 1, 224 px, every tool: under a minute")
     parser.add_argument("--models", nargs="+", default=MODELS)
-    parser.add_argument("--repeat", type=int, default=7, help="timed runs at most")
+    parser.add_argument("--repeat", type=int, default=7,
+                        help="timed runs, at least (unless --budget stops them)")
+    parser.add_argument("--span", type=float, default=2.0,
+                        help="keep timing a fast tool until its runs add up to this many seconds")
     parser.add_argument("--budget", type=float, default=6.0,
                         help="stop repeating once the timed runs add up to this many seconds")
     parser.add_argument("--timeout", type=float, default=45.0,

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import inspect
 
+import pytest
 import torch
 from torch import nn
 
@@ -69,6 +70,7 @@ def test_the_traced_forward_keeps_the_signature_of_the_module_s_forward():
     assert signatures == ["(input: torch.Tensor) -> torch.Tensor"]
 
 
+@pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated")
 def test_a_scripted_child_is_a_module_call_of_its_own():
     class WithScripted(nn.Module):
         def __init__(self):
