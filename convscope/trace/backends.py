@@ -10,6 +10,7 @@ import torch
 
 
 META = torch.device("meta")  # made once: a device given as text is parsed on every call
+PLAIN = (torch.Tensor, torch.nn.Parameter)
 
 
 def meta_backend():
@@ -17,7 +18,9 @@ def meta_backend():
         return torch.empty(shape, dtype=dtype, device=META)
 
     def like(t):
-        if t.is_contiguous():  # nearly every parameter and buffer: the cheapest copy (~3 us)
+        # nearly every parameter and buffer: the cheapest copy (~3 us); a tensor subclass
+        # would answer empty_like itself
+        if type(t) in PLAIN and t.is_contiguous():
             return torch.empty_like(t, device=META, requires_grad=t.requires_grad)
         copy = torch.empty_strided(t.shape, t.stride(), dtype=t.dtype, device=META)
         return copy.requires_grad_() if t.requires_grad else copy

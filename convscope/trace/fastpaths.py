@@ -138,6 +138,7 @@ def _addmm(bias, mat1, mat2, beta=1, alpha=1):
 def _mean_dim(x, dim, keepdim=False, dtype=None):
     """Global average pooling's mean over some dims of a contiguous float tensor (~1 ms meta
     kernel): contiguous, those dims kept as 1 or dropped."""
+    dim = [dim] if isinstance(dim, int) else dim
     if dtype is not None or not dim or not x.dtype.is_floating_point or not x.is_contiguous():
         return NotImplemented
     rank = x.dim()

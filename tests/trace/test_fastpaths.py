@@ -257,6 +257,7 @@ def test_mean_cases_the_fast_path_leaves_to_the_kernel():
         NotImplemented)
     assert FAST_PATHS[aten.mean.dim](x.long(), [2, 3]) is NotImplemented  # no dtype to infer
     assert FAST_PATHS[aten.mean.dim](x, [2, 3], dtype=torch.float64) is NotImplemented
+    assert FAST_PATHS[aten.mean.dim](x, 3).shape == (2, 5, 4)  # one dim given as an int
 
 
 @pytest.mark.parametrize("channels_last", [False, True])

@@ -272,18 +272,23 @@ def test_the_garbage_collector_is_back_on_after_a_trace_even_a_failed_one():
         gc.enable()
 
 
+class _Tagged(torch.Tensor):
+    """A tensor subclass with torch's default __torch_function__ (it keeps the subclass)."""
+
+
 @pytest.mark.parametrize("make", [
     lambda: nn.Parameter(torch.randn(8, 4, 3, 3)),
     lambda: nn.Parameter(torch.randn(8, 4, 3, 3).to(memory_format=torch.channels_last)),
     lambda: nn.Parameter(torch.randn(4, 8).t()),  # a transposed weight: strides kept
     lambda: nn.Parameter(torch.randn(5), requires_grad=False),
     lambda: torch.tensor(3, dtype=torch.long),  # num_batches_tracked
+    lambda: torch.randn(3, 2).as_subclass(_Tagged),  # a subclass: a plain meta copy all the same
 ])
 def test_meta_copies_keep_shape_strides_dtype_and_requires_grad(make):
     from convscope.trace.backends import meta_backend
 
     t = make()
     copy = meta_backend()[3](t)
-    assert copy.device.type == "meta"
+    assert copy.device.type == "meta" and type(copy) is torch.Tensor
     assert (copy.shape, copy.stride(), copy.dtype, copy.requires_grad) == (
         t.shape, t.stride(), t.dtype, t.requires_grad)
