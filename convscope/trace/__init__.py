@@ -21,7 +21,7 @@ from torch import nn
 from ..graph import Graph, ModuleCall
 from .backends import BACKENDS
 from .inputs import InputSpec, materialise
-from .modules import ModuleStack, flat_tensors
+from .modules import OUTPUT, ModuleStack, flat_tensors
 from .recorder import Recorder, tensor_meta
 from .state import sources_of, swapped, training_flags, walk
 
@@ -41,10 +41,9 @@ class TraceFailure(Exception):
         return f"{type(self.cause).__name__}: {self.cause}"
 
 
-def _call(index: int, record: dict) -> ModuleCall:
-    refs = tuple(record["output"] or ())
-    fields = {k: v for k, v in record.items() if k != "output"}
-    return ModuleCall(index, **fields, outputs=tuple(r.meta for r in refs), output_refs=refs)
+def _call(index: int, record: list) -> ModuleCall:
+    refs = tuple(record[OUTPUT] or ())
+    return ModuleCall(index, *record[:OUTPUT], tuple([r.meta for r in refs]), refs)
 
 
 @contextlib.contextmanager

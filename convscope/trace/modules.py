@@ -13,16 +13,21 @@ import torch
 from torch import nn
 
 
+OUTPUT = 6  # where a call record keeps the refs of its outputs
+
+
 class ModuleStack:
     """Pushes a call record when a known module's forward starts, pops it when it returns.
 
-    ``calls`` keeps every call in order, as the keyword arguments of ``graph.ModuleCall``.
+    ``calls`` keeps every call in order, each as a list of ``graph.ModuleCall``'s fields after
+    its index, in order (name, type, parent, is_leaf, call_number, first_node), then the refs
+    of its outputs (None until it returns): the graph makes each call in one step from it.
     """
 
     def __init__(self, modules: tuple[tuple[str, nn.Module], ...], on_output, node_count):
         """``modules``: the model's ``named_modules()``, as ``state.walk`` found them."""
         self.modules = modules
-        self.calls: list[dict] = []
+        self.calls: list[list] = []
         self.stack: list[int] = []
         self._call_counts: dict[int, int] = {}
         self._on_output = on_output
@@ -32,9 +37,6 @@ class ModuleStack:
     @property
     def current(self) -> int | None:
         return self.stack[-1] if self.stack else None
-
-    def current_name(self) -> str:
-        return self.calls[self.current]["name"] if self.stack else ""
 
     def __enter__(self):
         try:
@@ -62,12 +64,11 @@ class ModuleStack:
         def traced_forward(*args, **kwargs):
             number = counts.get(key, 0)
             counts[key] = number + 1
-            calls.append({"name": name, "type": kind, "parent": stack[-1] if stack else None,
-                          "is_leaf": leaf, "call_number": number,
-                          "first_node": self._node_count(), "output": None})
+            calls.append([name, kind, stack[-1] if stack else None, leaf, number,
+                          self._node_count(), None])
             stack.append(len(calls) - 1)
             output = forward(*args, **kwargs)
-            calls[stack.pop()]["output"] = self._on_output(output)
+            calls[stack.pop()][OUTPUT] = self._on_output(output)
             return output
 
         traced_forward.__wrapped__ = forward  # inspect.signature(module.forward) still reads it

@@ -142,7 +142,8 @@ class Recorder(TorchDispatchMode):
         return Node(
             index=len(self.nodes),
             op=kinds[2],
-            args=tuple([convert(a) for a in args]),
+            # most arguments are plain (sizes, flags): tested here, without a call
+            args=tuple([a if type(a) in _SCALARS else convert(a) for a in args]),
             kwargs={k: convert(v) for k, v in kwargs.items()} if kwargs else {},
             outputs=tuple([tensor_meta(t) for t in tensors]),
             call=self.stack.current,
