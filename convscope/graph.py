@@ -11,13 +11,43 @@
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import MISSING, dataclass, field, fields
 from functools import cache
 from math import prod
 from typing import Any
 
 
-@dataclass(frozen=True)
+def record(cls):
+    """``@dataclass(frozen=True)`` with a constructor about 3x cheaper.
+
+    The frozen dataclass constructor sets each field through ``object.__setattr__`` (~0.25 us a
+    field), and one analysis makes thousands of these records (a Node per op, a Ref per tensor,
+    a Row, Fields and Axes per layer). This one fills the instance dict in one step; the class
+    is otherwise the dataclass (equality, repr, ``replace``, and assignment still raises).
+    """
+    cls = dataclass(frozen=True)(cls)
+    names = [f.name for f in fields(cls)]
+    scope, params, fill = {}, [], []
+    for f in fields(cls):
+        if f.default_factory is not MISSING:
+            scope[f"_make_{f.name}"] = f.default_factory
+            params.append(f"{f.name}=None")
+            fill.append(f"    if {f.name} is None: {f.name} = _make_{f.name}()")
+        elif f.default is not MISSING:
+            scope[f"_default_{f.name}"] = f.default
+            params.append(f"{f.name}=_default_{f.name}")
+        else:
+            params.append(f.name)
+    source = "\n".join([f"def __init__(self, {', '.join(params)}):", *fill,
+                        f"    self.__dict__.update({', '.join(f'{n}={n}' for n in names)})"])
+    made: dict = {}
+    exec(source, scope, made)  # noqa: S102 (our own field names, as dataclasses does)
+    made["__init__"].__qualname__ = f"{cls.__qualname__}.__init__"
+    cls.__init__ = made["__init__"]
+    return cls
+
+
+@record
 class TensorMeta:
     shape: tuple[int, ...]
     dtype: str
@@ -32,7 +62,7 @@ class TensorMeta:
         return self.numel * self.itemsize
 
 
-@dataclass(frozen=True)
+@record
 class Ref:
     """A tensor argument: ``kind`` is node|input|param|buffer|const; ``source`` its index or name."""
 
@@ -51,7 +81,7 @@ def _packet(op: str) -> str:
     return op.rsplit(".", 1)[0] if op.count(".") >= 2 else op
 
 
-@dataclass(frozen=True)
+@record
 class Node:
     index: int
     op: str  # "aten.convolution.default"
@@ -75,7 +105,7 @@ class Node:
         return sum(t.nbytes for t in self.outputs)
 
 
-@dataclass(frozen=True)
+@record
 class ModuleCall:
     index: int
     name: str  # qualified name, "" for the root model
@@ -92,7 +122,7 @@ class ModuleCall:
         return 0 if not self.name else self.name.count(".") + 1
 
 
-@dataclass(frozen=True)
+@record
 class Param:
     name: str  # qualified name, "layer1.0.conv1.weight"
     module: str  # owner's qualified name
@@ -100,7 +130,7 @@ class Param:
     trainable: bool
 
 
-@dataclass(frozen=True)
+@record
 class Graph:
     nodes: tuple[Node, ...]
     calls: tuple[ModuleCall, ...]

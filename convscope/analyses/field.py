@@ -21,12 +21,14 @@ varies a little from unit to unit.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from fractions import Fraction
 from typing import Callable, Sequence
 
+from ..graph import record
 
-@dataclass(frozen=True)
+
+@record
 class Axis:
     """The field along one spatial axis of the model input; ``whole``: it is all of that axis."""
 
@@ -88,7 +90,7 @@ def union(axes: Sequence[Axis], input_length: int) -> tuple[Axis, bool]:
     return Axis(hi - lo + 1, max(strides), -lo, exact=exact), aligned
 
 
-@dataclass(frozen=True)
+@record
 class Field:
     """The receptive field of every unit of one tensor, relative to the model input.
 

@@ -6,13 +6,13 @@ ancestor at ``depth``, as torchinfo's ``depth`` does.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
-from ..graph import Graph, Node, TensorMeta
+from ..graph import Graph, Node, TensorMeta, record
 from .costs import OpCosts
 
 
-@dataclass(frozen=True)
+@record
 class Row:
     name: str
     type: str

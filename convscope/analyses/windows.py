@@ -16,10 +16,9 @@ owns the full analysis and can replace ``fields`` here.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from math import prod
 
-from ..graph import Graph, Node
+from ..graph import Graph, Node, record
 
 CONV_OPS = ("aten.convolution", "aten._convolution")
 MAX_POOL_OPS = ("aten.max_pool1d_with_indices", "aten.max_pool2d_with_indices",
@@ -45,7 +44,7 @@ def _tuple(value, dims: int, default: int) -> tuple[int, ...]:
     return value * dims if len(value) == 1 else value
 
 
-@dataclass(frozen=True)
+@record
 class Window:
     """One conv or pool op: ``kind`` is conv|transposed|max|avg; tuples hold one value per dim."""
 
@@ -138,7 +137,7 @@ def adaptive_window(node: Node) -> Window | None:
     return Window("avg", steps, steps, (0,) * len(steps), (1,) * len(steps))
 
 
-@dataclass(frozen=True)
+@record
 class Field:
     """Receptive field of one unit of a tensor, per spatial dim: ``size`` input pixels, ``jump``
     input pixels between neighbouring units. ``whole``: every unit sees the whole input."""

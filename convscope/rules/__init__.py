@@ -19,14 +19,13 @@ Add a rule by copying its neighbour::
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from math import prod
 from typing import Callable
 
-from ..graph import Node
+from ..graph import Node, record
 
 
-@dataclass(frozen=True)
+@record
 class Cost:
     macs: int = 0
     flops: int = 0  # other FLOPs, not from MACs

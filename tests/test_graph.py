@@ -1,0 +1,63 @@
+"""graph.record: a frozen dataclass with a cheaper constructor, and nothing else different."""
+from __future__ import annotations
+
+import copy
+import dataclasses
+import pickle
+
+import pytest
+
+from convscope.graph import Graph, Node, Ref, TensorMeta, record
+
+
+@record
+class Sample:
+    name: str
+    size: int = 3
+    tags: dict = dataclasses.field(default_factory=dict)
+    hidden: tuple = dataclasses.field(default=(), repr=False, compare=False)
+
+
+@dataclasses.dataclass(frozen=True)
+class Twin:  # the same fields, made by dataclasses itself
+    name: str
+    size: int = 3
+    tags: dict = dataclasses.field(default_factory=dict)
+    hidden: tuple = dataclasses.field(default=(), repr=False, compare=False)
+
+
+@pytest.mark.parametrize("args, kwargs", [
+    (("a",), {}),
+    (("a", 5), {"hidden": (1,)}),
+    ((), {"name": "b", "tags": {"x": 1}}),
+    (("c", 1, {"y": 2}, (3,)), {}),
+])
+def test_a_record_is_built_like_its_dataclass_twin(args, kwargs):
+    ours, twin = Sample(*args, **kwargs), Twin(*args, **kwargs)
+    assert dataclasses.asdict(ours) == dataclasses.asdict(twin)
+    assert repr(ours).removeprefix("Sample") == repr(twin).removeprefix("Twin")
+    assert ours == Sample(*args, **kwargs)
+    assert ours == dataclasses.replace(ours, hidden=("other",))  # hidden does not compare
+    assert ours != dataclasses.replace(ours, size=ours.size + 1)
+
+
+def test_defaults_are_fresh_and_missing_or_unknown_arguments_raise_as_before():
+    assert Sample("a").tags is not Sample("a").tags
+    with pytest.raises(TypeError):
+        Sample()
+    with pytest.raises(TypeError):
+        Sample("a", colour="red")
+    with pytest.raises(TypeError):
+        Sample("a", 1, {}, (), "one too many")
+
+
+def test_a_record_stays_frozen_hashable_and_copyable():
+    meta = TensorMeta((1, 3, 8, 8), "float32", 4)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        meta.itemsize = 2
+    ref = Ref("node", 0, 0, meta)
+    assert hash(ref) == hash(Ref("node", 0, 0, TensorMeta((1, 3, 8, 8), "float32", 4)))
+    node = Node(0, "aten.relu.default", (ref,), {}, (meta,), None, refs=(ref,))
+    assert pickle.loads(pickle.dumps(node)) == node and copy.deepcopy(node).refs == (ref,)
+    graph = Graph((node,), (), (meta,), (ref,), (), (), "Net", False)
+    assert graph.meta == {} and graph.meta is not Graph((), (), (), (), (), (), "", False).meta
