@@ -27,12 +27,12 @@ def record(cls):
     """
     cls = dataclass(frozen=True)(cls)
     names = [f.name for f in fields(cls)]
-    scope, params, fill = {}, [], []
+    scope, params, fill = {"_UNSET": object()}, [], []
     for f in fields(cls):
         if f.default_factory is not MISSING:
             scope[f"_make_{f.name}"] = f.default_factory
-            params.append(f"{f.name}=None")
-            fill.append(f"    if {f.name} is None: {f.name} = _make_{f.name}()")
+            params.append(f"{f.name}=_UNSET")
+            fill.append(f"    if {f.name} is _UNSET: {f.name} = _make_{f.name}()")
         elif f.default is not MISSING:
             scope[f"_default_{f.name}"] = f.default
             params.append(f"{f.name}=_default_{f.name}")

@@ -43,6 +43,7 @@ def test_a_record_is_built_like_its_dataclass_twin(args, kwargs):
 
 def test_defaults_are_fresh_and_missing_or_unknown_arguments_raise_as_before():
     assert Sample("a").tags is not Sample("a").tags
+    assert Sample("a", tags=None).tags is None is Twin("a", tags=None).tags
     with pytest.raises(TypeError):
         Sample()
     with pytest.raises(TypeError):
