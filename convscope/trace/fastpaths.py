@@ -17,11 +17,15 @@ import torch
 aten = torch.ops.aten
 
 
+def _dense(x: torch.Tensor) -> bool:
+    return x.is_contiguous() or x.is_contiguous(memory_format=torch.channels_last)
+
+
 def _like(x: torch.Tensor) -> torch.Tensor:
     """``torch.empty_like(x)`` without its meta kernel, a Python decomposition that works out a
     stride permutation (~0.1 ms a call): for a dense tensor in either common layout the strides
     are x's own."""
-    if x.is_contiguous() or x.is_contiguous(memory_format=torch.channels_last):
+    if _dense(x):
         return torch.empty_strided(x.shape, x.stride(), dtype=x.dtype, device=x.device)
     return torch.empty_like(x)
 
@@ -58,10 +62,6 @@ def _hardtanh_(x, min_val=-1.0, max_val=1.0):
 
 def _hardtanh(x, min_val=-1.0, max_val=1.0):
     return _like(x)
-
-
-def _dense(x: torch.Tensor) -> bool:
-    return x.is_contiguous() or x.is_contiguous(memory_format=torch.channels_last)
 
 
 def _same_layout_binary(x, other, alpha=1):
