@@ -22,11 +22,14 @@ def record(cls):
 
     The frozen dataclass constructor sets each field through ``object.__setattr__`` (~0.25 us a
     field), and one analysis makes thousands of these records (a Node per op, a Ref per tensor,
-    a Row, Fields and Axes per layer). This one fills the instance dict in one step; the class
-    is otherwise the dataclass (equality, repr, ``replace``, and assignment still raises).
+    a Row, Fields and Axes per layer). This one stores each field straight into the instance
+    dict; the class is otherwise the dataclass (equality, repr, ``replace``, and assignment
+    still raises).
     """
     cls = dataclass(frozen=True)(cls)
     names = [f.name for f in fields(cls)]
+    if "self" in names or "__d" in names:
+        raise TypeError(f"{cls.__name__}: a record field cannot be called self or __d")
     scope, params, fill = {"_UNSET": object()}, [], []
     for f in fields(cls):
         if f.default_factory is not MISSING:
@@ -38,8 +41,10 @@ def record(cls):
             params.append(f"{f.name}=_default_{f.name}")
         else:
             params.append(f.name)
+    # one store per field straight into the instance dict: cheaper than one update() call
     source = "\n".join([f"def __init__(self, {', '.join(params)}):", *fill,
-                        f"    self.__dict__.update({', '.join(f'{n}={n}' for n in names)})"])
+                        "    __d = self.__dict__",
+                        *(f"    __d[{n!r}] = {n}" for n in names)])
     made: dict = {}
     exec(source, scope, made)  # noqa: S102 (our own field names, as dataclasses does)
     made["__init__"].__qualname__ = f"{cls.__qualname__}.__init__"
