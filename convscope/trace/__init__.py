@@ -21,6 +21,7 @@ from torch import nn
 from ..graph import Graph, ModuleCall
 from .backends import BACKENDS
 from .inputs import InputSpec, materialise
+from .lowering import lowered_forward, lowering_allowed
 from .modules import OUTPUT, ModuleStack, flat_tensors
 from .recorder import Recorder, tensor_meta
 from .state import sources_of, swapped, training_flags, walk
@@ -61,8 +62,10 @@ def no_gc():
             gc.enable()
 
 
-def run_trace(model: nn.Module, spec: InputSpec, *, train: bool, backend: str) -> Graph:
-    """Run one forward of ``model`` under the recorder with the given backend."""
+def run_trace(model: nn.Module, spec: InputSpec, *, train: bool, backend: str,
+              lower: bool = True) -> Graph:
+    """Run one forward of ``model`` under the recorder with the given backend. ``lower``: record
+    the common leaf modules without running their forward (``lowering``; meta backend only)."""
     mode, make, convert, like = BACKENDS[backend]()
     tensors = walk(model)
     args, kwargs = materialise(spec, make, convert)
@@ -73,9 +76,12 @@ def run_trace(model: nn.Module, spec: InputSpec, *, train: bool, backend: str) -
                     (lambda t: t.clone()) if real else like)
 
     holder: dict = {}
+    lowering = None
+    if lower and backend == "meta" and lowering_allowed():
+        lowering = lambda module: lowered_forward(module, holder["rec"].record)  # noqa: E731
     stack = ModuleStack(tensors.modules,
                         lambda out: holder["rec"].ref_outputs(flat_tensors(out)),
-                        lambda: len(holder["rec"].nodes))
+                        lambda: len(holder["rec"].nodes), lowering)
     try:
         with state as copies:
             recorder = holder["rec"] = Recorder(stack, sources_of(copies, inputs))

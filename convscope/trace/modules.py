@@ -12,6 +12,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .lowering import NOT_LOWERED
+
 
 OUTPUT = 6  # where a call record keeps the refs of its outputs
 
@@ -24,9 +26,13 @@ class ModuleStack:
     of its outputs (None until it returns): the graph makes each call in one step from it.
     """
 
-    def __init__(self, modules: tuple[tuple[str, nn.Module], ...], on_output, node_count):
-        """``modules``: the model's ``named_modules()``, as ``state.walk`` found them."""
+    def __init__(self, modules: tuple[tuple[str, nn.Module], ...], on_output, node_count,
+                 lower=None):
+        """``modules``: the model's ``named_modules()``, as ``state.walk`` found them.
+        ``lower(module)``: a forward that records the module's ops without running it, or None
+        (``lowering.lowered_forward``); it may still decline a call (NOT_LOWERED)."""
         self.modules = modules
+        self._lower = lower
         self.calls: list[list] = []
         self.stack: list[int] = []
         self._call_counts: dict[int, int] = {}
@@ -51,7 +57,7 @@ class ModuleStack:
         self._unwrap()
         # the callbacks reach the recorder, which holds this stack: dropped, so that no cycle
         # leaves the recorder and every tensor it kept to the garbage collector
-        self._on_output = self._node_count = None
+        self._on_output = self._node_count = self._lower = None
 
     def _wrap(self, name: str, module: nn.Module) -> None:
         # a forward set on the instance (a ScriptModule's compiled one) is wrapped, and put back
@@ -60,6 +66,7 @@ class ModuleStack:
         key, kind = id(module), type(module).__name__
         leaf = all(m is None for m in module._modules.values())
         calls, stack, counts = self.calls, self.stack, self._call_counts
+        lowered = self._lower(module) if self._lower is not None and own is None else None
 
         def traced_forward(*args, **kwargs):
             number = counts.get(key, 0)
@@ -67,7 +74,11 @@ class ModuleStack:
             calls.append([name, kind, stack[-1] if stack else None, leaf, number,
                           self._node_count(), None])
             stack.append(len(calls) - 1)
-            output = forward(*args, **kwargs)
+            output = NOT_LOWERED
+            if lowered is not None and len(args) == 1 and not kwargs:
+                output = lowered(args[0])
+            if output is NOT_LOWERED:
+                output = forward(*args, **kwargs)
             calls[stack.pop()][OUTPUT] = self._on_output(output)
             return output
 

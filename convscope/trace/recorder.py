@@ -64,7 +64,6 @@ class Recorder(TorchDispatchMode):
         self._keep_alive = keep_alive
         self._watch: dict[int, weakref.ref] = {}
         self._kinds: dict = {}
-        self._refs: list[Ref] = []  # the tensor arguments of the op being converted
 
     def ref(self, t: torch.Tensor) -> Ref:
         key = id(t)
@@ -96,13 +95,14 @@ class Recorder(TorchDispatchMode):
     def ref_outputs(self, tensors) -> tuple[Ref, ...]:
         return tuple(self.ref(t) for t in tensors)
 
-    def _convert(self, value):
+    def _convert(self, value, refs: list):
+        """An argument with tensors replaced by their Refs (each also added to ``refs``)."""
         kind = type(value)
-        if kind in _SCALARS:  # most arguments: checked first, as the cheapest test
+        if kind in _SCALARS:
             return value
         if kind is _Tensor or isinstance(value, _Tensor):
-            found = self.ref(value)
-            self._refs.append(found)
+            found = self._producers.get(id(value)) or self.ref(value)
+            refs.append(found)
             return found
         if kind is list or kind is tuple:
             for item in value:
@@ -110,10 +110,10 @@ class Recorder(TorchDispatchMode):
                     break
             else:  # sizes, strides, paddings: nothing to convert, and no copy
                 return value
-            converted = [self._convert(v) for v in value]
+            converted = [self._convert(v, refs) for v in value]
             return converted if kind is list else tuple(converted)
         if isinstance(value, (list, tuple)):
-            return kind(self._convert(v) for v in value)
+            return kind(self._convert(v, refs) for v in value)
         return _plain(value)
 
     # PyTorch wraps a mode's __torch_dispatch__ in a guard that keeps torch.compile out of it,
@@ -127,35 +127,57 @@ class Recorder(TorchDispatchMode):
         try:
             out = run_op(func, args, kwargs)
         except Exception:
-            self.failure = self._node(func, args, kwargs, ())
+            self.failure = self._failed_node(func, args, kwargs)
             raise
         if func.namespace != "prim":  # prim.device and friends only read metadata
-            self._record(func, args, kwargs, out)
+            self.record(func, args, kwargs, out)
         return out
 
-    def _node(self, func, args, kwargs, tensors) -> Node:
-        kinds = self._kinds.get(func)
-        if kinds is None:
-            kinds = self._kinds[func] = (*_op_kind(func), str(func))
-        convert, refs = self._convert, self._refs
-        refs.clear()
-        return Node(
-            index=len(self.nodes),
-            op=kinds[2],
-            # most arguments are plain (sizes, flags): tested here, without a call
-            args=tuple([a if type(a) in _SCALARS else convert(a) for a in args]),
-            kwargs={k: convert(v) for k, v in kwargs.items()} if kwargs else {},
-            outputs=tuple([tensor_meta(t) for t in tensors]),
-            call=self.stack.current,
-            inplace=kinds[0],
-            view=kinds[1],
-            refs=tuple(refs),
-        )
+    def _kind(self, func) -> tuple[str, bool, bool]:
+        found = self._kinds.get(func)
+        if found is None:
+            found = self._kinds[func] = (str(func), *_op_kind(func))
+        return found
 
-    def _record(self, func, args, kwargs, out):
+    def _failed_node(self, func, args, kwargs) -> Node:
+        op, inplace, view = self._kind(func)
+        refs: list[Ref] = []
+        return Node(len(self.nodes), op, tuple([self._convert(a, refs) for a in args]),
+                    {k: self._convert(v, refs) for k, v in kwargs.items()}, (),
+                    self.stack.current, inplace, view, tuple(refs))
+
+    def record(self, func, args, kwargs, out):
+        """One node for ``func(*args, **kwargs)`` that returned ``out``: every dispatched op, and
+        the ops of a lowered module (``lowering``), which reach here without the dispatcher.
+
+        Written as one flat loop: it runs for every op, and each helper call or comprehension
+        would cost as much as the test it saves."""
+        op, inplace, view = self._kinds.get(func) or self._kind(func)
+        producers, refs, converted = self._producers, [], []
+        for value in args:
+            kind = type(value)
+            if kind is _Tensor:
+                found = producers.get(id(value)) or self.ref(value)
+                refs.append(found)
+                converted.append(found)
+            elif kind in _SCALARS:
+                converted.append(value)
+            else:
+                converted.append(self._convert(value, refs))
+        plain_kwargs = {k: self._convert(v, refs) for k, v in kwargs.items()} if kwargs else {}
+        index = len(self.nodes)
+        stack = self.stack.stack
+        call = stack[-1] if stack else None
+        if type(out) is _Tensor:  # most ops: one output
+            meta = _meta_of(out.shape, out.dtype)
+            self.nodes.append(Node(index, op, tuple(converted), plain_kwargs, (meta,), call,
+                                   inplace, view, tuple(refs)))
+            self._remember(out, Ref("node", index, 0, meta))
+            return
         outs = out if isinstance(out, (tuple, list)) else (out,)
-        tensors = [t for t in outs if isinstance(t, torch.Tensor)]
-        node = self._node(func, args, kwargs, tensors)
-        self.nodes.append(node)
-        for slot, (t, meta) in enumerate(zip(tensors, node.outputs)):
-            self._remember(t, Ref("node", node.index, slot, meta))
+        tensors = [t for t in outs if isinstance(t, _Tensor)]
+        metas = tuple([tensor_meta(t) for t in tensors])
+        self.nodes.append(Node(index, op, tuple(converted), plain_kwargs, metas, call, inplace,
+                               view, tuple(refs)))
+        for slot, (t, meta) in enumerate(zip(tensors, metas)):
+            self._remember(t, Ref("node", index, slot, meta))

@@ -1,0 +1,126 @@
+"""Leaf modules recorded as the aten ops their forward runs, without running that forward.
+
+Three quarters of a CNN's ops come from four leaf modules: Conv2d, BatchNorm2d, ReLU and ReLU6.
+Through PyTorch each one goes module -> functional -> C++ composite -> dispatcher -> our mode,
+~50 us a convolution and ~100 us a batch norm (two ops) on a shape-only tensor, most of it glue.
+Their forwards in the common case are one fixed sequence of aten calls, so for those cases we
+make the same calls' outputs with the fast paths (``fastpaths``, pinned against the CPU kernel)
+and record them as the dispatcher would have shown them, arguments included.
+
+A lowering returns ``NOT_LOWERED`` for every other case (another layout, dtype mix, padding
+mode, a shape the kernel would reject, an unbatched input, training mode for batch norm), and the
+module's own forward runs instead, so PyTorch's errors still reach ``analyses.diagnose``. Only
+the exact classes below, with their class forward untouched, are lowered, and only on the meta
+backend with no other torch mode active. ``tests/trace/test_lowering.py`` checks that every zoo
+model and random layer configurations give the same graph either way.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+from torch import nn
+
+from .fastpaths import FAST_PATHS, _convolution, _native_batch_norm
+
+aten = torch.ops.aten
+NOT_LOWERED = object()
+_Tensor = torch.Tensor
+_NO_OUTPUT_PADDING = (0, 0)
+_PYTHON_KEY = torch._C.DispatchKeySet(torch._C.DispatchKey.Python)
+
+# record(func, args, kwargs, out): the recorder's entry for an op it did not see dispatched
+Record = Callable[[object, tuple, dict, object], None]
+
+
+def _conv2d(module: nn.Conv2d, x: torch.Tensor, record: Record):
+    """F.conv2d -> aten.conv2d -> aten.convolution(x, w, b, stride, padding, dilation,
+    transposed=False, output_padding=[0, 0], groups)."""
+    padding = module.padding
+    if module.padding_mode != "zeros" or type(padding) is str:
+        return NOT_LOWERED  # padded by F.pad first, or conv2d.padding's own decomposition
+    args = (x, module.weight, module.bias, [*module.stride], [*padding], [*module.dilation],
+            False, [*_NO_OUTPUT_PADDING], module.groups)
+    out = _convolution(*args)
+    if out is NotImplemented:
+        return NOT_LOWERED
+    record(aten.convolution.default, args, {}, out)
+    return out
+
+
+def _batch_norm_2d(module: nn.BatchNorm2d, x: torch.Tensor, record: Record):
+    """In eval mode with running statistics: F.batch_norm -> aten.batch_norm ->
+    _batch_norm_impl_index, which makes an empty uint8 reserve, then native_batch_norm."""
+    mean, var = module.running_mean, module.running_var
+    if module.training or mean is None or var is None or x.dim() != 4:
+        return NOT_LOWERED
+    weight, bias, channels = module.weight, module.bias, x.shape[1]
+    # _batch_norm_impl_index's own checks: every per-channel tensor has C elements
+    if any(t is not None and (t.dim() != 1 or t.shape[0] != channels)
+           for t in (weight, bias, mean, var)):
+        return NOT_LOWERED
+    momentum = 0.0 if module.momentum is None else float(module.momentum)
+    args = (x, weight, bias, mean, var, False, momentum, float(module.eps))
+    outs = _native_batch_norm(*args)
+    if outs is NotImplemented:
+        return NOT_LOWERED
+    device = x.device
+    reserve = torch.empty((0,), dtype=torch.uint8, device=device)
+    record(aten.empty.memory_format, ([0],),
+           {"dtype": torch.uint8, "layout": torch.strided, "device": device}, reserve)
+    record(aten.native_batch_norm.default, args, {}, outs)
+    return outs[0]
+
+
+def _elementwise(func, args, record: Record):
+    out = FAST_PATHS[func](*args)
+    if out is NotImplemented:
+        return NOT_LOWERED
+    record(func, args, {}, out)
+    return out
+
+
+def _relu(module: nn.ReLU, x: torch.Tensor, record: Record):
+    """torch.relu_(x) in place (the output is x itself), else torch.relu(x)."""
+    return _elementwise(aten.relu_.default if module.inplace else aten.relu.default, (x,), record)
+
+
+def _hardtanh(module: nn.Hardtanh, x: torch.Tensor, record: Record):
+    """ReLU6 and Hardtanh: hardtanh_(x, min, max) in place, else hardtanh(x, min, max)."""
+    func = aten.hardtanh_.default if module.inplace else aten.hardtanh.default
+    return _elementwise(func, (x, module.min_val, module.max_val), record)
+
+
+LOWERINGS = {
+    nn.Conv2d: (nn.Conv2d.forward, _conv2d),
+    nn.BatchNorm2d: (nn.BatchNorm2d.forward, _batch_norm_2d),
+    nn.ReLU: (nn.ReLU.forward, _relu),
+    nn.ReLU6: (nn.ReLU6.forward, _hardtanh),
+    nn.Hardtanh: (nn.Hardtanh.forward, _hardtanh),
+}
+
+
+def lowered_forward(module: nn.Module, record: Record):
+    """``module``'s forward on one plain tensor, recording its ops through ``record``; it
+    returns NOT_LOWERED where the module's own forward must run. None for modules that are not
+    one of LOWERINGS' classes with that class's own forward."""
+    entry = LOWERINGS.get(type(module))
+    if entry is None or type(module).forward is not entry[0] or "forward" in module.__dict__:
+        return None
+    lower = entry[1]
+
+    def forward(x):
+        if type(x) is not _Tensor or not x.is_meta:
+            return NOT_LOWERED
+        # the outputs are made as inside __torch_dispatch__: unseen by our own mode
+        with torch._C._ExcludeDispatchKeyGuard(_PYTHON_KEY):
+            return lower(module, x, record)
+
+    return forward
+
+
+def lowering_allowed() -> bool:
+    """No other torch mode is active: a lowered op would skip a user's TorchFunctionMode or
+    dispatch mode, which would have seen the ops the module's forward runs."""
+    return (not torch._C._is_torch_function_mode_enabled()
+            and torch._C._len_torch_dispatch_stack() == 0)
