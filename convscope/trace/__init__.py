@@ -8,6 +8,11 @@ Backends, tried in this order:
   control flow depends on tensor values. Costs a real forward.
 The model itself is never changed: parameters and buffers are swapped for shape-only copies
 (``state``) and put back afterwards, with the ``training`` flags.
+
+Ops reach the recorder (``recorder``) through PyTorch's dispatcher, slow meta kernels answered by
+``fastpaths``; on the meta backend the common leaf modules (Conv2d, BatchNorm2d, ReLU, ReLU6)
+are recorded as the aten ops their forward runs without running it (``lowering``). Module
+attribution (``modules``) wraps each module's forward for the duration.
 """
 from __future__ import annotations
 
@@ -79,12 +84,11 @@ def run_trace(model: nn.Module, spec: InputSpec, *, train: bool, backend: str,
     lowering = None
     if lower and backend == "meta" and lowering_allowed():
         lowering = lambda module: lowered_forward(module, holder["rec"].record)  # noqa: E731
-    stack = ModuleStack(tensors.modules,
-                        lambda out: holder["rec"].ref_outputs(flat_tensors(out)),
-                        lambda: len(holder["rec"].nodes), lowering)
+    stack = ModuleStack(tensors.modules, lowering)
     try:
         with state as copies:
             recorder = holder["rec"] = Recorder(stack, sources_of(copies, inputs))
+            stack.attach(recorder.module_output, recorder.nodes.__len__)
             with mode, torch.no_grad(), training_flags(tensors, train), stack, recorder, no_gc():
                 output = model(*args, **kwargs)
     except Exception as exc:

@@ -100,21 +100,24 @@ def _convolution(x, weight, bias, stride, padding, dilation, transposed, output_
     [N, C_out, H', W'] with H' = (H + 2p - d(k - 1) - 1) // s + 1. The meta kernel reaches the
     same answer through symbolic-shape helpers (~0.1 ms a call). Anything it would reject, and
     every other case (transposed, 1-D/3-D, channels-last, mixed dtypes), goes to it."""
-    if (transposed or x.dim() != 4 or weight.dim() != 4 or not x.is_contiguous()
-            or not weight.is_contiguous() or weight.dtype != x.dtype
-            or weight.device != x.device or groups < 1
-            or x.shape[1] != weight.shape[1] * groups or weight.shape[0] % groups
-            or not all(len(v) == 2 for v in (stride, padding, dilation))
+    if (transposed or groups < 1 or len(stride) != 2 or len(padding) != 2
+            or len(dilation) != 2):
+        return NotImplemented
+    xs, ws = x.shape, weight.shape  # each read makes a new torch.Size: read once
+    if (len(xs) != 4 or len(ws) != 4 or not x.is_contiguous() or not weight.is_contiguous()
+            or weight.dtype != x.dtype or weight.device != x.device
+            or xs[1] != ws[1] * groups or ws[0] % groups
             or min(stride) < 1 or min(dilation) < 1 or min(padding) < 0):
         return NotImplemented
-    out_channels = weight.shape[0]
+    out_channels = ws[0]
     if bias is not None and (tuple(bias.shape) != (out_channels,) or bias.dtype != x.dtype):
         return NotImplemented
-    sides = [(n + 2 * p - d * (k - 1) - 1) // s + 1 for n, k, s, p, d in
-             zip(x.shape[2:], weight.shape[2:], stride, padding, dilation)]
-    if min(sides) < 1 or x.shape[0] == 0:
+    (sh, sw), (ph, pw), (dh, dw) = stride, padding, dilation
+    height = (xs[2] + 2 * ph - dh * (ws[2] - 1) - 1) // sh + 1
+    width = (xs[3] + 2 * pw - dw * (ws[3] - 1) - 1) // sw + 1
+    if height < 1 or width < 1 or xs[0] == 0:
         return NotImplemented
-    return torch.empty((x.shape[0], out_channels, *sides), dtype=x.dtype, device=x.device)
+    return torch.empty((xs[0], out_channels, height, width), dtype=x.dtype, device=x.device)
 
 
 def _floating(*tensors) -> bool:

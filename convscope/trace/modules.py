@@ -26,8 +26,7 @@ class ModuleStack:
     of its outputs (None until it returns): the graph makes each call in one step from it.
     """
 
-    def __init__(self, modules: tuple[tuple[str, nn.Module], ...], on_output, node_count,
-                 lower=None):
+    def __init__(self, modules: tuple[tuple[str, nn.Module], ...], lower=None):
         """``modules``: the model's ``named_modules()``, as ``state.walk`` found them.
         ``lower(module)``: a forward that records the module's ops without running it, or None
         (``lowering.lowered_forward``); it may still decline a call (NOT_LOWERED)."""
@@ -36,9 +35,13 @@ class ModuleStack:
         self.calls: list[list] = []
         self.stack: list[int] = []
         self._call_counts: dict[int, int] = {}
-        self._on_output = on_output
-        self._node_count = node_count
+        self._on_output = self._node_count = None
         self._wrapped: list[tuple[nn.Module, object]] = []
+
+    def attach(self, on_output, node_count) -> None:
+        """What the recorder answers, once it exists (it needs this stack to be made):
+        ``on_output(value)``, the refs of a call's output; ``node_count()``, the ops so far."""
+        self._on_output, self._node_count = on_output, node_count
 
     @property
     def current(self) -> int | None:

@@ -9,6 +9,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 
 from ..graph import Node, Ref, TensorMeta
 from .fastpaths import run_op
+from .modules import flat_tensors
 
 
 _SCALARS = frozenset({int, float, bool, str, type(None)})
@@ -94,6 +95,12 @@ class Recorder(TorchDispatchMode):
 
     def ref_outputs(self, tensors) -> tuple[Ref, ...]:
         return tuple(self.ref(t) for t in tensors)
+
+    def module_output(self, value) -> tuple[Ref, ...]:
+        """The refs of the tensors in a module's output (most often one tensor)."""
+        if type(value) is _Tensor:
+            return (self._producers.get(id(value)) or self.ref(value),)
+        return self.ref_outputs(flat_tensors(value))
 
     def _convert(self, value, refs: list):
         """An argument with tensors replaced by their Refs (each also added to ``refs``)."""

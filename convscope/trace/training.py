@@ -148,15 +148,13 @@ def simulate_step(model: nn.Module, spec: InputSpec, optimizer: str = "momentum"
     tensors = walk(model)
     args, kwargs = materialise(spec, make, convert)
     inputs = [t for t in (*args, *kwargs.values()) if isinstance(t, torch.Tensor)]
-    holder: dict = {}
-    stack = ModuleStack(tensors.modules,
-                        lambda out: holder["rec"].ref_outputs(flat_tensors(out)),
-                        lambda: len(holder["rec"].nodes))
+    stack = ModuleStack(tensors.modules)
     saved: list[SavedTensor] = []
 
     with swapped(tensors, cast, cast) as copies, mode, training_flags(tensors, True):
         sources = sources_of(copies, inputs)
-        recorder = holder["rec"] = Recorder(stack, sources, keep_alive=False)
+        recorder = Recorder(stack, sources, keep_alive=False)
+        stack.attach(recorder.module_output, recorder.nodes.__len__)
         tracker = StorageTracker(recorder)
 
         def pack(t):
