@@ -179,3 +179,13 @@ def test_activations_lowered_match_their_forward(kind, inplace, bounds, channels
     model = nn.Sequential(_ChannelsLast(), layer) if channels_last else nn.Sequential(layer)
     _same(_trace(model, (3, 4, 5), 2, True, dtype=dtype),
           _trace(model, (3, 4, 5), 2, False, dtype=dtype))
+
+
+def test_autocast_around_an_analysis_changes_neither_graph():
+    # CPU autocast does not reach meta tensors, lowered or not: both graphs stay float32
+    model = nn.Sequential(nn.Conv2d(3, 8, 3), nn.BatchNorm2d(8), nn.ReLU()).eval()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        lowered, dispatched = _trace(model, (3, 16, 16), 1, True), _trace(model, (3, 16, 16), 1,
+                                                                         False)
+    _same(lowered, dispatched)
+    assert {n.outputs[0].dtype for n in lowered.nodes} == {"float32", "uint8"}
