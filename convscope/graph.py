@@ -12,7 +12,7 @@
 from __future__ import annotations
 
 from dataclasses import MISSING, dataclass, field, fields
-from functools import cache
+from functools import cache, cached_property
 from math import prod
 from typing import Any
 
@@ -58,11 +58,13 @@ class TensorMeta:
     dtype: str
     itemsize: int
 
-    @property
+    # worked out once: one TensorMeta is shared by every tensor of its shape and dtype, and the
+    # analyses ask for these a few thousand times an analysis
+    @cached_property
     def numel(self) -> int:
         return prod(self.shape)
 
-    @property
+    @cached_property
     def nbytes(self) -> int:
         return self.numel * self.itemsize
 
@@ -100,7 +102,7 @@ class Node:
     # converts the arguments, since every analysis walks them
     refs: tuple[Ref, ...] = field(default=(), repr=False, compare=False)
 
-    @property
+    @cached_property  # rules ask several times per node
     def packet(self) -> str:
         """The op without its overload: ``aten.add.Tensor`` -> ``aten.add``."""
         return _packet(self.op)
