@@ -1,8 +1,9 @@
 """Leaf modules recorded as the aten ops their forward runs, without running that forward.
 
-Three quarters of a CNN's ops come from four leaf modules: Conv2d, BatchNorm2d, ReLU and ReLU6.
-Through PyTorch each one goes module -> functional -> C++ composite -> dispatcher -> our mode,
-~50 us a convolution and ~100 us a batch norm (two ops) on a shape-only tensor, most of it glue.
+Most of a CNN's ops come from four leaf modules: Conv2d, BatchNorm2d, ReLU and ReLU6 (191 of
+MobileNetV2's 205 ops; 282 of Inception v3's 408, whose ReLUs are functional calls). Through
+PyTorch each one goes module -> functional -> C++ composite -> dispatcher -> our mode, ~50 us a
+convolution and ~100 us a batch norm (two ops) on a shape-only tensor, most of it glue.
 Their forwards in the common case are one fixed sequence of aten calls, so for those cases we
 make the same calls' outputs with the fast paths (``fastpaths``, pinned against the CPU kernel)
 and record them as the dispatcher would have shown them, arguments included.
