@@ -6,7 +6,8 @@ initialisation, hooks), resets the peak-RSS counter, then times analyses at the 
 median of ``--repeat`` runs, more until they span ``--span`` seconds (so that a fast tool's
 median covers as much of the machine's varying load as a slow one's), fewer once they add up to
 ``--budget`` seconds (slow real forwards run once or twice). Peak memory is how far the peak
-RSS rose above the RSS just before the first timed run. Tools alternate: each row runs them in a rotated order.
+RSS rose above the RSS just before the first timed run. Tools alternate: each row runs them in a
+rotated order.
 
 A row whose real forward would need more than ``--memory-limit`` GiB is skipped (estimated
 from convscope's own trace, see ``needed_bytes``); a process past ``--timeout`` is killed.

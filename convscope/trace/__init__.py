@@ -26,7 +26,7 @@ from torch import nn
 from ..graph import Graph, ModuleCall
 from .backends import BACKENDS
 from .inputs import InputSpec, materialise
-from .lowering import lowered_forward, lowering_allowed
+from .lowering import lowering_allowed
 from .modules import OUTPUT, ModuleStack, flat_tensors
 from .recorder import Recorder, tensor_meta
 from .state import sources_of, swapped, training_flags, walk
@@ -80,21 +80,19 @@ def run_trace(model: nn.Module, spec: InputSpec, *, train: bool, backend: str,
     state = swapped(tensors, (lambda t: t) if real else like,
                     (lambda t: t.clone()) if real else like)
 
-    holder: dict = {}
-    lowering = None
-    if lower and backend == "meta" and lowering_allowed():
-        lowering = lambda module: lowered_forward(module, holder["rec"].record)  # noqa: E731
-    stack = ModuleStack(tensors.modules, lowering)
+    lowerable = lower and backend == "meta" and lowering_allowed()
+    stack = ModuleStack(tensors.modules)
+    recorder = None
     try:
         with state as copies:
-            recorder = holder["rec"] = Recorder(stack, sources_of(copies, inputs))
-            stack.attach(recorder.module_output, recorder.nodes.__len__)
+            recorder = Recorder(stack, sources_of(copies, inputs))
+            stack.attach(recorder.module_output, recorder.nodes.__len__,
+                         recorder.record if lowerable else None)
             with mode, torch.no_grad(), training_flags(tensors, train), stack, recorder, no_gc():
                 output = model(*args, **kwargs)
     except Exception as exc:
-        if "rec" not in holder:
+        if recorder is None:
             raise
-        recorder = holder["rec"]
         chain = [_call(i, stack.calls[i]) for i in stack.stack]
         begun = tuple(_call(i, c) for i, c in enumerate(stack.calls))
         raise TraceFailure(exc, chain, recorder.failure, backend, tuple(recorder.nodes),

@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .lowering import NOT_LOWERED
+from .lowering import NOT_LOWERED, lowered_forward
 
 
 OUTPUT = 6  # where a call record keeps the refs of its outputs
@@ -26,22 +26,21 @@ class ModuleStack:
     of its outputs (None until it returns): the graph makes each call in one step from it.
     """
 
-    def __init__(self, modules: tuple[tuple[str, nn.Module], ...], lower=None):
-        """``modules``: the model's ``named_modules()``, as ``state.walk`` found them.
-        ``lower(module)``: a forward that records the module's ops without running it, or None
-        (``lowering.lowered_forward``); it may still decline a call (NOT_LOWERED)."""
+    def __init__(self, modules: tuple[tuple[str, nn.Module], ...]):
+        """``modules``: the model's ``named_modules()``, as ``state.walk`` found them."""
         self.modules = modules
-        self._lower = lower
         self.calls: list[list] = []
         self.stack: list[int] = []
         self._call_counts: dict[int, int] = {}
-        self._on_output = self._node_count = None
+        self._on_output = self._node_count = self._record = None
         self._wrapped: list[tuple[nn.Module, object]] = []
 
-    def attach(self, on_output, node_count) -> None:
+    def attach(self, on_output, node_count, record=None) -> None:
         """What the recorder answers, once it exists (it needs this stack to be made):
-        ``on_output(value)``, the refs of a call's output; ``node_count()``, the ops so far."""
-        self._on_output, self._node_count = on_output, node_count
+        ``on_output(value)``, the refs of a call's output; ``node_count()``, the ops so far;
+        ``record``, given only where leaf modules may be lowered: the entry through which
+        ``lowering.lowered_forward`` records their ops without running their forward."""
+        self._on_output, self._node_count, self._record = on_output, node_count, record
 
     @property
     def current(self) -> int | None:
@@ -60,7 +59,7 @@ class ModuleStack:
         self._unwrap()
         # the callbacks reach the recorder, which holds this stack: dropped, so that no cycle
         # leaves the recorder and every tensor it kept to the garbage collector
-        self._on_output = self._node_count = self._lower = None
+        self._on_output = self._node_count = self._record = None
 
     def _wrap(self, name: str, module: nn.Module) -> None:
         # a forward set on the instance (a ScriptModule's compiled one) is wrapped, and put back
@@ -69,7 +68,8 @@ class ModuleStack:
         key, kind = id(module), type(module).__name__
         leaf = all(m is None for m in module._modules.values())
         calls, stack, counts = self.calls, self.stack, self._call_counts
-        lowered = self._lower(module) if self._lower is not None and own is None else None
+        # None also for a module with a forward of its own, as lowered_forward checks
+        lowered = lowered_forward(module, self._record) if self._record is not None else None
 
         def traced_forward(*args, **kwargs):
             number = counts.get(key, 0)

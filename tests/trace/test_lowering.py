@@ -157,7 +157,8 @@ def _run(model, spec, lower):
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(channels=st.integers(1, 4), extra=st.integers(-1, 1), affine=st.booleans(),
-       stats=st.booleans(), momentum=st.sampled_from([0.1, None, 0]), eps=st.sampled_from([1e-5, 1]),
+       stats=st.booleans(), momentum=st.sampled_from([0.1, None, 0]),
+       eps=st.sampled_from([1e-5, 1]),
        train=st.booleans(), rank=st.sampled_from([3, 4, 4, 5]), batch=st.integers(1, 3),
        dtype=st.sampled_from([torch.float32, torch.float64, torch.bfloat16]))
 def test_batch_norm_2d_lowered_matches_its_forward(channels, extra, affine, stats, momentum, eps,
