@@ -54,13 +54,14 @@ class Recorder(TorchDispatchMode):
     forgotten when it dies instead.
     """
 
-    def __init__(self, stack, sources: dict[int, tuple[str, int | str]], keep_alive: bool = True):
+    def __init__(self, stack, sources: dict[int, Ref], keep_alive: bool = True):
+        """``sources``: the Refs of the tensors no op makes (parameters, buffers, inputs) by id,
+        as ``state.sources_of`` gives them; they stay alive for the whole trace."""
         super().__init__()
         self.stack = stack
         self.nodes: list[Node] = []
         self.failure: Node | None = None  # the op that raised, with its arguments
-        self._producers: dict[int, Ref] = {}
-        self._sources = sources
+        self._producers: dict[int, Ref] = dict(sources)  # an in-place op makes a new producer
         self._keep: list[torch.Tensor] = []
         self._keep_alive = keep_alive
         self._watch: dict[int, weakref.ref] = {}
@@ -71,8 +72,8 @@ class Recorder(TorchDispatchMode):
         found = self._producers.get(key)
         if found is not None:
             return found
-        kind, source = self._sources.get(key, ("const", len(self._keep)))
-        found = Ref(kind, source, 0, tensor_meta(t))
+        # no op made it and it is no parameter, buffer or input: a plain tensor attribute
+        found = Ref("const", len(self._keep), 0, tensor_meta(t))
         self._remember(t, found)
         return found
 

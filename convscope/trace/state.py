@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from ..graph import Param, record
+from ..graph import Param, Ref, record
 from .recorder import tensor_meta
 
 TABLES = ("_parameters", "_buffers")
@@ -103,10 +103,10 @@ def swapped(tensors: ModelTensors, convert_param, convert_buffer):
             getattr(slot.module, slot.table)[slot.local] = slot.tensor
 
 
-def sources_of(copies: list[Copy], inputs) -> dict[int, tuple[str, int | str]]:
-    """What the recorder calls each tensor it did not see made: param, buffer or input."""
-    sources = {id(c.tensor): (c.kind, c.name) for c in copies}
-    sources.update({id(t): ("input", i) for i, t in enumerate(inputs)})
+def sources_of(copies: list[Copy], inputs) -> dict[int, Ref]:
+    """The Ref of each tensor the recorder will not see made (param, buffer or input), by id."""
+    sources = {id(c.tensor): Ref(c.kind, c.name, 0, tensor_meta(c.tensor)) for c in copies}
+    sources.update({id(t): Ref("input", i, 0, tensor_meta(t)) for i, t in enumerate(inputs)})
     return sources
 
 

@@ -135,7 +135,7 @@ def _cast(like, dtype):
 
 def _source_of(t, sources) -> str:
     found = sources.get(id(t))
-    return found[0] if found else "activation"
+    return found.kind if found else "activation"
 
 
 def simulate_step(model: nn.Module, spec: InputSpec, optimizer: str = "momentum", *,
