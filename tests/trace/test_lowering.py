@@ -71,6 +71,27 @@ def test_lowered_modules_never_reach_the_dispatcher(monkeypatch):
     assert len(_Counting.seen) == 7
 
 
+def _python_key_excluded() -> bool:
+    return torch._C._dispatch_tls_is_dispatch_key_excluded(torch._C.DispatchKey.Python)
+
+
+def test_the_python_key_is_excluded_only_inside_a_lowered_module(monkeypatch):
+    # the lowering sets and restores torch's thread-local exclusion itself (a private API):
+    # inside, its own tensors are unseen by the recorder; after, even when it raised, all is back
+    seen = []
+
+    def record(self, func, args, kwargs, out):
+        seen.append(_python_key_excluded())
+        if len(seen) == 2:
+            raise RuntimeError("recording failed")
+
+    monkeypatch.setattr(Recorder, "record", record)
+    model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.Conv2d(4, 4, 3)).eval()
+    failure = _trace(model, (3, 8, 8), 1, True)
+    assert isinstance(failure, TraceFailure) and str(failure) == "RuntimeError: recording failed"
+    assert seen == [True, True] and not _python_key_excluded()
+
+
 class _OwnConv(nn.Conv2d):
     def forward(self, x):
         return super().forward(x) * 2
