@@ -37,12 +37,22 @@ def _plain(value):
     return value
 
 
-def _op_kind(func) -> tuple[bool, bool]:
-    """(writes in place into an argument, returns a view of an argument) from the op's schema."""
-    schema = func._schema
-    inplace = any(a.alias_info is not None and a.alias_info.is_write for a in schema.arguments)
-    view = not inplace and any(r.alias_info is not None for r in schema.returns)
-    return inplace, view
+# id(op overload) -> (name, in place, view, the overload): OpOverload hashes in Python (~0.4 us
+# a lookup), its id does not; the overload is kept in the entry so its id stays its own
+_KINDS: dict[int, tuple[str, bool, bool, object]] = {}
+
+
+def _op_kind(func) -> tuple[str, bool, bool, object]:
+    """(name, writes in place into an argument, returns a view of an argument, func), from the
+    op's schema: the same for every call of the op, so worked out once per process."""
+    found = _KINDS.get(id(func))
+    if found is None:
+        schema = func._schema
+        inplace = any(a.alias_info is not None and a.alias_info.is_write
+                      for a in schema.arguments)
+        view = not inplace and any(r.alias_info is not None for r in schema.returns)
+        found = _KINDS[id(func)] = (str(func), inplace, view, func)
+    return found
 
 
 class Recorder(TorchDispatchMode):
@@ -65,7 +75,6 @@ class Recorder(TorchDispatchMode):
         self._keep: list[torch.Tensor] = []
         self._keep_alive = keep_alive
         self._watch: dict[int, weakref.ref] = {}
-        self._kinds: dict = {}
 
     def ref(self, t: torch.Tensor) -> Ref:
         key = id(t)
@@ -141,14 +150,8 @@ class Recorder(TorchDispatchMode):
             self.record(func, args, kwargs, out)
         return out
 
-    def _kind(self, func) -> tuple[str, bool, bool]:
-        found = self._kinds.get(func)
-        if found is None:
-            found = self._kinds[func] = (str(func), *_op_kind(func))
-        return found
-
     def _failed_node(self, func, args, kwargs) -> Node:
-        op, inplace, view = self._kind(func)
+        op, inplace, view, _ = _op_kind(func)
         refs: list[Ref] = []
         return Node(len(self.nodes), op, tuple([self._convert(a, refs) for a in args]),
                     {k: self._convert(v, refs) for k, v in kwargs.items()}, (),
@@ -160,7 +163,7 @@ class Recorder(TorchDispatchMode):
 
         Written as one flat loop: it runs for every op, and each helper call or comprehension
         would cost as much as the test it saves."""
-        op, inplace, view = self._kinds.get(func) or self._kind(func)
+        op, inplace, view, _ = _KINDS.get(id(func)) or _op_kind(func)
         producers, refs, converted = self._producers, [], []
         for value in args:
             kind = type(value)
@@ -171,6 +174,13 @@ class Recorder(TorchDispatchMode):
             elif kind in _SCALARS:
                 converted.append(value)
             else:
+                if kind is list or kind is tuple:
+                    for item in value:
+                        if type(item) not in _SCALARS:
+                            break
+                    else:  # sizes, strides, paddings: nothing to convert
+                        converted.append(value)
+                        continue
                 converted.append(self._convert(value, refs))
         plain_kwargs = {k: self._convert(v, refs) for k, v in kwargs.items()} if kwargs else {}
         index = len(self.nodes)
