@@ -32,12 +32,13 @@ def _like(x: torch.Tensor) -> torch.Tensor:
 
 def _native_batch_norm(x, weight, bias, running_mean, running_var, training, momentum, eps):
     """out [N, C, ...] like x; saved mean/invstd [C] when training, [0] on CPU in eval."""
-    others = (weight, bias, running_mean, running_var)
-    if any(t is not None and t.dtype != x.dtype for t in others):
-        return NotImplemented  # mixed precision: let the real shape kernel decide
+    dtype, device = x.dtype, x.device
+    for t in (weight, bias, running_mean, running_var):
+        if t is not None and t.dtype != dtype:
+            return NotImplemented  # mixed precision: let the real shape kernel decide
     channels = x.shape[1] if training else 0
-    stat = torch.empty(channels, dtype=x.dtype, device=x.device)
-    return _like(x), stat, torch.empty(channels, dtype=x.dtype, device=x.device)
+    stat = torch.empty(channels, dtype=dtype, device=device)
+    return _like(x), stat, torch.empty(channels, dtype=dtype, device=device)
 
 
 def _native_batch_norm_backward(grad_out, x, weight, running_mean, running_var, save_mean,

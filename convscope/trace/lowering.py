@@ -32,6 +32,11 @@ _PYTHON_KEY = torch._C.DispatchKey.Python
 _is_excluded = torch._C._dispatch_tls_is_dispatch_key_excluded
 _exclude = torch._C._dispatch_tls_set_dispatch_key_excluded
 
+_META = torch.device("meta")  # every lowered input is on it
+# the reserve's keyword arguments as the recorder writes them (dtypes, layouts and devices as
+# text): given so, it has nothing to convert
+_RESERVE_KWARGS = {"dtype": "uint8", "layout": "strided", "device": "meta"}
+
 # record(func, args, kwargs, out): the recorder's entry for an op it did not see dispatched
 Record = Callable[[object, tuple, dict, object], None]
 
@@ -69,20 +74,18 @@ def _batch_norm_2d(module: nn.BatchNorm2d, x: torch.Tensor, record: Record):
     weight, bias = _tensors(module, "_parameters", "weight", "bias")
     if mean is None or var is None:
         return NOT_LOWERED
-    channels = x.shape[1]
+    per_channel = (x.shape[1],)
     # _batch_norm_impl_index's own checks: every per-channel tensor has C elements
-    if any(t is not None and (t.dim() != 1 or t.shape[0] != channels)
-           for t in (weight, bias, mean, var)):
-        return NOT_LOWERED
+    for t in (weight, bias, mean, var):
+        if t is not None and t.shape != per_channel:
+            return NOT_LOWERED
     momentum = 0.0 if module.momentum is None else float(module.momentum)
     args = (x, weight, bias, mean, var, False, momentum, float(module.eps))
     outs = _native_batch_norm(*args)
     if outs is NotImplemented:
         return NOT_LOWERED
-    device = x.device
-    reserve = torch.empty((0,), dtype=torch.uint8, device=device)
-    record(aten.empty.memory_format, ([0],),
-           {"dtype": torch.uint8, "layout": torch.strided, "device": device}, reserve)
+    reserve = torch.empty((0,), dtype=torch.uint8, device=_META)
+    record(aten.empty.memory_format, ([0],), _RESERVE_KWARGS, reserve)
     record(aten.native_batch_norm.default, args, {}, outs)
     return outs[0]
 
