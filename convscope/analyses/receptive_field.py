@@ -61,14 +61,16 @@ def receptive_fields(graph: Graph) -> ReceptiveFields:
     fields: dict[_Key, Field] = {("input", start, 0): Field.of_input(shape, len(shape) - 2)}
     assumed, unknown = Counter(), Counter()
 
+    known = fields.get
+
     def field(value):
-        if not isinstance(value, Ref):
-            return None
-        return fields.get((value.kind, value.source, value.slot))
+        return known((value.kind, value.source, value.slot)) if type(value) is Ref else None
 
     for node in graph.nodes:
-        incoming = [field(r) for r in node.refs]
-        if all(f is None for f in incoming) or not node.outputs:
+        if not node.outputs:
+            continue
+        incoming = [known((r.kind, r.source, r.slot)) for r in node.refs]
+        if not any(incoming):  # no argument depends on the input (a Field is always true)
             continue
         rule = find_field_rule(node)
         try:
