@@ -74,13 +74,22 @@ def _call_depth(graph: Graph, call: int | None) -> int:
     return len(graph.call_chain(call)) - 1  # the root model is depth 0, its children 1
 
 
-def _function_row(graph: Graph, node: Node, costs: OpCosts) -> Row:
+def _call_depths(graph: Graph) -> list[int]:
+    """``_call_depth`` of every module call, in one pass: a call's parent began before it."""
+    depths: list[int] = []
+    for call in graph.calls:
+        depths.append(0 if call.parent is None else depths[call.parent] + 1)
+    return depths
+
+
+def _function_row(graph: Graph, node: Node, costs: OpCosts, depths: list[int]) -> Row:
     short = node.packet.removeprefix("aten.")
     prefix = graph.calls[node.call].name if node.call is not None else ""
     cost = costs.per_node[node.index]
     return Row(
         name=f"{prefix}.{short}" if prefix else short, type=node.packet,
-        depth=_call_depth(graph, node.call) + 1, output_shapes=tuple(m.shape for m in node.outputs),
+        depth=(0 if node.call is None else depths[node.call] + 1),
+        output_shapes=tuple(m.shape for m in node.outputs),
         params=0, trainable_params=0, macs=cost.macs, other_flops=cost.flops,
         output_bytes=node.output_bytes if not node.view else 0, kind="function",
         calls=(), nodes=(node.index,),
@@ -90,13 +99,14 @@ def _function_row(graph: Graph, node: Node, costs: OpCosts) -> Row:
 def build_rows(graph: Graph, costs: OpCosts) -> list[Row]:
     owned = _own_params(graph)
     owners = _owner_calls(graph, owned)
+    depths = _call_depths(graph)
     direct: dict[int, list[int]] = {i: [] for i in owners}
     placed = []  # (sort key, row or call index)
     for node in graph.nodes:
         if node.call in owners:
             direct[node.call].append(node.index)
         elif node.outputs:
-            placed.append(((node.index, 1, 0), _function_row(graph, node, costs)))
+            placed.append(((node.index, 1, 0), _function_row(graph, node, costs, depths)))
     for index in owners:
         call = graph.calls[index]
         nodes = direct[index]
@@ -105,7 +115,7 @@ def build_rows(graph: Graph, costs: OpCosts) -> list[Row]:
         if call.call_number > 0:
             params, trainable = 0, 0
         row = Row(
-            name=call.name or call.type, type=call.type, depth=_call_depth(graph, index),
+            name=call.name or call.type, type=call.type, depth=depths[index],
             output_shapes=tuple(m.shape for m in call.outputs), params=params,
             trainable_params=trainable,
             macs=sum(costs.per_node[i].macs for i in nodes),

@@ -42,6 +42,24 @@ def test_folding_keeps_the_sums(name, depth):
             getattr(r, field) for r in full.rows)
 
 
+@pytest.mark.parametrize("name", NETWORKS)
+def test_row_depth_is_the_named_module_nesting(name):
+    # a row's depth counts the dots of its module's qualified name (torchinfo's depth); an op
+    # outside any leaf sits one below the module it ran in
+    build, shapes = NETWORKS[name]
+    report = convscope.analyze(build(), shapes)
+    names = {call.index: call.name for call in report.graph.calls}
+    for row in report.rows:
+        if row.kind == "module":
+            name = names[row.calls[0]]
+            assert row.depth == (0 if not name else name.count(".") + 1), row.name
+        else:
+            call = report.graph.nodes[row.nodes[0]].call
+            inside = names.get(call, "")
+            assert row.depth == (0 if call is None else
+                                 (0 if not inside else inside.count(".") + 1) + 1), row.name
+
+
 def test_folded_row_takes_its_container_output_and_totals():
     model = NETWORKS["inception_style"][0]()
     report = convscope.analyze(model, (8, 17, 17), depth=1)
