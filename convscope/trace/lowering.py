@@ -22,7 +22,7 @@ from typing import Callable
 import torch
 from torch import nn
 
-from .fastpaths import FAST_PATHS, _convolution, _native_batch_norm
+from .fastpaths import _convolution, _native_batch_norm, fast_path
 
 aten = torch.ops.aten
 NOT_LOWERED = object()
@@ -91,7 +91,7 @@ def _batch_norm_2d(module: nn.BatchNorm2d, x: torch.Tensor, record: Record):
 
 
 def _elementwise(func, args, record: Record):
-    out = FAST_PATHS[func](*args)
+    out = fast_path(func)(*args)
     if out is NotImplemented:
         return NOT_LOWERED
     record(func, args, {}, out)
