@@ -66,7 +66,8 @@ class ModuleStack:
         own = module.__dict__.get("forward")
         forward = own if own is not None else module.forward
         key, kind = id(module), type(module).__name__
-        leaf = all(m is None for m in module._modules.values())
+        children = module._modules
+        leaf = not children or all(m is None for m in children.values())
         calls, stack, counts = self.calls, self.stack, self._call_counts
         # None also for a module with a forward of its own, as lowered_forward checks
         lowered = lowered_forward(module, self._record) if self._record is not None else None
