@@ -13,55 +13,33 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from ..graph import Param, Ref, record
+from ..graph import Param, Ref
 from .recorder import tensor_meta
 
-TABLES = ("_parameters", "_buffers")
-
-
-@record  # frozen, with a constructor cheap enough for one per tensor
-class Slot:
-    """One entry of a module's parameter or buffer table."""
-
-    module: nn.Module
-    table: str  # "_parameters" or "_buffers"
-    local: str  # the name inside its module
-    name: str  # the qualified name of the tensor's first owner
-    owner: str  # that owner's qualified name
-    tensor: torch.Tensor
+TABLES = (("_parameters", "param"), ("_buffers", "buffer"))
 
 
 @dataclass(frozen=True)
 class ModelTensors:
+    """Found in one pass, since a trace needs every part of it (each step of a separate pass
+    per part cost as much as making the tensor's meta copy)."""
+
     modules: tuple[tuple[str, nn.Module], ...]  # ``named_modules()``
-    slots: tuple[Slot, ...]  # every table entry, shared tensors once per owner
-
-    @property
-    def params(self) -> tuple[Param, ...]:
-        return self._records("_parameters")
-
-    @property
-    def buffers(self) -> tuple[Param, ...]:
-        return self._records("_buffers")
-
-    def _records(self, table: str) -> tuple[Param, ...]:
-        """``named_parameters()`` / ``named_buffers()`` order, a shared tensor counted once."""
-        seen, records = set(), []
-        for slot in self.slots:
-            t = slot.tensor
-            if slot.table == table and id(t) not in seen:
-                seen.add(id(t))
-                records.append(Param(slot.name, slot.owner, tensor_meta(t),
-                                     bool(t.requires_grad)))
-        return tuple(records)
+    # every table entry, a shared tensor once per owner, as (the module's table, the name in
+    # it, tensor, "param" or "buffer", the qualified name of its first owner's entry)
+    slots: tuple[tuple[dict, str, torch.Tensor, str, str], ...]
+    params: tuple[Param, ...]  # ``named_parameters()`` order, a shared tensor counted once
+    buffers: tuple[Param, ...]  # ``named_buffers()`` order, likewise
 
 
 def walk(model: nn.Module) -> ModelTensors:
     modules = tuple(model.named_modules())
     first_name: dict[int, tuple[str, str]] = {}
     slots = []
+    records: dict[str, list[Param]] = {"param": [], "buffer": []}
+    listed: dict[str, set[int]] = {"param": set(), "buffer": set()}
     for owner, module in modules:
-        for table in TABLES:
+        for table, kind in TABLES:
             entries = getattr(module, table)
             if not entries:
                 continue
@@ -70,42 +48,39 @@ def walk(model: nn.Module) -> ModelTensors:
                     continue
                 name = f"{owner}.{local}" if owner else local
                 name, first_owner = first_name.setdefault(id(t), (name, owner))
-                slots.append(Slot(module, table, local, name, first_owner, t))
-    return ModelTensors(modules, tuple(slots))
-
-
-@record
-class Copy:
-    kind: str  # "param" or "buffer"
-    name: str  # qualified, as ``named_parameters()`` / ``named_buffers()`` give it
-    tensor: torch.Tensor  # what the module holds during the trace
+                if id(t) not in listed[kind]:
+                    listed[kind].add(id(t))
+                    records[kind].append(Param(name, first_owner, tensor_meta(t),
+                                               bool(t.requires_grad)))
+                slots.append((entries, local, t, kind, name))
+    return ModelTensors(modules, tuple(slots), tuple(records["param"]), tuple(records["buffer"]))
 
 
 @contextlib.contextmanager
 def swapped(tensors: ModelTensors, convert_param, convert_buffer):
     """Every parameter and buffer replaced by its converted copy for the duration; yields the
-    copies, one per tensor. The originals are back afterwards, whatever the forward raised."""
-    copies: dict[int, Copy] = {}
-    done: list[Slot] = []
+    copies, one per tensor, as ("param" or "buffer", qualified name, copy). The originals are
+    back afterwards, whatever the forward raised."""
+    copies: dict[int, tuple[str, str, torch.Tensor]] = {}
+    done: list[tuple] = []
     try:
         for slot in tensors.slots:
-            copy = copies.get(id(slot.tensor))
+            entries, local, t, kind, name = slot
+            copy = copies.get(id(t))
             if copy is None:
-                is_param = slot.table == "_parameters"
-                convert = convert_param if is_param else convert_buffer
-                copy = copies[id(slot.tensor)] = Copy("param" if is_param else "buffer",
-                                                      slot.name, convert(slot.tensor))
-            getattr(slot.module, slot.table)[slot.local] = copy.tensor
+                convert = convert_param if kind == "param" else convert_buffer
+                copy = copies[id(t)] = (kind, name, convert(t))
+            entries[local] = copy[2]
             done.append(slot)
         yield list(copies.values())
     finally:
-        for slot in done:
-            getattr(slot.module, slot.table)[slot.local] = slot.tensor
+        for entries, local, t, _, _ in done:
+            entries[local] = t
 
 
-def sources_of(copies: list[Copy], inputs) -> dict[int, Ref]:
+def sources_of(copies: list[tuple[str, str, torch.Tensor]], inputs) -> dict[int, Ref]:
     """The Ref of each tensor the recorder will not see made (param, buffer or input), by id."""
-    sources = {id(c.tensor): Ref(c.kind, c.name, 0, tensor_meta(c.tensor)) for c in copies}
+    sources = {id(t): Ref(kind, name, 0, tensor_meta(t)) for kind, name, t in copies}
     sources.update({id(t): Ref("input", i, 0, tensor_meta(t)) for i, t in enumerate(inputs)})
     return sources
 

@@ -171,10 +171,10 @@ def simulate_step(model: nn.Module, spec: InputSpec, optimizer: str = "momentum"
             made_by = recorder.producer_index(t)
             return last if made_by == last and last >= 0 else last + 1
 
-        params = [c.tensor for c in copies if c.tensor.requires_grad]
+        params = [t for _, _, t in copies if t.requires_grad]
         with tracker:
             tracker.recording = False
-            for t in [*(c.tensor for c in copies), *inputs]:
+            for t in [*(t for _, _, t in copies), *inputs]:
                 tracker.track(t, None)
             opt = make_optimizer(optimizer, params)
             _create_optimizer_state(opt, params)
@@ -214,8 +214,8 @@ def _baseline(tracker, copies, inputs, opt) -> dict[str, int]:
     optimizer_state = [v for s in opt.state.values() for v in s.values()
                        if isinstance(v, torch.Tensor)]
     return {
-        "params": total([c.tensor for c in copies if c.kind == "param"]),
-        "buffers": total([c.tensor for c in copies if c.kind == "buffer"]),
+        "params": total([t for kind, _, t in copies if kind == "param"]),
+        "buffers": total([t for kind, _, t in copies if kind == "buffer"]),
         "optimizer": total(optimizer_state),
         "inputs": total(inputs),
     }
@@ -245,7 +245,7 @@ def simulate_inference(model: nn.Module, spec: InputSpec, *, dtype: torch.dtype 
     with swapped(tensors, cast, cast) as copies, mode, training_flags(tensors, False), \
             torch.no_grad(), tracker, autocast:
         tracker.recording = False
-        for t in [*(c.tensor for c in copies), *args, *kwargs.values()]:
+        for t in [*(t for _, _, t in copies), *args, *kwargs.values()]:
             if isinstance(t, torch.Tensor):
                 tracker.track(t, None)
         tracker.recording = True
