@@ -27,7 +27,7 @@ from ..graph import Graph, ModuleCall
 from .backends import BACKENDS
 from .inputs import InputSpec, materialise
 from .lowering import lowering_allowed
-from .modules import OUTPUT, ModuleStack, flat_tensors
+from .modules import ModuleStack, flat_tensors
 from .recorder import Recorder, tensor_meta
 from .state import sources_of, swapped, training_flags, walk
 
@@ -48,8 +48,10 @@ class TraceFailure(Exception):
 
 
 def _call(index: int, record: list) -> ModuleCall:
-    refs = tuple(record[OUTPUT] or ())
-    return ModuleCall(index, *record[:OUTPUT], tuple([r.meta for r in refs]), refs)
+    name, kind, parent, is_leaf, call_number, first_node, refs = record  # see ModuleStack
+    refs = tuple(refs or ())  # None: the call never returned
+    metas = (refs[0].meta,) if len(refs) == 1 else tuple([r.meta for r in refs])
+    return ModuleCall(index, name, kind, parent, is_leaf, call_number, first_node, metas, refs)
 
 
 @contextlib.contextmanager
