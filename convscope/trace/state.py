@@ -21,8 +21,8 @@ TABLES = (("_parameters", "param"), ("_buffers", "buffer"))
 
 @dataclass(frozen=True)
 class ModelTensors:
-    """Found in one pass, since a trace needs every part of it (each step of a separate pass
-    per part cost as much as making the tensor's meta copy)."""
+    """Found in one pass: a trace needs every part, and a pass per part (with a record per
+    entry) cost about as much per tensor as making its meta copy."""
 
     modules: tuple[tuple[str, nn.Module], ...]  # ``named_modules()``
     # every table entry, a shared tensor once per owner, as (the module's table, the name in
