@@ -135,7 +135,7 @@ class Field:
 
     def spread(self, dims, shape: Sequence[int]) -> "Field":
         """Every unit of these dims now sees all of them (a reduction that keeps the dims)."""
-        if not any(d in dims for d in self.dims):  # e.g. channels: no spatial axis is touched
+        if not any(map(dims.__contains__, self.dims)):  # e.g. channels: no spatial axis touched
             return self
         axes = tuple(a.spread(shape[d], n) if d in dims else a
                      for a, d, n in zip(self.axes, self.dims, self.input_size))
@@ -224,9 +224,11 @@ def merge(paths: Sequence[tuple[Field, Sequence[int]]], out_shape: Sequence[int]
     """The union of several (field, tensor shape) paths broadcast to ``out_shape`` (add, cat)."""
     if not paths:
         return None
-    first = paths[0][0]
-    if all(tuple(shape) == tuple(out_shape) and (f is first or f == first) for f, shape in paths):
-        return first  # a unary op (relu, batch norm), or x + x: nothing to merge
+    first, out = paths[0][0], tuple(out_shape)
+    if len(paths) == 1 and tuple(paths[0][1]) == out:
+        return first  # a unary op (relu, batch norm): nothing to merge
+    if all(tuple(shape) == out and (f is first or f == first) for f, shape in paths):
+        return first  # x + x
     if not all(f.known for f, _ in paths):
         return first.unknown()
     axes, dims, aligned = [], [], all(f.aligned for f, _ in paths)

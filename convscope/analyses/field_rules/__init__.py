@@ -78,9 +78,12 @@ def union_of_args(node: Node, field) -> tuple[Field | None, ...] | None:
     paths = [(f, r.shape) for r in node.refs if (f := field(r)) is not None]
     if not paths or not node.outputs:
         return None
-    out = node.outputs[0].shape
+    outputs = node.outputs
+    out = outputs[0].shape
     merged = merge(paths, out)
-    return tuple(merged if m.shape == out else None for m in node.outputs)
+    if len(outputs) == 1:
+        return (merged,)
+    return tuple(merged if m.shape == out else None for m in outputs)
 
 
 
