@@ -192,10 +192,11 @@ class Recorder(TorchDispatchMode):
                                    inplace, view, tuple(refs)))
             self._remember(out, Ref("node", index, 0, meta))
             return
-        outs = out if isinstance(out, (tuple, list)) else (out,)
-        tensors = [t for t in outs if isinstance(t, _Tensor)]
-        metas = tuple([tensor_meta(t) for t in tensors])
-        self.nodes.append(Node(index, op, tuple(converted), plain_kwargs, metas, call, inplace,
-                               view, tuple(refs)))
-        for slot, (t, meta) in enumerate(zip(tensors, metas)):
-            self._remember(t, Ref("node", index, slot, meta))
+        metas = []  # batch norm's three outputs, max pooling's two; None outputs skipped
+        for t in out if isinstance(out, (tuple, list)) else (out,):
+            if isinstance(t, _Tensor):
+                meta = _meta_of(t.shape, t.dtype)
+                self._remember(t, Ref("node", index, len(metas), meta))
+                metas.append(meta)
+        self.nodes.append(Node(index, op, tuple(converted), plain_kwargs, tuple(metas), call,
+                               inplace, view, tuple(refs)))
