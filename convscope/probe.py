@@ -25,23 +25,16 @@ from .trace.inputs import InputSpec, _is_shape
 LIMIT = 4096  # largest side tried when looking for the smallest input
 
 
-def _drop(record: logging.LogRecord) -> bool:
-    return False
-
-
 @contextlib.contextmanager
 def quiet():
-    """Silence torch's fake-tensor logger: it prints a traceback for every op that fails.
-    A filter, not ``setLevel``: that clears the level cache of every logger in the process,
-    hundreds once torch is imported, twice per analysis."""
+    """Silence torch's fake-tensor logger: it prints a traceback for every op that fails."""
     logger = logging.getLogger("torch._subclasses.fake_tensor")
-    added = _drop not in logger.filters  # nested: only the outermost removes it
-    logger.addFilter(_drop)
+    level = logger.level
+    logger.setLevel(logging.CRITICAL)
     try:
         yield
     finally:
-        if added:
-            logger.removeFilter(_drop)
+        logger.setLevel(level)
 
 
 def attempt(model: nn.Module, spec: InputSpec, *, train: bool = False,
