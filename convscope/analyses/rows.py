@@ -70,12 +70,9 @@ def _owner_calls(graph: Graph, owned) -> set[int]:
     return {c.index for c in graph.calls if c.is_leaf or c.name in owned}
 
 
-def _call_depth(graph: Graph, call: int | None) -> int:
-    return len(graph.call_chain(call)) - 1  # the root model is depth 0, its children 1
-
-
 def _call_depths(graph: Graph) -> list[int]:
-    """``_call_depth`` of every module call, in one pass: a call's parent began before it."""
+    """The depth of every module call (the root model 0, its children 1), in one pass: a call's
+    parent began before it."""
     depths: list[int] = []
     for call in graph.calls:
         depths.append(0 if call.parent is None else depths[call.parent] + 1)
@@ -138,7 +135,7 @@ def fold(graph: Graph, rows: list[Row], depth: int | None) -> list[Row]:
         if anchor is None:
             out.append(row)
         elif anchor not in merged:
-            merged[anchor] = _folded_row(graph, anchor, row)
+            merged[anchor] = _folded_row(graph, anchor, depth, row)
             out.append(anchor)
         else:
             merged[anchor] = _absorb(merged[anchor], row)
@@ -154,12 +151,13 @@ def _ancestor_at(graph: Graph, row: Row, depth: int) -> int | None:
     return chain[depth].index if len(chain) > depth else None
 
 
-def _folded_row(graph: Graph, anchor: int, first: Row) -> Row:
+def _folded_row(graph: Graph, anchor: int, depth: int, first: Row) -> Row:
+    """The row of module call ``anchor``, the ancestor at ``depth`` of the rows folded into it."""
     call = graph.calls[anchor]
     base = replace(first, params=0, trainable_params=0, macs=0, other_flops=0, calls=(), nodes=(),
                    saved_bytes=None)
     folded = replace(base, name=call.name or call.type, type=call.type,
-                     depth=_call_depth(graph, anchor),
+                     depth=depth,
                      output_shapes=tuple(m.shape for m in call.outputs),
                      output_bytes=_bytes(call.outputs), kind="folded", rf=None)
     return _absorb(folded, first)
