@@ -174,13 +174,6 @@ class Recorder(TorchDispatchMode):
             elif kind in _SCALARS:
                 converted.append(value)
             else:
-                if kind is list or kind is tuple:
-                    for item in value:
-                        if type(item) not in _SCALARS:
-                            break
-                    else:  # sizes, strides, paddings: nothing to convert
-                        converted.append(value)
-                        continue
                 converted.append(self._convert(value, refs))
         plain_kwargs = {k: self._convert(v, refs) for k, v in kwargs.items()} if kwargs else {}
         index = len(self.nodes)
