@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from ..graph import Graph, Ref
 from .field import Axis, Field, merge, union  # noqa: F401  (re-exported)
 from .field_rules import find_field_rule
+from .field_rules.elementwise import elementwise
 from .rows import Row, with_rf
 
 _Key = tuple  # (ref kind, source, slot)
@@ -52,6 +53,16 @@ def _fallback(node, field, assumed: Counter):
     return paths[0][0].unknown()
 
 
+def _passes_through(node, incoming) -> bool:
+    """An elementwise op whose first argument is its one tensor with a known field, of its first
+    output's shape (relu, batch norm, dropout): each output of that shape keeps the field, the
+    others get none. ``union_of_args`` comes to the same, at several times the cost, for the ops
+    a network runs most."""
+    first = incoming[0]
+    return (first is not None and first.known and not any(incoming[1:])
+            and node.outputs[0].shape == node.refs[0].meta.shape)
+
+
 def receptive_fields(graph: Graph) -> ReceptiveFields:
     """The receptive field of every op output (and module output) of ``graph``."""
     start = _reference_input(graph)
@@ -73,6 +84,12 @@ def receptive_fields(graph: Graph) -> ReceptiveFields:
         if not any(incoming):  # no argument depends on the input (a Field is always true)
             continue
         rule = find_field_rule(node)
+        if rule is elementwise and _passes_through(node, incoming):
+            f, shape = incoming[0], node.refs[0].meta.shape
+            for slot, meta in enumerate(node.outputs):
+                if meta.shape == shape:  # batch norm's saved statistics: no field
+                    fields[("node", node.index, slot)] = f.settled(shape)
+            continue
         try:
             out = rule(node, field) if rule else _fallback(node, field, assumed)
         except (IndexError, KeyError, TypeError, ValueError, ZeroDivisionError, AttributeError):

@@ -193,6 +193,44 @@ def test_union_of_different_strides_is_misaligned_and_an_estimate():
     assert (aligned, axis.exact, axis.size, axis.padding) == (False, False, 4, 1)  # [-1, 2]
 
 
+
+@pytest.mark.parametrize("centres", [(Fraction(3), Fraction(1), Fraction(3), Fraction(1)),
+                                     (5, 2, 3, 1), (4, 1, 2, 0), (Fraction(7, 2), 1, 3, 1)])
+def test_union_is_aligned_exactly_when_the_centres_are_equal(centres):
+    size_a, pad_a, size_b, pad_b = centres
+    a, b = Axis(size_a, 1, pad_a), Axis(size_b, 1, pad_b)
+    assert union([a, b], 32)[1] == (a.centre == b.centre)
+
+
+@pytest.mark.parametrize("name", ["mobilenet_v2", "resnet18", "googlenet"])
+def test_elementwise_ops_passed_through_get_what_their_rule_gives(name):
+    """The loop hands a unary elementwise op (relu, batch norm) its argument's field without
+    calling the rule: it must be what the rule would have given."""
+    from convscope.analyses.field_rules import find_field_rule
+    from convscope.analyses.field_rules.elementwise import elementwise
+    from convscope.analyses.receptive_field import _passes_through
+    from convscope.graph import Ref
+
+    graph = convscope.analyze(zoo.create(name), (3, 64, 64)).graph
+    fields = receptive_fields(graph)
+
+    def field(value):
+        return fields.of(value) if type(value) is Ref else None
+
+    passed = 0
+    for node in graph.nodes:
+        incoming = [fields.of(r) for r in node.refs]
+        if (not node.outputs or not any(incoming) or find_field_rule(node) is not elementwise
+                or not _passes_through(node, incoming)):
+            continue
+        passed += 1
+        by_rule = elementwise(node, field)
+        for slot, meta in enumerate(node.outputs):
+            want = by_rule[slot].settled(meta.shape) if by_rule[slot] is not None else None
+            assert fields.of_node(node.index, slot) == want, (node.op, slot)
+    assert passed > 20  # relus and batch norms
+
+
 # -- functional ops -------------------------------------------------------------------------
 
 class Functional(nn.Module):
