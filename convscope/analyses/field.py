@@ -130,9 +130,11 @@ class Field:
 
     def window(self, per_dim: dict[int, tuple]) -> "Field":
         """Apply (kernel, stride, padding, exact) to the axes held in the given dims."""
-        axes = tuple(a.window(*per_dim[d]) if d in per_dim else a
-                     for a, d in zip(self.axes, self.dims))
-        return Field(axes, self.dims, self.input_size, self.aligned, self.known)
+        axes = []  # a loop, not a generator: every conv and pool of a network comes here
+        for a, d in zip(self.axes, self.dims):
+            geometry = per_dim.get(d)
+            axes.append(a if geometry is None else a.window(*geometry))
+        return Field(tuple(axes), self.dims, self.input_size, self.aligned, self.known)
 
     def spread(self, dims, shape: Sequence[int]) -> "Field":
         """Every unit of these dims now sees all of them (a reduction that keeps the dims)."""
