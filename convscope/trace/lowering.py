@@ -84,7 +84,7 @@ def _batch_norm_2d(module: nn.BatchNorm2d, x: torch.Tensor, record: Record):
     outs = _native_batch_norm(*args)
     if outs is NotImplemented:
         return NOT_LOWERED
-    reserve = torch.empty((0,), dtype=torch.uint8, device=_META)
+    reserve = torch.empty(0, dtype=torch.uint8, device=_META)
     record(aten.empty.memory_format, ([0],), _RESERVE_KWARGS, reserve)
     record(aten.native_batch_norm.default, args, {}, outs)
     return outs[0]

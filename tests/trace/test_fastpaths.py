@@ -239,6 +239,7 @@ def test_addmm_fast_path_matches_the_cpu_kernel(make):
     ((2, 5, 4, 3), [-1, -2], True),  # global average pooling
     ((2, 5, 4, 3), [2, 3], False),
     ((2, 5), [0], False),
+    ((2, 5), [0, 1], False),  # every dim: a 0-d result
     ((2, 5, 4, 3), [1, -3], True),  # the same dim twice: the kernel's error
     ((2, 5, 4, 3), [4], True),  # out of range
 ])
