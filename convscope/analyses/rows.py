@@ -104,6 +104,7 @@ def build_rows(graph: Graph, costs: OpCosts) -> list[Row]:
             direct[node.call].append(node.index)
         elif node.outputs:
             placed.append(((node.index, 1, 0), _function_row(graph, node, costs, depths)))
+    per_node = costs.per_node
     for index in owners:
         call = graph.calls[index]
         nodes = direct[index]
@@ -111,12 +112,15 @@ def build_rows(graph: Graph, costs: OpCosts) -> list[Row]:
         shared = call.call_number > 0 and params > 0
         if call.call_number > 0:
             params, trainable = 0, 0
+        macs = flops = 0
+        for i in nodes:  # one loop, not two sums over generators: a row per layer
+            cost = per_node[i]
+            macs += cost.macs
+            flops += cost.flops
         row = Row(
             name=call.name or call.type, type=call.type, depth=depths[index],
-            output_shapes=tuple(m.shape for m in call.outputs), params=params,
-            trainable_params=trainable,
-            macs=sum(costs.per_node[i].macs for i in nodes),
-            other_flops=sum(costs.per_node[i].flops for i in nodes),
+            output_shapes=tuple([m.shape for m in call.outputs]), params=params,
+            trainable_params=trainable, macs=macs, other_flops=flops,
             output_bytes=_bytes(call.outputs), kind="module", shared=shared,
             calls=(index,), nodes=tuple(nodes),
         )
