@@ -62,3 +62,27 @@ def test_a_record_stays_frozen_hashable_and_copyable():
     assert pickle.loads(pickle.dumps(node)) == node and copy.deepcopy(node).refs == (ref,)
     graph = Graph((node,), (), (meta,), (ref,), (), (), "Net", False)
     assert graph.meta == {} and graph.meta is not Graph((), (), (), (), (), (), "", False).meta
+
+
+def test_a_once_property_is_worked_out_on_first_read_and_then_read_as_stored():
+    from convscope.graph import once
+
+    runs = []
+
+    @record
+    class Counted:
+        n: int
+
+        @once
+        def doubled(self) -> int:
+            """Twice n."""
+            runs.append(self.n)
+            return 2 * self.n
+
+    item = Counted(4)
+    assert (item.doubled, item.doubled, runs) == (8, 8, [4])
+    assert item.__dict__["doubled"] == 8  # stored on the instance: later reads skip the descriptor
+    assert Counted.doubled.__doc__ == "Twice n." and Counted(4) == item  # not a field
+    meta = TensorMeta((2, 3), "float32", 4)
+    assert (meta.numel, meta.nbytes) == (6, 24)
+    assert pickle.loads(pickle.dumps(meta)).nbytes == 24
