@@ -52,7 +52,6 @@ def record(cls):
     return cls
 
 
-
 class once:
     """``functools.cached_property`` without the lock Python 3.11 takes on each first read
     (~0.9 us, and every analysis reads ``packet`` first on a few hundred new nodes). The records
@@ -70,6 +69,7 @@ class once:
             return self
         value = instance.__dict__[self.name] = self.func(instance)
         return value
+
 
 @record
 class TensorMeta:
