@@ -193,7 +193,6 @@ def test_union_of_different_strides_is_misaligned_and_an_estimate():
     assert (aligned, axis.exact, axis.size, axis.padding) == (False, False, 4, 1)  # [-1, 2]
 
 
-
 @pytest.mark.parametrize("centres", [(Fraction(3), Fraction(1), Fraction(3), Fraction(1)),
                                      (5, 2, 3, 1), (4, 1, 2, 0), (Fraction(7, 2), 1, 3, 1)])
 def test_union_is_aligned_exactly_when_the_centres_are_equal(centres):
