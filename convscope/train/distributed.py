@@ -38,10 +38,20 @@ def join_world(device: torch.device) -> World:
     if size <= 1:
         return World()
     if not dist.is_initialized():
+        _import_before_the_group_exists()
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
     if device.type == "cuda":
         torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
     return World(dist.get_rank(), dist.get_world_size())
+
+
+def _import_before_the_group_exists() -> None:
+    """DistributedDataParallel's first construction imports ``torch.distributed.nn.functional``,
+    whose functions take ``group=group.WORLD`` as a default: imported while a group exists, they
+    keep it alive after ``destroy_process_group``, with its gloo threads, until the interpreter's
+    finalisation tears them down, which now and then aborts the process ("terminate called
+    without an active exception"). Imported first, the defaults hold None."""
+    import torch.distributed.nn.functional  # noqa: F401
 
 
 def leave_world(world: World) -> None:

@@ -1,5 +1,7 @@
 """Run by ``torchrun --nproc_per_node 2`` in test_distributed.py: train, then save this rank's
-weights to OUT/rank<R>.pt so the test can compare the replicas."""
+weights to OUT/rank<R>.pt so the test can compare the replicas, with the names of the threads
+still running once ``train`` has left the process group."""
+import os
 import sys
 from pathlib import Path
 
@@ -28,4 +30,7 @@ if __name__ == "__main__":
     model, run = train("zoo:simple_cnn", TrainOptions(epochs=2, batch=32, seed=3, device="cpu"),
                        out=out / "run", progress=KeepRank())
     assert not dist.is_initialized()
-    torch.save({"state": model.state_dict(), "history": run.history}, out / f"rank{KeepRank.rank}.pt")
+    threads = [Path(f"/proc/self/task/{task}/comm").read_text().strip()
+               for task in os.listdir("/proc/self/task")]  # Linux: native threads have names
+    torch.save({"state": model.state_dict(), "history": run.history, "threads": threads},
+               out / f"rank{KeepRank.rank}.pt")
