@@ -10,7 +10,7 @@ The model itself is never changed: parameters and buffers are swapped for shape-
 (``state``) and put back afterwards, with the ``training`` flags.
 
 Ops reach the recorder (``recorder``) through PyTorch's dispatcher, slow meta kernels answered by
-``fastpaths``; on the meta backend the common leaf modules (Conv2d, BatchNorm2d, ReLU, ReLU6)
+``fastpaths`` (never on the real backend: there every op computes its values); on the meta backend the common leaf modules (Conv2d, BatchNorm2d, ReLU, ReLU6)
 are recorded as the aten ops their forward runs without running it (``lowering``). Module
 attribution (``modules``) wraps each module's forward for the duration.
 """
@@ -87,7 +87,7 @@ def run_trace(model: nn.Module, spec: InputSpec, *, train: bool, backend: str,
     recorder = None
     try:
         with state as copies:
-            recorder = Recorder(stack, sources_of(copies, inputs))
+            recorder = Recorder(stack, sources_of(copies, inputs), shape_only=not real)
             stack.attach(recorder.module_output, recorder.nodes.__len__,
                          recorder.record if lowerable else None)
             with mode, torch.no_grad(), training_flags(tensors, train), stack, recorder, no_gc():

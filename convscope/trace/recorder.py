@@ -8,7 +8,7 @@ import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from ..graph import Node, Ref, TensorMeta
-from .fastpaths import run_op
+from .fastpaths import run_kernel, run_op
 from .modules import flat_tensors
 
 
@@ -64,10 +64,15 @@ class Recorder(TorchDispatchMode):
     forgotten when it dies instead.
     """
 
-    def __init__(self, stack, sources: dict[int, Ref], keep_alive: bool = True):
+    def __init__(self, stack, sources: dict[int, Ref], keep_alive: bool = True,
+                 shape_only: bool = True):
         """``sources``: the Refs of the tensors no op makes (parameters, buffers, inputs) by id,
-        as ``state.sources_of`` gives them; they stay alive for the whole trace."""
+        as ``state.sources_of`` gives them; they stay alive for the whole trace.
+        ``shape_only``: the tensors are meta or fake, so an op may be answered by its fast path
+        (an empty tensor of the right shape); False for real tensors, whose values the model may
+        read, so every op runs its real kernel."""
         super().__init__()
+        self._run = run_op if shape_only else run_kernel
         self.stack = stack
         self.nodes: list[Node] = []
         self.failure: Node | None = None  # the op that raised, with its arguments
@@ -142,7 +147,7 @@ class Recorder(TorchDispatchMode):
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
         try:
-            out = run_op(func, args, kwargs)
+            out = self._run(func, args, kwargs)
         except Exception:
             self.failure = self._failed_node(func, args, kwargs)
             raise

@@ -292,3 +292,27 @@ def test_meta_copies_keep_shape_strides_dtype_and_requires_grad(make):
     assert copy.device.type == "meta" and type(copy) is torch.Tensor
     assert (copy.shape, copy.stride(), copy.dtype, copy.requires_grad) == (
         t.shape, t.stride(), t.dtype, t.requires_grad)
+
+
+class _MaskedConv(nn.Module):
+    """A forward whose output shape depends on the values: what ``real=True`` is for."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3, padding=1, bias=False)
+        self.norm = nn.BatchNorm2d(4)
+
+    def forward(self, x):
+        y = torch.relu_(self.norm(self.conv(x)) + x.mean())
+        return y[y > 0.5]
+
+
+def test_real_trace_computes_every_op_so_value_dependent_shapes_are_the_real_ones():
+    torch.manual_seed(0)
+    model = _MaskedConv().eval()
+    model.norm.running_mean.uniform_(-1, 1)
+    x = torch.randn(2, 3, 8, 8)
+    expected = tuple(model(x).shape)
+    assert 0 < expected[0] < 2 * 4 * 8 * 8  # the mask keeps some values, not all
+    graph = trace(model, make_spec(None, input_data=[x]), real=True)
+    assert [r.shape for r in graph.outputs] == [expected]
