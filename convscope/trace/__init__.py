@@ -7,12 +7,14 @@ Backends, tried in this order:
 - ``real`` (only when asked): real random inputs and the real parameters, for models whose
   control flow depends on tensor values. Costs a real forward.
 The model itself is never changed: parameters and buffers are swapped for shape-only copies
-(``state``) and put back afterwards, with the ``training`` flags.
+(``state``) and put back afterwards, with the ``training`` flags and whatever the forward stored
+on a module.
 
 Ops reach the recorder (``recorder``) through PyTorch's dispatcher, slow meta kernels answered by
-``fastpaths`` (never on the real backend: there every op computes its values); on the meta backend the common leaf modules (Conv2d, BatchNorm2d, ReLU, ReLU6)
-are recorded as the aten ops their forward runs without running it (``lowering``). Module
-attribution (``modules``) wraps each module's forward for the duration.
+``fastpaths`` (never on the real backend: there every op computes its values); on the meta
+backend the common leaf modules (Conv2d, BatchNorm2d, ReLU, ReLU6) are recorded as the aten ops
+their forward runs without running it (``lowering``). Module attribution (``modules``) wraps
+each module's forward for the duration.
 """
 from __future__ import annotations
 
@@ -29,7 +31,7 @@ from .inputs import InputSpec, materialise
 from .lowering import lowering_allowed
 from .modules import ModuleStack, flat_tensors
 from .recorder import Recorder, tensor_meta
-from .state import sources_of, swapped, training_flags, walk
+from .state import attributes_kept, sources_of, swapped, training_flags, walk
 
 
 @dataclass
@@ -86,7 +88,7 @@ def run_trace(model: nn.Module, spec: InputSpec, *, train: bool, backend: str,
     stack = ModuleStack(tensors.modules)
     recorder = None
     try:
-        with state as copies:
+        with attributes_kept(tensors), state as copies:
             recorder = Recorder(stack, sources_of(copies, inputs), shape_only=not real)
             stack.attach(recorder.module_output, recorder.nodes.__len__,
                          recorder.record if lowerable else None)

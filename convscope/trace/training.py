@@ -21,7 +21,7 @@ from .backends import BACKENDS
 from .inputs import InputSpec, materialise
 from .modules import ModuleStack, flat_tensors
 from .recorder import Recorder
-from .state import sources_of, swapped, training_flags, walk
+from .state import attributes_kept, sources_of, swapped, training_flags, walk
 
 OPTIMIZERS = ("sgd", "momentum", "adam", "adamw")
 
@@ -151,7 +151,8 @@ def simulate_step(model: nn.Module, spec: InputSpec, optimizer: str = "momentum"
     stack = ModuleStack(tensors.modules)
     saved: list[SavedTensor] = []
 
-    with swapped(tensors, cast, cast) as copies, mode, training_flags(tensors, True):
+    with attributes_kept(tensors), swapped(tensors, cast, cast) as copies, mode, \
+            training_flags(tensors, True):
         sources = sources_of(copies, inputs)
         recorder = Recorder(stack, sources, keep_alive=False)
         stack.attach(recorder.module_output, recorder.nodes.__len__)
@@ -242,8 +243,8 @@ def simulate_inference(model: nn.Module, spec: InputSpec, *, dtype: torch.dtype 
     args, kwargs = materialise(spec, make, convert)
     tracker = StorageTracker()
     tracker.phase = "inference"
-    with swapped(tensors, cast, cast) as copies, mode, training_flags(tensors, False), \
-            torch.no_grad(), tracker, autocast:
+    with attributes_kept(tensors), swapped(tensors, cast, cast) as copies, mode, \
+            training_flags(tensors, False), torch.no_grad(), tracker, autocast:
         tracker.recording = False
         for t in [*(t for _, _, t in copies), *args, *kwargs.values()]:
             if isinstance(t, torch.Tensor):

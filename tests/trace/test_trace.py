@@ -316,3 +316,35 @@ def test_real_trace_computes_every_op_so_value_dependent_shapes_are_the_real_one
     assert 0 < expected[0] < 2 * 4 * 8 * 8  # the mask keeps some values, not all
     graph = trace(model, make_spec(None, input_data=[x]), real=True)
     assert [r.shape for r in graph.outputs] == [expected]
+
+
+class _Stateful(nn.Module):
+    """A forward that stores on its module: a cached tensor, a counter, a lazy buffer."""
+
+    def __init__(self):
+        super().__init__()
+        self.proj = torch.nn.utils.weight_norm(nn.Linear(8, 8))  # recomputes proj.weight
+        self.cache, self.calls = None, 0
+        self.register_buffer("seen", None)
+
+    def forward(self, x):
+        if self.cache is None:
+            self.cache = torch.ones(x.shape[-1], device=x.device)
+        if self.seen is None:
+            self.register_buffer("seen", torch.zeros(1, device=x.device))
+        self.register_buffer("made_in_forward", torch.zeros(1, device=x.device))
+        self.calls += 1
+        return self.proj(x) * self.cache
+
+
+@pytest.mark.filterwarnings("ignore:`torch.nn.utils.weight_norm` is deprecated:FutureWarning")
+@pytest.mark.parametrize("kwargs", [{}, {"train": True}, {"real": True}, {"memory": True}])
+def test_what_the_forward_stores_on_a_module_is_undone(kwargs):
+    model = _Stateful()
+    weight, attributes = model.proj.weight, dict(model.__dict__)
+    convscope.analyze(model, (5, 8), **kwargs)
+    assert model.cache is None and model.calls == 0 and model.seen is None
+    assert "made_in_forward" not in model._buffers and not list(model.buffers())
+    assert model.proj.weight is weight  # not weight_norm's meta recomputation
+    assert all(model.__dict__[k] is v for k, v in attributes.items())
+    assert model(torch.ones(1, 5, 8)).shape == (1, 5, 8)  # the model still runs for real
