@@ -1,7 +1,8 @@
 """The per-layer table: one row per leaf-module call and per functional op outside leaves.
 
 A module that owns parameters directly (even one with children) also gets its own row, so every
-used parameter lands in exactly one row. ``fold(rows, depth)`` merges deeper rows into their
+used parameter lands in exactly one row; those of a module that is never called
+(MultiheadAttention's ``out_proj``) land in the row of the first op that reads them. ``fold(rows, depth)`` merges deeper rows into their
 ancestor at ``depth``, as torchinfo's ``depth`` does.
 """
 from __future__ import annotations
@@ -61,6 +62,25 @@ def _own_params(graph: Graph) -> dict[str, tuple[int, int]]:
     return owned
 
 
+def _borrowed_params(graph: Graph) -> dict[int, tuple[int, int]]:
+    """Node index -> (parameters, of which trainable) of modules never called whose tensors
+    this node is the first to read: nn.MultiheadAttention reads its ``out_proj``'s weight and
+    bias itself, so that child has no call, and no row, of its own."""
+    called = {call.name for call in graph.calls}
+    orphans = {p.name: p for p in graph.params if p.module not in called}
+    borrowed: dict[int, tuple[int, int]] = {}
+    for node in graph.nodes if orphans else ():
+        for ref in node.refs:
+            p = orphans.pop(ref.source, None) if ref.kind == "param" else None
+            if p is not None:
+                total, trainable = borrowed.get(node.index, (0, 0))
+                borrowed[node.index] = (total + p.meta.numel,
+                                        trainable + p.meta.numel * p.trainable)
+        if not orphans:
+            break
+    return borrowed
+
+
 def _bytes(metas: tuple[TensorMeta, ...]) -> int:
     return sum(m.nbytes for m in metas)
 
@@ -79,7 +99,8 @@ def _call_depths(graph: Graph) -> list[int]:
     return depths
 
 
-def _function_row(graph: Graph, node: Node, costs: OpCosts, depths: list[int]) -> Row:
+def _function_row(graph: Graph, node: Node, costs: OpCosts, depths: list[int],
+                  params: tuple[int, int]) -> Row:
     short = node.packet.removeprefix("aten.")
     prefix = graph.calls[node.call].name if node.call is not None else ""
     cost = costs.per_node[node.index]
@@ -87,7 +108,7 @@ def _function_row(graph: Graph, node: Node, costs: OpCosts, depths: list[int]) -
         name=f"{prefix}.{short}" if prefix else short, type=node.packet,
         depth=(0 if node.call is None else depths[node.call] + 1),
         output_shapes=tuple(m.shape for m in node.outputs),
-        params=0, trainable_params=0, macs=cost.macs, other_flops=cost.flops,
+        params=params[0], trainable_params=params[1], macs=cost.macs, other_flops=cost.flops,
         output_bytes=node.output_bytes if not node.view else 0, kind="function",
         calls=(), nodes=(node.index,),
     )
@@ -97,18 +118,23 @@ def build_rows(graph: Graph, costs: OpCosts) -> list[Row]:
     owned = _own_params(graph)
     owners = _owner_calls(graph, owned)
     depths = _call_depths(graph)
+    borrowed = _borrowed_params(graph)
     direct: dict[int, list[int]] = {i: [] for i in owners}
     placed = []  # (sort key, row or call index)
     for node in graph.nodes:
         if node.call in owners:
             direct[node.call].append(node.index)
         elif node.outputs:
-            placed.append(((node.index, 1, 0), _function_row(graph, node, costs, depths)))
+            placed.append(((node.index, 1, 0), _function_row(
+                graph, node, costs, depths, borrowed.get(node.index, (0, 0)))))
     per_node = costs.per_node
     for index in owners:
         call = graph.calls[index]
         nodes = direct[index]
         params, trainable = owned.get(call.name, (0, 0))
+        for i in nodes if borrowed else ():
+            extra, extra_trainable = borrowed.get(i, (0, 0))
+            params, trainable = params + extra, trainable + extra_trainable
         shared = call.call_number > 0 and params > 0
         if call.call_number > 0:
             params, trainable = 0, 0

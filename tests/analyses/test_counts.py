@@ -90,6 +90,25 @@ def test_functional_ops_outside_leaves_get_rows():
     assert cat.output_shape == [1, 16, 17, 17]
 
 
+def test_parameters_of_a_child_never_called_count_where_they_are_read():
+    # MultiheadAttention reads out_proj's weight and bias itself: out_proj is never called
+    model = nn.TransformerEncoder(nn.TransformerEncoderLayer(16, 2, 32, batch_first=True), 2,
+                                  enable_nested_tensor=False)
+    model.layers[1].self_attn.out_proj.weight.requires_grad_(False)
+    report = convscope.analyze(model, (5, 16))
+    assert sum(r.params for r in report.rows) == sum(p.numel() for p in model.parameters())
+    attention = [r for r in report.rows if r.type == "MultiheadAttention"]
+    # in_proj 3 * (16 * 16 + 16) + out_proj 16 * 16 + 16
+    assert [r.params for r in attention] == [3 * 272 + 272] * 2
+    assert [r.trainable_params for r in attention] == [3 * 272 + 272, 3 * 272 + 16]
+    folded = convscope.analyze(model, (5, 16), depth=1).rows
+    assert [r.params for r in folded] == [sum(p.numel() for p in layer.parameters())
+                                          for layer in model.layers]
+    unused = nn.Sequential(nn.Linear(4, 4), nn.Linear(4, 4))
+    unused.forward = unused[0].forward  # unused[1] neither called nor read: in no row
+    assert sum(r.params for r in convscope.analyze(unused, (4,)).rows) == 20
+
+
 def test_frozen_parameters_are_counted_apart():
     model = NETWORKS["residual"][0]()
     for p in model.stem.parameters():
