@@ -20,7 +20,7 @@ from .analyses.sizes import SizeReport, dropped, period, size_report_from
 from .analyses.validate import check_graph
 from .graph import Graph
 from .trace import TraceFailure, run_trace, trace
-from .trace.inputs import InputSpec, _is_shape
+from .trace.inputs import InputSpec
 
 LIMIT = 4096  # largest side tried when looking for the smallest input
 
@@ -52,7 +52,7 @@ def checked_trace(model: nn.Module, spec: InputSpec, *, train: bool = False,
     """Trace, or raise the one error that says which layer cannot run and how to fix it."""
     result = attempt(model, spec, train=train, real=real)
     if isinstance(result, TraceFailure):
-        shapes = [list(a) for a in spec.args if _is_shape(a)]
+        shapes = [list(a) for a in spec.args] if spec.shapes else []
         raise diagnose(result, model, input_shapes=shapes,
                        smallest=lambda: smallest_input(model, spec)) from result.cause
     problem = check_graph(result)
@@ -123,7 +123,7 @@ class _Sides:
 
 
 def _square(spec: InputSpec) -> bool:
-    return bool(spec.args) and _is_shape(spec.args[0]) and len(spec.args[0]) >= 2
+    return spec.first_shape is not None and len(spec.first_shape) >= 2
 
 
 def smallest_input(model: nn.Module, spec: InputSpec) -> tuple[int, ...] | None:
@@ -137,7 +137,7 @@ def size_report(model: nn.Module, spec: InputSpec, *, limit: int | None = None) 
 
     Traces about log2(limit) sizes to find the bounds, then one period of sizes (32 for VGG).
     """
-    given = tuple(spec.args[0]) if spec.args and _is_shape(spec.args[0]) else None
+    given = spec.first_shape
     at_given = attempt(model, spec)
     drops_given = dropped(at_given) if isinstance(at_given, Graph) else ()
     runs = isinstance(at_given, Graph)

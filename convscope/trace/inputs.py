@@ -11,12 +11,20 @@ from ..errors import UsageError
 
 @dataclass(frozen=True)
 class InputSpec:
-    """Positional inputs (shapes without batch, or tensors) and keyword inputs for one forward."""
+    """Positional inputs (shapes without batch, or tensors) and keyword inputs for one forward.
+    ``shapes``: the positional inputs are shapes (``input_size``), each made into a tensor;
+    otherwise they were given as data, and only their tensors are converted."""
 
     args: tuple[Any, ...]
     kwargs: dict[str, Any] = field(default_factory=dict)
     batch_size: int = 1
     dtype: torch.dtype = torch.float32
+    shapes: bool = True
+
+    @property
+    def first_shape(self) -> tuple[int, ...] | None:
+        """The first input's shape without batch, when it was given as one."""
+        return tuple(self.args[0]) if self.shapes and self.args else None
 
 
 def _is_shape(value) -> bool:
@@ -47,26 +55,30 @@ def make_spec(input_size=None, input_data=None, input_kwargs=None, batch_size=1,
         raise UsageError(
             f"input_size must be a shape like (3, 224, 224) or a list of shapes, got {input_size!r}."
         )
-    for shape in args:
-        if _is_shape(shape) and any(d < 1 for d in shape):
+    for shape in args if input_data is None else ():
+        if any(d < 1 for d in shape):
             raise UsageError(f"input sizes must be positive, got {shape}.")
     if not args and not input_kwargs:
         raise UsageError("no input given: pass input_size=(C, H, W), input_data or input_kwargs.")
-    return InputSpec(args, dict(input_kwargs or {}), batch_size, dtype)
+    return InputSpec(args, dict(input_kwargs or {}), batch_size, dtype,
+                     shapes=input_data is None)
 
 
 def materialise(spec: InputSpec, make: Callable[[Sequence[int], torch.dtype], torch.Tensor],
                 convert: Callable[[torch.Tensor], torch.Tensor]):
-    """(args, kwargs) for the forward: shapes become ``make(batch + shape)``, tensors ``convert(t)``."""
+    """(args, kwargs) for the forward: shapes from ``input_size`` become
+    ``make(batch + shape)``, tensors ``convert(t)``; any other value (a keyword's ``size=(5, 6)``)
+    is passed as is."""
 
-    def one(value):
+    def one(value, shape: bool):
         if isinstance(value, torch.Tensor):
             return convert(value)
-        if _is_shape(value):
+        if shape:
             return make((spec.batch_size, *value), spec.dtype)
         return value
 
-    return tuple(one(a) for a in spec.args), {k: one(v) for k, v in spec.kwargs.items()}
+    args = tuple(one(a, spec.shapes) for a in spec.args)
+    return args, {k: one(v, False) for k, v in spec.kwargs.items()}
 
 
 def parse_input(text: str) -> list[tuple[int, ...]]:

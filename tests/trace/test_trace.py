@@ -168,6 +168,25 @@ def test_several_input_kinds():
         assert report.totals.macs == by_shape.totals.macs
 
 
+def test_values_that_are_not_tensors_are_passed_as_they_are():
+    class Resize(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.up = nn.ConvTranspose2d(3, 4, 3, stride=2)
+
+        def forward(self, x, size=(4, 4), output_size=None):
+            return self.up(nn.functional.interpolate(x, size=size), output_size=output_size)
+
+    model = Resize()
+    kwargs = {"size": (5, 6), "output_size": [12, 14]}  # shapes, but arguments, not inputs
+    expected = list(model(torch.zeros(2, 3, 8, 8), **kwargs).shape)
+    assert expected == [2, 4, 12, 14]
+    by_shape = convscope.analyze(model, (3, 8, 8), batch_size=2, input_kwargs=kwargs)
+    by_data = convscope.analyze(model, input_data=(torch.zeros(2, 3, 8, 8), (5, 6), [12, 14]))
+    assert by_shape.rows[-1].output_shape == by_data.rows[-1].output_shape == expected
+    assert by_shape.input_shapes == by_data.input_shapes == [[2, 3, 8, 8]]
+
+
 def test_dtype_sets_input_and_byte_counts():
     model = nn.Conv2d(3, 8, 3).to(torch.bfloat16)
     report = convscope.analyze(model, (3, 10, 10), dtype=torch.bfloat16)
