@@ -82,8 +82,8 @@ def _cat(tensors, dim=0):
     """Concatenation of contiguous tensors of one dtype (Inception's branches): a contiguous
     output whose ``dim`` is the sum. The meta kernel checks and promotes in Python (~0.3 ms)."""
     first = tensors[0] if len(tensors) else None
-    if first is None or first.dim() == 0:
-        return NotImplemented
+    if first is None or first.dim() == 0 or not -first.dim() <= dim < first.dim():
+        return NotImplemented  # a dim out of range: the kernel's IndexError
     dim = dim % first.dim()
     # a 4-D tensor that is channels-last too ([N, C, 1, 1]) may make the kernel pick that layout
     same = all(t.dtype == first.dtype and t.device == first.device and t.dim() == first.dim()

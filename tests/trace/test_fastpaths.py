@@ -122,6 +122,14 @@ def test_cat_cases_the_fast_path_leaves_to_the_kernel(tensors):
     assert FAST_PATHS[aten.cat.default]([t.to("meta") for t in tensors], 0) is NotImplemented
 
 
+@pytest.mark.parametrize("dim", [4, 5, -5])
+def test_cat_along_a_dim_out_of_range_gets_the_kernel_s_error(dim):
+    tensors = [torch.randn(2, 3, 4, 4)] * 2
+    with pytest.raises(IndexError):
+        aten.cat.default(tensors, dim)
+    assert FAST_PATHS[aten.cat.default]([t.to("meta") for t in tensors], dim) is NotImplemented
+
+
 @settings(max_examples=150, deadline=None)
 @given(
     batch=st.integers(1, 2), groups=st.sampled_from([1, 2, 4]), per_group=st.integers(1, 3),
