@@ -45,9 +45,12 @@ def _peaks(prof) -> dict:
 
 def measure_training_step(model: nn.Module, x: torch.Tensor, optimizer: str,
                           autocast_dtype: torch.dtype | None = None) -> dict:
-    """Peak bytes of the second of two real training steps (the first creates optimizer state)."""
+    """Peak bytes of the second of two real training steps (the first creates optimizer state).
+    A model with nothing to train steps without an optimizer and, if the loss needs no
+    gradient, without a backward."""
     model.train()
-    opt = _optimizer(optimizer, [p for p in model.parameters() if p.requires_grad])
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    opt = _optimizer(optimizer, trainable) if trainable else None
 
     def step():
         with torch.autocast("cpu", dtype=autocast_dtype or torch.bfloat16,
@@ -55,10 +58,12 @@ def measure_training_step(model: nn.Module, x: torch.Tensor, optimizer: str,
             out = model(x)
         loss = nn.functional.cross_entropy(out, torch.zeros(out.shape[0], dtype=torch.long))
         del out
-        loss.backward()
+        if loss.requires_grad:
+            loss.backward()
         del loss
-        opt.step()
-        opt.zero_grad(set_to_none=True)
+        if opt is not None:
+            opt.step()
+            opt.zero_grad(set_to_none=True)
 
     step()
     with profile(activities=[ProfilerActivity.CPU], profile_memory=True, record_shapes=True,

@@ -108,9 +108,9 @@ def make_optimizer(name: str, params: list[torch.Tensor]) -> torch.optim.Optimiz
     raise ValueError(f"unknown optimizer {name!r}; choose one of {', '.join(OPTIMIZERS)}")
 
 
-def loss_of(output) -> torch.Tensor:
+def loss_of(output) -> torch.Tensor | None:
     """Cross-entropy against class 0 for [N, classes] outputs, the mean for any other output;
-    several outputs (auxiliary heads) add their losses."""
+    several outputs (auxiliary heads) add their losses. None when no output is floating."""
     losses = []
     for out in flat_tensors(output):
         if not out.is_floating_point():
@@ -120,7 +120,7 @@ def loss_of(output) -> torch.Tensor:
             losses.append(nn.functional.cross_entropy(out, target))
         else:
             losses.append(out.mean())
-    return sum(losses[1:], losses[0])
+    return sum(losses[1:], losses[0]) if losses else None
 
 
 def _cast(like, dtype):
@@ -177,8 +177,10 @@ def simulate_step(model: nn.Module, spec: InputSpec, optimizer: str = "momentum"
             tracker.recording = False
             for t in [*(t for _, _, t in copies), *inputs]:
                 tracker.track(t, None)
-            opt = make_optimizer(optimizer, params)
-            _create_optimizer_state(opt, params)
+            # a model with nothing to train (pooling only, or frozen) steps without one
+            opt = make_optimizer(optimizer, params) if params else None
+            if opt is not None:
+                _create_optimizer_state(opt, params)
             baseline = _baseline(tracker, copies, inputs, opt)
             tracker.recording = True
             hooks = torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t)
@@ -187,12 +189,15 @@ def simulate_step(model: nn.Module, spec: InputSpec, optimizer: str = "momentum"
                 loss = loss_of(output)
             del output
             tracker.phase = "backward"
-            loss.backward()
+            if loss is not None and loss.requires_grad:  # else nothing for autograd to do
+                loss.backward()
             del loss
             tracker.phase = "step"
-            opt.step()
+            if opt is not None:
+                opt.step()
             grad_keys = frozenset(tracker.key(p.grad) for p in params if p.grad is not None)
-            opt.zero_grad(set_to_none=True)
+            if opt is not None:
+                opt.zero_grad(set_to_none=True)
     forward = _forward_graph(model, tensors, recorder, stack, inputs)
     return TrainingTrace(forward, tuple(tracker.events), tuple(saved), baseline, grad_keys,
                          optimizer)
@@ -212,8 +217,8 @@ def _baseline(tracker, copies, inputs, opt) -> dict[str, int]:
         seen = {tracker.key(t): t.untyped_storage().nbytes() for t in tensors}
         return sum(seen.values())
 
-    optimizer_state = [v for s in opt.state.values() for v in s.values()
-                       if isinstance(v, torch.Tensor)]
+    optimizer_state = [] if opt is None else [v for s in opt.state.values() for v in s.values()
+                                              if isinstance(v, torch.Tensor)]
     return {
         "params": total([t for kind, _, t in copies if kind == "param"]),
         "buffers": total([t for kind, _, t in copies if kind == "buffer"]),
