@@ -3,8 +3,8 @@ cannot even be built.
 
 - ``check_graph(graph)``: an input PyTorch silently read as one unbatched sample (``--input 1x28``
   for a Conv2d network), groups that do not divide a conv's output channels, and a conv or
-  matmul whose tensors have two floating dtypes (the meta kernels check neither; a real forward
-  would fail).
+  matmul whose tensors have two dtypes (an integer input into a Linear, a float64 model fed
+  float32): the meta kernels check neither; a real forward would fail.
 - ``building_error(exc, spec)``: the constructor raised, e.g. ``nn.Conv2d(6, 8, 3, groups=4)``.
 """
 from __future__ import annotations
@@ -56,14 +56,17 @@ def float_dtypes(tensors) -> list[str]:
 
 
 def dtype_text(where: str, op: str, met, layer_dtypes, model_dtypes) -> str:
-    """Tensors of two floating dtypes in one conv or matmul. ``layer_dtypes`` and
-    ``model_dtypes``: the floating dtypes of the failing layer's parameters and of the model's."""
+    """Tensors of two dtypes in one conv or matmul. ``layer_dtypes`` and ``model_dtypes``: the
+    floating dtypes of the failing layer's parameters and of the model's."""
     text = f"{where}: dtype mismatch: {' and '.join(met)} tensors meet in {op}, which needs one."
     own = layer_dtypes[0] if len(layer_dtypes) == 1 else None
     arriving = [d for d in met if d != own]
     if own not in met or len(arriving) != 1:
         return text + " Fix: give the input the dtype of the model's parameters."
     text += f" The layer's parameters are {own}, the tensor arriving is {arriving[0]}."
+    if arriving[0] not in FLOATING:
+        return text + (f" Fix: give it a floating input (dtype=torch.{own}, CLI: --dtype "
+                       f"{own}); integer ids go through an nn.Embedding first.")
     if list(model_dtypes) != [own]:
         return text + (f" The model mixes {' and '.join(model_dtypes)} parameters. Fix: convert "
                        f"it to one dtype, e.g. model.to(torch.{arriving[0]}).")
@@ -106,7 +109,8 @@ def check_graph(graph) -> ConvscopeError | None:
                               layer=call.name or None)
     for node in graph.nodes:
         window = window_of(node)
-        met = float_dtypes(node.refs) if window is not None or node.packet in MATMUL_OPS else []
+        met = sorted({r.meta.dtype for r in node.refs}) if (
+            window is not None or node.packet in MATMUL_OPS) else []
         if len(met) > 1:  # the meta kernels of addmm and friends do not check dtypes
             layer, where = _layer_of(graph, node)
             return ModelError(dtype_text(where, node.op, met, param_dtypes(graph.params, layer),

@@ -10,12 +10,14 @@ afterwards too (``attributes_kept``): the model is left exactly as it was.
 from __future__ import annotations
 
 import contextlib
-from operator import is_
 from dataclasses import dataclass
+from operator import is_
 
 import torch
 from torch import nn
+from torch.nn.modules.lazy import LazyModuleMixin
 
+from ..errors import ModelError
 from ..graph import Param, Ref
 from .recorder import tensor_meta
 
@@ -36,6 +38,23 @@ class ModelTensors:
 
 
 def walk(model: nn.Module) -> ModelTensors:
+    try:
+        return _walk(model)
+    except RuntimeError:  # a lazy module's parameter has no shape to read yet
+        lazy = [(name, module) for name, module in model.named_modules()
+                if isinstance(module, LazyModuleMixin) and module.has_uninitialized_params()]
+        if not lazy:
+            raise
+        name, module = lazy[0]
+        where = f"layer {name}" if name else "the model"
+        raise ModelError(
+            f"{where} ({type(module).__name__}) is a lazy module: its parameters have no shape "
+            "until its first forward. Run one real forward first, e.g. "
+            "model(torch.zeros(1, *input_size)), then analyse the model.",
+            layer=name or None) from None
+
+
+def _walk(model: nn.Module) -> ModelTensors:
     modules = tuple(model.named_modules())
     first_name: dict[int, tuple[str, str]] = {}
     slots = []

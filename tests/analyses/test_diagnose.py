@@ -185,6 +185,27 @@ def test_two_dtypes_in_a_matmul_are_caught_though_the_meta_kernel_lets_them_thro
     assert "model.to(torch.float32)" in str(error)
 
 
+def test_an_integer_input_into_a_linear_is_caught_though_the_meta_kernel_lets_it_through():
+    model = nn.Sequential(nn.Linear(3, 4))
+    with pytest.raises(RuntimeError, match="same dtype"):  # what a real forward does
+        model(torch.ones(1, 3, dtype=torch.long))
+    error = error_of(model, (3,), dtype=torch.long)
+    assert error.layer == "0"
+    assert "int64 tensors meet in aten.addmm.default" in str(error)
+    assert "Fix: give it a floating input (dtype=torch.float32, CLI: --dtype float32)" in str(
+        error)
+
+
+def test_a_lazy_module_asks_for_one_real_forward_first():
+    model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.Flatten(), nn.LazyLinear(5))
+    error = error_of(model, (3, 8, 8))
+    assert isinstance(error, ModelError) and error.layer == "2"
+    assert str(error).startswith("layer 2 (LazyLinear) is a lazy module")
+    assert "model(torch.zeros(1, *input_size))" in str(error)
+    model(torch.zeros(1, 3, 8, 8))  # what it asks for: then the analysis runs
+    assert convscope.analyze(model, (3, 8, 8)).totals.params == 4 * 27 + 4 + 5 * 144 + 5
+
+
 def test_unknown_zoo_names_and_malformed_inputs_are_usage_errors():
     with pytest.raises(UsageError, match="Did you mean: resnet50"):
         zoo.create("resnet5")
