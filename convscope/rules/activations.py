@@ -1,7 +1,7 @@
 """Activations and elementwise arithmetic: other FLOPs per output element, no MACs."""
 from __future__ import annotations
 
-from . import Cost, elementwise, rule
+from . import FREE, Cost, elementwise, rule
 
 ONE_PER_ELEMENT = [
     "add", "sub", "mul", "div", "neg", "abs", "sign", "reciprocal", "rsub", "remainder",
@@ -20,17 +20,24 @@ def one_per_element(node) -> Cost:
     return elementwise(node, per_element=1)
 
 
-@rule("aten._softmax", "aten._log_softmax", "aten.softmax", "aten.log_softmax")
+@rule("aten._softmax", "aten._log_softmax", "aten.softmax", "aten.log_softmax",
+      "aten._safe_softmax")  # attention's softmax, which gives 0 where a row is all masked
 def softmax(node) -> Cost:
     # exp, running sum, divide: 3 per element
     return elementwise(node, per_element=3)
 
 
-@rule("aten.native_dropout", "aten.dropout", "aten.bernoulli", "aten.bernoulli_",
-      "aten.feature_dropout", "aten.uniform_", "aten.normal_")
+@rule("aten.native_dropout", "aten.dropout", "aten.feature_dropout")
 def dropout(node) -> Cost:
-    # draw a mask and multiply: 1 per element (random numbers are not counted as FLOPs)
-    return elementwise(node, per_element=1)
+    # one op for the whole of dropout: scale the mask by 1 / (1 - p), multiply: 2 per element
+    return elementwise(node, per_element=2)
+
+
+@rule("aten.bernoulli", "aten.bernoulli_", "aten.uniform_", "aten.normal_")
+def random_draw(node) -> Cost:
+    # drawing random numbers is not arithmetic on the data: nn.Dropout on the CPU is
+    # bernoulli_ (0) then div_ and mul (1 per element each), as one native_dropout counts
+    return FREE
 
 
 @rule("aten.upsample_bilinear2d", "aten._upsample_bilinear2d_aa", "aten.upsample_linear1d",

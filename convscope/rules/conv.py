@@ -6,10 +6,14 @@ from math import prod
 from . import Cost, out_numel, rule
 
 
+_WITH_TRANSPOSED = ("aten.convolution", "aten._convolution")
+
+
 @rule("aten.convolution", "aten._convolution", "aten.conv2d", "aten.conv1d", "aten.conv3d")
 def convolution(node) -> Cost:
     x, weight, bias = node.args[0], node.args[1], node.args[2]
-    transposed = len(node.args) > 6 and bool(node.args[6])
+    # only (_)convolution has ``transposed`` at 6; conv1d/2d/3d have ``groups`` there
+    transposed = node.packet in _WITH_TRANSPOSED and len(node.args) > 6 and bool(node.args[6])
     # weight [C_out, C_in/groups, kH, kW] (transposed: [C_in, C_out/groups, kH, kW])
     per_position = prod(weight.shape[1:])
     if transposed:

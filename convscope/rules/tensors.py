@@ -7,6 +7,7 @@ free(*[f"aten.{op}" for op in [
     # views: share the input's storage
     "view", "_unsafe_view", "reshape", "t", "transpose", "permute", "expand", "expand_as",
     "squeeze", "unsqueeze", "slice", "select", "split", "split_with_sizes", "unbind", "chunk",
+    "unsafe_split", "unsafe_split_with_sizes", "unsafe_chunk",
     "narrow", "alias", "detach", "as_strided", "unfold", "view_as", "flatten", "unflatten",
     "movedim", "diagonal", "_reshape_alias", "lift_fresh", "view_as_real", "view_as_complex",
     "squeeze_", "unsqueeze_", "t_", "transpose_", "detach_", "_nested_view_from_buffer",

@@ -131,3 +131,39 @@ def test_matrix_products_agree_with_flop_counter():
     # three [2,5,7] @ [2,7,3] products; attention: scores [2,5,5] x E=7, then weights @ V (7)
     assert report.totals.macs == 3 * (2 * 5 * 7 * 3) + 2 * 5 * 5 * 7 * 2
     assert prod(report.rows[-1].output_shape[1]) == 2 * 5 * 7
+
+
+def test_dropout_counts_the_scaling_and_the_multiply_not_the_random_draw():
+    report = convscope.analyze(nn.Dropout(0.5), (4, 6, 6), batch_size=2, train=True)
+    ops = [n.op for n in report.graph.nodes]
+    assert ops == ["aten.empty_like.default", "aten.bernoulli_.float", "aten.div_.Scalar",
+                   "aten.mul.Tensor"]  # nn.Dropout on the CPU
+    assert report.totals.other_flops == 2 * (2 * 4 * 6 * 6)
+    channels = convscope.analyze(nn.Dropout2d(0.5), (4, 6, 6), batch_size=2, train=True)
+    assert channels.totals.other_flops == 2 * 4 + 2 * 4 * 6 * 6  # a mask per channel
+    assert convscope.analyze(nn.Dropout(0.5), (4, 6, 6)).totals.other_flops == 0  # eval
+
+
+def test_attention_softmax_and_recurrent_splits_are_counted():
+    layer = nn.TransformerEncoderLayer(16, 2, 32, batch_first=True).eval()
+    report = convscope.analyze(layer, (5, 16), batch_size=2)
+    ops = {n.op for n in report.graph.nodes}
+    assert "aten._safe_softmax.default" in ops and not report.uncounted
+    softmax = [n for n in report.graph.nodes if n.op == "aten._safe_softmax.default"]
+    assert [n.outputs[0].shape for n in softmax] == [(2, 2, 5, 5)]  # batch, heads, L, S
+    lstm = convscope.analyze(nn.LSTM(8, 6, batch_first=True), (5, 8))
+    assert not lstm.uncounted
+
+
+def test_a_grouped_conv2d_node_is_not_read_as_transposed():
+    # aten.conv2d keeps groups where aten.convolution keeps ``transposed``
+    from convscope.graph import Node, Ref, TensorMeta
+    from convscope.rules import cost_of
+
+    def ref(*shape):
+        return Ref("node", 0, 0, TensorMeta(shape, "float32", 4))
+
+    x, weight = ref(1, 4, 8, 8), ref(6, 2, 3, 3)
+    conv2d = Node(1, "aten.conv2d.default", (x, weight, None, [1, 1], [1, 1], [1, 1], 2), {},
+                  (TensorMeta((1, 6, 8, 8), "float32", 4),), None)
+    assert cost_of(conv2d).macs == 1 * 6 * 8 * 8 * (2 * 3 * 3)  # read as transposed: 4,608
