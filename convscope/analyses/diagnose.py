@@ -24,6 +24,9 @@ DATA_DEPENDENT = ("item()", "data-dependent", "DataDependentOutput", "DynamicOut
 RANK = re.compile(r"Expected \d+D \(unbatched\) or (\d+)D \(batched\) input to \w+, but got "
                   r"input of size: \[([\d, ]*)\]|expected (\d+)D input \(got (\d+)D input\)")
 RUNNING = re.compile(r"running_mean should contain (\d+) elements not (\d+)")
+# BatchNorm in training mode, one value per channel: F.batch_norm's own check
+ONE_VALUE = re.compile(r"Expected more than 1 value per channel when training, got input size "
+                       r"(?:torch\.Size\()?\[([\d, ]*)\]")
 # torch's words for dtypes in its type-mismatch messages
 DTYPE_MESSAGE = re.compile(r"Input type \(([\w:]+)\) and (?:bias|weight) type \(([\w:]+)\)|"
                            r"expected scalar type (\w+) but found (\w+)|"
@@ -120,6 +123,8 @@ def classify(failure) -> Finding:
         return Finding("inputs", layer, where)
     if _dtypes_met(failure):
         return Finding("dtype", layer, where)
+    if ONE_VALUE.search(message):
+        return Finding("one_value", layer, where)
     running = RUNNING.search(message)  # "should contain <channels arriving> elements not <C>"
     if running:
         return Finding("channels", layer, where, int(running.group(1)), int(running.group(2)))
@@ -240,6 +245,15 @@ def _padding(failure, finding, ctx) -> str:
             f"{k // 2} or less, or a larger kernel.")
 
 
+def _one_value(failure, finding, ctx) -> str:
+    shape = [int(d) for d in ONE_VALUE.search(str(failure.cause)).group(1).split(",")]
+    values = " x ".join(str(d) for d in (shape[0], *shape[2:]))
+    return (f"{finding.where} cannot train on this batch: in training mode it normalises each "
+            f"channel with the mean and variance of its batch x positions = {values} = 1 value "
+            f"(the tensor arriving is {list(shape)}), and needs more than 1. Fix: a batch of 2 or "
+            f"more (batch_size=2, CLI: --batch 2), or a larger input.")
+
+
 def _features(failure, finding, ctx) -> str:
     node, got, expected = failure.node, finding.got, finding.expected
     x = node.args[1] if node.packet == "aten.addmm" else node.args[0]
@@ -350,4 +364,4 @@ def _other(failure, finding, ctx) -> str:
 
 _WORDS = {"channels": _channels, "groups": _groups, "collapse": _collapse, "padding": _padding,
           "features": _features, "rank": _rank, "inputs": _inputs, "data": _data,
-          "dtype": _dtype}
+          "dtype": _dtype, "one_value": _one_value}

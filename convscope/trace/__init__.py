@@ -56,6 +56,14 @@ def _call(index: int, record: list) -> ModuleCall:
     return ModuleCall(index, name, kind, parent, is_leaf, call_number, first_node, metas, refs)
 
 
+def failure_of(exc: Exception, stack: ModuleStack, recorder: Recorder,
+               backend: str) -> TraceFailure:
+    """The TraceFailure for ``exc``, raised by a forward under ``stack`` and ``recorder``."""
+    chain = [_call(i, stack.calls[i]) for i in stack.stack]
+    begun = tuple(_call(i, c) for i, c in enumerate(stack.calls))
+    return TraceFailure(exc, chain, recorder.failure, backend, tuple(recorder.nodes), begun)
+
+
 @contextlib.contextmanager
 def no_gc():
     """The cyclic garbage collector off for one forward (and, in ``api.analyze``, the analyses
@@ -97,10 +105,7 @@ def run_trace(model: nn.Module, spec: InputSpec, *, train: bool, backend: str,
     except Exception as exc:
         if recorder is None:
             raise
-        chain = [_call(i, stack.calls[i]) for i in stack.stack]
-        begun = tuple(_call(i, c) for i, c in enumerate(stack.calls))
-        raise TraceFailure(exc, chain, recorder.failure, backend, tuple(recorder.nodes),
-                           begun) from exc
+        raise failure_of(exc, stack, recorder, backend) from exc
 
     calls = tuple(_call(i, c) for i, c in enumerate(stack.calls))
     return Graph(

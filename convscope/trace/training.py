@@ -16,6 +16,7 @@ from torch import nn
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from ..graph import Graph
+from . import failure_of
 from .fastpaths import run_op
 from .backends import BACKENDS
 from .inputs import InputSpec, materialise
@@ -184,9 +185,13 @@ def simulate_step(model: nn.Module, spec: InputSpec, optimizer: str = "momentum"
             baseline = _baseline(tracker, copies, inputs, opt)
             tracker.recording = True
             hooks = torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t)
-            with stack, recorder, hooks, autocast:
-                output = model(*args, **kwargs)
-                loss = loss_of(output)
+            try:
+                with stack, recorder, hooks, autocast:
+                    output = model(*args, **kwargs)
+                    loss = loss_of(output)
+            except Exception as exc:  # a training step the model cannot take (BatchNorm at
+                # batch 1 on a 1x1 map): named, like a failed trace, by analyses.diagnose
+                raise failure_of(exc, stack, recorder, backend) from exc
             del output
             tracker.phase = "backward"
             if loss is not None and loss.requires_grad:  # else nothing for autograd to do

@@ -196,6 +196,19 @@ def test_an_integer_input_into_a_linear_is_caught_though_the_meta_kernel_lets_it
         error)
 
 
+def test_batch_norm_training_on_one_value_per_channel_asks_for_a_batch_of_two():
+    model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.AdaptiveAvgPool2d(1), nn.BatchNorm2d(4))
+    with pytest.raises(ValueError, match="more than 1 value per channel"):  # PyTorch's own
+        model.train()(torch.zeros(1, 3, 8, 8))
+    for options in ({"train": True}, {"memory": True}):  # memory: a training step
+        error = error_of(model.eval(), (3, 8, 8), **options)
+        assert error.layer == "2"
+        assert str(error).startswith("layer 2 (BatchNorm2d) cannot train on this batch: ")
+        assert "batch x positions = 1 x 1 x 1 = 1 value" in str(error)
+        assert "Fix: a batch of 2 or more (batch_size=2, CLI: --batch 2)" in str(error)
+    assert convscope.analyze(model, (3, 8, 8), batch_size=2, memory=True).totals.params == 120
+
+
 def test_a_lazy_module_asks_for_one_real_forward_first():
     model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.Flatten(), nn.LazyLinear(5))
     error = error_of(model, (3, 8, 8))

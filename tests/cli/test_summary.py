@@ -119,3 +119,14 @@ def test_data_dependent_model_asks_for_real_and_real_works(tmp_path):
     real = invoke("summary", f"{source}:Gated", "--input", "3x8x8", "--real", "--format", "json")
     assert real.exit_code == 0, real.output
     assert json.loads(real.stdout)["rows"][0]["output_shape"] == [1, 4, 6, 6]
+
+
+def test_a_training_step_the_model_cannot_take_leaves_the_table_with_a_note():
+    # Inception v3 at batch 1: its auxiliary head's BatchNorm gets one value per channel
+    result = invoke("summary", "zoo:inception_v3", "--depth", "1")
+    assert result.exit_code == 0, result.output
+    assert "Mixed_7c" in result.stdout and "Training step peak" not in result.stdout
+    assert result.stderr.startswith("note: training memory left out: layer AuxLogits.conv1.bn "
+                                    "(BatchNorm2d) cannot train on this batch")
+    assert "Training step peak" in invoke("summary", "zoo:inception_v3", "--depth", "1",
+                                          "--batch", "2").stdout
