@@ -73,6 +73,7 @@ def receptive_fields(graph: Graph) -> ReceptiveFields:
     assumed, unknown = Counter(), Counter()
 
     known = fields.get
+    bases: dict[_Key, _Key] = {}  # a view's output -> the tensor whose storage it shows
 
     def field(value):
         return known((value.kind, value.source, value.slot)) if type(value) is Ref else None
@@ -80,6 +81,10 @@ def receptive_fields(graph: Graph) -> ReceptiveFields:
     for node in graph.nodes:
         if not node.outputs:
             continue
+        if node.view and node.refs:  # in-place writes into it land in its base
+            first = node.refs[0]
+            first = (first.kind, first.source, first.slot)
+            bases[("node", node.index, 0)] = bases.get(first, first)
         incoming = [known((r.kind, r.source, r.slot)) for r in node.refs]
         if not any(incoming):  # no argument depends on the input (a Field is always true)
             continue
@@ -101,7 +106,24 @@ def receptive_fields(graph: Graph) -> ReceptiveFields:
             if not f.known and all(g is None or g.known for g in incoming):
                 unknown[node.op] += 1
             fields[("node", node.index, slot)] = f.settled(meta.shape)
+        if node.inplace and outs[0] is not None:
+            _write_through(node, outs[0], bases, fields, unknown)
     return ReceptiveFields(fields, tuple(shape[2:]), dict(assumed), dict(unknown))
+
+
+def _write_through(node, written, bases, fields, unknown: Counter) -> None:
+    """An in-place op that wrote into a view (circular padding copies slices of its input into
+    a new tensor) changed what the view's base holds. Later ops read the base: it keeps its
+    field if the write brought the same field, and becomes unknown otherwise."""
+    target = node.refs[0]
+    base = bases.get((target.kind, target.source, target.slot))
+    if base is None:
+        return
+    before = fields.get(base)
+    if before is not None and (before is written or before == written):
+        return
+    fields[base] = (before or written).unknown()
+    unknown[node.op] += 1
 
 
 def row_output(graph: Graph, row: Row) -> Ref | None:

@@ -305,6 +305,30 @@ def test_ops_it_cannot_follow_are_unknown_and_listed():
     assert set(fields.unknown) == {"aten.flip.default", "aten.roll.default"}
 
 
+def _scaled_channels(x):
+    y = x.clone()
+    y[:, :1].mul_(2)  # in place, through a view over channels: each position keeps its field
+    return y
+
+
+def _written_into_a_new_tensor(x):
+    y = x.new_zeros(x.shape)
+    y[..., 1:].copy_(x[..., :-1])  # shifted along the width: no longer the field y had
+    return y
+
+
+def test_writes_through_a_view_reach_the_tensor_later_ops_read():
+    assert computed(Functional(_scaled_channels), (2, 16, 16), ["block"])["block"].short() == (
+        "3 s1")
+    model = Functional(_written_into_a_new_tensor)
+    assert computed(model, (2, 16, 16), ["block"])["block"].short() == "?"  # not "-"
+    assert receptive_fields(convscope.analyze(model, (2, 16, 16)).graph).unknown == {
+        "aten.copy_.default": 1}
+    circular = nn.Sequential(nn.Conv2d(2, 2, 3, padding=1, padding_mode="circular"), nn.ReLU())
+    report = convscope.analyze(circular, (2, 16, 16))  # PyTorch builds it from copied slices
+    assert [r.rf.short() for r in report.rows] == ["?", "?"]
+
+
 def test_ops_without_a_rule_of_unchanged_shape_are_assumed_elementwise_and_listed():
     model = Functional(lambda x: torch.erfinv(torch.tanh(x)))
     fields = receptive_fields(convscope.analyze(model, (2, 16, 16)).graph)
