@@ -21,6 +21,10 @@ def meta_backend():
         # nearly every parameter and buffer: the cheapest copy (~3 us); a tensor subclass
         # would answer empty_like itself
         if type(t) in PLAIN and t.is_contiguous():
+            if not t.shape and not t.is_floating_point():
+                # a counter (BatchNorm's num_batches_tracked), which a forward may read as a
+                # number (momentum=None averages over 1 / float(count)): a real copy, one value
+                return t.clone()
             return torch.empty_like(t, device=META, requires_grad=t.requires_grad)
         copy = torch.empty_strided(t.shape, t.stride(), dtype=t.dtype, device=META)
         return copy.requires_grad_() if t.requires_grad else copy
