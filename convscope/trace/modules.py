@@ -5,7 +5,8 @@ pushes a call record, runs the class's forward and pops it. ``nn.Module.__call__
 ``forward`` up on the instance, so every call through it is seen, and so is a direct
 ``.forward()`` call. Global forward hooks would see the same calls, but registering any hook
 sends every module call down PyTorch's slow path: ~3-5 ms a trace on a few hundred modules.
-A module's own hooks still run, outside the call: ops they run count for the caller.
+A module's own hooks still run, outside the call: ops they run count for the caller, and what a
+forward hook returns is the call's output (``_see_hooked_output``).
 """
 from __future__ import annotations
 
@@ -34,6 +35,7 @@ class ModuleStack:
         self._call_counts: dict[int, int] = {}
         self._on_output = self._node_count = self._record = None
         self._wrapped: list[tuple[nn.Module, object]] = []
+        self._hooks: list = []  # handles of the hooks ``_see_hooked_output`` added
 
     def attach(self, on_output, node_count, record=None) -> None:
         """What the recorder answers, once it exists (it needs this stack to be made):
@@ -89,8 +91,25 @@ class ModuleStack:
         traced_forward.__wrapped__ = forward  # inspect.signature(module.forward) still reads it
         self._wrapped.append((module, own))
         module.__dict__["forward"] = traced_forward
+        if module._forward_hooks:
+            self._see_hooked_output(name, module)
+
+    def _see_hooked_output(self, name: str, module: nn.Module) -> None:
+        """A module with forward hooks of its own: they run after its forward and may replace
+        its output. One more hook, run last, records what the caller really gets. Only such
+        modules get it: a hook on every module would send each call down PyTorch's slow path."""
+        calls = self.calls
+
+        def hooked_output(_, args, output):
+            latest = next(i for i in reversed(range(len(calls))) if calls[i][0] == name)
+            calls[latest][OUTPUT] = self._on_output(output)
+
+        self._hooks.append(module.register_forward_hook(hooked_output))
 
     def _unwrap(self) -> None:
+        for handle in self._hooks:
+            handle.remove()
+        self._hooks.clear()
         for module, own in reversed(self._wrapped):
             if own is None:
                 module.__dict__.pop("forward", None)

@@ -57,6 +57,17 @@ def test_the_module_s_own_hooks_still_run_around_the_call():
     assert not nn.modules.module._global_forward_pre_hooks  # no global hook registered
 
 
+def test_what_a_forward_hook_returns_is_the_call_s_output():
+    conv = nn.Conv2d(3, 4, 3)
+    conv.register_forward_hook(lambda m, args, out: out.flatten(1))
+    model = nn.Sequential(conv, nn.Linear(144, 2), conv)  # the conv is called twice
+    model.forward = lambda x: model[1](model[0](x)) + model[2](x).sum()
+    graph = trace(model, make_spec((3, 8, 8), batch_size=2))
+    outputs = [c.outputs[0].shape for c in graph.calls if c.name in ("0", "2")]
+    assert outputs == [(2, 144), (2, 144)]  # as model[0](x).shape, not the conv's [2, 4, 6, 6]
+    assert len(conv._forward_hooks) == 1  # the hook that saw it is gone
+
+
 def test_the_traced_forward_keeps_the_signature_of_the_module_s_forward():
     model = DirectForward()
     signatures = []
