@@ -12,6 +12,7 @@ explanation, and a formula that disagrees with PyTorch says so instead of hiding
 """
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 from math import prod
 
@@ -70,9 +71,12 @@ def _main(nodes: list[Node]) -> Node | None:
 
 
 def _first_input(nodes: list[Node]):
+    """The first tensor that flows into the row from outside it (an LSTM makes its own zero
+    states first: they are not its input)."""
+    inside = {node.index for node in nodes}
     for node in nodes:
         for ref in node.refs:
-            if ref.kind in ("node", "input"):
+            if ref.kind == "input" or (ref.kind == "node" and ref.source not in inside):
                 return ref
     return None
 
@@ -87,7 +91,9 @@ def explain_row(graph: Graph, row, found: dict[int, Field | None]) -> LayerExpla
     elif main is not None and main.packet in ADAPTIVE_OPS:
         lines.append(_adaptive_line(main))
     elif main is not None and main.packet in MATMUL_OPS:
-        lines += _linear_lines(graph, main, row.params)
+        products = [n for n in nodes if n.packet in MATMUL_OPS]
+        lines += (_linear_lines(graph, main, row.params) if len(products) == 1 else
+                  _products_lines(products, row.params))
     elif main is not None:
         channels = main.args[0].shape[1]
         lines.append(f"parameters = 2 × {channels} = {2 * channels:,} (a scale γ and a shift β "
@@ -101,7 +107,11 @@ def explain_row(graph: Graph, row, found: dict[int, Field | None]) -> LayerExpla
     out_shape = row.output_shapes[0] if row.output_shapes else None
     allocated = sum(n.output_bytes for n in nodes if allocates(n))
     if out_shape is not None:
-        lines.append(_memory_line(nodes, out_shape, allocated))
+        # one output: its element size is the row's bytes per value (a max pool's int64
+        # indices are made too, but not returned)
+        itemsize = (row.output_bytes // max(prod(out_shape), 1)
+                    if len(row.output_shapes) == 1 and row.output_bytes else None)
+        lines.append(_memory_line(nodes, out_shape, allocated, itemsize))
     if main is not None:
         rf = _rf_line(found, main, window)
         if rf:
@@ -112,8 +122,13 @@ def explain_row(graph: Graph, row, found: dict[int, Field | None]) -> LayerExpla
 
 def _window_lines(node: Node, window: Window, nodes, first, lines, notes) -> None:
     size, out = node.args[0].shape[2:], node.outputs[0].shape[2:]
-    axes = AXES.get(len(size), [f"dim {d}" for d in range(len(size))])
+    # a 1-d pool runs as a 2-d one on an unsqueezed input: its added axis is not the layer's
+    added = max(0, len(node.args[0].shape) - len(first.shape)) if first is not None else 0
+    own = len(size) - added
+    axes = [""] * added + AXES.get(own, [f"dim {d}" for d in range(own)])
     for d, h in enumerate(size):
+        if d < added:
+            continue
         value = window.output_size(h, d)
         torch_says = f" (PyTorch gives {out[d]})" if value != out[d] else ""
         if window.ceil_mode and value != -(-window.span(h, d) // window.stride[d]) + 1:
@@ -126,12 +141,13 @@ def _window_lines(node: Node, window: Window, nodes, first, lines, notes) -> Non
         notes += _keep_size_notes(node, window, first)
     else:
         kind = "maximum" if window.kind == "max" else "average"
-        kernel = "x".join(map(str, window.kernel))
+        kernel = "x".join(map(str, window.kernel[added:])) if own > 1 else (
+            f"{window.kernel[-1]}-wide")
         cost = cost_of(node)
         lines.append(f"no parameters: a fixed {kind} over each {kernel} window "
                      f"({prod(node.outputs[0].shape):,} windows × {prod(window.kernel)} = "
                      f"{cost.flops:,} FLOPs, not MACs)")
-    notes += _remainder_notes(window, size, axes)
+    notes += _remainder_notes(window, size, axes, added)
     pre = node.args[0]
     if first is not None and len(first.shape) == len(pre.shape) and first.shape != pre.shape:
         notes.append(f"the input is padded before the window: {_dims(first.shape[2:])} → "
@@ -195,10 +211,13 @@ def _keep_size_notes(node: Node, window: Window, first) -> list[str]:
             f"{odd // 2} before and {odd - odd // 2} after"]
 
 
-def _remainder_notes(window: Window, size, axes) -> list[str]:
-    """Rows (columns, ...) no window reaches; identical dims are said once ("row and column")."""
+def _remainder_notes(window: Window, size, axes, added: int = 0) -> list[str]:
+    """Rows (columns, ...) no window reaches; identical dims are said once ("row and column").
+    The first ``added`` dims are not the layer's own (a 1-d pool's unsqueezed axis)."""
     found: dict[str, list[str]] = {}
     for d, h in enumerate(size):
+        if d < added:
+            continue
         rest, real = window.unseen(h, d)
         unit = UNITS.get(axes[d], "position")
         k, s = window.effective_kernel(d), window.stride[d]
@@ -227,6 +246,19 @@ def _adaptive_line(node: Node) -> str:
         text += (f": a plain {_dims(steps)} window with stride {_dims(steps)}" if max(steps) > 1
                  else ": the identity")
     return text + "; no parameters"
+
+
+def _products_lines(products: list[Node], params: int) -> list[str]:
+    """A layer of several matrix products (LSTM, GRU, attention): their MACs, summed."""
+    sizes = Counter(f"{'×'.join(map(str, n.args[-2].shape))} @ "
+                    f"{'×'.join(map(str, n.args[-1].shape))}" for n in products
+                    if len(n.args) >= 2 and hasattr(n.args[-1], "shape")
+                    and hasattr(n.args[-2], "shape"))
+    listed = ", ".join(f"{count} × ({size})" for size, count in sizes.items())
+    macs = sum(cost_of(n).macs for n in products)
+    return [f"parameters = {params:,}",
+            f"MACs = {len(products)} matrix products{f' ({listed})' if listed else ''} "
+            f"= {macs:,}"]
 
 
 def _linear_lines(graph: Graph, node: Node, params: int) -> list[str]:
@@ -258,8 +290,8 @@ def flattened_shape(graph: Graph, ref) -> tuple[int, ...] | None:
     return shape
 
 
-def _memory_line(nodes, shape, allocated: int) -> str:
-    itemsize = next((n.outputs[0].itemsize for n in reversed(nodes) if n.outputs), 4)
+def _memory_line(nodes, shape, allocated: int, itemsize: int | None = None) -> str:
+    itemsize = itemsize or next((n.outputs[0].itemsize for n in reversed(nodes) if n.outputs), 4)
     numel = prod(shape)
     text = (f"output memory = {' × '.join(map(str, shape))} = {numel:,} values × {itemsize} "
             f"bytes = {numel * itemsize:,} bytes")

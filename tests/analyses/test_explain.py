@@ -112,6 +112,26 @@ def test_linear_after_flatten_shows_the_flattened_arithmetic():
     assert "receptive field = the whole input" in fc.lines
 
 
+def test_a_layer_of_several_products_is_not_explained_as_one_linear():
+    layer = layers_of(nn.Sequential(nn.LSTM(8, 16, batch_first=True)), (5, 8))["0"]
+    report = convscope.analyze(nn.Sequential(nn.LSTM(8, 16, batch_first=True)), (5, 8))
+    assert tuple(layer.input_shape) == (1, 5, 8)  # not the zero state it makes itself
+    # per step: input 1x8 @ 8x64 and state 1x16 @ 16x64 (4 gates x 16), five steps
+    assert layer.lines[:2] == ("parameters = 1,664",
+                               "MACs = 10 matrix products (5 × (1×16 @ 16×64), 5 × (1×8 @ 8×64))"
+                               " = 7,680")
+    assert report.rows[0].params == 1664 and report.rows[0].macs == 7680
+
+
+def test_a_1d_pool_is_explained_along_its_length_in_its_own_bytes():
+    pool = layers_of(nn.Sequential(nn.MaxPool1d(2)), (64, 112))["0"]
+    assert pool.lines[:2] == (
+        "output length = ⌊(112 + 2·0 − 1·(2−1) − 1) / 2⌋ + 1 = 56",
+        "no parameters: a fixed maximum over each 2-wide window (3,584 windows × 2 = 7,168 "
+        "FLOPs, not MACs)")
+    assert pool.lines[2].startswith("output memory = 1 × 64 × 56 = 3,584 values × 4 bytes")
+
+
 def test_receptive_field_steps_reach_the_known_vgg16_value():
     pool = layers_of(meta("vgg16"), (3, 224, 224), "features.30")["features.30"]
     # VGG16's last pool sees 212x212 pixels, 32 apart
