@@ -18,11 +18,13 @@ from torch import nn
 from .analyses.diagnose import classify, diagnose
 from .analyses.sizes import SizeReport, dropped, period, size_report_from
 from .analyses.validate import check_graph
+from .errors import UsageError
 from .graph import Graph
 from .trace import TraceFailure, run_trace, trace
 from .trace.inputs import InputSpec
 
 LIMIT = 4096  # largest side tried when looking for the smallest input
+LARGEST_LISTED = 65536  # the largest ``limit`` a size report lists sizes up to
 
 
 @contextlib.contextmanager
@@ -122,6 +124,19 @@ class _Sides:
         return side if self.verdict(side)[0] == "ok" else None
 
 
+def _check_limit(limit: int | None, smallest: int, given) -> None:
+    """A ``limit`` the sizes can be listed up to: at least the smallest side that runs, and not
+    so large that the list would not fit in memory."""
+    if limit is None or smallest <= limit <= LARGEST_LISTED:
+        return
+    first = "x".join(map(str, (given[0], *[smallest] * (len(given) - 1))))
+    if limit < smallest:
+        raise UsageError(f"--max {limit} is below the smallest input that runs, {first}: "
+                         f"give --max {smallest} or more.")
+    raise UsageError(f"--max {limit:,} would list sizes up to {limit:,} pixels a side; give "
+                     f"--max {LARGEST_LISTED} or less.")
+
+
 def _square(spec: InputSpec) -> bool:
     return spec.first_shape is not None and len(spec.first_shape) >= 2
 
@@ -147,6 +162,7 @@ def size_report(model: nn.Module, spec: InputSpec, *, limit: int | None = None) 
         return size_report_from(given, None, None, 1, {}, 0, drops_given, given_runs=runs)
     graph = sides.verdict(side)[1]
     step = period(graph)
+    _check_limit(limit, side, given)
     limit = limit or max(2 * max(given[1:]), side + 8 * step)
     largest = None
     if sides.verdict(limit)[0] != "ok":

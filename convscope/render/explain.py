@@ -91,7 +91,9 @@ def render_sizes(report, name: str) -> str:
         return "\n".join(lines) + "\n"
     lines.append(f"smallest input that runs: {'x'.join(map(str, report.smallest))}")
     lines.append(f"largest input that runs: {channels}x{report.largest}x{report.largest}"
-                 if report.largest else "largest: any size above runs too (the head adapts)")
+                 if report.largest else
+                 f"largest: every size up to {report.limit} runs (larger ones not tried: "
+                 f"--max)")
     strided = [s for s in report.strided if not s.skips]
     if strided:
         names = ", ".join(f"{s.layer} (stride {'x'.join(map(str, s.stride))})" for s in strided)

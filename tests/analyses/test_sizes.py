@@ -59,3 +59,18 @@ def test_resnet_padding_absorbs_every_remainder_and_1x1_downsamples_are_set_asid
     assert report.smallest == (3, 1, 1) and report.rule == "every size from 1"
     skipping = [s.layer for s in report.strided if s.skips]
     assert skipping == ["layer2.0.downsample.0", "layer3.0.downsample.0", "layer4.0.downsample.0"]
+
+
+def test_a_limit_below_the_smallest_size_or_beyond_listing_is_a_usage_error():
+    import pytest
+
+    from convscope.errors import UsageError
+
+    model, spec = zoo.create("lenet5"), make_spec((1, 32, 32))
+    for limit in (1, 10, 31):  # lenet5 runs from 32: there is nothing to list up to these
+        with pytest.raises(UsageError, match="below the smallest input that runs, 1x32x32: "
+                                             "give --max 32 or more"):
+            size_report(model, spec, limit=limit)
+    with pytest.raises(UsageError, match="give --max 65536 or less"):
+        size_report(model, spec, limit=10**8)
+    assert size_report(model, spec, limit=32).largest is None  # up to 32: all of it runs
