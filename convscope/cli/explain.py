@@ -43,6 +43,9 @@ def explain(
 
     if style not in STYLES:
         raise UsageError(f"--style {style!r} is not one of {', '.join(STYLES)}.")
+    if style == "cs231n" and layer is not None:
+        raise UsageError("--style cs231n tabulates every layer; --layer picks one of the steps "
+                         "style. Give one of the two.")
     network, name, shapes = load_network(model, arg, input)
     report = analyze(network, shapes, batch_size=batch, name=name)
     if style == "cs231n":

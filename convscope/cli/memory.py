@@ -18,7 +18,9 @@ def memory(
     input: Optional[str] = InputOpt,
     batch: int = typer.Option(1, "--batch", "-b", help="batch size"),
     optimizer: str = typer.Option("momentum", "--optimizer", help="sgd|momentum|adam|adamw"),
-    dtype: str = typer.Option("float32", "--dtype", help="float32|bfloat16|float16"),
+    dtype: Optional[str] = typer.Option(None, "--dtype",
+                                        help="float32|bfloat16|float16  [default: float32; "
+                                             "bfloat16 with --amp]"),
     amp: bool = typer.Option(False, "--amp", help="autocast the forward to --dtype (CPU)"),
     budget: Optional[str] = typer.Option(None, "--budget", help="e.g. 16GiB: largest batch"),
     format: str = typer.Option("table", "--format", "-f", help="table|json"),
@@ -40,10 +42,12 @@ def memory(
     if format not in ("table", "json"):
         raise UsageError(f"--format {format!r} is not one of table, json.")
     network, _, shapes = load_network(model, arg, input)
-    kind = parse_dtype(dtype)
-    precision = None if kind.is_floating_point and kind == parse_dtype("float32") else kind
-    if amp and precision is None:
-        precision = parse_dtype("bfloat16")
+    kind = parse_dtype(dtype or ("bfloat16" if amp else "float32"))
+    if amp and kind == parse_dtype("float32"):
+        raise UsageError("--amp autocasts the forward to a lower precision, and float32 is the "
+                         "full one: give --dtype bfloat16 or float16 (or leave --dtype out: "
+                         "bfloat16).")
+    precision = None if kind == parse_dtype("float32") else kind
     report = training_memory(network, shapes, batch, optimizer, precision, amp)
     fits = largest_batch(network, shapes, budget, optimizer, precision, amp) if budget else None
     if format == "json":

@@ -175,6 +175,12 @@ ERRORS = [
     ("calc-collapse", ["conv", "--input", "3x4x4", "--out-channels", "4", "--kernel", "5"],
      ["layer conv (Conv2d)", "= 0", "the smallest input that works is 3x5x5"]),
     ("style", ["explain", "zoo:lenet5", "--style", "fancy"], ["steps, cs231n"]),
+    ("style-and-layer", ["explain", "zoo:vgg16", "--style", "cs231n", "--layer", "features.0"],
+     ["--style cs231n tabulates every layer", "Give one of the two"]),
+    ("amp-float32", ["memory", "zoo:simple_cnn", "--amp", "--dtype", "float32"],
+     ["--amp autocasts the forward to a lower precision", "--dtype bfloat16 or float16"]),
+    ("sizes-max", ["sizes", "zoo:lenet5", "--max", "10"],
+     ["--max 10 is below the smallest input that runs, 1x32x32"]),
 ]
 
 

@@ -46,6 +46,15 @@ def test_summary_json_carries_saved_bytes_and_train_peak():
     assert skipped["rows"][0]["saved_bytes"] is None
 
 
+def test_amp_without_a_dtype_autocasts_to_bfloat16():
+    amp = runner.invoke(app, ["memory", "zoo:simple_cnn", "--amp", "--format", "json"])
+    bf16 = runner.invoke(app, ["memory", "zoo:simple_cnn", "--amp", "--dtype", "bfloat16",
+                               "--format", "json"])
+    full = runner.invoke(app, ["memory", "zoo:simple_cnn", "--format", "json"])
+    assert amp.exit_code == bf16.exit_code == full.exit_code == 0
+    assert json.loads(amp.stdout) == json.loads(bf16.stdout) != json.loads(full.stdout)
+
+
 def test_bad_budget_and_optimizer_exit_2():
     for extra in (["--budget", "lots"], ["--optimizer", "lion"]):
         result = runner.invoke(app, ["memory", "zoo:simple_cnn", *extra])
