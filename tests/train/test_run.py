@@ -171,3 +171,32 @@ def test_a_folder_of_images_trains_a_small_model(tmp_path):
                                      val_fraction=0.25), input_size=(1, 8, 8))
     assert run.classes == ["dark", "light"] and run.data == str(tmp_path)
     assert run.best["val_accuracy"] == 1.0  # 6 held-out images, brightness tells them apart
+
+
+class _Counts:
+    def __getattr__(self, name):
+        return lambda *args, **kwargs: None
+
+    def start(self, run, samples_per_epoch, device, world):
+        self.samples_per_epoch = samples_per_epoch
+
+    def batch(self, samples, loss, accuracy):
+        self.samples = samples
+
+
+def test_a_last_batch_of_one_sample_is_dropped_so_batch_norm_trains():
+    # 1,438 training digits = 3 * 479 + 1: the fourth batch would hold one sample, and
+    # BatchNorm in training mode raises on its one value per channel
+    net = nn.Sequential(nn.Conv2d(1, 2, 3), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+                        nn.BatchNorm1d(2), nn.Linear(2, 10))
+    counts = _Counts()
+    _, run = train(net, TrainOptions(epochs=1, batch=479, device="cpu"), input_size=(1, 8, 8),
+                   progress=counts)
+    assert counts.samples_per_epoch == counts.samples == 3 * 479
+    assert run.epoch == 1
+
+
+def test_a_last_batch_of_several_samples_still_trains():
+    counts = _Counts()
+    train("zoo:simple_cnn", TrainOptions(epochs=1, batch=478, device="cpu"), progress=counts)
+    assert counts.samples_per_epoch == counts.samples == 1438  # 3 * 478 + 4
