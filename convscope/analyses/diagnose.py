@@ -15,8 +15,8 @@ from math import isqrt, prod
 from typing import Callable
 
 from ..errors import ConvscopeError, ModelError, TraceError
-from .validate import (SPATIAL_TYPES, axis_names, dims, dtype_text, float_dtypes, fuller,
-                       groups_text, unbatched_text)
+from .validate import (SPATIAL_TYPES, axis_names, conv_channels, dims, dtype_text, float_dtypes,
+                       fuller, groups_text, unbatched_text)
 from .windows import MATMUL_OPS, VIEW_OPS, window_of
 
 DATA_DEPENDENT = ("item()", "data-dependent", "DataDependentOutput", "DynamicOutputShape",
@@ -180,8 +180,27 @@ def diagnose(failure, model=None, *, input_shapes=None,
         return failure.cause
     finding = classify(failure)
     context = _Context(model, [list(s) for s in input_shapes or []], smallest)
+    short = _short_input(failure, context)
+    if short is not None:
+        return ModelError(short[0], layer=short[1])
     message = _WORDS.get(finding.kind, _other)(failure, finding, context)
     return (TraceError if finding.kind == "data" else ModelError)(message, layer=finding.layer)
+
+
+def _short_input(failure, ctx) -> tuple[str, str] | None:
+    """(message, layer) when the input lacks a dimension of the first conv or pool. With
+    --input 32x32, LeNet's 1-channel conv reads [1, 32, 32] as one unbatched image and runs;
+    the trace fails layers later, where no input size would help."""
+    calls, nodes = getattr(failure, "all_calls", ()), getattr(failure, "nodes", ())
+    first = next((c for c in calls if SPATIAL_TYPES.match(c.type)), None)
+    if first is None or not ctx.input_shapes or first.first_node >= len(nodes):
+        return None
+    n = int(SPATIAL_TYPES.match(first.type).group(2))
+    ref = nodes[first.first_node].args[0] if nodes[first.first_node].args else None
+    if len(ctx.input_shapes[0]) != n or getattr(ref, "kind", "") != "input":
+        return None
+    return unbatched_text(f"layer {first.name} ({first.type})", ref.shape, n, True,
+                          conv_channels((*nodes, failure.node), first.index)), first.name or None
 
 
 def _channels(failure, finding, ctx) -> str:
@@ -283,7 +302,8 @@ def _rank(failure, finding, ctx) -> str:
     if match is None:  # the layer unsqueezed an unbatched input, then failed
         shape = failure.nodes[failure.node.args[0].source].args[0].shape
         n = int(spatial.group(2)) if spatial else len(shape) - 1
-        return unbatched_text(finding.where, shape, n, bool(ctx.input_shapes))
+        return unbatched_text(finding.where, shape, n, bool(ctx.input_shapes),
+                              _expected_channels(failure, finding, ctx))
     wanted = int(match.group(1) or match.group(3))
     n = wanted - 2
     got = (f"a {len(match.group(2).split(','))}-D tensor [{match.group(2)}]" if match.group(2)
@@ -300,7 +320,17 @@ def _rank(failure, finding, ctx) -> str:
                        f"batch size is its own option (--batch, batch_size=).")
     return text + (f" The input size {dims(given)} has {len(given)} dimension"
                    f"{'s' * (len(given) != 1)}; give {n + 1}: {layout} without the batch (e.g. "
-                   f"{dims(fuller(given, n))}).")
+                   f"{dims(fuller(given, n, _expected_channels(failure, finding, ctx)))}).")
+
+
+def _expected_channels(failure, finding, ctx) -> int | None:
+    """The input channels of the failing conv: from its weight, or from the layer as built when
+    it failed before its first op."""
+    node = failure.node
+    if node is not None:
+        return conv_channels([node], node.call)
+    module = ctx.module(finding.layer) if finding.layer is not None else None
+    return getattr(module, "in_channels", None)
 
 
 def _inputs(failure, finding, ctx) -> str:
