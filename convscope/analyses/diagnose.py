@@ -146,6 +146,7 @@ class _Context:
     model: object
     input_shapes: list
     smallest: Callable | None
+    one_input: bool = False  # the caller feeds one tensor (training), not a shape per argument
 
     def module(self, name: str):
         """The module of that qualified name ("" is the model), or None."""
@@ -170,16 +171,18 @@ class _Context:
 
 
 def diagnose(failure, model=None, *, input_shapes=None,
-             smallest: Callable[[], tuple | None] | None = None) -> ConvscopeError:
+             smallest: Callable[[], tuple | None] | None = None,
+             one_input: bool = False) -> ConvscopeError:
     """The one error to show for a ``trace.TraceFailure``.
 
     ``model`` lets the message quote the layer as built; ``input_shapes`` (without the batch)
-    lets it refer to the input; ``smallest()`` finds the smallest input that works, when needed.
+    lets it refer to the input; ``smallest()`` finds the smallest input that works, when needed;
+    ``one_input``: the caller can feed only one tensor, so a shape per argument is no fix.
     """
     if isinstance(failure.cause, ConvscopeError):
         return failure.cause
     finding = classify(failure)
-    context = _Context(model, [list(s) for s in input_shapes or []], smallest)
+    context = _Context(model, [list(s) for s in input_shapes or []], smallest, one_input)
     short = _short_input(failure, context)
     if short is not None:
         return ModelError(short[0], layer=short[1])
@@ -340,6 +343,10 @@ def _inputs(failure, finding, ctx) -> str:
         return text + (f" The input was given as {len(shapes)} separate 1-D inputs (commas "
                        f"separate inputs); for one image write the sizes with x: "
                        f"{'x'.join(str(s[0]) for s in shapes)}.")
+    if ctx.one_input:
+        return text + (" Training feeds the model one batch of images [N, C, H, W]. Fix: give it "
+                       "a forward(x) of one tensor, e.g. a wrapper module whose forward(x) "
+                       "supplies the other arguments.")
     return text + " Give one shape per forward argument, separated by commas (e.g. 3x32x32,10)."
 
 

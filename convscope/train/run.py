@@ -135,7 +135,7 @@ def check_outputs(network: nn.Module, input_size, classes: int, spec: str) -> No
     from ..probe import checked_trace
     from ..trace.inputs import make_spec
 
-    graph = checked_trace(network, make_spec(tuple(input_size), batch_size=2))
+    graph = checked_trace(network, make_spec(tuple(input_size), batch_size=2), one_input=True)
     shapes = [ref.shape for ref in graph.outputs]
     if len(shapes) != 1 or tuple(shapes[0]) != (2, classes):
         got = ", ".join(str(list(s)) for s in shapes)

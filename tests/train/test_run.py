@@ -123,6 +123,24 @@ def test_a_model_that_cannot_run_on_the_data_names_the_layer():
         train(net, TrainOptions(epochs=1), input_size=(1, 8, 8))
 
 
+class TwoInputs(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv, self.fc = nn.Conv2d(1, 10, 3), nn.Linear(4, 10)
+
+    def forward(self, x, y):
+        return self.conv(x).mean((2, 3)) + self.fc(y)
+
+
+def test_a_model_of_two_inputs_is_told_that_training_feeds_one():
+    # summary's advice, a shape per argument, is no fix: train takes one --input
+    with pytest.raises(ModelError, match=r"missing 1 required positional argument: 'y'\. "
+                       r"Training feeds the model one batch of images") as caught:
+        train(TwoInputs(), TrainOptions(epochs=1), input_size=(1, 8, 8))
+    assert "forward(x) of one tensor" in str(caught.value)
+    assert "separated by commas" not in str(caught.value)
+
+
 def test_a_python_model_trains_and_its_run_says_how_to_reload_it(tmp_path):
     net = nn.Sequential(nn.Conv2d(1, 4, 3), nn.Flatten(), nn.Linear(144, 10))
     trained, run = train(net, TrainOptions(epochs=1, lr=0.05), input_size=(1, 8, 8),
