@@ -48,6 +48,11 @@ def _import_file(path: Path):
 
 
 def _import_module(name: str):
+    """``package.module`` as ``python -m`` finds it, from the working directory first: the
+    ``convscope`` console script puts its own folder on sys.path, not the working directory."""
+    cwd = str(Path.cwd())
+    if cwd not in sys.path and "" not in sys.path:
+        sys.path.insert(0, cwd)
     try:
         return importlib.import_module(name)
     except ModuleNotFoundError as exc:

@@ -50,12 +50,13 @@ def attempt(model: nn.Module, spec: InputSpec, *, train: bool = False,
 
 
 def checked_trace(model: nn.Module, spec: InputSpec, *, train: bool = False,
-                  real: bool = False) -> Graph:
-    """Trace, or raise the one error that says which layer cannot run and how to fix it."""
+                  real: bool = False, one_input: bool = False) -> Graph:
+    """Trace, or raise the one error that says which layer cannot run and how to fix it.
+    ``one_input``: the caller can feed only one tensor (training), so the advice differs."""
     result = attempt(model, spec, train=train, real=real)
     if isinstance(result, TraceFailure):
         shapes = [list(a) for a in spec.args] if spec.shapes else []
-        raise diagnose(result, model, input_shapes=shapes,
+        raise diagnose(result, model, input_shapes=shapes, one_input=one_input,
                        smallest=lambda: smallest_input(model, spec)) from result.cause
     problem = check_graph(result)
     if problem is not None:

@@ -15,8 +15,8 @@ from math import isqrt, prod
 from typing import Callable
 
 from ..errors import ConvscopeError, ModelError, TraceError
-from .validate import (SPATIAL_TYPES, axis_names, dims, dtype_text, float_dtypes, fuller,
-                       groups_text, unbatched_text)
+from .validate import (SPATIAL_TYPES, axis_names, conv_channels, dims, dtype_text, float_dtypes,
+                       fuller, groups_text, unbatched_text)
 from .windows import MATMUL_OPS, VIEW_OPS, window_of
 
 DATA_DEPENDENT = ("item()", "data-dependent", "DataDependentOutput", "DynamicOutputShape",
@@ -151,6 +151,7 @@ class _Context:
     model: object
     input_shapes: list
     smallest: Callable | None
+    one_input: bool = False  # the caller feeds one tensor (training), not a shape per argument
 
     def module(self, name: str):
         """The module of that qualified name ("" is the model), or None."""
@@ -175,18 +176,39 @@ class _Context:
 
 
 def diagnose(failure, model=None, *, input_shapes=None,
-             smallest: Callable[[], tuple | None] | None = None) -> ConvscopeError:
+             smallest: Callable[[], tuple | None] | None = None,
+             one_input: bool = False) -> ConvscopeError:
     """The one error to show for a ``trace.TraceFailure``.
 
     ``model`` lets the message quote the layer as built; ``input_shapes`` (without the batch)
-    lets it refer to the input; ``smallest()`` finds the smallest input that works, when needed.
+    lets it refer to the input; ``smallest()`` finds the smallest input that works, when needed;
+    ``one_input``: the caller can feed only one tensor, so a shape per argument is no fix.
     """
     if isinstance(failure.cause, ConvscopeError):
         return failure.cause
     finding = classify(failure)
-    context = _Context(model, [list(s) for s in input_shapes or []], smallest)
+    context = _Context(model, [list(s) for s in input_shapes or []], smallest, one_input)
+    short = _short_input(failure, context)
+    if short is not None:
+        return ModelError(short[0], layer=short[1])
     message = _WORDS.get(finding.kind, _other)(failure, finding, context)
     return (TraceError if finding.kind == "data" else ModelError)(message, layer=finding.layer)
+
+
+def _short_input(failure, ctx) -> tuple[str, str] | None:
+    """(message, layer) when the input lacks a dimension of the first conv or pool. With
+    --input 32x32, LeNet's 1-channel conv reads [1, 32, 32] as one unbatched image and runs;
+    the trace fails layers later, where no input size would help."""
+    calls, nodes = getattr(failure, "all_calls", ()), getattr(failure, "nodes", ())
+    first = next((c for c in calls if SPATIAL_TYPES.match(c.type)), None)
+    if first is None or not ctx.input_shapes or first.first_node >= len(nodes):
+        return None
+    n = int(SPATIAL_TYPES.match(first.type).group(2))
+    ref = nodes[first.first_node].args[0] if nodes[first.first_node].args else None
+    if len(ctx.input_shapes[0]) != n or getattr(ref, "kind", "") != "input":
+        return None
+    return unbatched_text(f"layer {first.name} ({first.type})", ref.shape, n, True,
+                          conv_channels((*nodes, failure.node), first.index)), first.name or None
 
 
 def _channels(failure, finding, ctx) -> str:
@@ -297,7 +319,8 @@ def _rank(failure, finding, ctx) -> str:
     if match is None:  # the layer unsqueezed an unbatched input, then failed
         shape = failure.nodes[failure.node.args[0].source].args[0].shape
         n = int(spatial.group(2)) if spatial else len(shape) - 1
-        return unbatched_text(finding.where, shape, n, bool(ctx.input_shapes))
+        return unbatched_text(finding.where, shape, n, bool(ctx.input_shapes),
+                              _expected_channels(failure, finding, ctx))
     wanted = int(match.group(1) or match.group(3))
     n = wanted - 2
     got = (f"a {len(match.group(2).split(','))}-D tensor [{match.group(2)}]" if match.group(2)
@@ -314,7 +337,17 @@ def _rank(failure, finding, ctx) -> str:
                        f"batch size is its own option (--batch, batch_size=).")
     return text + (f" The input size {dims(given)} has {len(given)} dimension"
                    f"{'s' * (len(given) != 1)}; give {n + 1}: {layout} without the batch (e.g. "
-                   f"{dims(fuller(given, n))}).")
+                   f"{dims(fuller(given, n, _expected_channels(failure, finding, ctx)))}).")
+
+
+def _expected_channels(failure, finding, ctx) -> int | None:
+    """The input channels of the failing conv: from its weight, or from the layer as built when
+    it failed before its first op."""
+    node = failure.node
+    if node is not None:
+        return conv_channels([node], node.call)
+    module = ctx.module(finding.layer) if finding.layer is not None else None
+    return getattr(module, "in_channels", None)
 
 
 def _inputs(failure, finding, ctx) -> str:
@@ -324,6 +357,10 @@ def _inputs(failure, finding, ctx) -> str:
         return text + (f" The input was given as {len(shapes)} separate 1-D inputs (commas "
                        f"separate inputs); for one image write the sizes with x: "
                        f"{'x'.join(str(s[0]) for s in shapes)}.")
+    if ctx.one_input:
+        return text + (" Training feeds the model one batch of images [N, C, H, W]. Fix: give it "
+                       "a forward(x) of one tensor, e.g. a wrapper module whose forward(x) "
+                       "supplies the other arguments.")
     return text + " Give one shape per forward argument, separated by commas (e.g. 3x32x32,10)."
 
 

@@ -40,11 +40,25 @@ def groups_text(where: str, in_channels: int, out_channels: int, groups: int) ->
             f"{', '.join(map(str, common))}.")
 
 
-def fuller(given, n: int) -> tuple[int, ...]:
-    """An input with n spatial sizes made from a shorter one: 1x28 -> 1x28x28, 28 -> 1x28x28."""
+def fuller(given, n: int, channels: int | None = None) -> tuple[int, ...]:
+    """An input with n spatial sizes made from a shorter one: 1x28 -> 1x28x28, 28 -> 1x28x28.
+    ``channels``, what the first layer expects, when known: 224x224 -> 3x224x224 for 3."""
     given = tuple(given)
-    channels, spatial = (given[0], given[1:]) if len(given) > 1 else (1, given)
+    if len(given) > 1 and (channels is None or given[0] in (1, channels)):
+        channels, spatial = channels or given[0], given[1:]  # the first size was the channels
+    else:  # every size given is spatial: the channel dim is the one missing
+        channels, spatial = channels or 1, given
     return (channels, *spatial, *[spatial[-1]] * (n - len(spatial)))
+
+
+def conv_channels(nodes, call: int) -> int | None:
+    """The input channels the conv run by module call ``call`` expects (None: no conv)."""
+    for node in nodes:
+        window = window_of(node) if node is not None and node.call == call else None
+        if window is not None and window.kind in ("conv", "transposed"):
+            weight = node.args[1].shape  # [out, in/groups, ...]; transposed [in, out/groups, ...]
+            return weight[0] if window.kind == "transposed" else weight[1] * window.groups
+    return None
 
 
 FLOATING = ("float16", "bfloat16", "float32", "float64")
@@ -81,7 +95,8 @@ def param_dtypes(params, owner: str | None = None) -> list[str]:
                          p.module.startswith(owner + ".")])
 
 
-def unbatched_text(where: str, shape, n: int, from_input: bool) -> str:
+def unbatched_text(where: str, shape, n: int, from_input: bool,
+                   channels: int | None = None) -> str:
     text = (f"{where} works on [batch, channels, {', '.join(axis_names(n))}] but receives a "
             f"{len(shape)}-D tensor {list(shape)}, which PyTorch silently reads as one unbatched "
             f"sample of {shape[0]} channel{'s' * (shape[0] != 1)} of {dims(shape[1:])}, not as a "
@@ -90,7 +105,7 @@ def unbatched_text(where: str, shape, n: int, from_input: bool) -> str:
         given = tuple(shape[1:])
         text += (f" The input size {dims(given)} has {len(given)} dimension"
                  f"{'s' * (len(given) != 1)}; give {n + 1}: channels x "
-                 f"{' x '.join(axis_names(n))} without the batch (e.g. {dims(fuller(given, n))});"
+                 f"{' x '.join(axis_names(n))} without the batch (e.g. {dims(fuller(given, n, channels))});"
                  f" convscope adds the batch.")
     return text
 
@@ -105,7 +120,8 @@ def check_graph(graph) -> ConvscopeError | None:
             shape = ref.shape if ref is not None else call.outputs[0].shape
             return ModelError(unbatched_text(f"layer {call.name} ({call.type})", shape,
                                              int(spatial.group(2)),
-                                             getattr(ref, "kind", "") == "input"),
+                                             getattr(ref, "kind", "") == "input",
+                                             conv_channels(graph.nodes, call.index)),
                               layer=call.name or None)
     for node in graph.nodes:
         window = window_of(node)

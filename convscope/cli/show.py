@@ -80,6 +80,8 @@ def show(
     if what == "curves" and run is None:
         raise UsageError(f"--what curves needs a run written by `convscope train`; "
                          f"{run_or_model} is a MODEL spec, which has no training history.")
+    if what in ("features", "gradcam", "erf"):
+        _check_forward(model, input_size)
     out.mkdir(parents=True, exist_ok=True)
     request = Request(model, run, input_size, out, layer, target, image, index, data)
     line = {"filters": _filters, "features": _features, "gradcam": _gradcam, "erf": _erf,
@@ -101,6 +103,15 @@ def _load(spec: str, args: list[str], input: Optional[str]):
     if len(shapes) != 1 or len(shapes[0]) != 3:
         raise UsageError(f"show needs one image input C x H x W; got --input {input}.")
     return network.eval(), None, shapes[0]
+
+
+def _check_forward(model: nn.Module, input_size: tuple[int, ...]) -> None:
+    """The check summary makes: a model that cannot run on the input stops with one message
+    naming the layer, not with the error PyTorch's real forward would raise."""
+    from ..probe import checked_trace
+    from ..trace.inputs import make_spec
+
+    checked_trace(model, make_spec(input_size))
 
 
 def _picture_input(request: Request):

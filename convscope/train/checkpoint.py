@@ -21,6 +21,8 @@ from .data import Normalisation
 
 FORMAT = "convscope.checkpoint/1"
 BEST, LAST, HISTORY = "best.pt", "last.pt", "history.json"
+EXPECTED = ("a run folder written by `convscope train` (it holds best.pt) or one of its .pt "
+            "files, e.g. runs/simple_cnn or runs/simple_cnn/last.pt")
 
 
 @dataclass
@@ -87,8 +89,12 @@ def load_run(path: str | Path) -> tuple[Run, dict]:
                          f"--data digits --out {path}.")
     try:
         record = torch.load(file, map_location="cpu", weights_only=True)
-    except Exception as exc:  # a truncated or foreign file: say what it is
-        raise UsageError(f"cannot read checkpoint {file}: {exc}") from None
+    except Exception as exc:  # an image, a truncated file: torch says "weights_only" or "101"
+        raise UsageError(f"{file} is not a convscope checkpoint: torch.load cannot read it "
+                         f"({type(exc).__name__}). Expected {EXPECTED}.") from None
+    if not isinstance(record, dict) or record.get("format") != FORMAT:
+        raise UsageError(f"{file} is not a convscope checkpoint: it holds no {FORMAT} record. "
+                         f"Expected {EXPECTED}.")
     run, state_dict = Run.from_dict(record)
     run.path = file.parent
     return run, state_dict

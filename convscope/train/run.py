@@ -65,7 +65,7 @@ def _train(model, options, model_args, input_size, out, progress, device, world)
     replica = wrap(network, world, device)
     optimizer = make_optimizer(replica.parameters(), options)
     schedule = make_schedule(optimizer, options)
-    progress.start(run, len(train_loader.sampler) * world.size, device, world)
+    progress.start(run, _samples_per_epoch(train_loader) * world.size, device, world)
     for epoch in range(1, options.epochs + 1):
         if isinstance(train_loader.sampler, DistributedSampler):
             train_loader.sampler.set_epoch(epoch)
@@ -135,7 +135,7 @@ def check_outputs(network: nn.Module, input_size, classes: int, spec: str) -> No
     from ..probe import checked_trace
     from ..trace.inputs import make_spec
 
-    graph = checked_trace(network, make_spec(tuple(input_size), batch_size=2))
+    graph = checked_trace(network, make_spec(tuple(input_size), batch_size=2), one_input=True)
     shapes = [ref.shape for ref in graph.outputs]
     if len(shapes) != 1 or tuple(shapes[0]) != (2, classes):
         got = ", ".join(str(list(s)) for s in shapes)
@@ -150,7 +150,16 @@ def _loaders(data: DataSplit, options: TrainOptions, world: World):
     sampler = (DistributedSampler(data.train, world.size, world.rank, shuffle=True,
                                   seed=options.seed) if world.distributed else None)
     common = dict(num_workers=options.workers, persistent_workers=options.workers > 0)
+    shard = len(sampler) if sampler is not None else len(data.train)
+    # A last batch of one sample stops BatchNorm in training ("Expected more than 1 value per
+    # channel"): drop that one sample, as PyTorch users do; any other last batch trains.
+    drop_last = shard > options.batch and shard % options.batch == 1
     train_loader = DataLoader(data.train, options.batch, shuffle=sampler is None, sampler=sampler,
-                              generator=generator, **common)
+                              generator=generator, drop_last=drop_last, **common)
     val_loader = DataLoader(data.val, max(options.batch, 256), **common)
     return train_loader, val_loader
+
+
+def _samples_per_epoch(loader: DataLoader) -> int:
+    """The samples one process trains on per epoch (its shard, less a dropped last sample)."""
+    return min(len(loader.sampler), len(loader) * loader.batch_size)

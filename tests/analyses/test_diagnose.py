@@ -140,6 +140,23 @@ def test_input_rank_that_does_not_fit_the_first_conv(shape, words):
         assert word in str(error)
 
 
+@pytest.mark.parametrize("model,shape,example", [
+    # LeNet-5's 1-channel conv runs on [1, 32, 32] as one unbatched image; the trace fails at
+    # the Linear, where no input size helps: the message is about the missing channel dim
+    (zoo.create("lenet5"), (32, 32), "(e.g. 1x32x32)"),
+    # the first conv wants 3 channels: the example says 3, not a repeated spatial size
+    (nn.Sequential(nn.Conv2d(3, 8, 3)), (32, 32), "(e.g. 3x32x32)"),
+    (nn.Sequential(nn.Conv2d(3, 8, 3)), (32,), "(e.g. 3x32x32)"),
+    (nn.Sequential(nn.Conv2d(3, 8, 3)), (1, 32), "(e.g. 3x32x32)"),
+    (nn.Sequential(nn.Conv2d(4, 8, 3, groups=2)), (16, 16), "(e.g. 4x16x16)"),
+])
+def test_an_input_without_its_channel_dim_says_so(model, shape, example):
+    error = error_of(model, shape)
+    assert error.layer in ("0", "features.0")
+    assert f"has {len(shape)} dimension" in str(error) and "give 3" in str(error)
+    assert example in str(error) and "in_features" not in str(error)
+
+
 def test_three_1d_inputs_for_one_image():
     error = error_of(nn.Sequential(nn.Conv2d(3, 8, 3)), [(3,), (224,), (224,)])
     assert "3 separate 1-D inputs" in str(error) and "3x224x224" in str(error)

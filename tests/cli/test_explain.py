@@ -162,6 +162,12 @@ ERRORS = [
     # PyTorch would read [1, 1, 28] as an unbatched image: rejected
     ("input-rank", ["summary", "zoo:simple_cnn", "--input", "1x28"],
      ["layer 0.0 (Conv2d)", "3-D tensor [1, 1, 28]", "unbatched", "give 3"]),
+    # LeNet's 1-channel conv reads [1, 32, 32] as one image and runs; its Linear fails later
+    ("input-no-channels", ["summary", "zoo:lenet5", "--input", "32x32"],
+     ["layer features.0 (Conv2d)", "unbatched", "give 3", "(e.g. 1x32x32)"]),
+    # the example takes the first conv's 3 input channels, not a repeated spatial size
+    ("input-rgb-no-channels", ["summary", "zoo:resnet18", "--input", "224x224"],
+     ["layer conv1 (Conv2d)", "give 3", "(e.g. 3x224x224)"]),
     ("input-batch", ["summary", "zoo:simple_cnn", "--input", "1x1x28x28"],
      ["5-D tensor", "without the batch", "1x28x28"]),
     ("input-commas", ["summary", "{nets}:rgb", "--input", "3,32,32"],

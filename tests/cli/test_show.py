@@ -118,6 +118,30 @@ def test_usage_errors_exit_2_with_one_message(tmp_path, args, words):
     assert "Traceback" not in result.output
 
 
+@pytest.mark.parametrize("what", ["features", "gradcam", "erf"])
+@pytest.mark.parametrize("args,words", [
+    (["zoo:simple_cnn", "--input", "3x16x16"],
+     "layer 0.0 (Conv2d): channel mismatch. Conv2d(1, 4,"),
+    (["zoo:lenet5", "--input", "1x28x28"],
+     "layer classifier.0 (Linear): expects in_features=400 but the flatten of [16, 4, 4]"),
+    (["zoo:lenet5", "--input", "1x8x8"], "the smallest input that works is 1x32x32"),
+    (["{source}:Raises", "--input", "1x8x8"], "the model's own forward (Raises) failed: boom"),
+])
+def test_a_model_that_cannot_run_on_the_input_names_the_layer(tmp_path, what, args, words):
+    # the check summary makes, before the real forward would raise PyTorch's own error
+    source = tmp_path / "raising.py"
+    source.write_text("from torch import nn\n"
+                      "class Raises(nn.Module):\n"
+                      "    def forward(self, x):\n"
+                      "        raise RuntimeError('boom')\n")
+    args = [a.format(source=source) for a in args]
+    result = invoke(*args, "--what", what, "--out", tmp_path / "pictures")
+    assert result.exit_code == 2, result.output
+    assert result.output.startswith("error: ") and "Traceback" not in result.output
+    assert words in re.sub(r"\s*\n", " ", result.output), result.output
+    assert not (tmp_path / "pictures").exists()
+
+
 def test_run_options_that_belong_to_a_model_spec_are_refused(tmp_path, run):
     result = invoke(run[0], "--what", "filters", "--input", "1x8x8", "--out", tmp_path)
     assert result.exit_code == 2 and "a run already records its model" in result.output

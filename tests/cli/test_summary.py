@@ -100,6 +100,23 @@ def test_the_installed_command_exits_2_without_traceback_and_debug_shows_one():
     assert debug.returncode == 2 and "Traceback" in debug.stderr
 
 
+def test_a_package_in_the_working_directory_loads_from_the_console_script(tmp_path):
+    # the console script puts its own folder first on sys.path, not the working directory, as
+    # `python -m` does; a script in another folder stands in for it
+    (tmp_path / "mypkg").mkdir()
+    (tmp_path / "mypkg" / "__init__.py").write_text("")
+    (tmp_path / "mypkg" / "nets.py").write_text(
+        "from torch import nn\n\ndef tiny():\n    return nn.Sequential(nn.Conv2d(3, 4, 3))\n")
+    script = tmp_path / "bin" / "convscope_script.py"
+    script.parent.mkdir()
+    script.write_text("from convscope.cli import main\n\nmain()\n")
+    for launcher in ([str(script)], ["-m", "convscope"]):
+        done = subprocess.run([sys.executable, *launcher, "summary", "mypkg.nets:tiny", "--input",
+                               "3x8x8", "--no-memory"], capture_output=True, text=True, cwd=tmp_path)
+        assert done.returncode == 0, done.stderr
+        assert "Conv2d" in done.stdout
+
+
 def test_data_dependent_model_asks_for_real_and_real_works(tmp_path):
     source = tmp_path / "gated.py"
     source.write_text(textwrap.dedent("""

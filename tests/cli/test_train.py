@@ -87,3 +87,25 @@ def test_mistakes_exit_2_with_one_line(args, message, tmp_path):
     result = invoke(*args, "--out", tmp_path) if args[0] == "train" else invoke(*args)
     assert result.exit_code == 2, result.output
     assert message in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("name, why", [
+    ("picture.png", "torch.load cannot read it"),  # torch's words: a 'weights_only' essay
+    ("notes.txt", "torch.load cannot read it"),  # torch's words: a bare KeyError, '104'
+    ("tensor.pt", "it holds no convscope.checkpoint/1 record"),
+])
+def test_evaluate_of_a_file_that_is_no_checkpoint_says_what_it_wants(tmp_path, name, why):
+    from PIL import Image
+
+    path = tmp_path / name
+    if name.endswith(".png"):
+        Image.new("L", (4, 4)).save(path)
+    elif name.endswith(".txt"):
+        path.write_text("hello")
+    else:
+        torch.save(torch.zeros(2), path)
+    result = invoke("evaluate", path)
+    assert result.exit_code == 2, result.output
+    assert result.stderr.startswith(f"error: {path} is not a convscope checkpoint: {why}")
+    assert "Expected a run folder written by `convscope train`" in result.stderr
+    assert "weights_only" not in result.stderr and len(result.stderr.strip().splitlines()) == 1

@@ -123,6 +123,24 @@ def test_a_model_that_cannot_run_on_the_data_names_the_layer():
         train(net, TrainOptions(epochs=1), input_size=(1, 8, 8))
 
 
+class TwoInputs(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv, self.fc = nn.Conv2d(1, 10, 3), nn.Linear(4, 10)
+
+    def forward(self, x, y):
+        return self.conv(x).mean((2, 3)) + self.fc(y)
+
+
+def test_a_model_of_two_inputs_is_told_that_training_feeds_one():
+    # summary's advice, a shape per argument, is no fix: train takes one --input
+    with pytest.raises(ModelError, match=r"missing 1 required positional argument: 'y'\. "
+                       r"Training feeds the model one batch of images") as caught:
+        train(TwoInputs(), TrainOptions(epochs=1), input_size=(1, 8, 8))
+    assert "forward(x) of one tensor" in str(caught.value)
+    assert "separated by commas" not in str(caught.value)
+
+
 def test_a_python_model_trains_and_its_run_says_how_to_reload_it(tmp_path):
     net = nn.Sequential(nn.Conv2d(1, 4, 3), nn.Flatten(), nn.Linear(144, 10))
     trained, run = train(net, TrainOptions(epochs=1, lr=0.05), input_size=(1, 8, 8),
@@ -171,3 +189,32 @@ def test_a_folder_of_images_trains_a_small_model(tmp_path):
                                      val_fraction=0.25), input_size=(1, 8, 8))
     assert run.classes == ["dark", "light"] and run.data == str(tmp_path)
     assert run.best["val_accuracy"] == 1.0  # 6 held-out images, brightness tells them apart
+
+
+class _Counts:
+    def __getattr__(self, name):
+        return lambda *args, **kwargs: None
+
+    def start(self, run, samples_per_epoch, device, world):
+        self.samples_per_epoch = samples_per_epoch
+
+    def batch(self, samples, loss, accuracy):
+        self.samples = samples
+
+
+def test_a_last_batch_of_one_sample_is_dropped_so_batch_norm_trains():
+    # 1,438 training digits = 3 * 479 + 1: the fourth batch would hold one sample, and
+    # BatchNorm in training mode raises on its one value per channel
+    net = nn.Sequential(nn.Conv2d(1, 2, 3), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+                        nn.BatchNorm1d(2), nn.Linear(2, 10))
+    counts = _Counts()
+    _, run = train(net, TrainOptions(epochs=1, batch=479, device="cpu"), input_size=(1, 8, 8),
+                   progress=counts)
+    assert counts.samples_per_epoch == counts.samples == 3 * 479
+    assert run.epoch == 1
+
+
+def test_a_last_batch_of_several_samples_still_trains():
+    counts = _Counts()
+    train("zoo:simple_cnn", TrainOptions(epochs=1, batch=478, device="cpu"), progress=counts)
+    assert counts.samples_per_epoch == counts.samples == 1438  # 3 * 478 + 4
