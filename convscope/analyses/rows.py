@@ -2,8 +2,9 @@
 
 A module that owns parameters directly (even one with children) also gets its own row, so every
 used parameter lands in exactly one row; those of a module that is never called
-(MultiheadAttention's ``out_proj``) land in the row of the first op that reads them. ``fold(rows, depth)`` merges deeper rows into their
-ancestor at ``depth``, as torchinfo's ``depth`` does.
+(MultiheadAttention's ``out_proj``) land in the row of the first op that reads them.
+``fold(rows, depth)`` merges deeper rows into their ancestor at ``depth``, as torchinfo's
+``depth`` does.
 """
 from __future__ import annotations
 

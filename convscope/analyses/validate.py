@@ -105,8 +105,8 @@ def unbatched_text(where: str, shape, n: int, from_input: bool,
         given = tuple(shape[1:])
         text += (f" The input size {dims(given)} has {len(given)} dimension"
                  f"{'s' * (len(given) != 1)}; give {n + 1}: channels x "
-                 f"{' x '.join(axis_names(n))} without the batch (e.g. {dims(fuller(given, n, channels))});"
-                 f" convscope adds the batch.")
+                 f"{' x '.join(axis_names(n))} without the batch (e.g. "
+                 f"{dims(fuller(given, n, channels))}); convscope adds the batch.")
     return text
 
 

@@ -112,7 +112,8 @@ def test_a_package_in_the_working_directory_loads_from_the_console_script(tmp_pa
     script.write_text("from convscope.cli import main\n\nmain()\n")
     for launcher in ([str(script)], ["-m", "convscope"]):
         done = subprocess.run([sys.executable, *launcher, "summary", "mypkg.nets:tiny", "--input",
-                               "3x8x8", "--no-memory"], capture_output=True, text=True, cwd=tmp_path)
+                               "3x8x8", "--no-memory"], capture_output=True, text=True,
+                              cwd=tmp_path)
         assert done.returncode == 0, done.stderr
         assert "Conv2d" in done.stdout
 
