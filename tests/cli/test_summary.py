@@ -119,3 +119,57 @@ def test_data_dependent_model_asks_for_real_and_real_works(tmp_path):
     real = invoke("summary", f"{source}:Gated", "--input", "3x8x8", "--real", "--format", "json")
     assert real.exit_code == 0, real.output
     assert json.loads(real.stdout)["rows"][0]["output_shape"] == [1, 4, 6, 6]
+
+
+MODEL_FILE = """
+from torch import nn
+
+class NeedsArgs(nn.Module):
+    def __init__(self, width, depth):
+        super().__init__()
+        self.conv = nn.Conv2d(3, width, 3)
+
+class Good(nn.Module):
+    def __init__(self, n=10):
+        super().__init__()
+        self.conv = nn.Conv2d(3, n, 3)
+
+class TypeErrorInside(nn.Module):
+    def __init__(self):
+        super().__init__()
+        width = 1 + "a"
+
+class ImportInside(nn.Module):
+    def __init__(self):
+        super().__init__()
+        import no_such_module_xyz
+
+number = 42
+"""
+
+
+@pytest.mark.parametrize("spec,args,words", [
+    ("{dir}/nets.py:NeedsArgs", [], ["missing a required argument: 'width'",
+                                     "It takes: width, depth", "--arg"]),
+    ("torch.nn:Conv2d", [], ["missing a required argument", "in_channels, out_channels"]),
+    ("{dir}/nets.py:Good", ["--arg", "nn=4"], ["unexpected keyword argument 'nn'", "It takes: n"]),
+    ("{dir}/nets.py:TypeErrorInside", [], ["nets.py:17", "TypeError: unsupported operand"]),
+    ("{dir}/nets.py:ImportInside", [], ["nets.py:22", "ModuleNotFoundError", "no_such_module_xyz"]),
+    ("{dir}/broken.py:Net", [], ["broken.py:2", "SyntaxError"]),
+    ("{dir}/on_import.py:Net", [], ["on_import.py:2", "ModuleNotFoundError", "missing_dep_xyz"]),
+    ("{dir}/nets.py:number", [], ["not callable", "int", "nn.Module subclass"]),
+    ("os:path", [], ["not callable", "module"]),
+    ("{dir}/folder.py:Good", [], ["folder.py is a folder, not a Python file"]),
+    (".nets:Good", [], ["'.nets' is neither a path to a .py file nor a module name"]),
+    ("{dir}/nets.py:Good:extra", [], ["nets.py:Good' is neither", "one ':'"]),
+])
+def test_mistakes_in_the_users_model_file_exit_2_naming_them(tmp_path, spec, args, words):
+    (tmp_path / "nets.py").write_text(MODEL_FILE)
+    (tmp_path / "broken.py").write_text("from torch import nn\nclass Net(nn.Module)\n    pass\n")
+    (tmp_path / "on_import.py").write_text("import torch\nimport missing_dep_xyz\n")
+    (tmp_path / "folder.py").mkdir()
+    result = invoke("summary", spec.format(dir=tmp_path), "--input", "3x8x8", *args)
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output and "internal error" not in result.output
+    for word in words:
+        assert word in result.output
