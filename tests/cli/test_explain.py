@@ -175,6 +175,24 @@ ERRORS = [
     ("calc-collapse", ["conv", "--input", "3x4x4", "--out-channels", "4", "--kernel", "5"],
      ["layer conv (Conv2d)", "= 0", "the smallest input that works is 3x5x5"]),
     ("style", ["explain", "zoo:lenet5", "--style", "fancy"], ["steps, cs231n"]),
+    # a zero stride or kernel divides by zero; a zero dilation gave a nonsense layer
+    ("calc-stride-0", ["conv", "--input", "3x8x8", "--out-channels", "4", "--kernel", "3",
+                       "--stride", "0"], ["--stride '0'", "at least 1", "--stride 2"]),
+    ("calc-kernel-0", ["conv", "--input", "3x8x8", "--out-channels", "4", "--kernel", "0"],
+     ["--kernel '0'", "at least 1"]),
+    ("calc-dilation-0", ["conv", "--input", "3x8x8", "--out-channels", "4", "--kernel", "3",
+                         "--dilation", "0"], ["--dilation '0'", "at least 1"]),
+    ("calc-padding-neg", ["conv", "--input", "3x8x8", "--out-channels", "4", "--kernel", "3",
+                          "--padding", "-1"], ["--padding '-1'", "at least 0"]),
+    ("calc-kernel-3d", ["conv", "--input", "3x8x8", "--out-channels", "4", "--kernel", "3,3,3"],
+     ["--kernel '3,3,3' gives 3 values", "2 spatial sides", "--kernel 2,2"]),
+    ("calc-stride-3d", ["conv", "--input", "3x8x8", "--out-channels", "4", "--kernel", "3",
+                        "--stride", "1,2,3"], ["--stride '1,2,3' gives 3 values"]),
+    ("pool-kernel-0", ["pool", "--input", "3x8x8", "--kernel", "0"], ["--kernel '0'"]),
+    ("pool-stride-0", ["pool", "--input", "3x8x8", "--kernel", "2", "--stride", "0"],
+     ["--stride '0'", "at least 1"]),
+    ("pool-kernel-3d", ["pool", "--input", "3x8x8", "--kernel", "2,2,2"],
+     ["gives 3 values", "2 spatial sides"]),
 ]
 
 
