@@ -1,6 +1,7 @@
 """`convscope train` and `convscope evaluate` from the command line, and a run as a MODEL."""
 from __future__ import annotations
 
+import os
 import re
 
 import pytest
@@ -71,6 +72,26 @@ def test_summary_and_evaluate_of_the_whole_data(run_folder):
     every = invoke("evaluate", out, "--split", "all", "--out", out / "all")
     assert "all split: accuracy" in every.stdout and "/1797)" in every.stdout
     assert (out / "all" / "confusion.png").exists()
+
+
+@pytest.mark.parametrize("command", ["train", "evaluate"])
+def test_an_out_that_cannot_be_written_fails_before_the_work(command, run_folder, tmp_path):
+    blocker = tmp_path / "picture.png"
+    blocker.write_bytes(b"")
+    source = "zoo:simple_cnn" if command == "train" else run_folder[0]
+    for out in (blocker, blocker / "inside"):
+        result = invoke(command, source, "--out", out)
+        assert result.exit_code == 2, result.output
+        assert "is a file or inside one, but must be a folder" in result.stderr
+        assert "epoch" not in result.stdout and "Traceback" not in result.output
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="needs Linux's /proc")
+def test_train_into_a_folder_that_cannot_be_created_fails_before_training():
+    result = invoke("train", "zoo:simple_cnn", "--out", "/proc/convscope-run")
+    assert result.exit_code == 2, result.output
+    assert "--out /proc/convscope-run: cannot create this folder" in result.stderr
+    assert "epoch" not in result.stdout and "Traceback" not in result.output
 
 
 @pytest.mark.parametrize("args, message", [
