@@ -39,6 +39,8 @@ def evaluate(
 
     if split not in ("val", "train", "all"):
         raise UsageError(f"--split {split!r} is not one of val, train, all.")
+    if batch < 1:
+        raise UsageError(f"--batch must be at least 1, got {batch}; e.g. --batch 256.")
     model, trained = load_trained_model(run)
     folder = output_folder(out or trained.path)
     name = data or trained.data

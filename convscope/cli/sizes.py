@@ -6,6 +6,7 @@ from typing import List, Optional
 
 import typer
 
+from ..errors import UsageError
 from .app import ArgOpt, DebugOpt, InputOpt, ModelArg, app, friendly, load_network
 
 
@@ -32,6 +33,9 @@ def sizes(
     from ..render.explain import render_sizes
     from ..trace.inputs import make_spec
 
+    if max is not None and max < 1:
+        raise UsageError(f"--max is the largest side to list and must be at least 1, got {max}; "
+                         "e.g. --max 64.")
     network, name, shapes = load_network(model, arg, input)
     report = size_report(network, make_spec(shapes), limit=max)
     sys.stdout.write(render_sizes(report, name))

@@ -64,6 +64,9 @@ def resolve_device(name: str) -> torch.device:
         raise UsageError(f"--device {name!r} is not a torch device; try cpu, cuda or auto.") from None
     if device.type == "cuda" and not torch.cuda.is_available():
         raise UsageError("--device cuda: this machine has no CUDA GPU; use --device cpu.")
+    if device.type == "mps" and not torch.backends.mps.is_available():
+        raise UsageError("--device mps: Apple's Metal GPU (MPS) is not available on this machine; "
+                         "use --device cpu (or cuda where there is an NVIDIA GPU).")
     return device
 
 

@@ -99,12 +99,17 @@ def test_train_into_a_folder_that_cannot_be_created_fails_before_training():
     (["train", "zoo:simple_cnn", "--data", "imagenet"], "unknown data 'imagenet'"),
     (["train", "zoo:broken_cnn"], "maps a batch of 2 inputs to [2, 1, 28, 28]"),
     (["train", "zoo:simple_cnn", "--device", "cuda"], "this machine has no CUDA GPU"),
+    (["train", "zoo:simple_cnn", "--device", "mps"], "(MPS) is not available on this machine"),
+    (["evaluate", "no/such/run", "--batch", "0"], "--batch must be at least 1, got 0"),
+    (["evaluate", "no/such/run", "--batch", "-1"], "--batch must be at least 1, got -1"),
     (["evaluate", "no/such/run"], "no checkpoint at no/such/run;"),
     (["evaluate", "zoo:simple_cnn"], "no checkpoint at zoo:simple_cnn"),
 ])
 def test_mistakes_exit_2_with_one_line(args, message, tmp_path):
     if torch.cuda.is_available() and "cuda" in args:
         pytest.skip("this machine has a GPU")
+    if torch.backends.mps.is_available() and "mps" in args:
+        pytest.skip("this machine has an Apple GPU")
     result = invoke(*args, "--out", tmp_path) if args[0] == "train" else invoke(*args)
     assert result.exit_code == 2, result.output
     assert message in result.stderr and len(result.stderr.strip().splitlines()) == 1
