@@ -191,6 +191,9 @@ ERRORS = [
     ("pool-kernel-0", ["pool", "--input", "3x8x8", "--kernel", "0"], ["--kernel '0'"]),
     ("pool-stride-0", ["pool", "--input", "3x8x8", "--kernel", "2", "--stride", "0"],
      ["--stride '0'", "at least 1"]),
+    # no size runs with 3 channels: was exit 0, "see the error `convscope summary` gives"
+    ("sizes-none", ["sizes", "zoo:lenet5", "--input", "3x32x32"],
+     ["layer features.0 (Conv2d): channel mismatch", "feed a 1x32x32 input"]),
     ("sizes-max", ["sizes", "zoo:lenet5", "--max", "-5"], ["--max", "at least 1, got -5"]),
     ("pool-kernel-3d", ["pool", "--input", "3x8x8", "--kernel", "2,2,2"],
      ["gives 3 values", "2 spatial sides"]),

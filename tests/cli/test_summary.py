@@ -82,6 +82,8 @@ def test_zoo_lists_every_model_with_parameters():
     (["summary", "nomodule.sub:build", "--input", "3x8x8"], ["cannot import"]),
     (["summary", "zoo:lenet5", "--format", "yaml"], ["table, markdown, csv, json"]),
     (["summary", "zoo:lenet5", "--arg", "oops"], ["key=value"]),
+    # was exit 0 with the memory columns quietly left out
+    (["summary", "zoo:lenet5", "--optimizer", "rmsprop"], ["--optimizer 'rmsprop'", "adamw"]),
 ])
 def test_user_mistakes_exit_2_with_one_message(args, words):
     result = invoke(*args)
