@@ -84,6 +84,13 @@ def test_zoo_lists_every_model_with_parameters():
     (["summary", "zoo:lenet5", "--arg", "oops"], ["key=value"]),
     # was exit 0 with the memory columns quietly left out
     (["summary", "zoo:lenet5", "--optimizer", "rmsprop"], ["--optimizer 'rmsprop'", "adamw"]),
+    # more bytes than a 64-bit storage size holds: torch's overflow, or its C++ stack trace
+    (["summary", "zoo:resnet18", "--batch", "100000000000000"],
+     ["[100000000000000, 3, 224, 224]", "15,052,800,000,000,000,000 elements", "2**63-1"]),
+    (["summary", "zoo:resnet18", "--input", "3x1000000000x1000000000"],
+     ["[1, 3, 1000000000, 1000000000]", "smaller batch size or input size"]),
+    (["summary", "zoo:resnet18", "--batch", "99999999999999999999"],
+     ["[99999999999999999999, 3, 224, 224]", "more than PyTorch can index"]),
 ])
 def test_user_mistakes_exit_2_with_one_message(args, words):
     result = invoke(*args)
