@@ -7,6 +7,7 @@ import contextlib
 import difflib
 import importlib
 import importlib.util
+import inspect
 import sys
 from pathlib import Path
 
@@ -14,7 +15,7 @@ import torch
 from torch import nn
 
 from . import zoo
-from .errors import UsageError
+from .errors import ConvscopeError, ModelError, UsageError
 from .train.checkpoint import is_run, load_run, load_trained_model
 
 SPEC_HELP = ("MODEL is zoo:NAME, package.module:callable, path/to/file.py:callable or a run "
@@ -35,9 +36,27 @@ def parse_args(pairs: list[str]) -> dict:
     return kwargs
 
 
+@contextlib.contextmanager
+def _users_code(spec: str):
+    """What the user's file or builder raises is their mistake, not ours: name its line."""
+    try:
+        yield
+    except ConvscopeError:
+        raise
+    except SyntaxError as exc:  # its line is in the exception, not in the traceback
+        raise ModelError(f"cannot import {exc.filename}:{exc.lineno} `{(exc.text or '').strip()}`"
+                         f": {type(exc).__name__}: {exc.msg}. Fix the file and run again.") from exc
+    except Exception as exc:
+        from .analyses.validate import building_error
+
+        raise building_error(exc, spec) from exc
+
+
 def _import_file(path: Path):
     if not path.exists():
         raise UsageError(f"no file {path}. {SPEC_HELP}.")
+    if not path.is_file():
+        raise UsageError(f"{path} is a folder, not a Python file. {SPEC_HELP}.")
     name = f"_convscope_user_{path.stem}"
     spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
@@ -50,6 +69,10 @@ def _import_file(path: Path):
 def _import_module(name: str):
     """``package.module`` as ``python -m`` finds it, from the working directory first: the
     ``convscope`` console script puts its own folder on sys.path, not the working directory."""
+    if not all(part.isidentifier() for part in name.split(".")):
+        why = "one ':' goes before the callable" if ":" in name else "relative names are not read"
+        raise UsageError(f"{name!r} is neither a path to a .py file nor a module name such as "
+                         f"package.module ({why}). {SPEC_HELP}, e.g. path/to/mynet.py:Net.")
     cwd = str(Path.cwd())
     if cwd not in sys.path and "" not in sys.path:
         sys.path.insert(0, cwd)
@@ -57,6 +80,20 @@ def _import_module(name: str):
         return importlib.import_module(name)
     except ModuleNotFoundError as exc:
         raise UsageError(f"cannot import {name!r} ({exc}). {SPEC_HELP}.") from None
+
+
+def _check_arguments(target, kwargs: dict, spec: str) -> None:
+    """Arguments the builder does not take, or required ones missing, listed as zoo.create does."""
+    try:
+        signature = inspect.signature(target)
+    except (TypeError, ValueError):  # no signature to read (a builtin): the call will say
+        return
+    try:
+        signature.bind(**kwargs)
+    except TypeError as exc:
+        params = ", ".join(signature.parameters) or "no arguments"
+        raise UsageError(f"{spec}: {exc}. It takes: {params}; give values with --arg NAME=VALUE."
+                         ) from None
 
 
 def load_model(spec: str, kwargs: dict | None = None, shapes_only: bool = False
@@ -73,19 +110,27 @@ def load_model(spec: str, kwargs: dict | None = None, shapes_only: bool = False
     if spec.startswith("zoo:"):
         name = spec[4:]
         zoo.info(name)
-        with torch.device("meta") if shapes_only else contextlib.nullcontext():
+        with _users_code(spec), torch.device("meta") if shapes_only else contextlib.nullcontext():
             return zoo.create(name, **kwargs), name
     where, sep, attr = spec.rpartition(":")
     if not sep or not where or not attr:
         close = [f"zoo:{n}" for n in difflib.get_close_matches(spec, zoo.names(), n=3)]
         hint = f" Did you mean {' or '.join(close)}?" if close else ""
         raise UsageError(f"cannot read MODEL {spec!r}.{hint} {SPEC_HELP}, e.g. zoo:resnet18.")
-    module = _import_file(Path(where)) if where.endswith(".py") else _import_module(where)
+    with _users_code(spec):
+        module = _import_file(Path(where)) if where.endswith(".py") else _import_module(where)
     target = getattr(module, attr, None)
     if target is None:
         found = [n for n in dir(module) if not n.startswith("_")]
         raise UsageError(f"{where} has no {attr!r}; it defines: {', '.join(found[:20])}.")
-    model = target if isinstance(target, nn.Module) else target(**kwargs)
+    if isinstance(target, nn.Module):
+        return target, attr
+    if not callable(target):
+        raise UsageError(f"{spec} is not callable (its type is {type(target).__name__}): name an "
+                         "nn.Module subclass, a function that returns one, or a model instance.")
+    _check_arguments(target, kwargs, spec)
+    with _users_code(spec):
+        model = target(**kwargs)
     if not isinstance(model, nn.Module):
         raise UsageError(f"{spec} returned {type(model).__name__}, not a torch.nn.Module.")
     return model, attr

@@ -18,16 +18,20 @@ from .trace import TraceFailure
 from .trace.inputs import make_spec
 from .trace.training import OPTIMIZERS, simulate_inference, simulate_step
 
-_UNITS = {"": 1, "b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
+_UNITS = {"b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
           "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
 
 
 def parse_bytes(text: str | int) -> int:
-    """``"16GiB"`` -> 17179869184; ``"500MB"`` -> 500000000; an int passes through."""
+    """``"16GiB"`` -> 17179869184; ``"500MB"`` -> 500000000; an int passes through (bytes)."""
     if isinstance(text, int):
         return text
     match = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([a-zA-Z]*)\s*", str(text))
     unit = match and match.group(2).lower()
+    if unit == "":  # "16" is far more likely 16 GiB than 16 bytes: ask
+        number = match.group(1)
+        raise UsageError(f"the size {text!r} has no unit; write e.g. {number}GiB, {number}MiB or "
+                         f"{number}GB ({number}B for bytes).")
     if not match or unit not in _UNITS:
         raise UsageError(f"cannot read the size {text!r}; write e.g. 16GiB, 512MiB or 8GB.")
     return int(float(match.group(1)) * _UNITS[unit])

@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import functools
+import os
 import sys
 import traceback
+from pathlib import Path
 from typing import Optional
 
 import typer
@@ -49,6 +51,24 @@ def parse_dtype(name: str):
     if not isinstance(value, torch.dtype):
         raise UsageError(f"--dtype {name!r} is not a torch dtype; try float32, bfloat16 or float16.")
     return value
+
+
+def output_folder(path, option: str = "--out") -> Path:
+    """Create the folder a command writes into before the work starts: a path that cannot be
+    written fails now, with the user's words, not after an epoch of training."""
+    folder = Path(path)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        raise UsageError(f"{option} {path} is a file or inside one, but must be a folder: give "
+                         f"a folder name (created if missing), e.g. {option} pictures.") from None
+    except OSError as exc:
+        raise UsageError(f"{option} {path}: cannot create this folder ({exc.strerror}); give a "
+                         "folder you can write to.") from None
+    if not os.access(folder, os.W_OK):
+        raise UsageError(f"{option} {path}: this folder is not writable; give one you can write "
+                         "to.")
+    return folder
 
 
 def load_network(model: str, args: list[str], input: Optional[str], shapes_only: bool = True):

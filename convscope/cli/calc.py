@@ -12,23 +12,31 @@ from .app import DebugOpt, app, friendly
 InputCalc = typer.Option(..., "--input", "-i", help="channels x size without batch, e.g. 3x64x64")
 
 
-def parse_ints(text: str, option: str) -> int | tuple[int, ...]:
-    """``5`` -> 5; ``5,3`` or ``5x3`` -> (5, 3)."""
+def parse_ints(text: str, option: str, dims: int, minimum: int = 1) -> int | tuple[int, ...]:
+    """``5`` -> 5; ``5,3`` or ``5x3`` -> (5, 3): one value for every side, or one per side of
+    the ``dims`` spatial sides, each at least ``minimum``."""
     try:
         values = tuple(int(v) for v in text.replace("x", ",").split(","))
     except ValueError:
         values = ()
-    if not values or any(v < 0 for v in values):
-        raise UsageError(f"{option} {text!r} is not a number or a list like 3,5 (one per side).")
+    one = str(minimum + 1)
+    each = f"{option} {one}" + (f" or {option} {','.join([one] * dims)}" if dims > 1 else "")
+    if not values or any(v < minimum for v in values):
+        raise UsageError(f"{option} {text!r}: each value must be a whole number of at least "
+                         f"{minimum}, e.g. {each}.")
+    if len(values) not in (1, dims):
+        sides = f"one value, or {dims} (one per side)" if dims > 1 else "one value"
+        raise UsageError(f"{option} {text!r} gives {len(values)} values, but the input has "
+                         f"{dims} spatial side{'s' * (dims != 1)}: give {sides}, e.g. {each}.")
     return values[0] if len(values) == 1 else values
 
 
-def parse_padding(text: str, conv: bool):
+def parse_padding(text: str, conv: bool, dims: int):
     if text in ("same", "valid"):
         if not conv:
             raise UsageError(f"--padding {text} is for convs; a pool takes a number, e.g. 1.")
         return text
-    return parse_ints(text, "--padding")
+    return parse_ints(text, "--padding", dims, minimum=0)
 
 
 def _one_shape(text: str) -> tuple[int, ...]:
@@ -67,9 +75,11 @@ def conv(
     from ..calculator import ConvOptions, conv_calculation
     from ..render.explain import render_calculation
 
-    options = ConvOptions(_one_shape(input), out_channels, parse_ints(kernel, "--kernel"),
-                          parse_ints(stride, "--stride"), parse_padding(padding, True),
-                          parse_ints(dilation, "--dilation"), groups, padding_mode, bias)
+    shape = _one_shape(input)
+    dims = len(shape) - 1
+    options = ConvOptions(shape, out_channels, parse_ints(kernel, "--kernel", dims),
+                          parse_ints(stride, "--stride", dims), parse_padding(padding, True, dims),
+                          parse_ints(dilation, "--dilation", dims), groups, padding_mode, bias)
     if out_channels < 1 or groups < 1:
         raise UsageError("--out-channels and --groups must be at least 1.")
     sys.stdout.write(render_calculation(conv_calculation(options)))
@@ -97,7 +107,9 @@ def pool(
     from ..calculator import PoolOptions, pool_calculation
     from ..render.explain import render_calculation
 
-    options = PoolOptions(_one_shape(input), parse_ints(kernel, "--kernel"),
-                          parse_ints(stride, "--stride") if stride is not None else None,
-                          parse_padding(padding, False), ceil_mode, kind)
+    shape = _one_shape(input)
+    dims = len(shape) - 1
+    options = PoolOptions(shape, parse_ints(kernel, "--kernel", dims),
+                          parse_ints(stride, "--stride", dims) if stride is not None else None,
+                          parse_padding(padding, False, dims), ceil_mode, kind)
     sys.stdout.write(render_calculation(pool_calculation(options)))

@@ -1,12 +1,11 @@
 """`convscope evaluate`: accuracy, per-class accuracy and confusion matrix of a trained run."""
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Optional
 
 import typer
 
-from .app import DebugOpt, app, friendly, stdout_console
+from .app import DebugOpt, app, friendly, output_folder, stdout_console
 
 
 @app.command()
@@ -40,7 +39,10 @@ def evaluate(
 
     if split not in ("val", "train", "all"):
         raise UsageError(f"--split {split!r} is not one of val, train, all.")
+    if batch < 1:
+        raise UsageError(f"--batch must be at least 1, got {batch}; e.g. --batch 256.")
     model, trained = load_trained_model(run)
+    folder = output_folder(out or trained.path)
     name = data or trained.data
     splits = load_data(name, trained.input_size, trained.seed, trained.val_fraction,
                        trained.normalisation)
@@ -54,5 +56,5 @@ def evaluate(
     console = stdout_console()
     print_evaluation(result, f"{trained.name} ({run}) on {name}, {split} split", console)
     picture = draw_confusion(result.confusion, result.classes,
-                             Path(out or trained.path) / "confusion.png")
+                             folder / "confusion.png")
     console.print(f"wrote {picture}", markup=False)

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, List, Optional
 import typer
 
 from ..errors import UsageError
-from .app import ArgOpt, DebugOpt, InputOpt, app, friendly, load_network
+from .app import ArgOpt, DebugOpt, InputOpt, app, friendly, load_network, output_folder
 
 if TYPE_CHECKING:
     from torch import nn
@@ -82,7 +82,7 @@ def show(
                          f"{run_or_model} is a MODEL spec, which has no training history.")
     if what in ("features", "gradcam", "erf"):
         _check_forward(model, input_size)
-    out.mkdir(parents=True, exist_ok=True)
+    output_folder(out)
     request = Request(model, run, input_size, out, layer, target, image, index, data)
     line = {"filters": _filters, "features": _features, "gradcam": _gradcam, "erf": _erf,
             "curves": _curves}[what](request)

@@ -6,6 +6,7 @@ from typing import List, Optional
 
 import typer
 
+from ..errors import UsageError
 from .app import ArgOpt, DebugOpt, InputOpt, ModelArg, app, friendly, load_network
 
 
@@ -28,10 +29,16 @@ def sizes(
       convscope sizes zoo:lenet5
       convscope sizes mynet.py:Net --input 3x100x100
     """
-    from ..probe import size_report
+    from ..probe import checked_trace, size_report
     from ..render.explain import render_sizes
     from ..trace.inputs import make_spec
 
+    if max is not None and max < 1:
+        raise UsageError(f"--max is the largest side to list and must be at least 1, got {max}; "
+                         "e.g. --max 64.")
     network, name, shapes = load_network(model, arg, input)
-    report = size_report(network, make_spec(shapes), limit=max)
+    spec = make_spec(shapes)
+    report = size_report(network, spec, limit=max)
+    if report.smallest is None:
+        checked_trace(network, spec)  # raises why the given input fails, if it does
     sys.stdout.write(render_sizes(report, name))

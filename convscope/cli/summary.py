@@ -5,7 +5,7 @@ from typing import List, Optional
 
 import typer
 
-from ..errors import ConvscopeError
+from ..errors import ConvscopeError, UsageError
 from .app import (ArgOpt, DebugOpt, InputOpt, ModelArg, app, emit_report, err, friendly,
                   load_network, parse_dtype)
 
@@ -37,7 +37,10 @@ def summary(
       convscope summary mymodels.py:Net --input 1x28x28 --batch 64 --arg num_classes=10
     """
     from ..api import analyze
+    from ..trace.training import OPTIMIZERS
 
+    if optimizer not in OPTIMIZERS:  # else the memory columns would be dropped with a note
+        raise UsageError(f"--optimizer {optimizer!r} is not one of {', '.join(OPTIMIZERS)}.")
     network, name, shapes = load_network(model, arg, input, shapes_only=not real)
     options = dict(batch_size=batch, dtype=parse_dtype(dtype), train=train, depth=depth,
                    real=real, name=name, optimizer=optimizer)

@@ -1,12 +1,15 @@
 """What the model is called with: shapes or example tensors, turned into shape-only tensors."""
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
 import torch
 
 from ..errors import UsageError
+
+MAX_BYTES = 2**63 - 1  # PyTorch sizes a tensor's storage in a signed 64-bit integer
 
 
 @dataclass(frozen=True)
@@ -58,10 +61,20 @@ def make_spec(input_size=None, input_data=None, input_kwargs=None, batch_size=1,
     for shape in args if input_data is None else ():
         if any(d < 1 for d in shape):
             raise UsageError(f"input sizes must be positive, got {shape}.")
+        _check_storage((batch_size, *shape), dtype)
     if not args and not input_kwargs:
         raise UsageError("no input given: pass input_size=(C, H, W), input_data or input_kwargs.")
     return InputSpec(args, dict(input_kwargs or {}), batch_size, dtype,
                      shapes=input_data is None)
+
+
+def _check_storage(shape: tuple[int, ...], dtype: torch.dtype) -> None:
+    """An absurd batch or input size: PyTorch cannot even create the shape-only tensor."""
+    elements = math.prod(shape)
+    if elements * dtype.itemsize > MAX_BYTES:
+        raise UsageError(f"the input tensor [{', '.join(map(str, shape))}] would have "
+                         f"{elements:,} elements of {dtype.itemsize} bytes, more than PyTorch can "
+                         "index (2**63-1 bytes); use a smaller batch size or input size.")
 
 
 def materialise(spec: InputSpec, make: Callable[[Sequence[int], torch.dtype], torch.Tensor],

@@ -1,6 +1,7 @@
 """The options of a training run, checked once, with messages that say how to fix them."""
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 
 import torch
@@ -39,9 +40,9 @@ class TrainOptions:
         for flag, value in (("--epochs", self.epochs), ("--batch", self.batch)):
             if value < 1:
                 raise UsageError(f"{flag} must be at least 1, got {value}.")
-        if self.lr <= 0:
-            raise UsageError(f"--lr must be positive, got {self.lr}; try 0.01 for SGD, 0.001 "
-                             "for Adam.")
+        if not (math.isfinite(self.lr) and self.lr > 0):
+            raise UsageError(f"--lr must be positive and finite, got {self.lr}; try 0.01 for "
+                             "SGD, 0.001 for Adam.")
         if self.momentum < 0 or self.weight_decay < 0 or self.workers < 0:
             raise UsageError("--momentum, --weight-decay and --workers cannot be negative.")
 
@@ -64,6 +65,9 @@ def resolve_device(name: str) -> torch.device:
         raise UsageError(f"--device {name!r} is not a torch device; try cpu, cuda or auto.") from None
     if device.type == "cuda" and not torch.cuda.is_available():
         raise UsageError("--device cuda: this machine has no CUDA GPU; use --device cpu.")
+    if device.type == "mps" and not torch.backends.mps.is_available():
+        raise UsageError("--device mps: Apple's Metal GPU (MPS) is not available on this machine; "
+                         "use --device cpu (or cuda where there is an NVIDIA GPU).")
     return device
 
 

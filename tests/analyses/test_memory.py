@@ -116,6 +116,8 @@ def test_largest_batch_fits_and_the_next_does_not():
 def test_bad_sizes_and_optimizers_teach():
     with pytest.raises(convscope.UsageError, match="16GiB"):
         parse_bytes("sixteen gigs")
+    with pytest.raises(convscope.UsageError, match="'16' has no unit; write e.g. 16GiB"):
+        parse_bytes("16")
     with pytest.raises(convscope.UsageError, match="momentum"):
         training_memory(zoo.create("simple_cnn"), (1, 28, 28), 2, "lion")
     assert parse_bytes("1.5KiB") == 1536 and parse_bytes("2GB") == 2 * 10**9

@@ -185,8 +185,30 @@ ERRORS = [
      ["--style cs231n tabulates every layer", "Give one of the two"]),
     ("amp-float32", ["memory", "zoo:simple_cnn", "--amp", "--dtype", "float32"],
      ["--amp autocasts the forward to a lower precision", "--dtype bfloat16 or float16"]),
-    ("sizes-max", ["sizes", "zoo:lenet5", "--max", "10"],
+    ("sizes-max-below", ["sizes", "zoo:lenet5", "--max", "10"],
      ["--max 10 is below the smallest input that runs, 1x32x32"]),
+    # a zero stride or kernel divides by zero; a zero dilation gave a nonsense layer
+    ("calc-stride-0", ["conv", "--input", "3x8x8", "--out-channels", "4", "--kernel", "3",
+                       "--stride", "0"], ["--stride '0'", "at least 1", "--stride 2"]),
+    ("calc-kernel-0", ["conv", "--input", "3x8x8", "--out-channels", "4", "--kernel", "0"],
+     ["--kernel '0'", "at least 1"]),
+    ("calc-dilation-0", ["conv", "--input", "3x8x8", "--out-channels", "4", "--kernel", "3",
+                         "--dilation", "0"], ["--dilation '0'", "at least 1"]),
+    ("calc-padding-neg", ["conv", "--input", "3x8x8", "--out-channels", "4", "--kernel", "3",
+                          "--padding", "-1"], ["--padding '-1'", "at least 0"]),
+    ("calc-kernel-3d", ["conv", "--input", "3x8x8", "--out-channels", "4", "--kernel", "3,3,3"],
+     ["--kernel '3,3,3' gives 3 values", "2 spatial sides", "--kernel 2,2"]),
+    ("calc-stride-3d", ["conv", "--input", "3x8x8", "--out-channels", "4", "--kernel", "3",
+                        "--stride", "1,2,3"], ["--stride '1,2,3' gives 3 values"]),
+    ("pool-kernel-0", ["pool", "--input", "3x8x8", "--kernel", "0"], ["--kernel '0'"]),
+    ("pool-stride-0", ["pool", "--input", "3x8x8", "--kernel", "2", "--stride", "0"],
+     ["--stride '0'", "at least 1"]),
+    # no size runs with 3 channels: was exit 0, "see the error `convscope summary` gives"
+    ("sizes-none", ["sizes", "zoo:lenet5", "--input", "3x32x32"],
+     ["layer features.0 (Conv2d): channel mismatch", "feed a 1x32x32 input"]),
+    ("sizes-max", ["sizes", "zoo:lenet5", "--max", "-5"], ["--max", "at least 1, got -5"]),
+    ("pool-kernel-3d", ["pool", "--input", "3x8x8", "--kernel", "2,2,2"],
+     ["gives 3 values", "2 spatial sides"]),
 ]
 
 

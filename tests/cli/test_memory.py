@@ -55,6 +55,13 @@ def test_amp_without_a_dtype_autocasts_to_bfloat16():
     assert json.loads(amp.stdout) == json.loads(bf16.stdout) != json.loads(full.stdout)
 
 
+def test_a_budget_without_a_unit_exits_2_with_units_to_choose():
+    # 16 was read as 16 bytes: no batch fits, and nothing said why
+    result = runner.invoke(app, ["memory", "zoo:simple_cnn", "--budget", "16"])
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert "'16' has no unit" in result.output and "16GiB" in result.output
+
+
 def test_bad_budget_and_optimizer_exit_2():
     for extra in (["--budget", "lots"], ["--optimizer", "lion"]):
         result = runner.invoke(app, ["memory", "zoo:simple_cnn", *extra])

@@ -88,6 +88,16 @@ def test_curves_of_a_run(tmp_path, run):
     assert read_png(tmp_path / "c" / "curves.png").shape[:2] == (340, 1260)
 
 
+def test_an_out_that_is_a_file_exits_2(tmp_path, run):
+    picture = tmp_path / "img.png"
+    picture.write_bytes(b"")
+    for out in (picture, picture / "inside"):
+        result = invoke(run[0], "--what", "curves", "--out", out)
+        assert result.exit_code == 2, result.output
+        assert "is a file or inside one, but must be a folder" in result.output
+        assert "Traceback" not in result.output and "internal error" not in result.output
+
+
 def test_features_of_an_image_file_through_a_run(tmp_path, run):
     picture = tmp_path / "seven.png"
     Image.fromarray((np.random.default_rng(0).random((20, 24)) * 255).astype("uint8")).save(

@@ -82,6 +82,15 @@ def test_zoo_lists_every_model_with_parameters():
     (["summary", "nomodule.sub:build", "--input", "3x8x8"], ["cannot import"]),
     (["summary", "zoo:lenet5", "--format", "yaml"], ["table, markdown, csv, json"]),
     (["summary", "zoo:lenet5", "--arg", "oops"], ["key=value"]),
+    # was exit 0 with the memory columns quietly left out
+    (["summary", "zoo:lenet5", "--optimizer", "rmsprop"], ["--optimizer 'rmsprop'", "adamw"]),
+    # more bytes than a 64-bit storage size holds: torch's overflow, or its C++ stack trace
+    (["summary", "zoo:resnet18", "--batch", "100000000000000"],
+     ["[100000000000000, 3, 224, 224]", "15,052,800,000,000,000,000 elements", "2**63-1"]),
+    (["summary", "zoo:resnet18", "--input", "3x1000000000x1000000000"],
+     ["[1, 3, 1000000000, 1000000000]", "smaller batch size or input size"]),
+    (["summary", "zoo:resnet18", "--batch", "99999999999999999999"],
+     ["[99999999999999999999, 3, 224, 224]", "more than PyTorch can index"]),
 ])
 def test_user_mistakes_exit_2_with_one_message(args, words):
     result = invoke(*args)
@@ -148,3 +157,57 @@ def test_a_training_step_the_model_cannot_take_leaves_the_table_with_a_note():
                                     "(BatchNorm2d) cannot train on this batch")
     assert "Training step peak" in invoke("summary", "zoo:inception_v3", "--depth", "1",
                                           "--batch", "2").stdout
+
+
+MODEL_FILE = """
+from torch import nn
+
+class NeedsArgs(nn.Module):
+    def __init__(self, width, depth):
+        super().__init__()
+        self.conv = nn.Conv2d(3, width, 3)
+
+class Good(nn.Module):
+    def __init__(self, n=10):
+        super().__init__()
+        self.conv = nn.Conv2d(3, n, 3)
+
+class TypeErrorInside(nn.Module):
+    def __init__(self):
+        super().__init__()
+        width = 1 + "a"
+
+class ImportInside(nn.Module):
+    def __init__(self):
+        super().__init__()
+        import no_such_module_xyz
+
+number = 42
+"""
+
+
+@pytest.mark.parametrize("spec,args,words", [
+    ("{dir}/nets.py:NeedsArgs", [], ["missing a required argument: 'width'",
+                                     "It takes: width, depth", "--arg"]),
+    ("torch.nn:Conv2d", [], ["missing a required argument", "in_channels, out_channels"]),
+    ("{dir}/nets.py:Good", ["--arg", "nn=4"], ["unexpected keyword argument 'nn'", "It takes: n"]),
+    ("{dir}/nets.py:TypeErrorInside", [], ["nets.py:17", "TypeError: unsupported operand"]),
+    ("{dir}/nets.py:ImportInside", [], ["nets.py:22", "ModuleNotFoundError", "no_such_module_xyz"]),
+    ("{dir}/broken.py:Net", [], ["broken.py:2", "SyntaxError"]),
+    ("{dir}/on_import.py:Net", [], ["on_import.py:2", "ModuleNotFoundError", "missing_dep_xyz"]),
+    ("{dir}/nets.py:number", [], ["not callable", "int", "nn.Module subclass"]),
+    ("os:path", [], ["not callable", "module"]),
+    ("{dir}/folder.py:Good", [], ["folder.py is a folder, not a Python file"]),
+    (".nets:Good", [], ["'.nets' is neither a path to a .py file nor a module name"]),
+    ("{dir}/nets.py:Good:extra", [], ["nets.py:Good' is neither", "one ':'"]),
+])
+def test_mistakes_in_the_users_model_file_exit_2_naming_them(tmp_path, spec, args, words):
+    (tmp_path / "nets.py").write_text(MODEL_FILE)
+    (tmp_path / "broken.py").write_text("from torch import nn\nclass Net(nn.Module)\n    pass\n")
+    (tmp_path / "on_import.py").write_text("import torch\nimport missing_dep_xyz\n")
+    (tmp_path / "folder.py").mkdir()
+    result = invoke("summary", spec.format(dir=tmp_path), "--input", "3x8x8", *args)
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output and "internal error" not in result.output
+    for word in words:
+        assert word in result.output

@@ -1,6 +1,7 @@
 """`convscope train` and `convscope evaluate` from the command line, and a run as a MODEL."""
 from __future__ import annotations
 
+import os
 import re
 
 import pytest
@@ -73,17 +74,43 @@ def test_summary_and_evaluate_of_the_whole_data(run_folder):
     assert (out / "all" / "confusion.png").exists()
 
 
+@pytest.mark.parametrize("command", ["train", "evaluate"])
+def test_an_out_that_cannot_be_written_fails_before_the_work(command, run_folder, tmp_path):
+    blocker = tmp_path / "picture.png"
+    blocker.write_bytes(b"")
+    source = "zoo:simple_cnn" if command == "train" else run_folder[0]
+    for out in (blocker, blocker / "inside"):
+        result = invoke(command, source, "--out", out)
+        assert result.exit_code == 2, result.output
+        assert "is a file or inside one, but must be a folder" in result.stderr
+        assert "epoch" not in result.stdout and "Traceback" not in result.output
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="needs Linux's /proc")
+def test_train_into_a_folder_that_cannot_be_created_fails_before_training():
+    result = invoke("train", "zoo:simple_cnn", "--out", "/proc/convscope-run")
+    assert result.exit_code == 2, result.output
+    assert "--out /proc/convscope-run: cannot create this folder" in result.stderr
+    assert "epoch" not in result.stdout and "Traceback" not in result.output
+
+
 @pytest.mark.parametrize("args, message", [
     (["train", "zoo:simple_cnn", "--optimizer", "rmsprop"], "--optimizer 'rmsprop' is not one of"),
     (["train", "zoo:simple_cnn", "--data", "imagenet"], "unknown data 'imagenet'"),
     (["train", "zoo:broken_cnn"], "maps a batch of 2 inputs to [2, 1, 28, 28]"),
     (["train", "zoo:simple_cnn", "--device", "cuda"], "this machine has no CUDA GPU"),
+    (["train", "zoo:simple_cnn", "--device", "mps"], "(MPS) is not available on this machine"),
+    (["train", "zoo:simple_cnn", "--lr", "nan"], "--lr must be positive and finite, got nan"),
+    (["evaluate", "no/such/run", "--batch", "0"], "--batch must be at least 1, got 0"),
+    (["evaluate", "no/such/run", "--batch", "-1"], "--batch must be at least 1, got -1"),
     (["evaluate", "no/such/run"], "no checkpoint at no/such/run;"),
     (["evaluate", "zoo:simple_cnn"], "no checkpoint at zoo:simple_cnn"),
 ])
 def test_mistakes_exit_2_with_one_line(args, message, tmp_path):
     if torch.cuda.is_available() and "cuda" in args:
         pytest.skip("this machine has a GPU")
+    if torch.backends.mps.is_available() and "mps" in args:
+        pytest.skip("this machine has an Apple GPU")
     result = invoke(*args, "--out", tmp_path) if args[0] == "train" else invoke(*args)
     assert result.exit_code == 2, result.output
     assert message in result.stderr and len(result.stderr.strip().splitlines()) == 1

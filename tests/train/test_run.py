@@ -157,6 +157,8 @@ def test_a_python_model_trains_and_its_run_says_how_to_reload_it(tmp_path):
     (dict(schedule="linear"), "--schedule 'linear'"),
     (dict(epochs=0), "--epochs must be at least 1"),
     (dict(lr=0), "--lr must be positive"),
+    (dict(lr=float("nan")), "--lr must be positive and finite, got nan"),
+    (dict(lr=float("inf")), "--lr must be positive and finite, got inf"),
 ])
 def test_bad_options_say_what_to_do(options, message):
     with pytest.raises(UsageError, match=message):
