@@ -81,10 +81,11 @@ def receptive_fields(graph: Graph) -> ReceptiveFields:
     for node in graph.nodes:
         if not node.outputs:
             continue
-        if node.view and node.refs:  # in-place writes into it land in its base
+        if node.view and node.refs:  # in-place writes into its outputs land in its base
             first = node.refs[0]
             first = (first.kind, first.source, first.slot)
-            bases[("node", node.index, 0)] = bases.get(first, first)
+            for slot in range(len(node.outputs)):  # split and unbind: several views
+                bases[("node", node.index, slot)] = bases.get(first, first)
         incoming = [known((r.kind, r.source, r.slot)) for r in node.refs]
         if not any(incoming):  # no argument depends on the input (a Field is always true)
             continue

@@ -185,12 +185,13 @@ def simulate_step(model: nn.Module, spec: InputSpec, optimizer: str = "momentum"
             baseline = _baseline(tracker, copies, inputs, opt)
             tracker.recording = True
             hooks = torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t)
+            # a step the model cannot take (BatchNorm on one value per channel) fails like a
+            # trace, so that analyses.diagnose names the layer
             try:
                 with stack, recorder, hooks, autocast:
                     output = model(*args, **kwargs)
                     loss = loss_of(output)
-            except Exception as exc:  # a training step the model cannot take (BatchNorm at
-                # batch 1 on a 1x1 map): named, like a failed trace, by analyses.diagnose
+            except Exception as exc:
                 raise failure_of(exc, stack, recorder, backend) from exc
             del output
             tracker.phase = "backward"
