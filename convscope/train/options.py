@@ -68,6 +68,15 @@ def resolve_device(name: str) -> torch.device:
     if device.type == "mps" and not torch.backends.mps.is_available():
         raise UsageError("--device mps: Apple's Metal GPU (MPS) is not available on this machine; "
                          "use --device cpu (or cuda where there is an NVIDIA GPU).")
+    if device.type == "meta":
+        raise UsageError("--device meta holds shapes, not values: nothing can train on it; use "
+                         "--device cpu (convscope summary analyses on meta tensors for you).")
+    try:  # another backend (xla, hpu, ...) or a GPU index this machine lacks
+        torch.empty(0, device=device)
+    except Exception as exc:  # noqa: BLE001 (each backend fails in its own way)
+        reason = str(exc).split(". ")[0].splitlines()[0] if str(exc) else type(exc).__name__
+        raise UsageError(f"--device {name}: this PyTorch cannot use it on this machine "
+                         f"({reason[:160]}); use --device cpu.") from None
     return device
 
 

@@ -100,6 +100,9 @@ def test_train_into_a_folder_that_cannot_be_created_fails_before_training():
     (["train", "zoo:broken_cnn"], "maps a batch of 2 inputs to [2, 1, 28, 28]"),
     (["train", "zoo:simple_cnn", "--device", "cuda"], "this machine has no CUDA GPU"),
     (["train", "zoo:simple_cnn", "--device", "mps"], "(MPS) is not available on this machine"),
+    (["train", "zoo:simple_cnn", "--device", "xla"], "--device xla: this PyTorch cannot use it "
+                                                     "on this machine"),
+    (["train", "zoo:simple_cnn", "--device", "meta"], "--device meta holds shapes, not values"),
     (["train", "zoo:simple_cnn", "--lr", "nan"], "--lr must be positive and finite, got nan"),
     (["evaluate", "no/such/run", "--batch", "0"], "--batch must be at least 1, got 0"),
     (["evaluate", "no/such/run", "--batch", "-1"], "--batch must be at least 1, got -1"),
