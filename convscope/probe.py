@@ -17,7 +17,7 @@ from torch import nn
 
 from .analyses.diagnose import classify, diagnose
 from .analyses.sizes import SizeReport, dropped, period, size_report_from
-from .analyses.validate import check_graph
+from .analyses.validate import check_graph, dims
 from .errors import UsageError
 from .graph import Graph
 from .trace import TraceFailure, run_trace, trace
@@ -125,15 +125,15 @@ class _Sides:
         return side if self.verdict(side)[0] == "ok" else None
 
 
-def _check_limit(limit: int | None, smallest: int, given) -> None:
+def _check_limit(limit: int | None, smallest: tuple[int, ...]) -> None:
     """A ``limit`` the sizes can be listed up to: at least the smallest side that runs, and not
     so large that the list would not fit in memory."""
-    if limit is None or smallest <= limit <= LARGEST_LISTED:
+    side = smallest[-1]
+    if limit is None or side <= limit <= LARGEST_LISTED:
         return
-    first = "x".join(map(str, (given[0], *[smallest] * (len(given) - 1))))
-    if limit < smallest:
-        raise UsageError(f"--max {limit} is below the smallest input that runs, {first}: "
-                         f"give --max {smallest} or more.")
+    if limit < side:
+        raise UsageError(f"--max {limit} is below the smallest input that runs, "
+                         f"{dims(smallest)}: give --max {side} or more.")
     raise UsageError(f"--max {limit:,} would list sizes up to {limit:,} pixels a side; give "
                      f"--max {LARGEST_LISTED} or less.")
 
@@ -163,7 +163,8 @@ def size_report(model: nn.Module, spec: InputSpec, *, limit: int | None = None) 
         return size_report_from(given, None, None, 1, {}, 0, drops_given, given_runs=runs)
     graph = sides.verdict(side)[1]
     step = period(graph)
-    _check_limit(limit, side, given)
+    smallest = tuple(_at(spec, side).args[0])
+    _check_limit(limit, smallest)
     limit = limit or max(2 * max(given[1:]), side + 8 * step)
     largest = None
     if sides.verdict(limit)[0] != "ok":
@@ -173,5 +174,5 @@ def size_report(model: nn.Module, spec: InputSpec, *, limit: int | None = None) 
         result = sides.verdict(candidate)[1]
         verdicts[candidate] = dropped(result) if result is not None else None
         sides.seen.pop(candidate)  # keep one graph at a time in memory
-    return size_report_from(given, tuple(_at(spec, side).args[0]), largest, step, verdicts, limit,
-                            drops_given, graph, runs)
+    return size_report_from(given, smallest, largest, step, verdicts, limit, drops_given, graph,
+                            runs)

@@ -43,11 +43,12 @@ def memory(
         raise UsageError(f"--format {format!r} is not one of table, json.")
     network, _, shapes = load_network(model, arg, input)
     kind = parse_dtype(dtype or ("bfloat16" if amp else "float32"))
-    if amp and kind == parse_dtype("float32"):
+    full = kind == parse_dtype("float32")
+    if amp and full:
         raise UsageError("--amp autocasts the forward to a lower precision, and float32 is the "
                          "full one: give --dtype bfloat16 or float16 (or leave --dtype out: "
                          "bfloat16).")
-    precision = None if kind == parse_dtype("float32") else kind
+    precision = None if full else kind
     report = training_memory(network, shapes, batch, optimizer, precision, amp)
     fits = largest_batch(network, shapes, budget, optimizer, precision, amp) if budget else None
     if format == "json":
