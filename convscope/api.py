@@ -12,6 +12,7 @@ from .errors import UsageError
 from .probe import checked_trace
 from .report import Report
 from .trace import no_gc
+from .trace.compiled import uncompiled
 from .trace.inputs import make_spec
 
 
@@ -33,6 +34,7 @@ def analyze(model: nn.Module, input_size=(3, 224, 224), batch_size: int = 1,
     """
     if not isinstance(model, nn.Module):
         raise UsageError(f"analyze expects a torch.nn.Module, got {type(model).__name__}.")
+    model = uncompiled(model)  # a torch.compile wrapper: its own module, by its own name
     if depth is not None and depth < 0:
         raise UsageError(f"depth must be 0 or more, got {depth}.")
     spec = make_spec(None if input_data is not None else input_size, input_data, input_kwargs,

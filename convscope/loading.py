@@ -16,6 +16,7 @@ from torch import nn
 
 from . import zoo
 from .errors import ConvscopeError, ModelError, UsageError
+from .trace.compiled import uncompiled
 from .train.checkpoint import is_run, load_run, load_trained_model
 
 SPEC_HELP = ("MODEL is zoo:NAME, package.module:callable, path/to/file.py:callable or a run "
@@ -112,6 +113,12 @@ def load_model(spec: str, kwargs: dict | None = None, shapes_only: bool = False
         zoo.info(name)
         with _users_code(spec), torch.device("meta") if shapes_only else contextlib.nullcontext():
             return zoo.create(name, **kwargs), name
+    model, name = _user_model(spec, kwargs)
+    return uncompiled(model), name  # a file may hand us torch.compile(model): its module
+
+
+def _user_model(spec: str, kwargs: dict) -> tuple[nn.Module, str]:
+    """What ``package.module:callable`` or ``path/to/file.py:callable`` names, built."""
     where, sep, attr = spec.rpartition(":")
     if not sep or not where or not attr:
         close = [f"zoo:{n}" for n in difflib.get_close_matches(spec, zoo.names(), n=3)]

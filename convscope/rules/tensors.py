@@ -1,4 +1,5 @@
-"""Ops that do no arithmetic: views, copies, padding, concatenation, tensor creation."""
+"""Ops that do no arithmetic: views, copies, padding, concatenation, tensor creation, and the
+profiler's range markers."""
 from __future__ import annotations
 
 from . import free
@@ -26,3 +27,7 @@ free(*[f"aten.{op}" for op in [
     "new_ones", "new_full", "new_empty_strided", "linspace", "eye", "randn", "rand", "randint",
     "randn_like", "rand_like", "randperm", "resize_", "set_", "_to_dtype",
 ]])
+
+# torch.profiler.record_function's markers (nn.DataParallel's forward opens one): no data at all
+free("profiler._record_function_enter", "profiler._record_function_enter_new",
+     "profiler._record_function_exit")

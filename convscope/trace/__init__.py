@@ -27,6 +27,7 @@ from torch import nn
 
 from ..graph import Graph, ModuleCall
 from .backends import BACKENDS
+from .compiled import eager_compiled, uncompiled
 from .inputs import InputSpec, materialise
 from .lowering import lowering_allowed
 from .modules import ModuleStack, flat_tensors
@@ -83,6 +84,7 @@ def run_trace(model: nn.Module, spec: InputSpec, *, train: bool, backend: str,
               lower: bool = True) -> Graph:
     """Run one forward of ``model`` under the recorder with the given backend. ``lower``: record
     the common leaf modules without running their forward (``lowering``; meta backend only)."""
+    model = uncompiled(model)
     mode, make, convert, like = BACKENDS[backend]()
     tensors = walk(model)
     args, kwargs = materialise(spec, make, convert)
@@ -100,7 +102,8 @@ def run_trace(model: nn.Module, spec: InputSpec, *, train: bool, backend: str,
             recorder = Recorder(stack, sources_of(copies, inputs), shape_only=not real)
             stack.attach(recorder.module_output, recorder.nodes.__len__,
                          recorder.record if lowerable else None)
-            with mode, torch.no_grad(), training_flags(tensors, train), stack, recorder, no_gc():
+            with mode, torch.no_grad(), training_flags(tensors, train), stack, recorder, \
+                    eager_compiled(), no_gc():
                 output = model(*args, **kwargs)
     except Exception as exc:
         if recorder is None:

@@ -19,6 +19,7 @@ from ..graph import Graph
 from . import failure_of
 from .fastpaths import run_op
 from .backends import BACKENDS
+from .compiled import eager_compiled, uncompiled
 from .inputs import InputSpec, materialise
 from .modules import ModuleStack, flat_tensors
 from .recorder import Recorder
@@ -143,6 +144,7 @@ def simulate_step(model: nn.Module, spec: InputSpec, optimizer: str = "momentum"
                   dtype: torch.dtype | None = None, amp: bool = False,
                   backend: str = "meta") -> TrainingTrace:
     """One steady-state training step on shape-only tensors, recorded (see module docstring)."""
+    model = uncompiled(model)
     mode, make, convert, like = BACKENDS["fake" if amp else backend]()
     autocast = torch.autocast("cpu", dtype=dtype or torch.bfloat16, enabled=amp)
     cast = _cast(like, None if amp else dtype)
@@ -153,7 +155,7 @@ def simulate_step(model: nn.Module, spec: InputSpec, optimizer: str = "momentum"
     saved: list[SavedTensor] = []
 
     with attributes_kept(tensors), swapped(tensors, cast, cast) as copies, mode, \
-            training_flags(tensors, True):
+            training_flags(tensors, True), eager_compiled():
         sources = sources_of(copies, inputs)
         recorder = Recorder(stack, sources, keep_alive=False)
         stack.attach(recorder.module_output, recorder.nodes.__len__)
@@ -247,6 +249,7 @@ def _forward_graph(model, tensors, recorder, stack, inputs) -> Graph:
 def simulate_inference(model: nn.Module, spec: InputSpec, *, dtype: torch.dtype | None = None,
                        amp: bool = False, backend: str = "meta") -> tuple[MemoryEvent, ...]:
     """One forward under ``torch.no_grad`` in eval mode; events beyond params, buffers, inputs."""
+    model = uncompiled(model)
     mode, make, convert, like = BACKENDS["fake" if amp else backend]()
     autocast = torch.autocast("cpu", dtype=dtype or torch.bfloat16, enabled=amp)
     cast = _cast(like, None if amp else dtype)
@@ -255,7 +258,7 @@ def simulate_inference(model: nn.Module, spec: InputSpec, *, dtype: torch.dtype 
     tracker = StorageTracker()
     tracker.phase = "inference"
     with attributes_kept(tensors), swapped(tensors, cast, cast) as copies, mode, \
-            training_flags(tensors, False), torch.no_grad(), tracker, autocast:
+            training_flags(tensors, False), torch.no_grad(), tracker, autocast, eager_compiled():
         tracker.recording = False
         for t in [*(t for _, _, t in copies), *args, *kwargs.values()]:
             if isinstance(t, torch.Tensor):

@@ -7,9 +7,11 @@ import sys
 import textwrap
 
 import pytest
+import torch
 from typer.testing import CliRunner
 
 from convscope.cli import app
+from convscope.loading import load_model
 
 runner = CliRunner()
 
@@ -64,6 +66,24 @@ def test_summary_of_a_file_callable_with_arguments(tmp_path):
                     "--format", "json")
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["rows"][0]["output_shape"] == [1, 6, 8, 8]
+
+
+def test_summary_of_a_file_that_compiles_its_model_names_the_model_s_own_layers(tmp_path):
+    source = tmp_path / "compiled.py"
+    source.write_text(textwrap.dedent("""
+        import torch
+        from torch import nn
+        def build():
+            return torch.compile(nn.Sequential(nn.Conv2d(1, 4, 3), nn.ReLU()))
+    """))
+    result = invoke("summary", f"{source}:build", "--input", "1x10x10", "--format", "json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert [r["name"] for r in data["rows"]] == ["0", "1"]  # not "_orig_mod.0"
+    assert data["model"] == "build"  # the callable, as for any file
+    # every command gets the wrapped module: show and explain find "0" by its own name
+    model, _ = load_model(f"{source}:build")
+    assert type(model) is torch.nn.Sequential and model.get_submodule("0").out_channels == 4
 
 
 def test_zoo_lists_every_model_with_parameters():
