@@ -14,7 +14,8 @@ Ops reach the recorder (``recorder``) through PyTorch's dispatcher, slow meta ke
 ``fastpaths`` (never on the real backend: there every op computes its values); on the meta
 backend the common leaf modules (Conv2d, BatchNorm2d, ReLU, ReLU6) are recorded as the aten ops
 their forward runs without running it (``lowering``). Module attribution (``modules``) wraps
-each module's forward for the duration.
+each module's forward for the duration. A ``torch.compile``d model is traced as the module it
+wraps, its compiled submodules eagerly (``compiled``): TorchDynamo would compile the recorder.
 """
 from __future__ import annotations
 
