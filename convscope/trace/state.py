@@ -106,18 +106,38 @@ def sources_of(copies: list[tuple[str, str, torch.Tensor]], inputs) -> dict[int,
     return sources
 
 
+_MODULE_TRAIN = nn.Module.train
+
+
+def _plain_flag(module: nn.Module) -> bool:
+    """Its ``training`` flag is a plain attribute that only ``nn.Module.train`` sets: not a
+    ScriptModule's (kept in C++, set through its ``__setattr__``), no ``train`` override."""
+    return type(module).train is _MODULE_TRAIN and not isinstance(module, torch.jit.ScriptModule)
+
+
 @contextlib.contextmanager
 def training_flags(tensors: ModelTensors, train: bool):
-    """``model.train(train)`` (so a module's own ``train`` override still runs), and every
-    module's flag as it was afterwards."""
+    """``model.train(train)``, and every module's flag as it was afterwards. Where every flag is
+    plain (``_plain_flag``) they are set directly: what ``nn.Module.train`` does, without its
+    recursion (~2 us a module; a new model is in training mode, so most analyses switch).
+    Otherwise the model's own ``train`` runs, so an override has its say, and each flag is put
+    back through ``setattr``, which reaches a ScriptModule's own."""
     flags = [(module, module.training) for _, module in tensors.modules]
+    plain = all(_plain_flag(module) for module, _ in flags)
     if any(flag != train for _, flag in flags):
-        tensors.modules[0][1].train(train)
+        if plain:
+            for module, _ in flags:
+                module.__dict__["training"] = train
+        else:
+            tensors.modules[0][1].train(train)
     try:
         yield
     finally:
         for module, flag in flags:
-            module.__dict__["training"] = flag
+            if plain:
+                module.__dict__["training"] = flag
+            else:
+                setattr(module, "training", flag)
 
 
 @contextlib.contextmanager

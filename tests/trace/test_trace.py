@@ -148,6 +148,26 @@ def test_a_module_that_overrides_train_keeps_its_own_rule():
     assert not model.training and not model.bn.training
 
 
+@pytest.mark.parametrize("train", [False, True])
+def test_a_scripted_model_traces_in_the_mode_asked_and_keeps_its_own(train):
+    """A ScriptModule keeps its flag in C++: a trace must switch it there and put it back."""
+    model = torch.jit.script(nn.Sequential(nn.Conv2d(1, 2, 3), nn.Dropout(0.5)))
+    model.train(not train)
+    ops = [n.op for n in convscope.analyze(model, (1, 8, 8), train=train).graph.nodes]
+    assert ("aten.bernoulli_.float" in ops) == train
+    flags = [m._c.getattr("training") for _, m in model.named_modules()]
+    assert flags == [not train] * 3 and model.training is not train
+    dropped = (model(torch.ones(1, 1, 8, 8)) == 0).any().item()
+    assert dropped is (not train)  # the real forward still runs in its own mode
+
+
+def test_a_model_in_training_mode_is_traced_in_eval_mode_and_left_training():
+    model = NETWORKS["depthwise_separable"][0]()  # as built: training
+    ops = [n.op for n in trace(model, make_spec((3, 32, 32))).nodes]
+    assert "aten.bernoulli_.float" not in ops and "aten.add_.Tensor" not in ops
+    assert all(m.training for m in model.modules())
+
+
 def test_train_mode_changes_what_runs_and_is_restored():
     model = NETWORKS["depthwise_separable"][0]().eval()
     eval_ops = [n.op for n in trace(model, make_spec((3, 32, 32))).nodes]
