@@ -232,7 +232,6 @@ def simulate_step(model: nn.Module, spec: InputSpec, optimizer: str = "momentum"
             opt = make_optimizer(optimizer, params) if params else None
             if opt is not None:
                 _create_optimizer_state(opt, params)
-            baseline = _baseline(tracker, copies, inputs, opt)
             tracker.recording = True
             hooks = torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t)
             # a step the model cannot take (BatchNorm on one value per channel) fails like a
@@ -249,6 +248,10 @@ def simulate_step(model: nn.Module, spec: InputSpec, optimizer: str = "momentum"
                 loss.backward()
             del loss
             tracker.phase = "step"
+            # an optimizer keeps state only for parameters that had a gradient: none for a
+            # branch the forward did not take (a ModuleDict route, an idle head)
+            baseline = _baseline(tracker, copies, inputs, opt,
+                                 [p for p in params if p.grad is not None])
             if opt is not None:
                 opt.step()
             grad_keys = frozenset(tracker.key(p.grad) for p in params if p.grad is not None)
@@ -268,12 +271,13 @@ def _create_optimizer_state(opt, params) -> None:
     opt.zero_grad(set_to_none=True)
 
 
-def _baseline(tracker, copies, inputs, opt) -> dict[str, int]:
+def _baseline(tracker, copies, inputs, opt, stepped) -> dict[str, int]:
+    """Bytes alive before the step; the optimizer's state of the ``stepped`` parameters only."""
     def total(tensors):
         seen = {tracker.key(t): t.untyped_storage().nbytes() for t in tensors}
         return sum(seen.values())
 
-    optimizer_state = [] if opt is None else [v for s in opt.state.values() for v in s.values()
+    optimizer_state = [] if opt is None else [v for p in stepped for v in opt.state[p].values()
                                               if isinstance(v, torch.Tensor)]
     return {
         "params": total([t for kind, _, t in copies if kind == "param"]),

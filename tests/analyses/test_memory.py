@@ -129,6 +129,32 @@ def test_gradients_that_meet_add_in_place_as_autograd_does(optimizer):
     assert predicted.train_peak_bytes == measured["peak"]
 
 
+class _Routed(nn.Module):
+    """Two heads in a ModuleDict and the forward takes one, as multi-task code routes."""
+
+    def __init__(self):
+        super().__init__()
+        self.trunk = nn.Conv2d(3, 4, 3)
+        self.heads = nn.ModuleDict({"cls": nn.Linear(4 * 6 * 6, 5),
+                                    "unused": nn.Linear(4 * 6 * 6, 500)})
+
+    def forward(self, x):
+        return self.heads["cls"](self.trunk(x).flatten(1))
+
+
+@pytest.mark.parametrize("optimizer", ["momentum", "adam"])
+def test_a_parameter_without_gradient_has_no_optimizer_state(optimizer):
+    # torch.optim makes state on a parameter's first gradient: the unused head, 72,500
+    # parameters, has none; it was predicted 290 KB of momentum, 580 KB of Adam moments
+    model = _Routed()
+    predicted = training_memory(model, (3, 8, 8), 4, optimizer, inference=False)
+    measured = measure_training_step(model, torch.randn(4, 3, 8, 8), optimizer)
+    assert predicted.baseline_bytes == measured["preexisting"]
+    used = 4 * (4 * 3 * 9 + 4 + 4 * 36 * 5 + 5)  # trunk and the cls head, float32
+    assert predicted.optimizer_bytes == (used if optimizer == "momentum" else 2 * used + 4 * 4)
+    assert abs(predicted.train_peak_bytes - measured["peak"]) <= 16
+
+
 def test_largest_batch_fits_and_the_next_does_not():
     model = zoo.create("simple_cnn")
     budget = "3MiB"
