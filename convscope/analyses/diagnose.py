@@ -31,6 +31,10 @@ ONE_VALUE = re.compile(r"Expected more than 1 value per channel when training, g
 DTYPE_MESSAGE = re.compile(r"Input type \(([\w:]+)\) and (?:bias|weight) type \(([\w:]+)\)|"
                            r"expected scalar type (\w+) but found (\w+)|"
                            r"must have the same dtype, but got (\w+) and (\w+)")
+# an embedding fed floats: torch's check (CPU kernel, meta embedding) and embedding_bag's meta one
+INDICES = re.compile(r"argument #\d+ 'indices' to have one of the following scalar types: "
+                     r"Long, Int; but got (?:torch\.)?(\w+)|expected indices to be long or int, "
+                     r"got torch\.(\w+)")
 TORCH_TYPES = {"float": "float32", "double": "float64", "half": "float16", "bfloat16": "bfloat16",
                "c10::half": "float16", "c10::bfloat16": "bfloat16"}
 SIZES_HINT = "(`convscope sizes MODEL` lists the sizes that work)"
@@ -39,7 +43,7 @@ SIZES_HINT = "(`convscope sizes MODEL` lists the sizes that work)"
 @dataclass(frozen=True)
 class Finding:
     """What went wrong. ``kind``: channels, groups, collapse, padding, features, rank, inputs,
-    dtype, data or other; ``got`` and ``expected`` are the two numbers that disagree."""
+    indices, dtype, data or other; ``got`` and ``expected`` are the two numbers that disagree."""
 
     kind: str
     layer: str | None
@@ -121,6 +125,8 @@ def classify(failure) -> Finding:
         return Finding("rank", layer, where)
     if isinstance(cause, TypeError) and "positional argument" in message and layer is None:
         return Finding("inputs", layer, where)
+    if INDICES.search(message):  # before dtype: a float16 index meets float32 weights too
+        return Finding("indices", layer, where)
     if _dtypes_met(failure):
         return Finding("dtype", layer, where)
     if ONE_VALUE.search(message):
@@ -394,6 +400,15 @@ def _dtype(failure, finding, ctx) -> str:
                       ctx.dtypes(None))
 
 
+def _indices(failure, finding, ctx) -> str:
+    found = INDICES.search(str(failure.cause))
+    got = (found.group(1) or found.group(2)).removesuffix("Tensor").lower()  # CPU: FloatTensor
+    return (f"{finding.where}: index dtype: it takes integer indices (int64 or int32), but the "
+            f"tensor arriving is {got}. Fix: analyse with an integer input, dtype=torch.int64 "
+            "(CLI: --dtype int64), or pass example tensors with input_data; the dtype is the "
+            "input's only, parameters keep their own.")
+
+
 def _other(failure, finding, ctx) -> str:
     op = f" in {failure.node.op}" if failure.node is not None else ""
     return f"{finding.where} failed{op}: {_first_line(failure.cause)}"
@@ -401,4 +416,4 @@ def _other(failure, finding, ctx) -> str:
 
 _WORDS = {"channels": _channels, "groups": _groups, "collapse": _collapse, "padding": _padding,
           "features": _features, "rank": _rank, "inputs": _inputs, "data": _data,
-          "dtype": _dtype, "one_value": _one_value}
+          "dtype": _dtype, "one_value": _one_value, "indices": _indices}

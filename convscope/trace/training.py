@@ -5,6 +5,12 @@ Nothing here is a model of memory: the step is PyTorch's own, on meta tensors, s
 exactly the tensors it keeps for real and frees them when it really does. A storage is "freed"
 when its last reference dies (a weak reference on the storage tells us). The optimizer's state is
 created before the recorded step, so it is a steady-state step, like every step but the first.
+
+One thing a dispatch mode changes, and we put back: where two gradients of one tensor meet
+(a residual, two heads on one trunk), autograd's engine adds the second into the first in place
+when its buffer is the first's only owner (``InputBuffer::accumulate``), but never while a
+dispatch mode is active. Left alone, every such meeting would cost one more gradient-sized
+tensor than a real step allocates.
 """
 from __future__ import annotations
 
@@ -13,6 +19,7 @@ from dataclasses import dataclass
 
 import torch
 from torch import nn
+from torch._prims_common import is_non_overlapping_and_dense_or_false
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from ..graph import Graph
@@ -26,6 +33,7 @@ from .recorder import Recorder
 from .state import attributes_kept, sources_of, swapped, training_flags, walk
 
 OPTIMIZERS = ("sgd", "momentum", "adam", "adamw")
+_ADD = torch.ops.aten.add.Tensor
 
 
 @dataclass(frozen=True)
@@ -63,13 +71,15 @@ class StorageTracker(TorchDispatchMode):
     """Emits an allocation event for every new storage an op returns, and a free event when the
     storage dies. ``phase`` and ``node`` are set by the caller as the step moves on."""
 
-    def __init__(self, recorder: Recorder | None = None):
+    def __init__(self, recorder: Recorder | None = None,
+                 sole_owner: tuple[int, int] | None = None):
         super().__init__()
         self.events: list[MemoryEvent] = []
         self.phase = "forward"
         self.recording = True
         self._recorder = recorder
         self._alive: dict[int, weakref.ref] = {}
+        self._sole_owner = sole_owner  # see ``sole_owner_counts``; None: add as the mode does
 
     def key(self, t: torch.Tensor) -> int:
         return t.untyped_storage()._cdata
@@ -89,12 +99,50 @@ class StorageTracker(TorchDispatchMode):
             self.events.append(MemoryEvent(self.phase, key, nbytes, node))
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        if func is _ADD and self.phase == "backward" and self._accumulates_in_place(args, kwargs):
+            func = torch.ops.aten.add_.Tensor  # autograd's engine, outside a mode
         out = run_op(func, args, kwargs or {})
         node = len(self._recorder.nodes) - 1 if self._recorder and self.phase == "forward" else None
         for t in out if isinstance(out, (tuple, list)) else (out,):
             if isinstance(t, torch.Tensor):
                 self.track(t, node)
         return out
+
+    def _accumulates_in_place(self, args, kwargs) -> bool:
+        """Whether this backward add is autograd adding a gradient into one that only its
+        buffer holds, dense, of the same shape and dtype: what the engine does in place. A backward
+        formula adding to a temporary of its own looks the same; few do (atan2, lerp)."""
+        old, new = args[0], args[1]
+        return (self._sole_owner is not None and not kwargs and type(new) is type(old)
+                and old.shape == new.shape and old.dtype == new.dtype
+                and not torch.is_grad_enabled() and owners(old) == self._sole_owner
+                and is_non_overlapping_and_dense_or_false(old))
+
+
+def owners(t: torch.Tensor) -> tuple[int, int]:
+    """(references to the tensor, references to its storage), as C++ counts them."""
+    return t._use_count(), torch._C._storage_Use_Count(t.untyped_storage()._cdata)
+
+
+class _AccumulationProbe(TorchDispatchMode):
+    counts: tuple[int, int] | None = None
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        if func is _ADD and not torch.is_grad_enabled():
+            self.counts = owners(args[0])
+        return func(*args, **(kwargs or {}))
+
+
+def sole_owner_counts(make) -> tuple[int, int] | None:
+    """``owners`` of a gradient that only autograd's buffer holds, as a dispatch mode sees it
+    (the mode and the dispatcher hold references of their own): two fresh gradients, of relu and
+    sigmoid, meet at ``w`` and the engine adds them. Measured, not assumed, so that a PyTorch
+    that counts differently leaves the step as the mode runs it instead of guessing."""
+    w = make((2,), torch.float32).requires_grad_()
+    probe = _AccumulationProbe()
+    with probe:
+        (w.relu().sum() + w.sigmoid().sum()).backward()
+    return probe.counts
 
 
 def make_optimizer(name: str, params: list[torch.Tensor]) -> torch.optim.Optimizer:
@@ -159,7 +207,7 @@ def simulate_step(model: nn.Module, spec: InputSpec, optimizer: str = "momentum"
         sources = sources_of(copies, inputs)
         recorder = Recorder(stack, sources, keep_alive=False)
         stack.attach(recorder.module_output, recorder.nodes.__len__)
-        tracker = StorageTracker(recorder)
+        tracker = StorageTracker(recorder, sole_owner_counts(make))
 
         def pack(t):
             if tracker.recording and tracker.phase == "forward":
@@ -184,7 +232,6 @@ def simulate_step(model: nn.Module, spec: InputSpec, optimizer: str = "momentum"
             opt = make_optimizer(optimizer, params) if params else None
             if opt is not None:
                 _create_optimizer_state(opt, params)
-            baseline = _baseline(tracker, copies, inputs, opt)
             tracker.recording = True
             hooks = torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t)
             # a step the model cannot take (BatchNorm on one value per channel) fails like a
@@ -201,6 +248,10 @@ def simulate_step(model: nn.Module, spec: InputSpec, optimizer: str = "momentum"
                 loss.backward()
             del loss
             tracker.phase = "step"
+            # an optimizer keeps state only for parameters that had a gradient: none for a
+            # branch the forward did not take (a ModuleDict route, an idle head)
+            baseline = _baseline(tracker, copies, inputs, opt,
+                                 [p for p in params if p.grad is not None])
             if opt is not None:
                 opt.step()
             grad_keys = frozenset(tracker.key(p.grad) for p in params if p.grad is not None)
@@ -220,12 +271,13 @@ def _create_optimizer_state(opt, params) -> None:
     opt.zero_grad(set_to_none=True)
 
 
-def _baseline(tracker, copies, inputs, opt) -> dict[str, int]:
+def _baseline(tracker, copies, inputs, opt, stepped) -> dict[str, int]:
+    """Bytes alive before the step; the optimizer's state of the ``stepped`` parameters only."""
     def total(tensors):
         seen = {tracker.key(t): t.untyped_storage().nbytes() for t in tensors}
         return sum(seen.values())
 
-    optimizer_state = [] if opt is None else [v for s in opt.state.values() for v in s.values()
+    optimizer_state = [] if opt is None else [v for p in stepped for v in opt.state[p].values()
                                               if isinstance(v, torch.Tensor)]
     return {
         "params": total([t for kind, _, t in copies if kind == "param"]),

@@ -189,6 +189,33 @@ def test_a_model_in_another_dtype_than_the_input_names_both_and_the_option(dtype
     assert report.totals.params == 8 * 3 * 3 * 3 + 8
 
 
+class TextCNN(nn.Module):
+    def __init__(self, embedding):
+        super().__init__()
+        self.emb = embedding
+        self.conv = nn.Conv1d(16, 8, 3)
+
+    def forward(self, tokens):
+        return self.conv(self.emb(tokens).transpose(1, 2))
+
+
+@pytest.mark.parametrize("embedding", [nn.Embedding(100, 16), nn.EmbeddingBag(100, 16)],
+                         ids=["embedding", "embedding_bag"])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16])
+def test_an_embedding_fed_floats_asks_for_integer_indices(embedding, dtype):
+    # float16 tokens meet float32 weights too: that once read as a dtype mismatch whose fix,
+    # dtype=torch.float32, fails the same way
+    model = TextCNN(embedding) if isinstance(embedding, nn.Embedding) else embedding
+    error = error_of(model, (20,), dtype=dtype)
+    name = str(dtype).removeprefix("torch.")
+    assert error.layer == ("emb" if isinstance(embedding, nn.Embedding) else None)
+    assert f"index dtype: it takes integer indices (int64 or int32), but the tensor arriving is " \
+           f"{name}." in str(error)
+    assert "dtype=torch.int64 (CLI: --dtype int64)" in str(error)
+    report = convscope.analyze(model, (20,), batch_size=2, dtype=torch.int64)
+    assert report.totals.input_bytes == 2 * 20 * 8
+
+
 def test_two_dtypes_in_a_matmul_are_caught_though_the_meta_kernel_lets_them_through():
     with pytest.raises(RuntimeError):  # what a real forward does
         LateDouble()(torch.zeros(1, 3, 8, 8))

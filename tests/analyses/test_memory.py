@@ -104,6 +104,57 @@ def test_inplace_relu_lowers_the_forward_peak_and_both_match_measured():
     assert reports[True].saved_activation_bytes == reports[False].saved_activation_bytes
 
 
+class _TwoHeads(nn.Module):
+    """One trunk, two heads: the trunk's gradient is the sum of the heads' two."""
+
+    def __init__(self):
+        super().__init__()
+        self.trunk = nn.Conv2d(3, 8, 3, padding=1)
+        self.cls = nn.Linear(8, 4)
+        self.box = nn.Conv2d(8, 4, 1)
+
+    def forward(self, x):
+        f = torch.relu(self.trunk(x))
+        return self.cls(f.mean((2, 3))) + self.box(f).mean((2, 3))
+
+
+@pytest.mark.parametrize("optimizer", ["momentum", "adam"])
+def test_gradients_that_meet_add_in_place_as_autograd_does(optimizer):
+    # autograd adds the second gradient of ``f`` into the first in place; under a dispatch mode
+    # (the simulation's) it would not, and the backward peak had one more [4, 8, 16, 16] tensor
+    model = _TwoHeads()
+    predicted = training_memory(model, (3, 16, 16), 4, optimizer, inference=False)
+    measured = measure_training_step(model, torch.randn(4, 3, 16, 16), optimizer)
+    assert predicted.phase_peaks["backward"] == predicted.train_peak_bytes
+    assert predicted.train_peak_bytes == measured["peak"]
+
+
+class _Routed(nn.Module):
+    """Two heads in a ModuleDict and the forward takes one, as multi-task code routes."""
+
+    def __init__(self):
+        super().__init__()
+        self.trunk = nn.Conv2d(3, 4, 3)
+        self.heads = nn.ModuleDict({"cls": nn.Linear(4 * 6 * 6, 5),
+                                    "unused": nn.Linear(4 * 6 * 6, 500)})
+
+    def forward(self, x):
+        return self.heads["cls"](self.trunk(x).flatten(1))
+
+
+@pytest.mark.parametrize("optimizer", ["momentum", "adam"])
+def test_a_parameter_without_gradient_has_no_optimizer_state(optimizer):
+    # torch.optim makes state on a parameter's first gradient: the unused head, 72,500
+    # parameters, has none; it was predicted 290 KB of momentum, 580 KB of Adam moments
+    model = _Routed()
+    predicted = training_memory(model, (3, 8, 8), 4, optimizer, inference=False)
+    measured = measure_training_step(model, torch.randn(4, 3, 8, 8), optimizer)
+    assert predicted.baseline_bytes == measured["preexisting"]
+    used = 4 * (4 * 3 * 9 + 4 + 4 * 36 * 5 + 5)  # trunk and the cls head, float32
+    assert predicted.optimizer_bytes == (used if optimizer == "momentum" else 2 * used + 4 * 4)
+    assert abs(predicted.train_peak_bytes - measured["peak"]) <= 16
+
+
 def test_largest_batch_fits_and_the_next_does_not():
     model = zoo.create("simple_cnn")
     budget = "3MiB"
