@@ -20,14 +20,15 @@ CASES = {
 
 @pytest.mark.parametrize("case", CASES)
 @pytest.mark.parametrize("optimizer", ["momentum", "adam"])
-def test_training_peak_within_10_percent_of_measured(case, optimizer):
+def test_training_peak_within_a_thousandth_of_measured(case, optimizer):
     build, size, batch = CASES[case]
     torch.manual_seed(0)
     model = build()
     predicted = training_memory(model, size, batch, optimizer, inference=False)
     measured = measure_training_step(model, torch.randn(batch, *size), optimizer)
     assert predicted.baseline_bytes == measured["preexisting"]
-    assert abs(predicted.train_peak_bytes - measured["peak"]) <= 0.10 * measured["peak"]
+    # measured here: equal to the byte, but Adam's 8 bytes on the ResNet
+    assert abs(predicted.train_peak_bytes - measured["peak"]) <= 0.001 * measured["peak"]
 
 
 def _frozen_cnn():
@@ -53,21 +54,22 @@ def test_a_model_with_nothing_to_train_steps_without_an_optimizer(build):
 
 
 @pytest.mark.parametrize("case", CASES)
-def test_inference_peak_within_10_percent_of_measured(case):
+def test_inference_peak_within_a_thousandth_of_measured(case):
     build, size, batch = CASES[case]
     model = build()
     predicted = training_memory(model, size, batch).inference_peak_bytes
     measured = measure_inference(model, torch.randn(batch, *size))["peak"]
-    assert abs(predicted - measured) <= 0.10 * measured
+    assert abs(predicted - measured) <= 0.001 * measured  # here: 0, 160 and 16 bytes high
 
 
-def test_autocast_bfloat16_step_within_10_percent_of_measured():
+def test_autocast_bfloat16_step_within_a_thousandth_of_measured():
     model = NETWORKS["depthwise_separable"][0]()
     predicted = training_memory(model, (3, 64, 64), 8, "adam", torch.bfloat16, amp=True,
                                 inference=False)
     full = training_memory(model, (3, 64, 64), 8, "adam", inference=False)
     measured = measure_training_step(model, torch.randn(8, 3, 64, 64), "adam", torch.bfloat16)
-    assert abs(predicted.train_peak_bytes - measured["peak"]) <= 0.10 * measured["peak"]
+    # here: 188 bytes low
+    assert abs(predicted.train_peak_bytes - measured["peak"]) <= 0.001 * measured["peak"]
     assert predicted.saved_activation_bytes < 0.75 * full.saved_activation_bytes
 
 
