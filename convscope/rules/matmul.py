@@ -1,4 +1,4 @@
-"""Matrix products: mm, addmm (Linear), bmm, baddbmm, and attention."""
+"""Matrix products: mm, addmm (Linear), bmm, baddbmm, attention, and affine grids."""
 from __future__ import annotations
 
 from math import prod
@@ -48,3 +48,10 @@ def attention(node) -> Cost:
     scores = batch * length * source
     # Q K^T: [.., L, E] @ [.., E, S]; then P V: [.., L, S] @ [.., S, Ev]; softmax ~3 per score
     return Cost(macs=scores * q.shape[-1] + scores * v.shape[-1], flops=3 * scores)
+
+
+@rule("aten.affine_grid_generator")
+def affine_grid(node) -> Cost:
+    # every output point's base coordinates [x, y, 1] (or [x, y, z, 1]) times theta^T: out
+    # [N, H, W, 2] (or [N, D, H, W, 3]), each coordinate d + 1 MACs
+    return Cost(macs=out_numel(node) * (node.outputs[0].shape[-1] + 1))

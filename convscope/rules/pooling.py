@@ -27,3 +27,15 @@ def window_pool(node) -> Cost:
 def reduction(node) -> Cost:
     # every input element is read once into its window's sum or maximum
     return Cost(flops=prod(node.args[0].shape))
+
+
+@rule("aten._embedding_bag", "aten._embedding_bag_forward_only")
+def embedding_bag(node) -> Cost:
+    weight, indices = node.args[0], node.args[1]
+    mode = node.args[4] if len(node.args) > 4 else node.kwargs.get("mode", 0)
+    weighted = len(node.args) > 6 and node.args[6] is not None  # per_sample_weights
+    looked_up = prod(indices.shape) * weight.shape[1]
+    # a pooling of looked-up rows: one add (sum, mean) or compare (max) per value read, one
+    # multiply per value when per-sample weights scale it, one divide per output for mean
+    divides = out_numel(node) if mode == 1 else 0
+    return Cost(flops=looked_up * (2 if weighted else 1) + divides)

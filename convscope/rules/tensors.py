@@ -20,7 +20,7 @@ free(*[f"aten.{op}" for op in [
     "upsample_nearest1d", "upsample_nearest2d", "upsample_nearest3d", "_upsample_nearest_exact2d",
     "pixel_shuffle", "pixel_unshuffle", "channel_shuffle", "native_channel_shuffle", "tril",
     "triu", "lift_fresh_copy", "_unsafe_index", "index_put", "index_put_", "masked_scatter",
-    "im2col", "col2im", "_local_scalar_dense", "item",
+    "im2col", "col2im", "_local_scalar_dense", "item", "max_unpool2d", "max_unpool3d",
     # tensor creation
     "empty", "empty_like", "empty_strided", "zeros", "zeros_like", "ones", "ones_like", "full",
     "full_like", "fill", "fill_", "zero_", "arange", "scalar_tensor", "new_empty", "new_zeros",

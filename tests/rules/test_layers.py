@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from math import floor, prod
 
+import pytest
 import torch
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
@@ -167,3 +168,49 @@ def test_a_grouped_conv2d_node_is_not_read_as_transposed():
     conv2d = Node(1, "aten.conv2d.default", (x, weight, None, [1, 1], [1, 1], [1, 1], 2), {},
                   (TensorMeta((1, 6, 8, 8), "float32", 4),), None)
     assert cost_of(conv2d).macs == 1 * 6 * 8 * 8 * (2 * 3 * 3)  # read as transposed: 4,608
+
+
+class _AffineGrid(nn.Module):
+    def __init__(self, size):
+        super().__init__()
+        self.size = size
+
+    def forward(self, theta):
+        return nn.functional.affine_grid(theta, self.size, align_corners=False)
+
+
+@pytest.mark.parametrize("size", [(2, 3, 5, 7), (1, 1, 2, 3, 4)])
+def test_affine_grid_is_a_matrix_product_per_output_point(size):
+    dims = len(size) - 2
+    theta = torch.randn(size[0], dims, dims + 1)
+    report = convscope.analyze(_AffineGrid(size), input_data=theta)
+    points = prod(size[:1] + size[2:])
+    # each point's [x, y, 1] times theta^T [3, 2] (3-D: [x, y, z, 1] times [4, 3])
+    assert report.totals.macs == points * dims * (dims + 1) and not report.uncounted
+
+
+@pytest.mark.parametrize("mode,weighted", [("sum", False), ("mean", False), ("max", False),
+                                           ("sum", True)])
+def test_embedding_bag_counts_one_per_value_read(mode, weighted):
+    bag = nn.EmbeddingBag(10, 4, mode=mode)
+    indices = torch.randint(0, 10, (3, 5))
+    data = (indices, None, torch.rand(3, 5)) if weighted else (indices,)
+    report = convscope.analyze(bag, input_data=data)
+    assert report.rows[0].output_shape == list(bag(*data).shape) == [3, 4]
+    reads = 3 * 5 * 4
+    expected = reads * (2 if weighted else 1) + (3 * 4 if mode == "mean" else 0)
+    assert report.totals.other_flops == expected and not report.uncounted
+
+
+def test_log_sigmoid_and_max_unpool_are_counted():
+    class Unpool(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.pool, self.unpool = nn.MaxPool2d(2, return_indices=True), nn.MaxUnpool2d(2)
+
+        def forward(self, x):
+            return nn.functional.logsigmoid(self.unpool(*self.pool(x)))
+
+    report = convscope.analyze(Unpool(), (3, 8, 8))
+    # max pool: 4 compares per output (3 x 4 x 4); unpool moves data; logsigmoid: 1 per element
+    assert report.totals.other_flops == 3 * 4 * 4 * 4 + 3 * 8 * 8 and not report.uncounted
