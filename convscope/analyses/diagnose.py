@@ -35,6 +35,9 @@ DTYPE_MESSAGE = re.compile(r"Input type \(([\w:]+)\) and (?:bias|weight) type \(
 INDICES = re.compile(r"argument #\d+ 'indices' to have one of the following scalar types: "
                      r"Long, Int; but got (?:torch\.)?(\w+)|expected indices to be long or int, "
                      r"got torch\.(\w+)")
+# autograd's check on a saved tensor, as the training step's simulation raises it
+CHANGED = re.compile(r"modified by an inplace operation: \[(\w+) \[([\d, ]*)\]\] is at version "
+                     r"(\d+); expected version (\d+)")
 TORCH_TYPES = {"float": "float32", "double": "float64", "half": "float16", "bfloat16": "bfloat16",
                "c10::half": "float16", "c10::bfloat16": "bfloat16"}
 SIZES_HINT = "(`convscope sizes MODEL` lists the sizes that work)"
@@ -43,7 +46,8 @@ SIZES_HINT = "(`convscope sizes MODEL` lists the sizes that work)"
 @dataclass(frozen=True)
 class Finding:
     """What went wrong. ``kind``: channels, groups, collapse, padding, features, rank, inputs,
-    indices, dtype, data or other; ``got`` and ``expected`` are the two numbers that disagree."""
+    indices, dtype, one_value, changed, data or other; ``got`` and ``expected`` are the two
+    numbers that disagree."""
 
     kind: str
     layer: str | None
@@ -131,6 +135,8 @@ def classify(failure) -> Finding:
         return Finding("dtype", layer, where)
     if ONE_VALUE.search(message):
         return Finding("one_value", layer, where)
+    if CHANGED.search(message):
+        return Finding("changed", layer, where)
     running = RUNNING.search(message)  # "should contain <channels arriving> elements not <C>"
     if running:
         return Finding("channels", layer, where, int(running.group(1)), int(running.group(2)))
@@ -282,6 +288,17 @@ def _one_value(failure, finding, ctx) -> str:
             f"more (batch_size=2, CLI: --batch 2), or a larger input.")
 
 
+def _changed(failure, finding, ctx) -> str:
+    dtype, shape, now, then = CHANGED.search(str(failure.cause)).groups()
+    op = f" of {failure.node.op}" if failure.node is not None else ""
+    return (f"{finding.where} cannot train: the backward{op} needs the {dtype} [{shape}] tensor "
+            f"it saved, and an in-place op changed that tensor after it was saved (version "
+            f"{then} -> {now}), so PyTorch's backward raises \"one of the variables needed for "
+            f"gradient computation has been modified by an inplace operation\". Fix: make the "
+            f"later op out of place (y = y * 2, not y.mul_(2); nn.ReLU(inplace=False)), or "
+            f"change a clone (y = y.clone()).")
+
+
 def _features(failure, finding, ctx) -> str:
     node, got, expected = failure.node, finding.got, finding.expected
     x = node.args[1] if node.packet == "aten.addmm" else node.args[0]
@@ -416,4 +433,5 @@ def _other(failure, finding, ctx) -> str:
 
 _WORDS = {"channels": _channels, "groups": _groups, "collapse": _collapse, "padding": _padding,
           "features": _features, "rank": _rank, "inputs": _inputs, "data": _data,
-          "dtype": _dtype, "one_value": _one_value, "indices": _indices}
+          "dtype": _dtype, "one_value": _one_value, "indices": _indices,
+          "changed": _changed}

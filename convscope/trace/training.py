@@ -22,7 +22,7 @@ from torch import nn
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from ..graph import Graph
-from . import failure_of
+from . import TraceFailure, _call, failure_of
 from .fastpaths import run_op
 from .backends import BACKENDS
 from .compiled import eager_compiled, uncompiled
@@ -216,12 +216,13 @@ def simulate_step(model: nn.Module, spec: InputSpec, optimizer: str = "momentum"
         tracker = StorageTracker(recorder, sole_owner_counts(make))
 
         def pack(t):
+            node = None
             if tracker.recording and tracker.phase == "forward":
-                storage = t.untyped_storage()
+                storage, node = t.untyped_storage(), _saving_node(t)
                 saved.append(SavedTensor(storage._cdata, storage.nbytes(), tuple(t.shape),
-                                         str(t.dtype).removeprefix("torch."), _saving_node(t),
+                                         str(t.dtype).removeprefix("torch."), node,
                                          _source_of(t, sources), recorder.producer_index(t)))
-            return t
+            return t, t._version, node
 
         def _saving_node(t) -> int:
             # autograd saves an op's inputs before the op runs, its outputs right after
@@ -239,7 +240,7 @@ def simulate_step(model: nn.Module, spec: InputSpec, optimizer: str = "momentum"
             if opt is not None:
                 _create_optimizer_state(opt, params)
             tracker.recording = True
-            hooks = torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t)
+            hooks = torch.autograd.graph.saved_tensors_hooks(pack, unchanged)
             # a step the model cannot take (BatchNorm on one value per channel) fails like a
             # trace, so that analyses.diagnose names the layer
             try:
@@ -251,7 +252,10 @@ def simulate_step(model: nn.Module, spec: InputSpec, optimizer: str = "momentum"
             del output
             tracker.phase = "backward"
             if loss is not None and loss.requires_grad:  # else nothing for autograd to do
-                loss.backward()
+                try:
+                    loss.backward()
+                except SavedTensorChanged as exc:
+                    raise _changed_failure(exc, stack, recorder, backend) from exc
             del loss
             tracker.phase = "step"
             # an optimizer keeps state only for parameters that had a gradient: none for a
@@ -266,6 +270,40 @@ def simulate_step(model: nn.Module, spec: InputSpec, optimizer: str = "momentum"
     forward = _forward_graph(model, tensors, recorder, stack, inputs)
     return TrainingTrace(forward, tuple(tracker.events), tuple(saved), baseline, grad_keys,
                          optimizer)
+
+
+class SavedTensorChanged(RuntimeError):
+    """An in-place op changed a tensor autograd had saved for the backward. PyTorch's backward
+    raises this (in its own words, which ours repeat) but skips the check for tensors packed by
+    saved-tensor hooks, as the simulation's are: ``unchanged`` makes it."""
+
+    def __init__(self, message: str, node: int | None):
+        super().__init__(message)
+        self.node = node  # the forward op that saved the tensor
+
+
+def unchanged(packed) -> torch.Tensor:
+    """The unpack hook: the saved tensor, if no in-place op changed it since it was saved."""
+    t, version, node = packed
+    if t._version != version:
+        dtype = str(t.dtype).removeprefix("torch.")
+        raise SavedTensorChanged(
+            "one of the variables needed for gradient computation has been modified by an "
+            f"inplace operation: [{dtype} {list(t.shape)}] is at version {t._version}; "
+            f"expected version {version} instead", node)
+    return t
+
+
+def _changed_failure(exc: SavedTensorChanged, stack, recorder, backend) -> TraceFailure:
+    """The failure of a backward that met a changed tensor, placed at the op that saved it."""
+    nodes = tuple(recorder.nodes)
+    node = nodes[exc.node] if exc.node is not None and exc.node < len(nodes) else None
+    chain, index = [], node.call if node is not None else None
+    while index is not None:  # the call that ran the op, then its callers
+        chain.append(_call(index, stack.calls[index]))
+        index = stack.calls[index][2]
+    begun = tuple(_call(i, c) for i, c in enumerate(stack.calls))
+    return TraceFailure(exc, chain[::-1], node, backend, nodes, begun)
 
 
 def _create_optimizer_state(opt, params) -> None:

@@ -174,3 +174,33 @@ def test_bad_sizes_and_optimizers_teach():
     with pytest.raises(convscope.UsageError, match="momentum"):
         training_memory(zoo.create("simple_cnn"), (1, 28, 28), 2, "lion")
     assert parse_bytes("1.5KiB") == 1536 and parse_bytes("2GB") == 2 * 10**9
+
+
+class _ChangesASavedTensor(nn.Module):
+    """sigmoid saves its output for the backward; mul_ then changes it in place."""
+
+    def __init__(self, inplace: bool, width: int = 4):
+        super().__init__()
+        self.fc, self.act, self.inplace = nn.Linear(width, width), nn.Sigmoid(), inplace
+
+    def forward(self, x):
+        y = self.act(self.fc(x))
+        return y.mul_(2) if self.inplace else y * 2
+
+
+def test_a_step_whose_backward_pytorch_refuses_is_refused_not_predicted():
+    model = _ChangesASavedTensor(inplace=True)
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        model(torch.randn(2, 4)).sum().backward()  # the real step
+    with pytest.raises(convscope.ModelError) as caught:
+        training_memory(model, (4,), 2, inference=False)
+    message = str(caught.value)
+    assert message.startswith("layer act (Sigmoid) cannot train: the backward of "
+                              "aten.sigmoid.default needs the float32 [2, 4] tensor it saved")
+    assert "(version 0 -> 1)" in message and "y.mul_(2)" in message
+    # the forward alone is fine, and so is the out-of-place step
+    assert convscope.analyze(model, (4,), batch_size=2).totals.macs == 2 * 16
+    fixed = _ChangesASavedTensor(inplace=False, width=256)
+    predicted = training_memory(fixed, (256,), 8, inference=False).train_peak_bytes
+    measured = measure_training_step(fixed, torch.randn(8, 256), "momentum")["peak"]
+    assert abs(predicted - measured) <= 0.001 * measured
