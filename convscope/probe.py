@@ -2,6 +2,7 @@
 
 - ``checked_trace``: trace once; a network that cannot run on the input raises one ConvscopeError
   naming the layer and the arithmetic (``analyses.diagnose``), before any report is made.
+- ``checked_step``: the same for a whole training step, backward included (before training).
 - ``smallest_input``: the smallest input size that runs, found by tracing at a few sizes.
 - ``size_report``: which sizes pass every stride without dropping pixels (``analyses.sizes``).
 
@@ -62,6 +63,20 @@ def checked_trace(model: nn.Module, spec: InputSpec, *, train: bool = False,
     if problem is not None:
         raise problem
     return result
+
+
+def checked_step(model: nn.Module, spec: InputSpec, *, one_input: bool = False) -> None:
+    """Simulate one training step (meta tensors, no compute), or raise the one error that says
+    why the real one would fail: a backward can refuse a model whose forward runs (an in-place op
+    changing a tensor autograd saved for it)."""
+    from .trace.training import simulate_step
+
+    try:
+        simulate_step(model, spec)
+    except TraceFailure as failure:
+        shapes = [list(a) for a in spec.args] if spec.shapes else []
+        raise diagnose(failure, model, input_shapes=shapes, one_input=one_input) \
+            from failure.cause
 
 
 def _at(spec: InputSpec, side: int) -> InputSpec:

@@ -131,11 +131,13 @@ def _build(model, spec: str, model_args: dict, classes: int) -> nn.Module:
 
 
 def check_outputs(network: nn.Module, input_size, classes: int, spec: str) -> None:
-    """Trace the network on meta tensors (no compute): it must map [N, *input] to [N, classes]."""
-    from ..probe import checked_trace
+    """Trace the network on meta tensors (no compute): it must map [N, *input] to [N, classes],
+    and a training step (its backward too) must be one PyTorch can take."""
+    from ..probe import checked_step, checked_trace
     from ..trace.inputs import make_spec
 
-    graph = checked_trace(network, make_spec(tuple(input_size), batch_size=2), one_input=True)
+    two = make_spec(tuple(input_size), batch_size=2)
+    graph = checked_trace(network, two, one_input=True)
     shapes = [ref.shape for ref in graph.outputs]
     if len(shapes) != 1 or tuple(shapes[0]) != (2, classes):
         got = ", ".join(str(list(s)) for s in shapes)
@@ -143,6 +145,7 @@ def check_outputs(network: nn.Module, input_size, classes: int, spec: str) -> No
                          f"classes needs logits of shape [2, {classes}]. Give the model "
                          f"{classes} outputs (e.g. --arg num_classes={classes}) and end it with "
                          "a flatten.")
+    checked_step(network, two, one_input=True)
 
 
 def _loaders(data: DataSplit, options: TrainOptions, world: World):

@@ -123,6 +123,28 @@ def test_a_model_that_cannot_run_on_the_data_names_the_layer():
         train(net, TrainOptions(epochs=1), input_size=(1, 8, 8))
 
 
+class _ChangesWhatSigmoidSaved(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv, self.act, self.fc = nn.Conv2d(1, 4, 3), nn.Sigmoid(), nn.Linear(144, 10)
+
+    def forward(self, x):
+        y = self.act(self.conv(x))
+        y.mul_(2)  # sigmoid's backward needs its output as it was
+        return self.fc(y.flatten(1))
+
+
+def test_a_model_whose_backward_fails_is_refused_before_training():
+    model = _ChangesWhatSigmoidSaved()
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        model(torch.randn(2, 1, 8, 8)).sum().backward()  # what the first real step would hit
+    before = [p.clone() for p in model.parameters()]
+    with pytest.raises(ModelError, match=r"layer act \(Sigmoid\) cannot train: the backward of "
+                       r"aten.sigmoid.default needs the float32 \[2, 4, 6, 6\] tensor"):
+        train(model, TrainOptions(epochs=1), input_size=(1, 8, 8))
+    assert all(torch.equal(a, b) for a, b in zip(before, model.parameters()))  # no step taken
+
+
 class TwoInputs(nn.Module):
     def __init__(self):
         super().__init__()
