@@ -23,7 +23,7 @@ def catalogue(pattern: str = "*") -> list[Entry]:
     entries = []
     for name in zoo.names(pattern):
         info = zoo.info(name)
-        with torch.device("meta"):  # no weight initialisation: shapes are all we need
+        with zoo.shapes_only():  # shapes are all we need
             model = zoo.create(name)
         totals = analyze(model, info.input_size).totals
         entries.append(Entry(name, info.family, info.input_size, totals.params, totals.macs,

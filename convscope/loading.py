@@ -111,7 +111,7 @@ def load_model(spec: str, kwargs: dict | None = None, shapes_only: bool = False
     if spec.startswith("zoo:"):
         name = spec[4:]
         zoo.info(name)
-        with _users_code(spec), torch.device("meta") if shapes_only else contextlib.nullcontext():
+        with _users_code(spec), zoo.shapes_only() if shapes_only else contextlib.nullcontext():
             return zoo.create(name, **kwargs), name
     model, name = _user_model(spec, kwargs)
     return uncompiled(model), name  # a file may hand us torch.compile(model): its module

@@ -19,8 +19,9 @@ def meta_backend():
 
     def like(t):
         # nearly every parameter and buffer: the cheapest copy (~3 us); a tensor subclass
-        # would answer empty_like itself
-        if type(t) in PLAIN and t.is_contiguous():
+        # would answer empty_like itself. Not for a model built on the meta device: there
+        # empty_like is a Python decomposition, ~7 us, whose first call imports sympy (~1 s)
+        if type(t) in PLAIN and t.is_contiguous() and not t.is_meta:
             if not t.shape and not t.is_floating_point():
                 # a counter (BatchNorm's num_batches_tracked), which a forward may read as a
                 # number (momentum=None averages over 1 / float(count)): a real copy, one value

@@ -2,6 +2,8 @@
 
 Two doors only: ``names(pattern)`` and ``create(name, **kwargs)``. A family file registers each
 builder with ``@register_model(input_size=...)``; the builder's function name is the public name.
+``with zoo.shapes_only(): zoo.create(...)`` builds a model whose tensors hold no values, all an
+analysis needs.
 
     >>> from convscope import zoo
     >>> model = zoo.create("resnet18", num_classes=10)
@@ -10,6 +12,7 @@ builder with ``@register_model(input_size=...)``; the builder's function name is
 """
 from __future__ import annotations
 
+import contextlib
 import difflib
 import fnmatch
 import importlib
@@ -17,6 +20,9 @@ import inspect
 import pkgutil
 from dataclasses import dataclass
 from typing import Callable
+
+import torch
+from torch.overrides import TorchFunctionMode
 
 from ..errors import UsageError
 
@@ -84,3 +90,28 @@ def create(name: str, **kwargs):
     except TypeError as exc:
         params = ", ".join(inspect.signature(entry.builder).parameters)
         raise UsageError(f"zoo model {name!r}: {exc}. It takes: {params}.") from None
+
+
+class _NoInitialisation(TorchFunctionMode):
+    """Initialisers on meta tensors do nothing: there are no values to write. PyTorch's meta
+    ``normal_`` (kaiming_normal_, trunc_normal_) is a Python reference that imports TorchDynamo
+    on its first call, ~1.1 s of a command's start."""
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        first = args[0] if args else kwargs.get("tensor")  # nn.init passes it by name
+        if (isinstance(first, torch.Tensor) and first.is_meta
+                and (func in _FILLS or getattr(func, "__module__", None) == "torch.nn.init")):
+            return first
+        return func(*args, **kwargs)
+
+
+_FILLS = {torch.Tensor.normal_, torch.Tensor.uniform_, torch.Tensor.fill_, torch.Tensor.zero_,
+          torch.Tensor.erfinv_}
+
+
+@contextlib.contextmanager
+def shapes_only():
+    """Build on the meta device, skipping weight initialisation: no memory, no values."""
+    with _NoInitialisation(), torch.device("meta"):
+        yield

@@ -335,13 +335,16 @@ class _Tagged(torch.Tensor):
     lambda: nn.Parameter(torch.randn(5), requires_grad=False),
     lambda: torch.tensor(3, dtype=torch.long),  # num_batches_tracked
     lambda: torch.randn(3, 2).as_subclass(_Tagged),  # a subclass: a plain meta copy all the same
+    lambda: nn.Parameter(torch.empty(8, 4, 3, 3, device="meta")),  # a model built shapes-only
+    lambda: torch.empty((), dtype=torch.long, device="meta"),  # its counter has no value to copy
 ])
 def test_meta_copies_keep_shape_strides_dtype_and_requires_grad(make):
     from convscope.trace.backends import meta_backend
 
     t = make()
     copy = meta_backend()[3](t)
-    counter = not t.shape and not t.is_floating_point()  # read as a number: a real copy
+    # read as a number: a real copy
+    counter = not t.shape and not t.is_floating_point() and not t.is_meta
     assert copy.device.type == ("cpu" if counter else "meta") and type(copy) is torch.Tensor
     assert copy is not t and (not counter or copy.item() == t.item())
     assert (copy.shape, copy.stride(), copy.dtype, copy.requires_grad) == (
