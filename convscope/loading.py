@@ -11,7 +11,6 @@ import inspect
 import sys
 from pathlib import Path
 
-import torch
 from torch import nn
 
 from . import zoo
