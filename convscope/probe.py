@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from dataclasses import replace
+from math import lcm
 
 from torch import nn
 
@@ -170,7 +171,9 @@ def size_report(model: nn.Module, spec: InputSpec, *, limit: int | None = None) 
     if side is None:
         return size_report_from(given, None, None, 1, {}, 0, drops_given, given_runs=runs)
     graph = sides.verdict(side)[1]
-    step = period(graph)
+    # at the smallest side maps shrink to 1x1 and fields turn global (no stride left to read):
+    # the given input's strides count too, and a multiple of the period is a period
+    step = lcm(period(graph), period(at_given if runs else None))
     smallest = tuple(_at(spec, side).args[0])
     _check_limit(limit, smallest)
     limit = limit or max(2 * max(given[1:]), side + 8 * step)

@@ -109,3 +109,28 @@ def test_the_smallest_input_is_found_past_failures_no_rule_names(build, given):
     assert smallest == (given[0],) + (truth,) * (len(given) - 1)
     assert size_report(model, make_spec(given)).smallest == smallest
 
+
+@pytest.mark.parametrize("build, given, period", [
+    (_space_to_depth, (3, 32, 32), 4),  # unshuffle 2 x pool 2
+    (_signal, (2, 100), 8),  # conv 2 x pool 2 x avg pool 2
+    # at its smallest side (1) every map is 1x1 and every field global: the period is read at
+    # the given input too (conv 2 x pool 2 x conv 2 x conv 2)
+    (lambda: nn.Sequential(nn.Conv2d(3, 8, 7, 2, 3), nn.MaxPool2d(3, 2, 1),
+                           nn.Conv2d(8, 8, 3, 2, 1), nn.Conv2d(8, 8, 3, 2, 1)), (3, 64, 64), 16),
+])
+def test_the_period_counts_every_stride_and_the_listed_sizes_match_size_by_size_traces(
+        build, given, period):
+    # the period once followed explain's simpler fields, which lost the stride of a
+    # PixelUnshuffle and of a 1-d pool (run as a 2-d one): the repeated pattern then listed
+    # sizes that drop pixels (14 for the unshuffle, 43 for the 1-d net)
+    model = build().eval()
+    report = size_report(model, make_spec(given))
+    assert report.period == period
+    side, top = report.smallest[1], report.limit
+
+    def shape(s):
+        return (given[0],) + (s,) * (len(given) - 1)
+
+    truth = tuple(s for s in range(side, top + 1)
+                  if _runs(model, shape(s)) and dropped(attempt(model, make_spec(shape(s)))) == ())
+    assert report.clean == truth
