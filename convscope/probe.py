@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from dataclasses import replace
+from math import lcm
 
 from torch import nn
 
@@ -25,6 +26,8 @@ from .trace import TraceFailure, run_trace, trace
 from .trace.inputs import InputSpec
 
 LIMIT = 4096  # largest side tried when looking for the smallest input
+# failures no input size can mend: the search for the smallest input that runs stops at them
+SIZE_FREE = ("channels", "groups", "padding", "rank", "inputs", "indices", "dtype", "data")
 LARGEST_LISTED = 65536  # the largest ``limit`` a size report lists sizes up to
 
 
@@ -113,7 +116,9 @@ class _Sides:
         if found.kind == "features" and found.got is not None:
             return ("small" if found.got < found.expected else "large"), None
         result = attempt(self.model, spec)
-        return ("ok", result) if isinstance(result, Graph) else ("other", None)
+        if isinstance(result, Graph):
+            return "ok", result
+        return ("broken" if found.kind in SIZE_FREE else "other"), None
 
     def first(self, low: int, high: int, want) -> int:
         """Smallest side in (low, high] whose verdict is in ``want`` (verdicts change once)."""
@@ -126,17 +131,21 @@ class _Sides:
         return high
 
     def smallest(self) -> int | None:
+        """Sides 1, 2, 4, ... until one runs, then a binary search below it. A failure that
+        does not depend on the size (channels, dtype) stops the search; one that is not
+        recognised (a 1-d max pool's collapse, a PixelUnshuffle or a slice given an odd size)
+        may be about the size, so larger sides are tried."""
         side, previous = 1, 0
         while side <= LIMIT:
             verdict = self.verdict(side)[0]
-            if verdict == "other":
+            if verdict == "broken":
                 return None
-            if verdict != "small":
+            if verdict not in ("small", "other"):
                 break
             previous, side = side, side * 2
         else:
             return None
-        side = self.first(previous, side, ("ok", "large", "other"))
+        side = self.first(previous, side, ("ok", "large", "broken"))
         return side if self.verdict(side)[0] == "ok" else None
 
 
@@ -177,7 +186,9 @@ def size_report(model: nn.Module, spec: InputSpec, *, limit: int | None = None) 
     if side is None:
         return size_report_from(given, None, None, 1, {}, 0, drops_given, given_runs=runs)
     graph = sides.verdict(side)[1]
-    step = period(graph)
+    # at the smallest side maps shrink to 1x1 and fields turn global (no stride left to read):
+    # the given input's strides count too, and a multiple of the period is a period
+    step = lcm(period(graph), period(at_given if runs else None))
     smallest = tuple(_at(spec, side).args[0])
     _check_limit(limit, smallest)
     limit = limit or max(2 * max(given[1:]), side + 8 * step)

@@ -116,7 +116,9 @@ def _unbatched(failure) -> bool:
     if node is None or window_of(node) is None or getattr(node.args[0], "kind", "") != "node":
         return False
     made = nodes[node.args[0].source] if node.args[0].source < len(nodes) else None
-    return made is not None and made.packet == "aten.unsqueeze" and made.call == node.call
+    # a batch added in front (dim 0); a 1-d pool adds a height of 1 to run as a 2-d one
+    return (made is not None and made.packet == "aten.unsqueeze" and made.call == node.call
+            and len(made.args) > 1 and made.args[1] == 0)
 
 
 def classify(failure) -> Finding:

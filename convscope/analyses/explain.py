@@ -19,9 +19,10 @@ from math import prod
 from ..graph import Graph, Node
 from ..rules import cost_of
 from .costs import allocates
+from .field import number
 from .highlights import human_bytes, separable_pairs, where_things_sit
-from .windows import (ADAPTIVE_OPS, MATMUL_OPS, VIEW_OPS, Field, Window, fields, input_field,
-                      window_of)
+from .receptive_field import ReceptiveFields, receptive_fields
+from .windows import ADAPTIVE_OPS, MATMUL_OPS, VIEW_OPS, Window, window_of
 
 AXES = {1: ["length"], 2: ["height", "width"], 3: ["depth", "height", "width"]}
 UNITS = {"height": "row", "width": "column", "length": "position", "depth": "slice"}
@@ -53,7 +54,7 @@ class Explanation:
 def explain(report, layer: str | None = None) -> Explanation:
     """Derivations for every row of ``report``, or only for ``layer`` and the rows inside it."""
     graph = report.graph
-    found = fields(graph)
+    found = receptive_fields(graph)  # the fields `rf` and the summary's RF column show
     layers = tuple(explain_row(graph, row, found) for row in report.rows
                    if layer is None or row.name == layer or row.name.startswith(layer + "."))
     every = layers if layer is None else tuple(explain_row(graph, r, found) for r in report.rows)
@@ -81,7 +82,7 @@ def _first_input(nodes: list[Node]):
     return None
 
 
-def explain_row(graph: Graph, row, found: dict[int, Field | None]) -> LayerExplanation:
+def explain_row(graph: Graph, row, found: ReceptiveFields) -> LayerExplanation:
     nodes = [graph.nodes[i] for i in row.nodes]
     main, first = _main(nodes), _first_input(nodes)
     lines, notes = [], []
@@ -303,19 +304,30 @@ def _memory_line(nodes, shape, allocated: int, itemsize: int | None = None) -> s
     return text
 
 
-def _rf_line(found, node: Node, window: Window | None) -> str | None:
-    before, after = input_field(found, node), found.get(node.index)
-    if after is not None and after.whole:
-        return "receptive field = the whole input"
-    if before is None or after is None or before.whole or window is None \
-            or window.kind == "transposed":
+def _rf_line(found: ReceptiveFields, node: Node, window: Window | None) -> str | None:
+    """The window step of the field ``convscope rf`` computes, on the layer's first axis that
+    is not global: r = r_in + (k_eff − 1)·j_in, j = j_in·s."""
+    after = found.of_node(node.index)
+    if after is None or not after.known:
         return None
-    d = 0
+    if after.is_global:
+        return "receptive field = the whole input"
+    before = found.of(node.args[0]) if node.args else None
+    if before is None or not before.known or window is None or window.kind == "transposed":
+        return None
+    axis = next((i for i, (a, d) in enumerate(zip(before.axes, before.dims))
+                 if d is not None and not a.whole and 0 <= d - 2 < len(window.stride)), None)
+    if axis is None or after.axes[axis].whole:
+        return None
+    d, (a, b) = before.dims[axis] - 2, (before.axes[axis], after.axes[axis])
     k, s = window.effective_kernel(d), window.stride[d]
-    jump = after.jump[0] if len(set(after.jump)) == 1 else _dims(after.jump)
-    return (f"receptive field = {_dims(after.size)} input pixels, jump {jump} "
-            f"(r = {before.size[d]} + ({k}−1)·{before.jump[d]} = {after.size[d]}, j = "
-            f"{before.jump[d]}·{s} = {after.jump[d]}; one step back: r_in = s·r + (k − s) = "
+    # ~: an upsampling or transposed conv on the way makes the field vary from unit to unit
+    sizes = ("" if after.exact else "~") + "x".join(number(x.size) for x in after.axes)
+    jumps = [("-" if x.whole else number(x.stride)) for x in after.axes]
+    jump = jumps[0] if len(set(jumps)) == 1 else "x".join(jumps)
+    return (f"receptive field = {sizes} input pixels, jump {jump} "
+            f"(r = {number(a.size)} + ({k}−1)·{number(a.stride)} = {number(b.size)}, j = "
+            f"{number(a.stride)}·{s} = {number(b.stride)}; one step back: r_in = s·r + (k − s) = "
             f"{s}·r {'+' if k >= s else '−'} {abs(k - s)})")
 
 

@@ -11,10 +11,12 @@ to the input adds a multiple of S to every strided layer's input, so its remaind
 from __future__ import annotations
 
 from dataclasses import dataclass
+from fractions import Fraction
 from math import lcm
 
 from ..graph import Graph
-from .windows import fields, input_field, window_of
+from .receptive_field import receptive_fields
+from .windows import window_of
 
 AXES = {1: ["length"], 2: ["height", "width"], 3: ["depth", "height", "width"]}
 
@@ -84,17 +86,23 @@ def strided(graph: Graph) -> tuple[Strided, ...]:
 
 
 def period(graph: Graph | None) -> int:
-    """Input sizes repeat their remainders every ``period`` pixels: lcm of jump x stride."""
+    """Input sizes repeat their remainders every ``period`` pixels: lcm of jump x stride, with
+    the jump (effective stride) of each window's input as ``convscope rf`` computes it, so a
+    PixelUnshuffle, a strided slice or a 1-d pool on the way counts."""
     if graph is None:
         return 1
-    found, step = fields(graph), 1
+    found, step = receptive_fields(graph), 1
     for node in graph.nodes:
         window = window_of(node)
-        field = input_field(found, node) if window is not None else None
-        if window is None or window.kind == "transposed" or field is None or field.whole:
+        field = found.of(node.args[0]) if window is not None and node.args else None
+        if window is None or window.kind == "transposed" or field is None or not field.known:
             continue
-        for jump, stride in zip(field.jump, window.stride):
-            step = lcm(step, jump * stride)
+        for axis, d in zip(field.axes, field.dims):
+            if axis.whole or d is None or not 0 <= d - 2 < len(window.stride):
+                continue
+            jump = Fraction(axis.stride) * window.stride[d - 2]
+            if jump.denominator == 1 and jump > 0:  # not after an upsampling (s1/2)
+                step = lcm(step, int(jump))
     return step
 
 

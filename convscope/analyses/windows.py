@@ -9,16 +9,11 @@ which is the same with dilation D = 1 when the division is exact)::
 ``span = H + 2P - D(K-1) - 1`` is how far the window's first row can travel; when S does not divide
 it, the last ``span mod S`` rows of the padded input are never inside a window.
 
-``fields(graph)`` also follows the receptive field of every node, one step per window:
-``r = r_in + (k_eff - 1) * j_in`` and ``j = j_in * s`` (backwards, per layer: r_in = s*r + (k - s)).
-It is deliberately simple (max over merging branches); issue 4's ``analyses/receptive_field.py``
-owns the full analysis and can replace ``fields`` here.
+Receptive fields are ``analyses/receptive_field.py``'s: explain and sizes read them there.
 """
 from __future__ import annotations
 
-from math import prod
-
-from ..graph import Graph, Node, record
+from ..graph import Node, record
 
 CONV_OPS = ("aten.convolution", "aten._convolution")
 MAX_POOL_OPS = ("aten.max_pool1d_with_indices", "aten.max_pool2d_with_indices",
@@ -135,80 +130,3 @@ def adaptive_window(node: Node) -> Window | None:
         return None
     steps = tuple(h // o for h, o in zip(size, out))
     return Window("avg", steps, steps, (0,) * len(steps), (1,) * len(steps))
-
-
-@record
-class Field:
-    """Receptive field of one unit of a tensor, per spatial dim: ``size`` input pixels, ``jump``
-    input pixels between neighbouring units. ``whole``: every unit sees the whole input."""
-
-    size: tuple[int, ...] = ()
-    jump: tuple[int, ...] = ()
-    whole: bool = False
-
-
-WHOLE = Field(whole=True)
-
-
-def _merge(found: list[Field]) -> Field | None:
-    if any(f.whole for f in found):
-        return WHOLE
-    ranks = {len(f.size) for f in found}
-    if not found or len(ranks) != 1:
-        return None
-    return Field(tuple(map(max, *[f.size for f in found])) if len(found) > 1 else found[0].size,
-                 tuple(map(max, *[f.jump for f in found])) if len(found) > 1 else found[0].jump)
-
-
-def step(field: Field, window: Window) -> Field:
-    """One window on top of ``field``: r = r_in + (k_eff - 1) j_in, j = j_in s."""
-    dims = range(len(window.kernel))
-    return Field(tuple(field.size[d] + (window.effective_kernel(d) - 1) * field.jump[d]
-                       for d in dims),
-                 tuple(field.jump[d] * window.stride[d] for d in dims))
-
-
-def _field_of(node: Node, before: Field | None) -> Field | None:
-    if before is None or before.whole:
-        return before
-    window = window_of(node) or adaptive_window(node)
-    if window is not None:
-        if window.kind == "transposed" or len(window.kernel) != len(before.size):
-            return None
-        return step(before, window)
-    out_rank = len(node.outputs[0].shape) if node.outputs else 0
-    if node.packet in ADAPTIVE_OPS:  # uneven windows: only a 1x1 output is simple
-        return WHOLE if prod(node.outputs[0].shape[2:]) == 1 else None
-    if node.packet in MATMUL_OPS:
-        return WHOLE
-    if node.packet in VIEW_OPS:  # flattening keeps each unit's field
-        return before
-    if out_rank < 3:  # a reduction over the spatial dims
-        return WHOLE
-    if out_rank - 2 != len(before.size) or "upsample" in node.packet:
-        return None
-    return before
-
-
-def fields(graph: Graph) -> dict[int, Field | None]:
-    """Receptive field of every node's first output, following producers through the graph."""
-    found: dict[int, Field | None] = {}
-    for node in graph.nodes:
-        inputs = []
-        for ref in node.refs:
-            if ref.kind == "input" and len(ref.shape) >= 3:
-                inputs.append(Field((1,) * (len(ref.shape) - 2), (1,) * (len(ref.shape) - 2)))
-            elif ref.kind == "node" and found.get(ref.source) is not None:
-                inputs.append(found[ref.source])
-        found[node.index] = _field_of(node, _merge(inputs))
-    return found
-
-
-def input_field(found: dict[int, Field | None], node: Node) -> Field | None:
-    """The receptive field of the tensor a node reads first, from ``fields(graph)``."""
-    ref = node.args[0] if node.args else None
-    if getattr(ref, "kind", None) == "input" and len(ref.shape) >= 3:
-        return Field((1,) * (len(ref.shape) - 2), (1,) * (len(ref.shape) - 2))
-    if getattr(ref, "kind", None) == "node":
-        return found.get(ref.source)
-    return None

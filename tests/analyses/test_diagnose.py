@@ -84,6 +84,30 @@ def test_spatial_collapse_shows_the_formula_and_the_smallest_input():
     assert "the smallest input that works is 1x32x32" in str(lenet)
 
 
+def test_a_1d_average_pool_that_collapses_is_a_collapse_not_an_unbatched_input():
+    # avg_pool1d runs as avg_pool2d on its input unsqueezed at dim 2 (a height of 1); that
+    # unsqueeze was once read as the batch PyTorch adds to an unbatched sample, and the message
+    # blamed a 3-D tensor the layer is built for. 3 -conv3-> 1, and a 2-wide pool of 1 is 0
+    model = nn.Sequential(nn.Conv1d(1, 4, 3), nn.AvgPool1d(2), nn.Conv1d(4, 4, 3))
+    error = error_of(model, (1, 3))
+    text = str(error)
+    assert error.layer == "1" and "unbatched" not in text
+    assert "layer 1 (AvgPool1d): the feature map has shrunk" in text
+    assert "⌊(1 + 2·0 − 1·(2−1) − 1) / 2⌋ + 1 = 0" in text
+    # 8 -conv3-> 6 -pool-> 3 -conv3-> 1; at 7 the pool gives 2 and the conv collapses
+    truth = next(n for n in range(1, 64) if _runs(model, (1, n)))
+    assert truth == 8 and "the smallest input that works is 1x8" in text
+
+
+def _runs(model, shape) -> bool:
+    try:
+        with torch.no_grad():
+            model(torch.zeros(1, *shape))
+    except RuntimeError:
+        return False
+    return True
+
+
 def test_lenet_on_28x28_crashes_at_the_first_linear_with_the_fix():
     error = error_of(zoo.create("lenet5"), (1, 28, 28))
     assert error.layer == "classifier.0"

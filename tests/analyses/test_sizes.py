@@ -1,6 +1,7 @@
 """`sizes`: the smallest input that runs, and the sizes no stride drops pixels of."""
 from __future__ import annotations
 
+import pytest
 import torch
 from torch import nn
 
@@ -62,8 +63,6 @@ def test_resnet_padding_absorbs_every_remainder_and_1x1_downsamples_are_set_asid
 
 
 def test_a_limit_below_the_smallest_size_or_beyond_listing_is_a_usage_error():
-    import pytest
-
     from convscope.errors import UsageError
 
     model, spec = zoo.create("lenet5"), make_spec((1, 32, 32))
@@ -74,3 +73,64 @@ def test_a_limit_below_the_smallest_size_or_beyond_listing_is_a_usage_error():
     with pytest.raises(UsageError, match="give --max 65536 or less"):
         size_report(model, spec, limit=10**8)
     assert size_report(model, spec, limit=32).largest is None  # up to 32: all of it runs
+
+
+def _space_to_depth():
+    # YOLOv5's Focus layer as PixelUnshuffle: odd sides fail with a message about the shape
+    # that no rule names as a size problem, and the pool after it steps 2 x 2 = 4 input pixels
+    return nn.Sequential(nn.PixelUnshuffle(2), nn.Conv2d(12, 8, 3, padding=1), nn.MaxPool2d(2),
+                         nn.Conv2d(8, 8, 3))
+
+
+def _signal():
+    # a 1-d pool runs as a 2-d one on an unsqueezed input; max_pool1d checks its size before
+    # any op runs, so a collapse there has no failing op to classify
+    return nn.Sequential(nn.Conv1d(2, 8, 7, stride=2, padding=3), nn.ReLU(), nn.MaxPool1d(3, 2),
+                         nn.Conv1d(8, 8, 5, dilation=2), nn.AvgPool1d(2),
+                         nn.AdaptiveAvgPool1d(1), nn.Flatten(), nn.Linear(8, 4))
+
+
+def _runs(model, shape) -> bool:
+    try:
+        with torch.no_grad():
+            model(torch.zeros(1, *shape))
+    except RuntimeError:
+        return False
+    return True
+
+
+@pytest.mark.parametrize("build, given", [(_space_to_depth, (3, 32, 32)), (_signal, (2, 100))])
+def test_the_smallest_input_is_found_past_failures_no_rule_names(build, given):
+    # sizes once stopped at the first unrecognised failure (side 1) and said "no input size up
+    # to 4096 runs", about models that run at the very input given
+    model = build().eval()
+    smallest = smallest_input(model, make_spec(given))
+    truth = next(s for s in range(1, 200) if _runs(model, (given[0],) + (s,) * (len(given) - 1)))
+    assert smallest == (given[0],) + (truth,) * (len(given) - 1)
+    assert size_report(model, make_spec(given)).smallest == smallest
+
+
+@pytest.mark.parametrize("build, given, period", [
+    (_space_to_depth, (3, 32, 32), 4),  # unshuffle 2 x pool 2
+    (_signal, (2, 100), 8),  # conv 2 x pool 2 x avg pool 2
+    # at its smallest side (1) every map is 1x1 and every field global: the period is read at
+    # the given input too (conv 2 x pool 2 x conv 2 x conv 2)
+    (lambda: nn.Sequential(nn.Conv2d(3, 8, 7, 2, 3), nn.MaxPool2d(3, 2, 1),
+                           nn.Conv2d(8, 8, 3, 2, 1), nn.Conv2d(8, 8, 3, 2, 1)), (3, 64, 64), 16),
+])
+def test_the_period_counts_every_stride_and_the_listed_sizes_match_size_by_size_traces(
+        build, given, period):
+    # the period once followed explain's simpler fields, which lost the stride of a
+    # PixelUnshuffle and of a 1-d pool (run as a 2-d one): the repeated pattern then listed
+    # sizes that drop pixels (14 for the unshuffle, 43 for the 1-d net)
+    model = build().eval()
+    report = size_report(model, make_spec(given))
+    assert report.period == period
+    side, top = report.smallest[1], report.limit
+
+    def shape(s):
+        return (given[0],) + (s,) * (len(given) - 1)
+
+    truth = tuple(s for s in range(side, top + 1)
+                  if _runs(model, shape(s)) and dropped(attempt(model, make_spec(shape(s)))) == ())
+    assert report.clean == truth

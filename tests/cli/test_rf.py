@@ -113,3 +113,15 @@ def _examples(text: str) -> list[list[str]]:
 def test_every_documented_example_runs(args):
     result = invoke(*args)
     assert result.exit_code == 0, result.output
+
+
+def test_every_key_of_the_rf_json_is_documented_in_its_section_of_docs_json_schema():
+    # the convscope.rf/1 object (schema, rows, assumed_elementwise, not_followed) was documented
+    # nowhere; a script reading it could not tell what the two op tables mean
+    text = (Path(__file__).resolve().parents[2] / "docs" / "json-schema.md").read_text()
+    section = text[text.index("schema `convscope.rf/1`"):text.index("## CSV")]
+    documented = set(re.findall(r"`([a-z_]+)`", section))
+    data = json.loads(invoke("rf", "zoo:simple_cnn", "--format", "json").stdout)
+    keys = set(data) | {k for row in data["rows"] for k in row}
+    assert keys - documented == set()
+    assert data["schema"] == "convscope.rf/1"
