@@ -12,6 +12,16 @@ def real_inputs(shapes, batch_size=2, seed=0):
     return [torch.randn((batch_size, *s), generator=generator) for s in shapes]
 
 
+def runs_for_real(model: nn.Module, shape) -> bool:
+    """Whether a real forward of one sample of ``shape`` (without batch) runs."""
+    try:
+        with torch.no_grad():
+            model(torch.zeros(1, *shape))
+    except RuntimeError:
+        return False
+    return True
+
+
 def real_leaf_outputs(model: nn.Module, inputs) -> list[tuple[str, list]]:
     """(qualified name, output shape) of every leaf-module call of a real forward, in order."""
     names = {m: n for n, m in model.named_modules()}

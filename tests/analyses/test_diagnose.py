@@ -11,6 +11,7 @@ import convscope
 from convscope import ModelError, UsageError, zoo
 from convscope.loading import load_model
 from convscope.trace.inputs import parse_input
+from tests.conftest import runs_for_real
 
 
 def error_of(model, shape, **options) -> ModelError:
@@ -95,17 +96,8 @@ def test_a_1d_average_pool_that_collapses_is_a_collapse_not_an_unbatched_input()
     assert "layer 1 (AvgPool1d): the feature map has shrunk" in text
     assert "⌊(1 + 2·0 − 1·(2−1) − 1) / 2⌋ + 1 = 0" in text
     # 8 -conv3-> 6 -pool-> 3 -conv3-> 1; at 7 the pool gives 2 and the conv collapses
-    truth = next(n for n in range(1, 64) if _runs(model, (1, n)))
+    truth = next(n for n in range(1, 64) if runs_for_real(model, (1, n)))
     assert truth == 8 and "the smallest input that works is 1x8" in text
-
-
-def _runs(model, shape) -> bool:
-    try:
-        with torch.no_grad():
-            model(torch.zeros(1, *shape))
-    except RuntimeError:
-        return False
-    return True
 
 
 def test_lenet_on_28x28_crashes_at_the_first_linear_with_the_fix():

@@ -9,6 +9,7 @@ from convscope import zoo
 from convscope.analyses.sizes import dropped
 from convscope.probe import attempt, size_report, smallest_input
 from convscope.trace.inputs import make_spec
+from tests.conftest import runs_for_real
 
 
 def meta(name):
@@ -90,22 +91,13 @@ def _signal():
                          nn.AdaptiveAvgPool1d(1), nn.Flatten(), nn.Linear(8, 4))
 
 
-def _runs(model, shape) -> bool:
-    try:
-        with torch.no_grad():
-            model(torch.zeros(1, *shape))
-    except RuntimeError:
-        return False
-    return True
-
-
 @pytest.mark.parametrize("build, given", [(_space_to_depth, (3, 32, 32)), (_signal, (2, 100))])
 def test_the_smallest_input_is_found_past_failures_no_rule_names(build, given):
     # sizes once stopped at the first unrecognised failure (side 1) and said "no input size up
     # to 4096 runs", about models that run at the very input given
     model = build().eval()
     smallest = smallest_input(model, make_spec(given))
-    truth = next(s for s in range(1, 200) if _runs(model, (given[0],) + (s,) * (len(given) - 1)))
+    truth = next(s for s in range(1, 200) if runs_for_real(model, (given[0],) + (s,) * (len(given) - 1)))
     assert smallest == (given[0],) + (truth,) * (len(given) - 1)
     assert size_report(model, make_spec(given)).smallest == smallest
 
@@ -132,5 +124,5 @@ def test_the_period_counts_every_stride_and_the_listed_sizes_match_size_by_size_
         return (given[0],) + (s,) * (len(given) - 1)
 
     truth = tuple(s for s in range(side, top + 1)
-                  if _runs(model, shape(s)) and dropped(attempt(model, make_spec(shape(s)))) == ())
+                  if runs_for_real(model, shape(s)) and dropped(attempt(model, make_spec(shape(s)))) == ())
     assert report.clean == truth
