@@ -120,12 +120,11 @@ def training_flags(tensors: ModelTensors, train: bool):
     """``model.train(train)``, and every module's flag as it was afterwards. Where every flag is
     plain (``_plain_flag``) they are set directly: what ``nn.Module.train`` does, without its
     recursion (~2 us a module; a new model is in training mode, so most analyses switch).
-    Otherwise the model's own ``train`` runs, so an override has its say, and each flag is put
-    back through ``setattr``, which reaches a ScriptModule's own."""
+    Otherwise the model's own ``train`` runs, so an override has its say. A flag that changed
+    is put back directly, or through ``setattr`` where it is not plain (a ScriptModule's)."""
     flags = [(module, module.training) for _, module in tensors.modules]
-    plain = all(_plain_flag(module) for module, _ in flags)
     if any(flag != train for _, flag in flags):
-        if plain:
+        if all(_plain_flag(module) for module, _ in flags):
             for module, _ in flags:
                 module.__dict__["training"] = train
         else:
@@ -134,10 +133,11 @@ def training_flags(tensors: ModelTensors, train: bool):
         yield
     finally:
         for module, flag in flags:
-            if plain:
-                module.__dict__["training"] = flag
-            else:
-                setattr(module, "training", flag)
+            if module.training != flag:  # switched, here or by the forward
+                if _plain_flag(module):
+                    module.__dict__["training"] = flag
+                else:
+                    setattr(module, "training", flag)
 
 
 @contextlib.contextmanager
