@@ -6,6 +6,7 @@ from torch import nn
 
 import convscope
 from convscope import zoo
+from convscope.analyses.explain import explain
 
 
 def test_seed_000_conv_1_to_8_with_5x5_kernel_has_208_parameters():
@@ -77,3 +78,20 @@ def test_seed_002_vgg16_first_layers_memory_and_weights():
     fcs = [r for r in report.rows if r.type == "Linear"]
     assert [f.params - f.output_shape[1] for f in fcs] == [102_760_448, 16_777_216, 4_096_000]
     assert report.totals.params == 138_357_544
+
+
+def _explained(model, shape, layer="0"):
+    report = convscope.analyze(model, shape)
+    return next(x for x in explain(report).layers if x.name == layer)
+
+
+def test_seed_002_one_neuron_sees_5x5x3_75_weights_plus_1_bias_and_3x3x20_180():
+    # cs231n's Example 1: a [32x32x3] input, 5x5 field: 5*5*3 = 75 weights (+1 bias)
+    one = _explained(nn.Sequential(nn.Conv2d(3, 1, 5)), (3, 32, 32))
+    assert "weights = 1 filter × 3 channels × 5 × 5 = 75, bias 1, parameters 76" in one.lines
+    assert ("MACs = 28 × 28 positions × 1 filter × (3 × 5 × 5) weights each = 58,800"
+            in one.lines)
+    # Example 2: a [16x16x20] input, 3x3 field: 3*3*20 = 180 connections
+    two = _explained(nn.Sequential(nn.Conv2d(20, 1, 3, bias=False)), (20, 16, 16))
+    assert "weights = 1 filter × 20 channels × 3 × 3 = 180, no bias, parameters 180" in two.lines
+    assert sum(p.numel() for p in nn.Conv2d(20, 1, 3, bias=False).parameters()) == 180

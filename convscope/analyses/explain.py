@@ -168,7 +168,8 @@ def _conv_lines(node: Node, window: Window) -> list[str]:
     else:
         c_out, per = weight.shape[0], weight.shape[1]
         each = f" each ({x.shape[1]} in / {groups} groups)" if groups > 1 else ""
-        weights = (f"weights = {c_out} filters × {per} channel{'s' * (per != 1)}{each} × "
+        weights = (f"weights = {c_out} filter{'s' * (c_out != 1)} × {per} "
+                   f"channel{'s' * (per != 1)}{each} × "
                    f"{kernel}")
     count = prod(weight.shape)
     bias_count = bias.shape[0] if bias is not None else 0
@@ -187,8 +188,8 @@ def _conv_lines(node: Node, window: Window) -> list[str]:
         lines.append(f"MACs = {' × '.join(map(str, x.shape))} inputs × ({per} × {kernel}) "
                      f"= {macs:,}")
     else:
-        lines.append(f"MACs = {images}{positions} positions × {c_out} filters × ({per} × {kernel})"
-                     f" weights each = {macs:,}")
+        lines.append(f"MACs = {images}{positions} positions × {c_out} filter{'s' * (c_out != 1)}"
+                     f" × ({per} × {kernel}) weights each = {macs:,}")
     return lines
 
 
