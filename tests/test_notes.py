@@ -95,3 +95,19 @@ def test_seed_002_one_neuron_sees_5x5x3_75_weights_plus_1_bias_and_3x3x20_180():
     two = _explained(nn.Sequential(nn.Conv2d(20, 1, 3, bias=False)), (20, 16, 16))
     assert "weights = 1 filter × 20 channels × 3 × 3 = 180, no bias, parameters 180" in two.lines
     assert sum(p.numel() for p in nn.Conv2d(20, 1, 3, bias=False).parameters()) == 180
+
+
+def test_seed_002_a_2x2_stride_2_max_pool_discards_exactly_75_percent():
+    # POOL2 of VGG16: [224x224x64] -> [112x112x64], no parameters, depth kept (D2 = D1)
+    pool = nn.MaxPool2d(kernel_size=2, stride=2)
+    layer = _explained(nn.Sequential(pool), (64, 224, 224))
+    assert tuple(layer.output_shape) == (1, 64, 112, 112)  # W2 = (224 - 2)/2 + 1 = 112
+    assert "output height = ⌊(224 + 2·0 − 1·(2−1) − 1) / 2⌋ + 1 = 112" in layer.lines
+    assert layer.params == 0
+    real = pool(torch.zeros(1, 64, 224, 224)).numel()
+    assert 1 - real / (64 * 224 * 224) == 0.75
+    assert ("keeps 802,816 of the 3,211,264 input values, the maximum of each window: 75% of the "
+            "activations are discarded") in layer.lines
+    # seed 004: nn.AvgPool2d(window_size, stride) averages instead
+    avg = _explained(nn.Sequential(nn.AvgPool2d(2, 2)), (64, 224, 224))
+    assert "802,816 averages of the 3,211,264 input values: the map shrinks by 75%" in avg.lines
