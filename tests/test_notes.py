@@ -6,6 +6,7 @@ from torch import nn
 
 import convscope
 from convscope import zoo
+from convscope.analyses.explain import explain
 
 
 def test_seed_000_conv_1_to_8_with_5x5_kernel_has_208_parameters():
@@ -44,6 +45,8 @@ def test_seed_003_broken_cnn_keeps_the_28x28_map_and_270_weights():
     assert report.rows[-1].output_shape == [64, 1, 28, 28]
     first = report.rows[0]
     assert first.params == 30 * 1 * 3 * 3 + 30  # the note's 270 weights, plus 30 biases
+    conv = _explained(zoo.create("broken_cnn"), (1, 28, 28))
+    assert "weights = 30 filters × 1 channel × 3 × 3 = 270, bias 30, parameters 300" in conv.lines
 
 
 def test_seed_003_conv_30_to_100_kernel_5_has_75000_weights():
@@ -77,3 +80,129 @@ def test_seed_002_vgg16_first_layers_memory_and_weights():
     fcs = [r for r in report.rows if r.type == "Linear"]
     assert [f.params - f.output_shape[1] for f in fcs] == [102_760_448, 16_777_216, 4_096_000]
     assert report.totals.params == 138_357_544
+
+
+def _explained(model, shape, layer="0"):
+    report = convscope.analyze(model, shape)
+    return next(x for x in explain(report).layers if x.name == layer)
+
+
+def test_seed_002_one_neuron_sees_5x5x3_75_weights_plus_1_bias_and_3x3x20_180():
+    # cs231n's Example 1: a [32x32x3] input, 5x5 field: 5*5*3 = 75 weights (+1 bias)
+    one = _explained(nn.Sequential(nn.Conv2d(3, 1, 5)), (3, 32, 32))
+    assert "weights = 1 filter × 3 channels × 5 × 5 = 75, bias 1, parameters 76" in one.lines
+    assert ("MACs = 28 × 28 positions × 1 filter × (3 × 5 × 5) weights each = 58,800"
+            in one.lines)
+    # Example 2: a [16x16x20] input, 3x3 field: 3*3*20 = 180 connections
+    two = _explained(nn.Sequential(nn.Conv2d(20, 1, 3, bias=False)), (20, 16, 16))
+    assert "weights = 1 filter × 20 channels × 3 × 3 = 180, no bias, parameters 180" in two.lines
+    assert sum(p.numel() for p in nn.Conv2d(20, 1, 3, bias=False).parameters()) == 180
+
+
+def test_seed_002_a_2x2_stride_2_max_pool_discards_exactly_75_percent():
+    # POOL2 of VGG16: [224x224x64] -> [112x112x64], no parameters, depth kept (D2 = D1)
+    pool = nn.MaxPool2d(kernel_size=2, stride=2)
+    layer = _explained(nn.Sequential(pool), (64, 224, 224))
+    assert tuple(layer.output_shape) == (1, 64, 112, 112)  # W2 = (224 - 2)/2 + 1 = 112
+    assert "output height = ⌊(224 + 2·0 − 1·(2−1) − 1) / 2⌋ + 1 = 112" in layer.lines
+    assert layer.params == 0
+    real = pool(torch.zeros(1, 64, 224, 224)).numel()
+    assert 1 - real / (64 * 224 * 224) == 0.75
+    assert ("keeps 802,816 of the 3,211,264 input values, the maximum of each window: 75% of the "
+            "activations are discarded") in layer.lines
+    # seed 004: nn.AvgPool2d(window_size, stride) averages instead
+    avg = _explained(nn.Sequential(nn.AvgPool2d(2, 2)), (64, 224, 224))
+    assert "802,816 averages of the 3,211,264 input values: the map shrinks by 75%" in avg.lines
+
+
+def test_seed_001_kernel_5_stride_1_gives_60x60():
+    conv = nn.Conv2d(in_channels=3, out_channels=10, kernel_size=5, stride=1, padding=0)
+    layer = _explained(nn.Sequential(conv), (3, 64, 64))
+    assert "output height = ⌊(64 + 2·0 − 1·(5−1) − 1) / 1⌋ + 1 = 60" in layer.lines  # (64-5)/1+1
+    assert list(conv(torch.zeros(1, 3, 64, 64)).shape) == [1, 10, 60, 60]
+
+
+def test_seed_002_zero_padding_1_keeps_5_and_no_padding_gives_3():
+    padded = _explained(nn.Sequential(nn.Conv2d(1, 1, 3, padding=1)), (1, 5, 5))
+    assert tuple(padded.output_shape) == (1, 1, 5, 5) and padded.notes == ()
+    valid = _explained(nn.Sequential(nn.Conv2d(1, 1, 3)), (1, 5, 5))
+    assert tuple(valid.output_shape) == (1, 1, 3, 3)
+    # P = (F - 1)/2 at S = 1 keeps the size
+    assert valid.notes == ("this stride-1 conv changes the size 5x5 → 3x3; padding=1 keeps it "
+                           "(P = D(K−1)/2 = 1·(3−1)/2 = 1)",)
+
+
+def test_seed_002_a_3x3_stride_2_pool_on_32x32_needs_zero_padding_to_fit():
+    # (32 - 3)/2 + 1 = 15.5 is not whole: PyTorch floors to 15 and never reads the last row
+    pool = _explained(nn.Sequential(nn.MaxPool2d(3, stride=2)), (3, 32, 32))
+    assert tuple(pool.output_shape) == (1, 3, 15, 15)
+    assert pool.notes[0].startswith("(32 + 2·0 − 1·(3−1) − 1) = 29 is not divisible by 2")
+    assert pool.notes[0].endswith("(input pixels, not padding)")
+    padded = _explained(nn.Sequential(nn.MaxPool2d(3, stride=2, padding=1)), (3, 32, 32))
+    assert padded.notes[0].endswith("(all padding, no input pixel is lost)")
+    assert list(nn.MaxPool2d(3, 2, 1)(torch.zeros(1, 3, 32, 32)).shape) == [1, 3, 16, 16]
+
+
+def test_seed_002_three_3x3_conv64_layers_at_224_hold_about_10_million_activations():
+    with torch.device("meta"):
+        three = nn.Sequential(nn.Conv2d(3, 64, 3, padding=1), nn.Conv2d(64, 64, 3, padding=1),
+                              nn.Conv2d(64, 64, 3, padding=1))
+    report = convscope.analyze(three, (3, 224, 224))
+    assert [r.output_shape for r in report.rows] == [[1, 64, 224, 224]] * 3
+    values = 3 * 224 * 224 * 64
+    assert values == 9_633_792  # "about 10 million activations"
+    assert report.totals.activation_bytes == values * 4  # 36.75 MiB
+    # "72MB (for both activations and gradients)": twice that, 73.50 MiB
+    assert 2 * report.totals.activation_bytes / 2**20 == 73.5
+
+
+def test_seed_002_archive_3x32x32_through_16_3x3_filters_is_30x30_not_29():
+    conv = nn.Conv2d(3, 16, 3)
+    report = convscope.analyze(conv, (3, 32, 32))
+    assert report.rows[0].output_shape == [1, 16, 30, 30]  # 32 - 3 + 1 = 30 (the note says 29)
+    assert list(conv(torch.zeros(1, 3, 32, 32)).shape) == [1, 16, 30, 30]
+    assert {p.name: list(p.meta.shape) for p in report.graph.params}["weight"] == [16, 3, 3, 3]
+
+
+def test_seed_002_lenet_first_layer_32_to_28_and_1_to_6_channels():
+    # "size decreases from (32,32) to (28,28). hence kernel is (5,5) ... channels go from 1 to 6"
+    report = convscope.analyze(zoo.create("lenet5"), (1, 32, 32))
+    assert report.rows[0].output_shape == [1, 6, 28, 28]
+
+
+def test_seed_002_published_parameter_counts_of_the_architectures():
+    with torch.device("meta"):
+        counts = {name: convscope.analyze(zoo.create(name), zoo.info(name).input_size).totals.params
+                  for name in ("mobilenet_v1", "mobilenet_v2", "googlenet", "vgg16", "alexnet")}
+    assert counts["mobilenet_v1"] == 4_231_976  # "only 4.2M parameters"
+    assert counts["mobilenet_v2"] == 3_504_872  # "3.4M" in the paper; torchvision's 3.5M
+    assert counts["googlenet"] == 6_624_904  # "only 5M" in the slides; docs/explain.md
+    assert counts["vgg16"] > 10 * counts["googlenet"]  # "5M parameters vs 60M+ for VGG"
+    assert counts["alexnet"] == 61_100_840
+
+
+def test_seed_003_simple_net_of_linear_layers_784_30_1():
+    simple_net = nn.Sequential(nn.Flatten(), nn.Linear(28 * 28, 30), nn.ReLU(), nn.Linear(30, 1))
+    report = convscope.analyze(simple_net, (1, 28, 28), batch_size=64)
+    assert [r.output_shape for r in report.rows] == [[64, 784], [64, 30], [64, 30], [64, 1]]
+    assert report.totals.params == 784 * 30 + 30 + 30 * 1 + 1 == 23_581
+
+
+def test_seed_004_padding_modes_keep_pytorchs_shape_and_circular_wraps_around():
+    row = torch.tensor([[[1.0, 2.0, 3.0, 4.0]]])
+    assert torch.nn.functional.pad(row, (1, 1), "circular").tolist() == [[[4, 1, 2, 3, 4, 1]]]
+    assert torch.nn.functional.pad(row, (1, 1), "reflect").tolist() == [[[2, 1, 2, 3, 4, 3]]]
+    assert torch.nn.functional.pad(row, (1, 1), "replicate").tolist() == [[[1, 1, 2, 3, 4, 4]]]
+    for mode in ("zeros", "reflect", "replicate", "circular"):
+        conv = nn.Conv2d(3, 8, 3, padding=1, padding_mode=mode)
+        report = convscope.analyze(conv, (3, 10, 12))
+        assert report.rows[0].output_shape == list(conv(torch.zeros(1, 3, 10, 12)).shape)
+        assert report.totals.params == 8 * (3 * 3**2 + 1)
+
+
+def test_seed_004_dropout2d_drops_whole_channels():
+    block = nn.Sequential(nn.Conv2d(3, 8, 3), nn.ReLU(), nn.Dropout2d(p=0.2))
+    report = convscope.analyze(block, (3, 16, 16), train=True, memory=True)
+    dropout = report.rows[-1]
+    assert dropout.output_shape == [1, 8, 14, 14]
+    assert dropout.saved_bytes == 8 * 4  # one mask value per channel: [1, 8, 1, 1] float32

@@ -148,6 +148,9 @@ def _window_lines(node: Node, window: Window, nodes, first, lines, notes) -> Non
         lines.append(f"no parameters: a fixed {kind} over each {kernel} window "
                      f"({prod(node.outputs[0].shape):,} windows × {prod(window.kernel)} = "
                      f"{cost.flops:,} FLOPs, not MACs)")
+        before, after = prod(node.args[0].shape), prod(node.outputs[0].shape)
+        if after < before:
+            lines.append(_shrink_line(window, before, after))
     notes += _remainder_notes(window, size, axes, added)
     pre = node.args[0]
     if first is not None and len(first.shape) == len(pre.shape) and first.shape != pre.shape:
@@ -168,7 +171,8 @@ def _conv_lines(node: Node, window: Window) -> list[str]:
     else:
         c_out, per = weight.shape[0], weight.shape[1]
         each = f" each ({x.shape[1]} in / {groups} groups)" if groups > 1 else ""
-        weights = (f"weights = {c_out} filters × {per} channel{'s' * (per != 1)}{each} × "
+        weights = (f"weights = {c_out} filter{'s' * (c_out != 1)} × {per} "
+                   f"channel{'s' * (per != 1)}{each} × "
                    f"{kernel}")
     count = prod(weight.shape)
     bias_count = bias.shape[0] if bias is not None else 0
@@ -187,9 +191,20 @@ def _conv_lines(node: Node, window: Window) -> list[str]:
         lines.append(f"MACs = {' × '.join(map(str, x.shape))} inputs × ({per} × {kernel}) "
                      f"= {macs:,}")
     else:
-        lines.append(f"MACs = {images}{positions} positions × {c_out} filters × ({per} × {kernel})"
-                     f" weights each = {macs:,}")
+        lines.append(f"MACs = {images}{positions} positions × {c_out} filter{'s' * (c_out != 1)}"
+                     f" × ({per} × {kernel}) weights each = {macs:,}")
     return lines
+
+
+def _shrink_line(window: Window, before: int, after: int) -> str:
+    """How much of the map a pool drops: cs231n's 2x2/2 max pool "discards exactly 75% of the
+    activations" (224x224x64: 3,211,264 values in, 802,816 out)."""
+    share = 100 * (before - after) / before
+    percent = f"{share:.0f}%" if share == round(share) else f"{share:.1f}%"
+    if window.kind == "max":
+        return (f"keeps {after:,} of the {before:,} input values, the maximum of each window: "
+                f"{percent} of the activations are discarded")
+    return f"{after:,} averages of the {before:,} input values: the map shrinks by {percent}"
 
 
 def _keep_size_notes(node: Node, window: Window, first) -> list[str]:

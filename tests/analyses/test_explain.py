@@ -125,11 +125,13 @@ def test_a_layer_of_several_products_is_not_explained_as_one_linear():
 
 def test_a_1d_pool_is_explained_along_its_length_in_its_own_bytes():
     pool = layers_of(nn.Sequential(nn.MaxPool1d(2)), (64, 112))["0"]
-    assert pool.lines[:2] == (
+    assert pool.lines[:3] == (
         "output length = ⌊(112 + 2·0 − 1·(2−1) − 1) / 2⌋ + 1 = 56",
         "no parameters: a fixed maximum over each 2-wide window (3,584 windows × 2 = 7,168 "
-        "FLOPs, not MACs)")
-    assert pool.lines[2].startswith("output memory = 1 × 64 × 56 = 3,584 values × 4 bytes")
+        "FLOPs, not MACs)",
+        "keeps 3,584 of the 7,168 input values, the maximum of each window: 50% of the "
+        "activations are discarded")
+    assert pool.lines[3].startswith("output memory = 1 × 64 × 56 = 3,584 values × 4 bytes")
 
 
 def test_receptive_field_steps_reach_the_known_vgg16_value():
