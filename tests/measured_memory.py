@@ -21,6 +21,8 @@ def _optimizer(name, params):
         "momentum": lambda: torch.optim.SGD(params, lr=0.01, momentum=0.9, foreach=False),
         "adam": lambda: torch.optim.Adam(params, lr=1e-3, foreach=False),
         "adamw": lambda: torch.optim.AdamW(params, lr=1e-3, foreach=False),
+        "rmsprop": lambda: torch.optim.RMSprop(params, lr=0.045, alpha=0.9, eps=1.0,
+                                               foreach=False),
     }[name]()
 
 

@@ -31,7 +31,7 @@ from .modules import ModuleStack, flat_tensors
 from .recorder import Recorder
 from .state import attributes_kept, sources_of, swapped, training_flags, walk
 
-OPTIMIZERS = ("sgd", "momentum", "adam", "adamw")
+OPTIMIZERS = ("sgd", "momentum", "adam", "adamw", "rmsprop")
 _ADD = torch.ops.aten.add.Tensor
 
 
@@ -161,6 +161,8 @@ def make_optimizer(name: str, params: list[torch.Tensor]) -> torch.optim.Optimiz
         return torch.optim.Adam(params, lr=1e-3, foreach=False)
     if name == "adamw":
         return torch.optim.AdamW(params, lr=1e-3, foreach=False)
+    if name == "rmsprop":  # Inception's recipe (seed 002): decay 0.9, epsilon 1.0
+        return torch.optim.RMSprop(params, lr=0.045, alpha=0.9, eps=1.0, foreach=False)
     raise ValueError(f"unknown optimizer {name!r}; choose one of {', '.join(OPTIMIZERS)}")
 
 
