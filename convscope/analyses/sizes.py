@@ -16,9 +16,10 @@ from math import lcm
 
 from ..graph import Graph
 from .receptive_field import receptive_fields
-from .windows import window_of
+from .windows import own_dims, window_of
 
 AXES = {1: ["length"], 2: ["height", "width"], 3: ["depth", "height", "width"]}
+UNITS = {"height": "row", "width": "column", "length": "position", "depth": "slice"}
 
 
 @dataclass(frozen=True)
@@ -34,7 +35,7 @@ class Drop:
     rows: int
 
     def text(self) -> str:
-        unit = {"height": "row", "width": "column"}.get(self.axis, f"{self.axis} position")
+        unit = UNITS.get(self.axis, f"{self.axis} position")
         return (f"{self.layer} ({self.type}) never looks at the last {self.rows} {unit}"
                 f"{'s' * (self.rows != 1)} of its {self.size}-{self.axis} input: {self.span} is "
                 f"not divisible by {self.stride}")
@@ -56,21 +57,23 @@ def _layer(graph: Graph, node) -> tuple[str, str]:
 
 
 def dropped(graph: Graph) -> tuple[Drop, ...]:
-    """Every layer of ``graph`` that drops real pixels (windows that skip by design excluded)."""
+    """Every layer of ``graph`` that drops real pixels (windows that skip by design excluded).
+    A 1-d layer's drops are in positions of its length, not columns of a 2-d op's width."""
     drops = []
     for node in graph.nodes:
         window = window_of(node)
         if window is None:
             continue
-        size = node.args[0].shape[2:]
-        for d, h in enumerate(size):
+        size, own = node.args[0].shape[2:], own_dims(node, graph.producer(node.args[0]))
+        for d in own:
+            h = size[d]
             rest, real = window.unseen(h, d)
             if real and not window.skips(d):
                 name, kind = _layer(graph, node)
                 span = (f"{h} + 2·{window.padding[d]} − {window.dilation[d]}·({window.kernel[d]}−1)"
                         f" − 1 = {window.span(h, d)}")
-                drops.append(Drop(name, kind, AXES.get(len(size), ["dim"] * 3)[d], h, span,
-                                  window.stride[d], real))
+                axis = AXES.get(len(own), ["dim"] * 3)[own.index(d)]
+                drops.append(Drop(name, kind, axis, h, span, window.stride[d], real))
     return tuple(drops)
 
 
@@ -80,8 +83,9 @@ def strided(graph: Graph) -> tuple[Strided, ...]:
         window = window_of(node)
         if window is not None and window.kind != "transposed" and max(window.stride) > 1:
             name, kind = _layer(graph, node)
-            found.append(Strided(name, kind, window.stride,
-                                 any(window.skips(d) for d in range(len(window.stride)))))
+            own = own_dims(node, graph.producer(node.args[0]))  # a 1-d pool: its one stride
+            found.append(Strided(name, kind, tuple(window.stride[d] for d in own),
+                                 any(window.skips(d) for d in own)))
     return tuple(found)
 
 

@@ -8,6 +8,7 @@ from torch import nn
 from convscope import zoo
 from convscope.analyses.sizes import dropped
 from convscope.probe import attempt, size_report, smallest_input
+from convscope.render.explain import render_sizes
 from convscope.trace.inputs import make_spec
 from tests.conftest import runs_for_real
 
@@ -126,3 +127,54 @@ def test_the_period_counts_every_stride_and_the_listed_sizes_match_size_by_size_
     truth = tuple(s for s in range(side, top + 1)
                   if runs_for_real(model, shape(s)) and dropped(attempt(model, make_spec(shape(s)))) == ())
     assert report.clean == truth
+
+
+def _real_unseen(model, length):
+    """(layer, input length, positions at the end no window reaches that are input) of every
+    conv and pool of a real forward at ``length``, windows that skip by design left out."""
+    found, handles = [], []
+
+    def hook(name, m):
+        def record(module, args, output):
+            k, s, p, d = (m.kernel_size, m.stride, m.padding, getattr(m, "dilation", 1))
+            k, s, p, d = (v[0] if isinstance(v, tuple) else v for v in (k, s, p, d))
+            size, out = args[0].shape[-1], output.shape[-1]
+            # the last window ends at (out − 1)·s + d(k − 1) + 1 of the padded input
+            unseen = size + 2 * p - ((out - 1) * s + d * (k - 1) + 1)
+            if d * (k - 1) + 1 >= s:
+                found.append((name, size, max(0, unseen - p)))
+        return record
+
+    for name, m in model.named_modules():
+        if isinstance(m, (nn.Conv1d, nn.MaxPool1d, nn.AvgPool1d)):
+            handles.append(m.register_forward_hook(hook(name, m)))
+    try:
+        runs = runs_for_real(model, (2, length))
+    finally:
+        for h in handles:
+            h.remove()
+    return found if runs else None
+
+
+def test_a_1d_network_is_described_in_lengths_positions_and_single_strides():
+    # a 1-d pool runs as a 2-d one on a height of 1: sizes once reported its drops as columns of
+    # a width, its stride as 1x2, its inputs as squares and the largest input as 2x23x23
+    model = _signal().eval()
+    for length in range(41, 120):
+        real = _real_unseen(model, length)
+        drops = dropped(attempt(model, make_spec((2, length))))
+        assert [(d.layer, d.size, d.rows) for d in drops] == [r for r in real if r[2]]
+        for d in drops:
+            assert d.axis == "length" and f"position{'s' * (d.rows != 1)} of its " \
+                f"{d.size}-length input" in d.text()
+    report = size_report(model, make_spec((2, 100)))
+    assert [(s.layer, s.stride) for s in report.strided] == [("0", (2,)), ("2", (2,)), ("4", (2,))]
+    text = render_sizes(report, "signal")
+    assert text.startswith("signal: input 2xL\n") and "square" not in text
+    assert "the pattern repeats every 8 positions" in text and "column" not in text
+    # a Linear after the flatten fixes the length: 22 and 23 -conv3-> 20, 21 -pool2-> 10
+    fixed = nn.Sequential(nn.Conv1d(2, 4, 3), nn.MaxPool1d(2), nn.Flatten(), nn.Linear(40, 3))
+    runs = [n for n in range(1, 60) if runs_for_real(fixed, (2, n))]
+    report = size_report(fixed, make_spec((2, 22)))
+    assert (report.smallest, report.largest) == ((2, runs[0]), runs[-1]) == ((2, 22), 23)
+    assert "largest input that runs: 2x23\n" in render_sizes(report, "fixed")
