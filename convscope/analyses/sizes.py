@@ -92,21 +92,33 @@ def strided(graph: Graph) -> tuple[Strided, ...]:
 def period(graph: Graph | None) -> int:
     """Input sizes repeat their remainders every ``period`` pixels: lcm of jump x stride, with
     the jump (effective stride) of each window's input as ``convscope rf`` computes it, so a
-    PixelUnshuffle, a strided slice or a 1-d pool on the way counts."""
+    PixelUnshuffle, a strided slice or a 1-d pool on the way counts; and the jump of every
+    tensor, so one with no window after it counts too (a PixelUnshuffle at the end fails on
+    odd sides of its input: 2x2 pool then unshuffle runs at 4, 5, 8, 9, ..., a period of 4)."""
     if graph is None:
         return 1
     found, step = receptive_fields(graph), 1
-    for node in graph.nodes:
+    for i, node in enumerate(graph.nodes):
         window = window_of(node)
         field = found.of(node.args[0]) if window is not None and node.args else None
-        if window is None or window.kind == "transposed" or field is None or not field.known:
+        if window is not None and window.kind != "transposed" and field is not None:
+            step = lcm(step, _jump(field, window.stride))
+        for slot in range(len(node.outputs)):
+            field = found.of_node(i, slot)
+            step = lcm(step, _jump(field, ()) if field is not None else 1)
+    return step
+
+
+def _jump(field, stride: tuple[int, ...]) -> int:
+    """lcm over the axes of ``field`` of its jump x the window's ``stride`` (none: 1), along
+    the axes a known field has not yet reduced to the whole input."""
+    step = 1
+    for axis, d in zip(field.axes, field.dims) if field.known else ():
+        if axis.whole or d is None or (stride and not 0 <= d - 2 < len(stride)):
             continue
-        for axis, d in zip(field.axes, field.dims):
-            if axis.whole or d is None or not 0 <= d - 2 < len(window.stride):
-                continue
-            jump = Fraction(axis.stride) * window.stride[d - 2]
-            if jump.denominator == 1 and jump > 0:  # not after an upsampling (s1/2)
-                step = lcm(step, int(jump))
+        jump = Fraction(axis.stride) * (stride[d - 2] if stride else 1)
+        if jump.denominator == 1 and jump > 0:  # not after an upsampling (s1/2)
+            step = lcm(step, int(jump))
     return step
 
 

@@ -103,8 +103,23 @@ def test_the_smallest_input_is_found_past_failures_no_rule_names(build, given):
     assert size_report(model, make_spec(given)).smallest == smallest
 
 
+class _Focus(nn.Module):
+    """YOLOv5's Focus as strided slices: cat needs the four of the same size, so odd sides fail."""
+
+    def forward(self, x):
+        return torch.cat([x[..., ::2, ::2], x[..., 1::2, ::2], x[..., ::2, 1::2],
+                          x[..., 1::2, 1::2]], 1)
+
+
 @pytest.mark.parametrize("build, given, period", [
     (_space_to_depth, (3, 32, 32), 4),  # unshuffle 2 x pool 2
+    # with no window after it, an unshuffle (or Focus's slices) once did not count: the period
+    # was the pool's 2, and 6, 10, 14, ... were listed though the unshuffle fails on their odd
+    # 3, 5, 7; pool 2 x unshuffle 2 = 4
+    (lambda: nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.MaxPool2d(2), nn.PixelUnshuffle(2)),
+     (3, 32, 32), 4),
+    (lambda: nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.MaxPool2d(2), _Focus()),
+     (3, 32, 32), 4),
     (_signal, (2, 100), 8),  # conv 2 x pool 2 x avg pool 2
     # at its smallest side (1) every map is 1x1 and every field global: the period is read at
     # the given input too (conv 2 x pool 2 x conv 2 x conv 2)
