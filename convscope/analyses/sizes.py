@@ -134,6 +134,7 @@ class SizeReport:
     limit: int = 0
 
     given_runs: bool = True
+    gaps: bool = False  # some sides past the smallest do not run (a PixelUnshuffle's odd ones)
 
     @property
     def rule(self) -> str:
@@ -162,4 +163,5 @@ def size_report_from(given, smallest, largest, step: int, verdicts: dict, limit:
     clean_residues = {s % step for s, drops in verdicts.items() if drops == ()}
     clean = tuple(s for s in range(side, top + 1) if s % step in clean_residues)
     return SizeReport(given, smallest, largest, step, clean, tuple(drops_given),
-                      strided(graph) if graph is not None else (), limit, given_runs)
+                      strided(graph) if graph is not None else (), limit, given_runs,
+                      any(drops is None for drops in verdicts.values()))

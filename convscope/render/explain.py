@@ -98,7 +98,9 @@ def render_sizes(report, name: str) -> str:
     lines.append(f"largest input that runs: {largest}"
                  if report.largest else
                  f"largest: every size up to {report.limit} runs (larger ones not tried: "
-                 f"--max)")
+                 f"--max)" if not report.gaps else
+                 f"largest: no size up to {report.limit} is too large, though some do not run "
+                 f"(larger ones not tried: --max)")
     strided = [s for s in report.strided if not s.skips]
     if strided:
         names = ", ".join(f"{s.layer} (stride {'x'.join(map(str, s.stride))})" for s in strided)

@@ -193,3 +193,28 @@ def test_a_1d_network_is_described_in_lengths_positions_and_single_strides():
     report = size_report(fixed, make_spec((2, 22)))
     assert (report.smallest, report.largest) == ((2, runs[0]), runs[-1]) == ((2, 22), 23)
     assert "largest input that runs: 2x23\n" in render_sizes(report, "fixed")
+
+
+@pytest.mark.parametrize("build, given", [
+    (_space_to_depth, (3, 32, 32)),  # runs at even sides from 12: no side is too large
+    # the unshuffle fails on odd sides, the Linear wants 4·5·5: runs at 20 and 22 only
+    (lambda: nn.Sequential(nn.PixelUnshuffle(2), nn.Conv2d(12, 4, 3, padding=1), nn.MaxPool2d(2),
+                           nn.Flatten(), nn.Linear(4 * 5 * 5, 3)), (3, 20, 20)),
+    (lambda: zoo.create("lenet5"), (1, 32, 32)),  # runs from 32 to 35
+])
+def test_the_largest_input_is_the_largest_side_that_runs_for_every_max(build, given):
+    # the search for the largest once read every failure no rule names as "too large": with
+    # --max 33, an unshuffle failing on 33 said the largest input was 24, though 32 runs
+    model = build().eval()
+    runs = [s for s in range(1, 80) if runs_for_real(model, (given[0], s, s))]
+    for limit in range(runs[0], 56):
+        report = size_report(model, make_spec(given), limit=limit)
+        below = [s for s in runs if s <= limit]
+        text = render_sizes(report, "net")
+        if report.largest is None:  # no size up to the limit is too large: a larger one runs
+            assert limit in runs or any(s > limit for s in runs)
+            assert report.gaps == (below != list(range(runs[0], limit + 1)))
+            assert ("though some do not run" in text) == report.gaps
+        else:
+            assert report.largest == below[-1] and not any(s > limit for s in runs)
+            assert f"largest input that runs: {given[0]}x{below[-1]}x{below[-1]}\n" in text
