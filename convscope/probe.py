@@ -149,6 +149,30 @@ class _Sides:
         return side if self.verdict(side)[0] == "ok" else None
 
 
+def _largest(sides: _Sides, side: int, step: int, limit: int) -> int | None:
+    """The largest side up to ``limit`` that runs, None when no side up to it is too large.
+
+    A failure that repeats with the period (a PixelUnshuffle given an odd side) is not "too
+    large": the sides side + k·step run or fail together for it, so the first of them that
+    fails is too large, and the largest side that runs lies in the period before it. Reading
+    every failure no rule names as "too large" once made PixelUnshuffle(2) with --max 33 say
+    24. At most log2(limit / step) + step traces, and only when the limit does not run."""
+    if sides.verdict(limit)[0] == "ok":
+        return None
+    low, high = 0, (limit - side) // step + 1  # side + low·step runs, side + high·step does not
+    if sides.verdict(side + high * step)[0] == "ok":
+        return None  # the first of them past the limit runs: none up to it is too large
+    while high - low > 1:
+        middle = (low + high) // 2
+        if sides.verdict(side + middle * step)[0] == "ok":
+            low = middle
+        else:
+            high = middle
+    largest = next(s for s in range(side + high * step - 1, side + low * step - 1, -1)
+                   if sides.verdict(s)[0] == "ok")
+    return largest if largest <= limit else None  # one past the limit runs: not too large
+
+
 def _check_limit(limit: int | None, smallest: tuple[int, ...]) -> None:
     """A ``limit`` the sizes can be listed up to: at least the smallest side that runs, and not
     so large that the list would not fit in memory."""
@@ -192,9 +216,7 @@ def size_report(model: nn.Module, spec: InputSpec, *, limit: int | None = None) 
     smallest = tuple(_at(spec, side).args[0])
     _check_limit(limit, smallest)
     limit = limit or max(2 * max(given[1:]), side + 8 * step)
-    largest = None
-    if sides.verdict(limit)[0] != "ok":
-        largest = sides.first(side, limit, ("large", "other")) - 1
+    largest = _largest(sides, side, step, limit)
     verdicts = {}
     for candidate in range(side, min(side + step - 1, largest or limit) + 1):
         result = sides.verdict(candidate)[1]

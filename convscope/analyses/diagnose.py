@@ -17,7 +17,7 @@ from typing import Callable
 from ..errors import ConvscopeError, ModelError, TraceError
 from .validate import (SPATIAL_TYPES, axis_names, conv_channels, dims, dtype_text, float_dtypes,
                        fuller, groups_text, unbatched_text)
-from .windows import MATMUL_OPS, VIEW_OPS, window_of
+from .windows import MATMUL_OPS, VIEW_OPS, own_dims, window_of
 
 DATA_DEPENDENT = ("item()", "data-dependent", "DataDependentOutput", "DynamicOutputShape",
                   "meta tensors", "Cannot copy out of meta tensor", "data_ptr", "numpy()")
@@ -260,12 +260,16 @@ def _groups(failure, finding, ctx) -> str:
 
 
 def _collapse(failure, finding, ctx) -> str:
-    node = failure.node
-    window, size = window_of(node), node.args[0].shape[2:]
-    names = axis_names(len(size))
-    steps = [f"output {names[d]} = {window.formula(h, d)} = {window.output_size(h, d)}"
-             for d, h in enumerate(size) if window.output_size(h, d) < 1]
-    kernel = "x".join(str(window.effective_kernel(d)) for d in range(len(size)))
+    node, nodes = failure.node, getattr(failure, "nodes", ())
+    x = node.args[0]
+    made = nodes[x.source] if x.kind == "node" and x.source < len(nodes) else None
+    # a 1-d pool runs as a 2-d one on a height of 1: its words are the length's alone
+    window, own = window_of(node), own_dims(node, made)
+    size, names = [x.shape[2 + d] for d in own], axis_names(len(own))
+    steps = [f"output {names[i]} = {window.formula(size[i], d)} = "
+             f"{window.output_size(size[i], d)}"
+             for i, d in enumerate(own) if window.output_size(size[i], d) < 1]
+    kernel = "x".join(str(window.effective_kernel(d)) for d in own)
     given = f"the input {dims(ctx.input_shapes[0])}" if ctx.input_shapes else "the input"
     return (f"{finding.where}: the feature map has shrunk to {dims(size)} before this layer, "
             f"too small for its {kernel} window: {'; '.join(steps)}, and a size must be at "

@@ -16,9 +16,10 @@ from math import lcm
 
 from ..graph import Graph
 from .receptive_field import receptive_fields
-from .windows import window_of
+from .windows import own_dims, window_of
 
 AXES = {1: ["length"], 2: ["height", "width"], 3: ["depth", "height", "width"]}
+UNITS = {"height": "row", "width": "column", "length": "position", "depth": "slice"}
 
 
 @dataclass(frozen=True)
@@ -34,7 +35,7 @@ class Drop:
     rows: int
 
     def text(self) -> str:
-        unit = {"height": "row", "width": "column"}.get(self.axis, f"{self.axis} position")
+        unit = UNITS.get(self.axis, f"{self.axis} position")
         return (f"{self.layer} ({self.type}) never looks at the last {self.rows} {unit}"
                 f"{'s' * (self.rows != 1)} of its {self.size}-{self.axis} input: {self.span} is "
                 f"not divisible by {self.stride}")
@@ -56,21 +57,23 @@ def _layer(graph: Graph, node) -> tuple[str, str]:
 
 
 def dropped(graph: Graph) -> tuple[Drop, ...]:
-    """Every layer of ``graph`` that drops real pixels (windows that skip by design excluded)."""
+    """Every layer of ``graph`` that drops real pixels (windows that skip by design excluded).
+    A 1-d layer's drops are in positions of its length, not columns of a 2-d op's width."""
     drops = []
     for node in graph.nodes:
         window = window_of(node)
         if window is None:
             continue
-        size = node.args[0].shape[2:]
-        for d, h in enumerate(size):
+        size, own = node.args[0].shape[2:], own_dims(node, graph.producer(node.args[0]))
+        for d in own:
+            h = size[d]
             rest, real = window.unseen(h, d)
             if real and not window.skips(d):
                 name, kind = _layer(graph, node)
                 span = (f"{h} + 2·{window.padding[d]} − {window.dilation[d]}·({window.kernel[d]}−1)"
                         f" − 1 = {window.span(h, d)}")
-                drops.append(Drop(name, kind, AXES.get(len(size), ["dim"] * 3)[d], h, span,
-                                  window.stride[d], real))
+                axis = AXES.get(len(own), ["dim"] * 3)[own.index(d)]
+                drops.append(Drop(name, kind, axis, h, span, window.stride[d], real))
     return tuple(drops)
 
 
@@ -80,29 +83,42 @@ def strided(graph: Graph) -> tuple[Strided, ...]:
         window = window_of(node)
         if window is not None and window.kind != "transposed" and max(window.stride) > 1:
             name, kind = _layer(graph, node)
-            found.append(Strided(name, kind, window.stride,
-                                 any(window.skips(d) for d in range(len(window.stride)))))
+            own = own_dims(node, graph.producer(node.args[0]))  # a 1-d pool: its one stride
+            found.append(Strided(name, kind, tuple(window.stride[d] for d in own),
+                                 any(window.skips(d) for d in own)))
     return tuple(found)
 
 
 def period(graph: Graph | None) -> int:
     """Input sizes repeat their remainders every ``period`` pixels: lcm of jump x stride, with
     the jump (effective stride) of each window's input as ``convscope rf`` computes it, so a
-    PixelUnshuffle, a strided slice or a 1-d pool on the way counts."""
+    PixelUnshuffle, a strided slice or a 1-d pool on the way counts; and the jump of every
+    tensor, so one with no window after it counts too (a PixelUnshuffle at the end fails on
+    odd sides of its input: 2x2 pool then unshuffle runs at 4, 5, 8, 9, ..., a period of 4)."""
     if graph is None:
         return 1
     found, step = receptive_fields(graph), 1
-    for node in graph.nodes:
+    for i, node in enumerate(graph.nodes):
         window = window_of(node)
         field = found.of(node.args[0]) if window is not None and node.args else None
-        if window is None or window.kind == "transposed" or field is None or not field.known:
+        if window is not None and window.kind != "transposed" and field is not None:
+            step = lcm(step, _jump(field, window.stride))
+        for slot in range(len(node.outputs)):
+            field = found.of_node(i, slot)
+            step = lcm(step, _jump(field, ()) if field is not None else 1)
+    return step
+
+
+def _jump(field, stride: tuple[int, ...]) -> int:
+    """lcm over the axes of ``field`` of its jump x the window's ``stride`` (none: 1), along
+    the axes a known field has not yet reduced to the whole input."""
+    step = 1
+    for axis, d in zip(field.axes, field.dims) if field.known else ():
+        if axis.whole or d is None or (stride and not 0 <= d - 2 < len(stride)):
             continue
-        for axis, d in zip(field.axes, field.dims):
-            if axis.whole or d is None or not 0 <= d - 2 < len(window.stride):
-                continue
-            jump = Fraction(axis.stride) * window.stride[d - 2]
-            if jump.denominator == 1 and jump > 0:  # not after an upsampling (s1/2)
-                step = lcm(step, int(jump))
+        jump = Fraction(axis.stride) * (stride[d - 2] if stride else 1)
+        if jump.denominator == 1 and jump > 0:  # not after an upsampling (s1/2)
+            step = lcm(step, int(jump))
     return step
 
 
@@ -118,6 +134,7 @@ class SizeReport:
     limit: int = 0
 
     given_runs: bool = True
+    gaps: bool = False  # some sides past the smallest do not run (a PixelUnshuffle's odd ones)
 
     @property
     def rule(self) -> str:
@@ -146,4 +163,5 @@ def size_report_from(given, smallest, largest, step: int, verdicts: dict, limit:
     clean_residues = {s % step for s, drops in verdicts.items() if drops == ()}
     clean = tuple(s for s in range(side, top + 1) if s % step in clean_residues)
     return SizeReport(given, smallest, largest, step, clean, tuple(drops_given),
-                      strided(graph) if graph is not None else (), limit, given_runs)
+                      strided(graph) if graph is not None else (), limit, given_runs,
+                      any(drops is None for drops in verdicts.values()))

@@ -130,3 +130,17 @@ def adaptive_window(node: Node) -> Window | None:
         return None
     steps = tuple(h // o for h, o in zip(size, out))
     return Window("avg", steps, steps, (0,) * len(steps), (1,) * len(steps))
+
+
+def own_dims(node: Node, made: Node | None) -> tuple[int, ...]:
+    """The spatial dims of a window op that are its layer's own. A 1-d pool runs as a 2-d one on
+    its input unsqueezed at dim -2: [1, 8, 50] -> [1, 8, 1, 50], so of the op's dims (0, 1) only
+    1 is the layer's; dim 0, a height of 1, is PyTorch's. ``made``: the node that made the op's
+    input (None when it is the model's input)."""
+    x = node.args[0].shape
+    spatial = tuple(range(len(x) - 2))
+    if made is None or made.packet != "aten.unsqueeze" or made.call != node.call \
+            or len(made.args) < 2 or not isinstance(made.args[1], int):
+        return spatial
+    added = made.args[1] % len(x) - 2  # unsqueeze(-2) of a 3-d tensor adds dim 2: spatial 0
+    return tuple(d for d in spatial if d != added or x[2 + d] != 1)

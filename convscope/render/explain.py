@@ -84,28 +84,36 @@ def render_calculation(calc) -> str:
 def render_sizes(report, name: str) -> str:
     given = report.given
     channels = given[0] if given else "C"
-    axes = "x".join(["H", "W", "D"][: len(given) - 1]) if given else "HxW"
-    lines = [f"{name}: input {channels}x{axes} (square sizes; each side follows the same rule)"]
+    n = len(given) - 1 if given else 2
+    # a 1-d input has one size, its length: no square, no rows
+    pixels, rows = ("positions", "positions") if n == 1 else ("pixels", "rows")
+    lines = [f"{name}: input {channels}xL" if n == 1 else
+             f"{name}: input {channels}x{'x'.join('HWD'[:n])} (square sizes; each side follows "
+             f"the same rule)"]
     if report.smallest is None:
         lines.append("no input size up to 4096 runs: see the error `convscope summary` gives")
         return "\n".join(lines) + "\n"
     lines.append(f"smallest input that runs: {'x'.join(map(str, report.smallest))}")
-    lines.append(f"largest input that runs: {channels}x{report.largest}x{report.largest}"
+    largest = "x".join(map(str, (channels, *[report.largest] * n)))
+    lines.append(f"largest input that runs: {largest}"
                  if report.largest else
                  f"largest: every size up to {report.limit} runs (larger ones not tried: "
-                 f"--max)")
+                 f"--max)" if not report.gaps else
+                 f"largest: no size up to {report.limit} is too large, though some do not run "
+                 f"(larger ones not tried: --max)")
     strided = [s for s in report.strided if not s.skips]
     if strided:
         names = ", ".join(f"{s.layer} (stride {'x'.join(map(str, s.stride))})" for s in strided)
-        lines.append(f"strided layers: {names}; the pattern repeats every {report.period} pixels")
+        lines.append(f"strided layers: {names}; the pattern repeats every {report.period} "
+                     f"{pixels}")
     for skip in (s for s in report.strided if s.skips):
         lines.append(f"{skip.layer} ({skip.type}) has a window smaller than its stride: it skips "
-                     f"rows by design, so it is not counted")
+                     f"{rows} by design, so it is not counted")
     top = report.largest or report.limit
     shown = ", ".join(map(str, report.clean[:12])) + (", ..." if len(report.clean) > 12 else "")
-    lines.append(f"sizes up to {top} that pass every stride without dropping pixels: "
+    lines.append(f"sizes up to {top} that pass every stride without dropping {pixels}: "
                  f"{report.rule}: {shown}" if report.clean else
-                 f"no size up to {top} passes every stride without dropping pixels")
+                 f"no size up to {top} passes every stride without dropping {pixels}")
     if given:
         at = "x".join(map(str, given))
         if not report.given_runs:

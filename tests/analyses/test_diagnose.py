@@ -100,6 +100,30 @@ def test_a_1d_average_pool_that_collapses_is_a_collapse_not_an_unbatched_input()
     assert truth == 8 and "the smallest input that works is 1x8" in text
 
 
+def test_a_1d_pool_that_collapses_is_described_in_lengths_at_every_size():
+    # a 1-d pool runs as a 2-d one on a height of 1: the message once said "shrunk to 1x1",
+    # "its 1x2 window" and "output width". 37..40 -conv s2-> 19..20 -pool 3/2-> 9 -conv k5 d2->
+    # 1, and the 2-wide AvgPool1d has nothing left; the length it receives is the real one
+    model = nn.Sequential(nn.Conv1d(2, 8, 7, stride=2, padding=3), nn.ReLU(), nn.MaxPool1d(3, 2),
+                          nn.Conv1d(8, 8, 5, dilation=2), nn.AvgPool1d(2),
+                          nn.AdaptiveAvgPool1d(1), nn.Flatten(), nn.Linear(8, 4)).eval()
+    arrived = {}
+    model[4].register_forward_pre_hook(lambda m, args: arrived.update(length=args[0].shape[-1]))
+    seen = 0
+    for n in range(20, 48):
+        arrived.clear()
+        if runs_for_real(model, (2, n)) or "length" not in arrived:
+            continue  # runs, or failed before the pool
+        length = arrived["length"]  # before convscope's own traces run the hook again
+        text = str(error_of(model, (2, n)))
+        assert f"layer 4 (AvgPool1d): the feature map has shrunk to {length} before this " \
+               f"layer, too small for its 2 window: output length = ⌊({length} + 2·0 − " \
+               f"1·(2−1) − 1) / 2⌋ + 1 = 0" in text
+        assert "1x" not in text.split("Fix:")[0] and "width" not in text
+        seen += 1
+    assert seen == 4  # 37, 38, 39, 40
+
+
 def test_lenet_on_28x28_crashes_at_the_first_linear_with_the_fix():
     error = error_of(zoo.create("lenet5"), (1, 28, 28))
     assert error.layer == "classifier.0"

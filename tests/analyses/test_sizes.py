@@ -8,6 +8,7 @@ from torch import nn
 from convscope import zoo
 from convscope.analyses.sizes import dropped
 from convscope.probe import attempt, size_report, smallest_input
+from convscope.render.explain import render_sizes
 from convscope.trace.inputs import make_spec
 from tests.conftest import runs_for_real
 
@@ -102,8 +103,23 @@ def test_the_smallest_input_is_found_past_failures_no_rule_names(build, given):
     assert size_report(model, make_spec(given)).smallest == smallest
 
 
+class _Focus(nn.Module):
+    """YOLOv5's Focus as strided slices: cat needs the four of the same size, so odd sides fail."""
+
+    def forward(self, x):
+        return torch.cat([x[..., ::2, ::2], x[..., 1::2, ::2], x[..., ::2, 1::2],
+                          x[..., 1::2, 1::2]], 1)
+
+
 @pytest.mark.parametrize("build, given, period", [
     (_space_to_depth, (3, 32, 32), 4),  # unshuffle 2 x pool 2
+    # with no window after it, an unshuffle (or Focus's slices) once did not count: the period
+    # was the pool's 2, and 6, 10, 14, ... were listed though the unshuffle fails on their odd
+    # 3, 5, 7; pool 2 x unshuffle 2 = 4
+    (lambda: nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.MaxPool2d(2), nn.PixelUnshuffle(2)),
+     (3, 32, 32), 4),
+    (lambda: nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.MaxPool2d(2), _Focus()),
+     (3, 32, 32), 4),
     (_signal, (2, 100), 8),  # conv 2 x pool 2 x avg pool 2
     # at its smallest side (1) every map is 1x1 and every field global: the period is read at
     # the given input too (conv 2 x pool 2 x conv 2 x conv 2)
@@ -126,3 +142,79 @@ def test_the_period_counts_every_stride_and_the_listed_sizes_match_size_by_size_
     truth = tuple(s for s in range(side, top + 1)
                   if runs_for_real(model, shape(s)) and dropped(attempt(model, make_spec(shape(s)))) == ())
     assert report.clean == truth
+
+
+def _real_unseen(model, length):
+    """(layer, input length, positions at the end no window reaches that are input) of every
+    conv and pool of a real forward at ``length``, windows that skip by design left out."""
+    found, handles = [], []
+
+    def hook(name, m):
+        def record(module, args, output):
+            k, s, p, d = (m.kernel_size, m.stride, m.padding, getattr(m, "dilation", 1))
+            k, s, p, d = (v[0] if isinstance(v, tuple) else v for v in (k, s, p, d))
+            size, out = args[0].shape[-1], output.shape[-1]
+            # the last window ends at (out − 1)·s + d(k − 1) + 1 of the padded input
+            unseen = size + 2 * p - ((out - 1) * s + d * (k - 1) + 1)
+            if d * (k - 1) + 1 >= s:
+                found.append((name, size, max(0, unseen - p)))
+        return record
+
+    for name, m in model.named_modules():
+        if isinstance(m, (nn.Conv1d, nn.MaxPool1d, nn.AvgPool1d)):
+            handles.append(m.register_forward_hook(hook(name, m)))
+    try:
+        runs = runs_for_real(model, (2, length))
+    finally:
+        for h in handles:
+            h.remove()
+    return found if runs else None
+
+
+def test_a_1d_network_is_described_in_lengths_positions_and_single_strides():
+    # a 1-d pool runs as a 2-d one on a height of 1: sizes once reported its drops as columns of
+    # a width, its stride as 1x2, its inputs as squares and the largest input as 2x23x23
+    model = _signal().eval()
+    for length in range(41, 120):
+        real = _real_unseen(model, length)
+        drops = dropped(attempt(model, make_spec((2, length))))
+        assert [(d.layer, d.size, d.rows) for d in drops] == [r for r in real if r[2]]
+        for d in drops:
+            assert d.axis == "length" and f"position{'s' * (d.rows != 1)} of its " \
+                f"{d.size}-length input" in d.text()
+    report = size_report(model, make_spec((2, 100)))
+    assert [(s.layer, s.stride) for s in report.strided] == [("0", (2,)), ("2", (2,)), ("4", (2,))]
+    text = render_sizes(report, "signal")
+    assert text.startswith("signal: input 2xL\n") and "square" not in text
+    assert "the pattern repeats every 8 positions" in text and "column" not in text
+    # a Linear after the flatten fixes the length: 22 and 23 -conv3-> 20, 21 -pool2-> 10
+    fixed = nn.Sequential(nn.Conv1d(2, 4, 3), nn.MaxPool1d(2), nn.Flatten(), nn.Linear(40, 3))
+    runs = [n for n in range(1, 60) if runs_for_real(fixed, (2, n))]
+    report = size_report(fixed, make_spec((2, 22)))
+    assert (report.smallest, report.largest) == ((2, runs[0]), runs[-1]) == ((2, 22), 23)
+    assert "largest input that runs: 2x23\n" in render_sizes(report, "fixed")
+
+
+@pytest.mark.parametrize("build, given", [
+    (_space_to_depth, (3, 32, 32)),  # runs at even sides from 12: no side is too large
+    # the unshuffle fails on odd sides, the Linear wants 4·5·5: runs at 20 and 22 only
+    (lambda: nn.Sequential(nn.PixelUnshuffle(2), nn.Conv2d(12, 4, 3, padding=1), nn.MaxPool2d(2),
+                           nn.Flatten(), nn.Linear(4 * 5 * 5, 3)), (3, 20, 20)),
+    (lambda: zoo.create("lenet5"), (1, 32, 32)),  # runs from 32 to 35
+])
+def test_the_largest_input_is_the_largest_side_that_runs_for_every_max(build, given):
+    # the search for the largest once read every failure no rule names as "too large": with
+    # --max 33, an unshuffle failing on 33 said the largest input was 24, though 32 runs
+    model = build().eval()
+    runs = [s for s in range(1, 80) if runs_for_real(model, (given[0], s, s))]
+    for limit in range(runs[0], 56):
+        report = size_report(model, make_spec(given), limit=limit)
+        below = [s for s in runs if s <= limit]
+        text = render_sizes(report, "net")
+        if report.largest is None:  # no size up to the limit is too large: a larger one runs
+            assert limit in runs or any(s > limit for s in runs)
+            assert report.gaps == (below != list(range(runs[0], limit + 1)))
+            assert ("though some do not run" in text) == report.gaps
+        else:
+            assert report.largest == below[-1] and not any(s > limit for s in runs)
+            assert f"largest input that runs: {given[0]}x{below[-1]}x{below[-1]}\n" in text
