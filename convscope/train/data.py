@@ -73,6 +73,10 @@ def load_data(name: str, input_size: Sequence[int], seed: int = 0, val_fraction:
         raise UsageError(f"unknown data {name!r}. {DATA_HELP}.")
     images = fit_images(images, input_size)
     train_index, val_index = split_indices(len(labels), val_fraction, seed)
+    if len(train_index) == 0:  # round(count * fraction) can hold out every sample
+        raise UsageError(f"--val-fraction {val_fraction} holds out all {len(labels)} samples of "
+                         f"{name} for validation and leaves none to train on; give a smaller "
+                         "fraction, e.g. --val-fraction 0.2.")
     if normalisation is None:
         train_images = images[train_index]
         normalisation = Normalisation(train_images.mean().item(), train_images.std().item() or 1.0)

@@ -86,6 +86,16 @@ def test_bad_data_requests_say_what_to_do(name, input_size, message):
         load_data(name, input_size)
 
 
+@pytest.mark.parametrize("fraction, train_count", [(0.9995, 1), (0.9998, 0)])
+def test_a_validation_fraction_that_leaves_nothing_to_train_on_is_refused(fraction, train_count):
+    # 1,797 digits: round(1797 * 0.9995) = 1796 held out leaves 1; round(1797 * 0.9998) = 1797
+    if train_count:
+        assert len(load_data("digits", (1, 8, 8), val_fraction=fraction).train) == train_count
+    else:
+        with pytest.raises(UsageError, match="holds out all 1797 samples of digits"):
+            load_data("digits", (1, 8, 8), val_fraction=fraction)
+
+
 def test_a_folder_without_class_folders_is_refused(tmp_path):
     (tmp_path / "only").mkdir()
     with pytest.raises(UsageError, match="one sub-folder of images per class"):
