@@ -144,12 +144,21 @@ def _read_image(path: Path, channels: int) -> torch.Tensor:
         raise UsageError("reading images needs Pillow: pip install 'convscope[train]'.") from None
     try:
         with Image.open(path) as image:
+            if image.mode in ("I", "I;16", "I;16L", "I;16B"):  # 16-bit grey: convert() clips
+                return _sixteen_bit(image)  # every value above 255 to white
             image = image.convert("L" if channels == 1 else "RGB")
             data = torch.frombuffer(bytearray(image.tobytes()), dtype=torch.uint8)
             size = (image.height, image.width, len(image.getbands()))
     except (OSError, ValueError) as exc:
         raise UsageError(f"cannot read image {path}: {exc}.") from None
     return data.view(size).permute(2, 0, 1).float() / 255.0
+
+
+def _sixteen_bit(image) -> torch.Tensor:
+    """A 16-bit grey image (Pillow's mode I;16, or I for older Pillow) as [1, h, w] in [0, 1]:
+    pixel / 65535, so 1,040 is 0.016 (``convert("L")`` would make it 255, white)."""
+    values = torch.frombuffer(bytearray(image.convert("I").tobytes()), dtype=torch.int32)
+    return (values.float() / 65535.0).clamp(0, 1).view(1, image.height, image.width)
 
 
 def _torchvision_split(name: str, input_size: Sequence[int],

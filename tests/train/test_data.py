@@ -77,6 +77,18 @@ def test_one_image_file_is_read_as_the_model_sees_it(tmp_path):
     assert image[0].eq(1).all() and image[1:].eq(-1).all()  # (1 - .5)/.5 and (0 - .5)/.5
 
 
+@pytest.mark.parametrize("channels", [1, 3])
+def test_a_sixteen_bit_grey_png_keeps_its_levels(tmp_path, channels):
+    import numpy as np
+
+    levels = np.arange(0, 65536, 4369, dtype=np.uint16).reshape(4, 4)  # 0, 4369, ... 65535
+    Image.fromarray(levels).save(tmp_path / "deep.png")  # Pillow reads it back as mode I;16
+    image = load_image(tmp_path / "deep.png", (channels, 4, 4), Normalisation(0.0, 1.0))
+    expected = torch.tensor(levels / 65535.0, dtype=torch.float32)  # not clipped at 255 (white)
+    for channel in image:
+        torch.testing.assert_close(channel, expected)
+
+
 @pytest.mark.parametrize("name, input_size, message", [
     ("imagenet", (1, 28, 28), "unknown data 'imagenet'"),
     ("digits", (28, 28), "needs image inputs C x H x W"),
