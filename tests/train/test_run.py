@@ -111,6 +111,20 @@ def test_schedules_set_the_rate_of_each_epoch(schedule, expected):
     assert [r["lr"] for r in run.history] == pytest.approx(expected)
 
 
+def test_plateau_divides_the_rate_after_two_epochs_without_a_better_validation_loss():
+    from convscope.train.options import make_optimizer, make_schedule, step_schedule
+
+    options = TrainOptions(epochs=6, lr=1.0, schedule="plateau")
+    optimizer = make_optimizer([nn.Parameter(torch.zeros(1))], options)
+    schedule = make_schedule(optimizer, options)
+    rates = []
+    for val_loss in (1.0, 2.0, 2.0, 2.0, 2.0, 2.0):  # the best at epoch 1, then no better
+        rates.append(optimizer.param_groups[0]["lr"])
+        step_schedule(schedule, val_loss)
+    # epochs 2 and 3 are two without a better loss: epoch 4 trains at 0.1; 4 and 5: epoch 6
+    assert rates == pytest.approx([1.0, 1.0, 1.0, 0.1, 0.1, 0.01])
+
+
 def test_a_model_without_class_logits_is_refused_before_training():
     with pytest.raises(UsageError, match=r"maps a batch of 2 inputs to \[2, 1, 28, 28\]"):
         train("zoo:broken_cnn", TrainOptions(epochs=1))
