@@ -126,12 +126,18 @@ def _digits():
 
 
 def _folder(root: Path, input_size: Sequence[int]):
-    classes = sorted(p.name for p in root.iterdir() if p.is_dir())
+    # hidden folders (.ipynb_checkpoints, .git) are not classes
+    classes = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
     files = [(f, label) for label, c in enumerate(classes) for f in sorted((root / c).iterdir())
              if f.suffix.lower() in IMAGE_SUFFIXES]
     if len(classes) < 2 or not files:
         raise UsageError(f"{root} should hold one sub-folder of images per class (at least two); "
                          f"found {len(classes)} sub-folders and {len(files)} images.")
+    empty = [c for label, c in enumerate(classes) if all(k != label for _, k in files)]
+    if empty:  # a class no sample has would still get a logit, and "-" in every evaluation
+        raise UsageError(f"class folder{'s' * (len(empty) > 1)} {', '.join(empty)} of {root} "
+                         f"{'hold' if len(empty) > 1 else 'holds'} no images (PNG, JPEG, ...; "
+                         "sub-folders are not read); add images or remove the folder.")
     images = [fit_images(_read_image(f, input_size[0])[None], input_size)[0] for f, _ in files]
     return torch.stack(images), torch.tensor([label for _, label in files]), classes
 

@@ -70,6 +70,18 @@ def test_a_folder_of_class_folders(tmp_path):
         assert expected_low - 1e-4 <= raw.min().item() <= raw.max().item() <= expected_low + 5 / 255
 
 
+def test_hidden_folders_are_not_classes_and_an_empty_class_is_refused(tmp_path):
+    _write_folder(tmp_path)
+    (tmp_path / ".ipynb_checkpoints").mkdir()
+    Image.new("L", (4, 4)).save(tmp_path / ".ipynb_checkpoints" / "0.png")
+    data = load_data(str(tmp_path), (1, 6, 5), seed=0, val_fraction=0.4)
+    assert data.classes == ["bright", "dark"] and len(data.train) + len(data.val) == 10
+    (tmp_path / "cats" / "nested").mkdir(parents=True)
+    Image.new("L", (4, 4)).save(tmp_path / "cats" / "nested" / "0.png")
+    with pytest.raises(UsageError, match="class folder cats of .* holds no images"):
+        load_data(str(tmp_path), (1, 6, 5))
+
+
 def test_one_image_file_is_read_as_the_model_sees_it(tmp_path):
     Image.new("RGB", (4, 4), (255, 0, 0)).save(tmp_path / "red.png")
     image = load_image(tmp_path / "red.png", (3, 2, 2), Normalisation(0.5, 0.5))
