@@ -147,8 +147,12 @@ def check_outputs(network: nn.Module, input_size, classes: int, spec: str) -> No
     two = make_spec(tuple(input_size), batch_size=2)
     graph = checked_trace(network, two, one_input=True)
     shapes = [ref.shape for ref in graph.outputs]
+    got = ", ".join(str(list(s)) for s in shapes)
+    if len(shapes) > 1:
+        raise UsageError(f"{spec} returns {len(shapes)} tensors for a batch of 2 inputs ({got}); "
+                         f"training needs one, the logits [2, {classes}]. Return them alone, e.g. "
+                         "from a wrapper whose forward returns model(x)[0].")
     if len(shapes) != 1 or tuple(shapes[0]) != (2, classes):
-        got = ", ".join(str(list(s)) for s in shapes)
         raise UsageError(f"{spec} maps a batch of 2 inputs to {got}; training on {classes} "
                          f"classes needs logits of shape [2, {classes}]. Give the model "
                          f"{classes} outputs (e.g. --arg num_classes={classes}) and end it with "

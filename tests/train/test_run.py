@@ -130,6 +130,28 @@ def test_a_model_without_class_logits_is_refused_before_training():
         train("zoo:broken_cnn", TrainOptions(epochs=1))
 
 
+class LogitsAndFeatures(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv, self.fc = nn.Conv2d(1, 4, 3), nn.Linear(144, 10)
+
+    def forward(self, x):
+        features = self.conv(x)
+        return self.fc(features.flatten(1)), features
+
+
+def test_a_model_returning_a_tuple_is_told_to_return_the_logits_alone():
+    model = LogitsAndFeatures()
+    shapes = [list(t.shape) for t in model(torch.zeros(2, 1, 8, 8))]  # the real forward's
+    assert shapes == [[2, 10], [2, 4, 6, 6]]
+    with pytest.raises(UsageError) as caught:
+        train(model, TrainOptions(epochs=1), input_size=(1, 8, 8))
+    assert str(caught.value).startswith(
+        "python:tests.train.test_run.LogitsAndFeatures returns 2 tensors for a batch of 2 inputs "
+        f"({', '.join(map(str, shapes))}); training needs one, the logits [2, 10]. Return them ")
+    assert "flatten" not in str(caught.value)
+
+
 def test_a_model_that_cannot_run_on_the_data_names_the_layer():
     net = nn.Sequential(nn.Conv2d(1, 4, 3), nn.Flatten(), nn.Linear(100, 10))
     with pytest.raises(ModelError, match=r"layer 2 \(Linear\): expects in_features=100 but the "
