@@ -96,8 +96,9 @@ def fit_images(images: torch.Tensor, input_size: Sequence[int]) -> torch.Tensor:
     """[N, c, h, w] images in [0, 1] -> [N, C, H, W]: bilinear resize, grey repeated to colour."""
     channels, height, width = input_size
     if tuple(images.shape[-2:]) != (height, width):
+        shrinks = images.shape[-2] > height or images.shape[-1] > width  # either axis aliases
         images = F.interpolate(images, size=(height, width), mode="bilinear", align_corners=False,
-                               antialias=images.shape[-1] > width)
+                               antialias=shrinks)
     if images.shape[1] == channels:
         return images
     if images.shape[1] == 1:

@@ -50,6 +50,15 @@ def test_grey_images_are_repeated_for_a_colour_model_and_colour_averaged_for_gre
         fit_images(torch.rand(1, 4, 8, 8), (3, 8, 8))
 
 
+@pytest.mark.parametrize("shape", [(64, 8), (64, 4), (8, 64)])
+def test_resizing_treats_height_and_width_alike(shape):
+    # a tall image is the transpose of a wide one: both shrink with the same antialiasing
+    images = torch.rand(2, 1, *shape, generator=torch.Generator().manual_seed(0))
+    tall = fit_images(images, (1, 8, 8))
+    wide = fit_images(images.transpose(2, 3), (1, 8, 8)).transpose(2, 3)
+    torch.testing.assert_close(tall, wide)
+
+
 def _write_folder(root, size=(10, 12)):
     """Two classes: dark images and bright images (PNG, grey)."""
     for name, value in (("dark", 20), ("bright", 230)):
