@@ -164,7 +164,9 @@ def _features(request: Request) -> str:
     from ..show.features import feature_maps, feature_mosaic
     from ..show.filters import first_conv
 
-    layer = request.layer or first_conv(request.model)[0]
+    layer = request.layer or first_conv(
+        request.model, "the default layer of --what features; pass --layer NAME, a layer whose "
+                       "output is a [N, C, H, W] map")[0]
     image, _, source, _ = _picture_input(request)
     maps = feature_maps(request.model, layer, image)
     title = f"{layer}: {maps.shape[0]} maps {maps.shape[1]}x{maps.shape[2]} of {source}"

@@ -47,7 +47,8 @@ def grad_cam(model: nn.Module, image: torch.Tensor, layer: str | None = None,
         logits, activation = capture(model, layer, x)
         spatial(activation, layer, "Grad-CAM")
         if not isinstance(logits, torch.Tensor) or logits.dim() != 2:
-            shape = list(logits.shape) if isinstance(logits, torch.Tensor) else type(logits)
+            shape = (list(logits.shape) if isinstance(logits, torch.Tensor) else
+                     f"a {type(logits).__name__}; return the logits alone")
             raise UsageError(f"Grad-CAM needs a classifier whose output is [N, classes]; "
                              f"{type(model).__name__} returns {shape}.")
         classes = logits.shape[1]

@@ -73,6 +73,10 @@ def load_data(name: str, input_size: Sequence[int], seed: int = 0, val_fraction:
         raise UsageError(f"unknown data {name!r}. {DATA_HELP}.")
     images = fit_images(images, input_size)
     train_index, val_index = split_indices(len(labels), val_fraction, seed)
+    if len(train_index) == 0:  # round(count * fraction) can hold out every sample
+        raise UsageError(f"--val-fraction {val_fraction} holds out all {len(labels)} samples of "
+                         f"{name} for validation and leaves none to train on; give a smaller "
+                         "fraction, e.g. --val-fraction 0.2.")
     if normalisation is None:
         train_images = images[train_index]
         normalisation = Normalisation(train_images.mean().item(), train_images.std().item() or 1.0)
@@ -92,8 +96,9 @@ def fit_images(images: torch.Tensor, input_size: Sequence[int]) -> torch.Tensor:
     """[N, c, h, w] images in [0, 1] -> [N, C, H, W]: bilinear resize, grey repeated to colour."""
     channels, height, width = input_size
     if tuple(images.shape[-2:]) != (height, width):
+        shrinks = images.shape[-2] > height or images.shape[-1] > width  # either axis aliases
         images = F.interpolate(images, size=(height, width), mode="bilinear", align_corners=False,
-                               antialias=images.shape[-1] > width)
+                               antialias=shrinks)
     if images.shape[1] == channels:
         return images
     if images.shape[1] == 1:
@@ -122,12 +127,18 @@ def _digits():
 
 
 def _folder(root: Path, input_size: Sequence[int]):
-    classes = sorted(p.name for p in root.iterdir() if p.is_dir())
+    # hidden folders (.ipynb_checkpoints, .git) are not classes
+    classes = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
     files = [(f, label) for label, c in enumerate(classes) for f in sorted((root / c).iterdir())
              if f.suffix.lower() in IMAGE_SUFFIXES]
     if len(classes) < 2 or not files:
         raise UsageError(f"{root} should hold one sub-folder of images per class (at least two); "
                          f"found {len(classes)} sub-folders and {len(files)} images.")
+    empty = [c for label, c in enumerate(classes) if all(k != label for _, k in files)]
+    if empty:  # a class no sample has would still get a logit, and "-" in every evaluation
+        raise UsageError(f"class folder{'s' * (len(empty) > 1)} {', '.join(empty)} of {root} "
+                         f"{'hold' if len(empty) > 1 else 'holds'} no images (PNG, JPEG, ...; "
+                         "sub-folders are not read); add images or remove the folder.")
     images = [fit_images(_read_image(f, input_size[0])[None], input_size)[0] for f, _ in files]
     return torch.stack(images), torch.tensor([label for _, label in files]), classes
 
@@ -140,12 +151,21 @@ def _read_image(path: Path, channels: int) -> torch.Tensor:
         raise UsageError("reading images needs Pillow: pip install 'convscope[train]'.") from None
     try:
         with Image.open(path) as image:
+            if image.mode in ("I", "I;16", "I;16L", "I;16B"):  # 16-bit grey: convert() clips
+                return _sixteen_bit(image)  # every value above 255 to white
             image = image.convert("L" if channels == 1 else "RGB")
             data = torch.frombuffer(bytearray(image.tobytes()), dtype=torch.uint8)
             size = (image.height, image.width, len(image.getbands()))
     except (OSError, ValueError) as exc:
         raise UsageError(f"cannot read image {path}: {exc}.") from None
     return data.view(size).permute(2, 0, 1).float() / 255.0
+
+
+def _sixteen_bit(image) -> torch.Tensor:
+    """A 16-bit grey image (Pillow's mode I;16, or I for older Pillow) as [1, h, w] in [0, 1]:
+    pixel / 65535, so 1,040 is 0.016 (``convert("L")`` would make it 255, white)."""
+    values = torch.frombuffer(bytearray(image.convert("I").tobytes()), dtype=torch.int32)
+    return (values.float() / 65535.0).clamp(0, 1).view(1, image.height, image.width)
 
 
 def _torchvision_split(name: str, input_size: Sequence[int],

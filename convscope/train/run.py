@@ -11,8 +11,8 @@ from torch import nn
 from torch.utils.data import DataLoader, DistributedSampler
 
 from ..errors import UsageError
-from .checkpoint import BEST, LAST, Run, save_checkpoint
-from .data import DataSplit, load_data
+from .checkpoint import BEST, LAST, Run, is_run, save_checkpoint
+from .data import TORCHVISION_SETS, DataSplit, load_data
 from .distributed import World, join_world, leave_world, world_sum, wrap
 from .loop import Pass, train_epoch, validate
 from .options import (TrainOptions, make_optimizer, make_schedule, resolve_device,
@@ -59,8 +59,9 @@ def _train(model, options, model_args, input_size, out, progress, device, world)
     network = _build(model, spec, model_args, len(data.classes))
     check_outputs(network, input_size, len(data.classes), spec)
     network.to(device)
-    run = Run(spec, model_args, _name(model, spec), tuple(input_size), data.classes, options.data,
-              options.seed, options.val_fraction, data.normalisation, options.to_dict())
+    run = Run(spec, model_args, _name(model), tuple(input_size), data.classes,
+              _data_spec(options.data), options.seed, options.val_fraction, data.normalisation,
+              options.to_dict())
     train_loader, val_loader = _loaders(data, options, world)
     replica = wrap(network, world, device)
     optimizer = make_optimizer(replica.parameters(), options)
@@ -106,6 +107,7 @@ def _describe(model, input_size) -> tuple[str, tuple[int, ...]]:
     else:
         where, _, attr = model.rpartition(":")
         spec = f"{Path(where).resolve()}:{attr}" if where.endswith(".py") else model
+        spec = str(Path(model).resolve()) if is_run(model) else spec  # fine-tuning a run
         input_size = input_size or default_input(model)
     if input_size is None:
         raise UsageError(f"--input is needed for {model}: e.g. --input 1x28x28 (channels x "
@@ -113,8 +115,14 @@ def _describe(model, input_size) -> tuple[str, tuple[int, ...]]:
     return spec, tuple(input_size)
 
 
-def _name(model, spec: str) -> str:
-    return type(model).__name__ if isinstance(model, nn.Module) else spec.rpartition(":")[2]
+def _data_spec(name: str) -> str:
+    """The --data a checkpoint records: a folder as an absolute path, so `evaluate` and `show`
+    find it from any working directory, as they find a file.py model."""
+    return name if name in ("digits", *TORCHVISION_SETS) else str(Path(name).resolve())
+
+
+def _name(model) -> str:
+    return type(model).__name__ if isinstance(model, nn.Module) else model.rpartition(":")[2]
 
 
 def _build(model, spec: str, model_args: dict, classes: int) -> nn.Module:
@@ -139,8 +147,12 @@ def check_outputs(network: nn.Module, input_size, classes: int, spec: str) -> No
     two = make_spec(tuple(input_size), batch_size=2)
     graph = checked_trace(network, two, one_input=True)
     shapes = [ref.shape for ref in graph.outputs]
+    got = ", ".join(str(list(s)) for s in shapes)
+    if len(shapes) > 1:
+        raise UsageError(f"{spec} returns {len(shapes)} tensors for a batch of 2 inputs ({got}); "
+                         f"training needs one, the logits [2, {classes}]. Return them alone, e.g. "
+                         "from a wrapper whose forward returns model(x)[0].")
     if len(shapes) != 1 or tuple(shapes[0]) != (2, classes):
-        got = ", ".join(str(list(s)) for s in shapes)
         raise UsageError(f"{spec} maps a batch of 2 inputs to {got}; training on {classes} "
                          f"classes needs logits of shape [2, {classes}]. Give the model "
                          f"{classes} outputs (e.g. --arg num_classes={classes}) and end it with "

@@ -128,6 +128,22 @@ def test_usage_errors_exit_2_with_one_message(tmp_path, args, words):
     assert "Traceback" not in result.output
 
 
+def test_features_of_a_model_without_a_conv_asks_for_a_layer(tmp_path):
+    source = tmp_path / "pooling.py"
+    source.write_text("from torch import nn\n"
+                      "def Pooling():\n"
+                      "    return nn.Sequential(nn.AvgPool2d(2), nn.Flatten(), nn.Linear(16, 10))\n")
+    model = [f"{source}:Pooling", "--input", "1x8x8"]
+    result = invoke(*model, "--what", "features", "--out", tmp_path)
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert re.sub(r"\s*\n", " ", result.output).strip() == (
+        "error: Sequential has no nn.Conv2d, the default layer of --what features; pass --layer "
+        "NAME, a layer whose output is a [N, C, H, W] map.")
+    result = invoke(*model, "--what", "features", "--layer", "0", "--out", tmp_path)
+    assert result.exit_code == 0, result.output
+    assert "(0: 1 maps 4x4 of validation image 0 of digits)" in result.stdout  # 8x8 pooled by 2
+
+
 @pytest.mark.parametrize("what", ["features", "gradcam", "erf"])
 @pytest.mark.parametrize("args,words", [
     (["zoo:simple_cnn", "--input", "3x16x16"],

@@ -139,3 +139,27 @@ def test_evaluate_of_a_file_that_is_no_checkpoint_says_what_it_wants(tmp_path, n
     assert result.stderr.startswith(f"error: {path} is not a convscope checkpoint: {why}")
     assert "Expected a run folder written by `convscope train`" in result.stderr
     assert "weights_only" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_a_run_on_a_relative_folder_evaluates_from_anywhere(tmp_path, monkeypatch):
+    from PIL import Image
+
+    work = tmp_path / "work"
+    for name, value in (("dark", 30), ("light", 220)):
+        (work / "images" / name).mkdir(parents=True)
+        for i in range(5):
+            Image.new("L", (8, 8), value + i).save(work / "images" / name / f"{i}.png")
+    monkeypatch.chdir(work)
+    trained = invoke("train", "zoo:simple_cnn", "--data", "images", "--epochs", 1, "--device",
+                     "cpu", "--val-fraction", 0.4, "--out", "runs/images")
+    assert trained.exit_code == 0, trained.output
+    tuned = invoke("train", "runs/images", "--data", "images", "--epochs", 1, "--device", "cpu",
+                   "--val-fraction", 0.4, "--out", "runs/tuned")  # a run as the MODEL
+    assert tuned.exit_code == 0, tuned.output
+    monkeypatch.chdir(tmp_path)  # elsewhere: "images" and "runs/images" name nothing here
+    for run in ("images", "tuned"):
+        best, _ = load_run(work / "runs" / run)
+        correct = round(best.best["val_accuracy"] * 4)  # round(10 * 0.4) held out
+        result = invoke("evaluate", work / "runs" / run, "--out", tmp_path)
+        assert result.exit_code == 0, result.output
+        assert f"val split: accuracy {100 * correct / 4:.1f}% ({correct}/4)" in result.stdout

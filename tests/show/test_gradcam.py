@@ -70,6 +70,18 @@ def test_grad_cam_teaches_about_bad_classes_and_outputs():
         grad_cam(model.body, image, "0")
 
 
+class LogitsAndFeatures(Tiny):
+    def forward(self, x):
+        features = self.body(x)
+        return self.head(features.mean((2, 3))), features
+
+
+def test_grad_cam_of_a_model_returning_a_tuple_says_to_return_the_logits():
+    with pytest.raises(UsageError, match=r"LogitsAndFeatures returns a tuple; return the logits "
+                       r"alone\.$"):
+        grad_cam(LogitsAndFeatures().eval(), torch.randn(1, 8, 8))
+
+
 def quadrant_images(count: int, seed: int):
     """Noise with one bright 3x3 blob in a random quadrant; class 1 iff it is the top-right one.
 

@@ -50,6 +50,15 @@ def test_grey_images_are_repeated_for_a_colour_model_and_colour_averaged_for_gre
         fit_images(torch.rand(1, 4, 8, 8), (3, 8, 8))
 
 
+@pytest.mark.parametrize("shape", [(64, 8), (64, 4), (8, 64)])
+def test_resizing_treats_height_and_width_alike(shape):
+    # a tall image is the transpose of a wide one: both shrink with the same antialiasing
+    images = torch.rand(2, 1, *shape, generator=torch.Generator().manual_seed(0))
+    tall = fit_images(images, (1, 8, 8))
+    wide = fit_images(images.transpose(2, 3), (1, 8, 8)).transpose(2, 3)
+    torch.testing.assert_close(tall, wide)
+
+
 def _write_folder(root, size=(10, 12)):
     """Two classes: dark images and bright images (PNG, grey)."""
     for name, value in (("dark", 20), ("bright", 230)):
@@ -70,11 +79,35 @@ def test_a_folder_of_class_folders(tmp_path):
         assert expected_low - 1e-4 <= raw.min().item() <= raw.max().item() <= expected_low + 5 / 255
 
 
+def test_hidden_folders_are_not_classes_and_an_empty_class_is_refused(tmp_path):
+    _write_folder(tmp_path)
+    (tmp_path / ".ipynb_checkpoints").mkdir()
+    Image.new("L", (4, 4)).save(tmp_path / ".ipynb_checkpoints" / "0.png")
+    data = load_data(str(tmp_path), (1, 6, 5), seed=0, val_fraction=0.4)
+    assert data.classes == ["bright", "dark"] and len(data.train) + len(data.val) == 10
+    (tmp_path / "cats" / "nested").mkdir(parents=True)
+    Image.new("L", (4, 4)).save(tmp_path / "cats" / "nested" / "0.png")
+    with pytest.raises(UsageError, match="class folder cats of .* holds no images"):
+        load_data(str(tmp_path), (1, 6, 5))
+
+
 def test_one_image_file_is_read_as_the_model_sees_it(tmp_path):
     Image.new("RGB", (4, 4), (255, 0, 0)).save(tmp_path / "red.png")
     image = load_image(tmp_path / "red.png", (3, 2, 2), Normalisation(0.5, 0.5))
     assert image.shape == (3, 2, 2)
     assert image[0].eq(1).all() and image[1:].eq(-1).all()  # (1 - .5)/.5 and (0 - .5)/.5
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+def test_a_sixteen_bit_grey_png_keeps_its_levels(tmp_path, channels):
+    import numpy as np
+
+    levels = np.arange(0, 65536, 4369, dtype=np.uint16).reshape(4, 4)  # 0, 4369, ... 65535
+    Image.fromarray(levels).save(tmp_path / "deep.png")  # Pillow reads it back as mode I;16
+    image = load_image(tmp_path / "deep.png", (channels, 4, 4), Normalisation(0.0, 1.0))
+    expected = torch.tensor(levels / 65535.0, dtype=torch.float32)  # not clipped at 255 (white)
+    for channel in image:
+        torch.testing.assert_close(channel, expected)
 
 
 @pytest.mark.parametrize("name, input_size, message", [
@@ -84,6 +117,16 @@ def test_one_image_file_is_read_as_the_model_sees_it(tmp_path):
 def test_bad_data_requests_say_what_to_do(name, input_size, message):
     with pytest.raises(UsageError, match=message):
         load_data(name, input_size)
+
+
+@pytest.mark.parametrize("fraction, train_count", [(0.9995, 1), (0.9998, 0)])
+def test_a_validation_fraction_that_leaves_nothing_to_train_on_is_refused(fraction, train_count):
+    # 1,797 digits: round(1797 * 0.9995) = 1796 held out leaves 1; round(1797 * 0.9998) = 1797
+    if train_count:
+        assert len(load_data("digits", (1, 8, 8), val_fraction=fraction).train) == train_count
+    else:
+        with pytest.raises(UsageError, match="holds out all 1797 samples of digits"):
+            load_data("digits", (1, 8, 8), val_fraction=fraction)
 
 
 def test_a_folder_without_class_folders_is_refused(tmp_path):

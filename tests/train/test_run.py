@@ -111,9 +111,45 @@ def test_schedules_set_the_rate_of_each_epoch(schedule, expected):
     assert [r["lr"] for r in run.history] == pytest.approx(expected)
 
 
+def test_plateau_divides_the_rate_after_two_epochs_without_a_better_validation_loss():
+    from convscope.train.options import make_optimizer, make_schedule, step_schedule
+
+    options = TrainOptions(epochs=6, lr=1.0, schedule="plateau")
+    optimizer = make_optimizer([nn.Parameter(torch.zeros(1))], options)
+    schedule = make_schedule(optimizer, options)
+    rates = []
+    for val_loss in (1.0, 2.0, 2.0, 2.0, 2.0, 2.0):  # the best at epoch 1, then no better
+        rates.append(optimizer.param_groups[0]["lr"])
+        step_schedule(schedule, val_loss)
+    # epochs 2 and 3 are two without a better loss: epoch 4 trains at 0.1; 4 and 5: epoch 6
+    assert rates == pytest.approx([1.0, 1.0, 1.0, 0.1, 0.1, 0.01])
+
+
 def test_a_model_without_class_logits_is_refused_before_training():
     with pytest.raises(UsageError, match=r"maps a batch of 2 inputs to \[2, 1, 28, 28\]"):
         train("zoo:broken_cnn", TrainOptions(epochs=1))
+
+
+class LogitsAndFeatures(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv, self.fc = nn.Conv2d(1, 4, 3), nn.Linear(144, 10)
+
+    def forward(self, x):
+        features = self.conv(x)
+        return self.fc(features.flatten(1)), features
+
+
+def test_a_model_returning_a_tuple_is_told_to_return_the_logits_alone():
+    model = LogitsAndFeatures()
+    shapes = [list(t.shape) for t in model(torch.zeros(2, 1, 8, 8))]  # the real forward's
+    assert shapes == [[2, 10], [2, 4, 6, 6]]
+    with pytest.raises(UsageError) as caught:
+        train(model, TrainOptions(epochs=1), input_size=(1, 8, 8))
+    assert str(caught.value).startswith(
+        "python:tests.train.test_run.LogitsAndFeatures returns 2 tensors for a batch of 2 inputs "
+        f"({', '.join(map(str, shapes))}); training needs one, the logits [2, 10]. Return them ")
+    assert "flatten" not in str(caught.value)
 
 
 def test_a_model_that_cannot_run_on_the_data_names_the_layer():
