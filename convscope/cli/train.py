@@ -21,7 +21,7 @@ def train(
     lr: float = typer.Option(0.01, "--lr", help="learning rate"),
     momentum: float = typer.Option(0.9, "--momentum", help="SGD momentum"),
     weight_decay: float = typer.Option(5e-4, "--weight-decay"),
-    optimizer: str = typer.Option("sgd", "--optimizer", help="sgd|adam"),
+    optimizer: str = typer.Option("sgd", "--optimizer", help="sgd|adam|rmsprop"),
     schedule: str = typer.Option("none", "--schedule", help="none|step|cosine|plateau"),
     seed: int = typer.Option(0, "--seed", help="seeds weights, split and shuffling"),
     val_fraction: float = typer.Option(0.2, "--val-fraction", help="share held out to validate"),

@@ -8,7 +8,7 @@ import torch
 
 from ..errors import UsageError
 
-OPTIMIZERS = ("sgd", "adam")
+OPTIMIZERS = ("sgd", "adam", "rmsprop")
 SCHEDULES = ("none", "step", "cosine", "plateau")
 
 
@@ -83,6 +83,9 @@ def resolve_device(name: str) -> torch.device:
 def make_optimizer(parameters, options: TrainOptions) -> torch.optim.Optimizer:
     if options.optimizer == "adam":
         return torch.optim.Adam(parameters, lr=options.lr, weight_decay=options.weight_decay)
+    if options.optimizer == "rmsprop":  # seed 002's Inception recipe: decay 0.9, epsilon 1.0
+        return torch.optim.RMSprop(parameters, lr=options.lr, alpha=0.9, eps=1.0,
+                                   weight_decay=options.weight_decay)
     return torch.optim.SGD(parameters, lr=options.lr, momentum=options.momentum,
                            weight_decay=options.weight_decay)
 

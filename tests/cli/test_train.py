@@ -95,7 +95,7 @@ def test_train_into_a_folder_that_cannot_be_created_fails_before_training():
 
 
 @pytest.mark.parametrize("args, message", [
-    (["train", "zoo:simple_cnn", "--optimizer", "rmsprop"], "--optimizer 'rmsprop' is not one of"),
+    (["train", "zoo:simple_cnn", "--optimizer", "lion"], "--optimizer 'lion' is not one of"),
     (["train", "zoo:simple_cnn", "--data", "imagenet"], "unknown data 'imagenet'"),
     (["train", "zoo:broken_cnn"], "maps a batch of 2 inputs to [2, 1, 28, 28]"),
     (["train", "zoo:simple_cnn", "--device", "cuda"], "this machine has no CUDA GPU"),

@@ -211,7 +211,7 @@ def test_a_python_model_trains_and_its_run_says_how_to_reload_it(tmp_path):
 
 
 @pytest.mark.parametrize("options, message", [
-    (dict(optimizer="rmsprop"), "--optimizer 'rmsprop' is not one of sgd, adam"),
+    (dict(optimizer="lion"), "--optimizer 'lion' is not one of sgd, adam, rmsprop"),
     (dict(schedule="linear"), "--schedule 'linear'"),
     (dict(epochs=0), "--epochs must be at least 1"),
     (dict(lr=0), "--lr must be positive"),
@@ -278,3 +278,24 @@ def test_a_last_batch_of_several_samples_still_trains():
     counts = _Counts()
     train("zoo:simple_cnn", TrainOptions(epochs=1, batch=478, device="cpu"), progress=counts)
     assert counts.samples_per_epoch == counts.samples == 1438  # 3 * 478 + 4
+
+
+def test_rmsprop_is_the_inception_recipe_of_the_notes():
+    # seed 002: "RMSProp optimizer (learning rate 0.045, decay 0.9, epsilon 1.0)", L2 4e-5
+    from convscope.train.options import make_optimizer
+
+    layer = nn.Linear(3, 2)
+    options = TrainOptions(optimizer="rmsprop", lr=0.045, weight_decay=4e-5)
+    optimizer = make_optimizer(layer.parameters(), options)
+    group = optimizer.param_groups[0]
+    assert type(optimizer) is torch.optim.RMSprop
+    assert (group["lr"], group["alpha"], group["eps"], group["weight_decay"]) == (
+        0.045, 0.9, 1.0, 4e-5)
+    layer(torch.ones(4, 3)).sum().backward()
+    weight = layer.weight.detach().clone()
+    optimizer.step()
+    # first step: v = 0.1 g^2; w -= lr (g + wd w) / (sqrt(v) + 1)
+    g = layer.weight.grad + 4e-5 * weight
+    expected = weight - 0.045 * g / ((0.1 * g * g).sqrt() + 1.0)
+    assert torch.allclose(layer.weight, expected)
+
