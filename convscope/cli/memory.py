@@ -17,7 +17,8 @@ def memory(
     model: str = ModelArg,
     input: Optional[str] = InputOpt,
     batch: int = typer.Option(1, "--batch", "-b", help="batch size"),
-    optimizer: str = typer.Option("momentum", "--optimizer", help="sgd|momentum|adam|adamw|rmsprop"),
+    optimizer: str = typer.Option("momentum", "--optimizer",
+                                  help="sgd|momentum|adam|adamw|rmsprop"),
     dtype: Optional[str] = typer.Option(None, "--dtype",
                                         help="float32|bfloat16|float16  [default: float32; "
                                              "bfloat16 with --amp]"),

@@ -23,7 +23,8 @@ def summary(
     dtype: str = typer.Option("float32", "--dtype", help="input dtype"),
     memory: bool = typer.Option(True, "--memory/--no-memory",
                                 help="simulate a training step: saved bytes per layer, peak"),
-    optimizer: str = typer.Option("momentum", "--optimizer", help="sgd|momentum|adam|adamw|rmsprop"),
+    optimizer: str = typer.Option("momentum", "--optimizer",
+                                  help="sgd|momentum|adam|adamw|rmsprop"),
     arg: List[str] = ArgOpt,
     debug: bool = DebugOpt,
 ):
