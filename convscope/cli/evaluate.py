@@ -5,7 +5,7 @@ from typing import Optional
 
 import typer
 
-from .app import DebugOpt, app, friendly, output_folder, stdout_console
+from .app import DebugOpt, app, err, friendly, output_folder, stdout_console
 
 
 @app.command()
@@ -49,6 +49,13 @@ def evaluate(
     if len(splits.classes) != len(trained.classes):
         raise UsageError(f"{run} was trained on {len(trained.classes)} classes and --data "
                          f"{name} has {len(splits.classes)}.")
+    renamed = [(d, r) for d, r in zip(splits.classes, trained.classes) if d != r]
+    if renamed:  # another data set's classes (digits -> MNIST) are the run's by position
+        pairs = ", ".join(f"{d!r} as {r!r}" for d, r in renamed[:5])
+        more = f" and {len(renamed) - 5} more" if len(renamed) > 5 else ""
+        err.print(f"note: the classes of {name} are scored as the run's by position, and "
+                  f"{len(renamed)} of their names differ{'s' * (len(renamed) == 1)}: "
+                  f"{pairs}{more}.", markup=False)
     dataset = {"val": splits.val, "train": splits.train,
                "all": ConcatDataset([splits.train, splits.val])}[split]
     logits, labels = predict(model, DataLoader(dataset, batch), torch.device("cpu"))

@@ -163,3 +163,28 @@ def test_a_run_on_a_relative_folder_evaluates_from_anywhere(tmp_path, monkeypatc
         result = invoke("evaluate", work / "runs" / run, "--out", tmp_path)
         assert result.exit_code == 0, result.output
         assert f"val split: accuracy {100 * correct / 4:.1f}% ({correct}/4)" in result.stdout
+
+
+def test_evaluate_on_data_whose_class_names_differ_says_classes_match_by_position(tmp_path):
+    from PIL import Image
+
+    def folder(root, names):
+        for label, name in enumerate(names):
+            (root / name).mkdir(parents=True)
+            for i in range(5):
+                Image.new("L", (8, 8), 30 + 190 * label + i).save(root / name / f"{i}.png")
+
+    folder(tmp_path / "a", ["dark", "light"])
+    folder(tmp_path / "b", ["dark", "pale"])
+    out = tmp_path / "run"
+    trained = invoke("train", "zoo:simple_cnn", "--data", tmp_path / "a", "--epochs", 1,
+                     "--device", "cpu", "--val-fraction", 0.4, "--out", out)
+    assert trained.exit_code == 0, trained.output
+    same = invoke("evaluate", out, "--data", tmp_path / "a", "--out", tmp_path)
+    assert same.exit_code == 0 and same.stderr == ""
+    other = invoke("evaluate", out, "--data", tmp_path / "b", "--out", tmp_path)
+    assert other.exit_code == 0, other.output
+    assert other.stderr == (f"note: the classes of {tmp_path / 'b'} are scored as the run's by "
+                            "position, and 1 of their names differs: 'pale' as 'light'.\n")
+    # scored against the run's names, in the data's order
+    assert "light" in other.stdout and "pale" not in other.stdout
