@@ -115,7 +115,9 @@ def _check_forward(model: nn.Module, input_size: tuple[int, ...]) -> None:
 
 
 def _picture_input(request: Request):
-    """(image [C, H, W], true label or None, what it is, class names or None)."""
+    """(image [C, H, W], its true class's name or None, what it is, the names of the model's
+    outputs: the run's classes, or the data's for a model that was not trained here, else None).
+    The true class is named by the data it comes from, which may not be the run's."""
     from ..train.data import load_image
 
     run = request.run
@@ -129,7 +131,9 @@ def _picture_input(request: Request):
         raise UsageError(f"--index {index} is out of range: the validation split of {split.name} "
                          f"has {len(split.val)} images (0..{len(split.val) - 1}).")
     image, label = split.val[index]
-    return image, int(label), f"validation image {index} of {split.name}", (
+    # the run's own data is named as the run names it; another data set by its own names
+    names = run.classes if run and request.data is None else split.classes
+    return image, names[int(label)], f"validation image {index} of {split.name}", (
         run.classes if run else split.classes)
 
 
@@ -180,10 +184,12 @@ def _gradcam(request: Request) -> str:
 
     image, label, source, classes = _picture_input(request)
     cam = grad_cam(request.model, image, request.layer, request.target)
+    if classes is not None and len(classes) != len(cam.probabilities):
+        classes = None  # an untrained model's outputs are not the data's classes: numbered
     predicted = cam.predicted
     about = f"predicted {_class(predicted, classes)}, p={cam.probabilities[predicted]:.2f}"
     if label is not None:
-        about += f", true {_class(label, classes)}"
+        about += f", true {label}"
     if cam.target != predicted:
         about += f"; class {_class(cam.target, classes)}, p={cam.probabilities[cam.target]:.2f}"
     title = f"Grad-CAM of class {_class(cam.target, classes)} at {cam.layer}, {source}"

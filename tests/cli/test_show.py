@@ -171,3 +171,29 @@ def test_a_model_that_cannot_run_on_the_input_names_the_layer(tmp_path, what, ar
 def test_run_options_that_belong_to_a_model_spec_are_refused(tmp_path, run):
     result = invoke(run[0], "--what", "filters", "--input", "1x8x8", "--out", tmp_path)
     assert result.exit_code == 2 and "a run already records its model" in result.output
+
+
+def _class_folder(root, names):
+    for label, name in enumerate(names):
+        (root / name).mkdir(parents=True)
+        for i in range(5):
+            Image.new("L", (8, 8), 30 + 190 * label + i).save(root / name / f"{i}.png")
+
+
+def test_gradcam_names_the_true_class_by_its_data_and_numbers_outputs_no_run_named(tmp_path):
+    _class_folder(tmp_path / "two", ["dark", "light"])
+    # an untrained 10-output model over a 2-class folder: its outputs are not the folder's
+    result = invoke(*MODEL, "--data", tmp_path / "two", "--what", "gradcam", "--out", tmp_path)
+    assert result.exit_code == 0, result.output
+    about = re.search(r"\(predicted (\S+), p=[\d.]+, true (\w+); layer", result.stdout)
+    assert about[1].isdigit() and about[2] in ("dark", "light")
+
+
+def test_gradcam_of_a_run_on_other_data_names_its_true_class_by_that_data(tmp_path, run):
+    folder, model, record = run
+    names = [f"class {k}" for k in range(10)]
+    _class_folder(tmp_path / "ten", names)
+    result = invoke(folder, "--data", tmp_path / "ten", "--what", "gradcam", "--out", tmp_path)
+    assert result.exit_code == 0, result.output
+    about = re.search(r"\(predicted (digit \d), p=[\d.]+, true (class \d); layer", result.stdout)
+    assert about is not None, result.stdout  # outputs by the run's names, the truth by the data's
