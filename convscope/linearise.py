@@ -1,8 +1,8 @@
 """A linear twin of a model, for measuring receptive fields with gradients.
 
-The twin is a float64, eval-mode copy whose weights are all positive (1/fan_in) and biases zero,
-run under ``Linearised``: activations and batch norm pass their input through, max pooling
-becomes average pooling over the same windows. It is then linear with positive weights, so the
+The twin is a float64, eval-mode copy whose weights are all positive (1/fan_in), biases zero and
+floating buffers one, run under ``Linearised``: activations and batch norm pass their input
+through, max pooling becomes average pooling over the same windows. It is then linear with positive weights, so the
 gradient of one output unit is nonzero exactly on the input positions that unit can see, with no
 cancellation and no dead ReLU: its extent is the receptive field. 1/fan_in keeps activations near
 one at any depth; float64 keeps the corner gradients (about 9**-depth) from underflowing.
@@ -176,5 +176,7 @@ def linear_twin(model: nn.Module, layers: list[str], input_size) -> nn.Module:
                     torch.full(p.shape, value, dtype=torch.float64), p.requires_grad)
         for name, b in module._buffers.items():
             if b is not None and b.is_meta and id(b) in used:
-                module._buffers[name] = torch.zeros(b.shape, dtype=b.dtype)
+                # ones, not zeros: spectral norm divides by u . (W v) of its buffers u and v
+                fill = torch.ones if b.is_floating_point() else torch.zeros
+                module._buffers[name] = fill(b.shape, dtype=b.dtype)
     return twin

@@ -6,6 +6,9 @@ backs a tensor PyTorch sees at the ATen-op level, from CREATE to DESTROY. It lea
   - tensors allocated and freed inside one op (the profiler's TEMPORARY category: im2col
     columns, a kernel's private copy),
 which are library workspaces, reported apart as ``workspace_peak``. docs/memory.md explains.
+``tensor_peak`` counts the temporaries too: a backward that runs ATen ops of its own inside one
+autograd node (a reentrant checkpoint's recomputed forward, spectral norm's division) frees
+every tensor it made before the node returns, so the profiler files them all as temporaries.
 """
 from __future__ import annotations
 
@@ -28,10 +31,13 @@ def _optimizer(name, params):
 
 def _peaks(prof) -> dict:
     memory = prof._memory_profile()
-    before = live = peak = scratch = scratch_peak = 0
+    before = live = peak = scratch = scratch_peak = every = every_peak = 0
     for _, action, (key, version), nbytes in memory.timeline:
         tensor = isinstance(key, TensorKey)
         temporary = tensor and memory._categories.get(key, version) == Category.TEMPORARY
+        if tensor and action.name in ("CREATE", "DESTROY"):
+            every += nbytes if action.name == "CREATE" else -nbytes
+            every_peak = max(every_peak, every)
         if action.name == "PREEXISTING":
             before += nbytes
         elif not tensor or temporary:
@@ -42,7 +48,8 @@ def _peaks(prof) -> dict:
             peak = max(peak, live)
         elif action.name == "DESTROY":
             live -= nbytes
-    return {"preexisting": before, "peak": before + peak, "workspace_peak": scratch_peak}
+    return {"preexisting": before, "peak": before + peak, "workspace_peak": scratch_peak,
+            "tensor_peak": before + every_peak}
 
 
 def measure_training_step(model: nn.Module, x: torch.Tensor, optimizer: str,

@@ -8,9 +8,10 @@ created before the recorded step, so it is a steady-state step, like every step 
 
 One thing a dispatch mode changes, and we put back: where two gradients of one tensor meet
 (a residual, two heads on one trunk), autograd's engine adds the second into the first in place
-when its buffer is the first's only owner (``InputBuffer::accumulate``), but never while a
-dispatch mode is active. Left alone, every such meeting would cost one more gradient-sized
-tensor than a real step allocates.
+when its buffer is the first's only owner, else the first into the second when the engine is the
+second's only owner (``InputBuffer::accumulate``; a reentrant checkpoint's backward gets the
+first from Python, which still holds it), but never while a dispatch mode is active. Left alone,
+every such meeting would cost one more gradient-sized tensor than a real step allocates.
 """
 from __future__ import annotations
 
@@ -71,7 +72,7 @@ class StorageTracker(TorchDispatchMode):
     storage dies. ``phase`` and ``node`` are set by the caller as the step moves on."""
 
     def __init__(self, recorder: Recorder | None = None,
-                 sole_owner: tuple[int, int] | None = None):
+                 sole_owner: tuple[tuple[int, int], tuple[int, int]] | None = None):
         super().__init__()
         self.events: list[MemoryEvent] = []
         self.phase = "forward"
@@ -98,8 +99,8 @@ class StorageTracker(TorchDispatchMode):
             self.events.append(MemoryEvent(self.phase, key, nbytes, node))
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-        if func is _ADD and self.phase == "backward" and self._accumulates_in_place(args, kwargs):
-            func = torch.ops.aten.add_.Tensor  # autograd's engine, outside a mode
+        if func is _ADD and self.phase == "backward":
+            func, args = self._accumulation(func, args, kwargs)
         out = run_op(func, args, kwargs or {})
         node = len(self._recorder.nodes) - 1 if self._recorder and self.phase == "forward" else None
         for t in out if isinstance(out, (tuple, list)) else (out,):
@@ -107,17 +108,23 @@ class StorageTracker(TorchDispatchMode):
                 self.track(t, node)
         return out
 
-    def _accumulates_in_place(self, args, kwargs) -> bool:
-        """Whether this backward add is autograd adding a gradient into one that only its
-        buffer holds, dense (contiguous or channels-last), of the same shape and dtype: what the
-        engine does in place. A backward formula adding to a temporary of its own looks the
-        same; few do (atan2, lerp). Either way only the byte count differs: no tensor here
-        holds data."""
+    def _accumulation(self, func, args, kwargs):
+        """The op autograd's engine would run for this backward add of gradient ``new`` to
+        ``old``, outside a mode: ``old += new`` when only the engine's buffer holds ``old``,
+        ``new += old`` when only the engine holds ``new``, dense (contiguous or channels-last),
+        of the same shape and dtype; else the add as it is. A backward formula adding to a
+        temporary of its own looks the same; few do (atan2, lerp). Either way only the byte
+        count differs: no tensor here holds data."""
         old, new = args[0], args[1]
-        return (self._sole_owner is not None and not kwargs and type(new) is type(old)
-                and old.shape == new.shape and old.dtype == new.dtype
-                and not torch.is_grad_enabled() and owners(old) == self._sole_owner
-                and (old.is_contiguous() or old.is_contiguous(memory_format=torch.channels_last)))
+        if (self._sole_owner is None or kwargs or type(new) is not type(old)
+                or old.shape != new.shape or old.dtype != new.dtype or torch.is_grad_enabled()):
+            return func, args
+        for into, other, sole in ((old, new, self._sole_owner[0]),
+                                  (new, old, self._sole_owner[1])):
+            if owners(into) == sole and (into.is_contiguous() or
+                                         into.is_contiguous(memory_format=torch.channels_last)):
+                return torch.ops.aten.add_.Tensor, (into, other)
+        return func, args
 
 
 def owners(t: torch.Tensor) -> tuple[int, int]:
@@ -126,21 +133,21 @@ def owners(t: torch.Tensor) -> tuple[int, int]:
 
 
 class _AccumulationProbe(TorchDispatchMode):
-    counts: tuple[int, int] | None = None
+    counts: tuple[tuple[int, int], tuple[int, int]] | None = None  # of ``old``, of ``new``
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         if func is _ADD and not torch.is_grad_enabled():
-            self.counts = owners(args[0])
+            self.counts = owners(args[0]), owners(args[1])
         return func(*args, **(kwargs or {}))
 
 
-def sole_owner_counts(make) -> tuple[int, int] | None:
-    """``owners`` of a gradient that only autograd's buffer holds, as a dispatch mode sees it
-    (the mode and the dispatcher hold references of their own): two fresh gradients, of relu and
-    sigmoid, meet at ``w`` and the engine adds them. Measured, not assumed, so that a PyTorch
-    that counts differently leaves the step as the mode runs it instead of guessing; a PyTorch
-    without these (private) counters leaves it so too. tests/analyses/test_memory.py pins the
-    result against a measured step."""
+def sole_owner_counts(make) -> tuple[tuple[int, int], tuple[int, int]] | None:
+    """``owners`` of two gradients that only autograd holds (in its buffer, and the one it adds),
+    as a dispatch mode sees them (the mode and the dispatcher hold references of their own): two
+    fresh gradients, of relu and sigmoid, meet at ``w`` and the engine adds them. Measured, not
+    assumed, so that a PyTorch that counts differently leaves the step as the mode runs it
+    instead of guessing; a PyTorch without these (private) counters leaves it so too.
+    tests/analyses/test_memory.py pins the result against a measured step."""
     w = make((2,), torch.float32).requires_grad_()
     probe = _AccumulationProbe()
     try:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import pytest
 import torch
 from torch import nn
+from torch.utils.checkpoint import checkpoint
 
 import convscope
 from convscope import zoo
@@ -130,6 +131,36 @@ def test_gradients_that_meet_add_in_place_as_autograd_does(optimizer):
     measured = measure_training_step(model, torch.randn(4, 3, 16, 16), optimizer)
     assert predicted.phase_peaks["backward"] == predicted.train_peak_bytes
     assert predicted.train_peak_bytes == measured["peak"]
+
+
+class _CheckpointedResidual(nn.Module):
+    """A residual block under a reentrant checkpoint: its backward recomputes the block and
+    runs a backward of its own, whose gradient for ``x`` arrives first from Python's hands."""
+
+    def __init__(self):
+        super().__init__()
+        self.stem, self.conv = nn.Conv2d(3, 16, 3, padding=1), nn.Conv2d(16, 16, 3, padding=1)
+        self.fc = nn.Linear(16, 10)
+
+    def block(self, x):
+        return x + self.conv(x)
+
+    def forward(self, x):
+        x = checkpoint(self.block, self.stem(x), use_reentrant=True)
+        return self.fc(x.mean((2, 3)))
+
+
+@pytest.mark.filterwarnings("ignore:None of the inputs have requires_grad")  # the no-grad trace
+def test_a_reentrant_checkpoint_adds_into_the_gradient_autograd_holds_alone():
+    # the residual's gradient of ``x`` is the checkpoint's incoming one, which Python still
+    # holds: autograd adds it into the conv's fresh gradient instead (InputBuffer::accumulate);
+    # the simulation added out of place, one [4, 16, 16, 16] tensor (65,536 bytes) too many.
+    # The whole backward runs inside one autograd node, so the profiler files the recomputed
+    # block as temporaries: ``tensor_peak`` counts them
+    model = _CheckpointedResidual()
+    predicted = training_memory(model, (3, 16, 16), 4, "sgd", inference=False)
+    measured = measure_training_step(model, torch.randn(4, 3, 16, 16), "sgd")
+    assert predicted.train_peak_bytes == measured["tensor_peak"]
 
 
 class _Routed(nn.Module):

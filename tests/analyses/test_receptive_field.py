@@ -379,3 +379,18 @@ def test_measure_leaves_the_model_as_it_was():
     before = snapshot(model)
     assert rf.measure(model, (3, 16, 16), "3").short() == "4 s2"
     assert_same_model(model, before)
+
+
+@pytest.mark.parametrize("norm", [torch.nn.utils.spectral_norm,
+                                  torch.nn.utils.parametrizations.spectral_norm],
+                         ids=["hook", "parametrization"])
+def test_measure_follows_a_spectral_norm_discriminator(norm):
+    # spectral norm divides the weight by u . (W v) of its buffers u and v: the twin's buffers
+    # were zeros, every weight became inf, and every layer measured "global". Two 4x4 stride-2
+    # convs see 4 + 3 * 2 = 10 positions, 4 apart
+    model = nn.Sequential(norm(nn.Conv2d(3, 8, 4, 2, 1)), nn.LeakyReLU(0.2),
+                          norm(nn.Conv2d(8, 16, 4, 2, 1)), nn.LeakyReLU(0.2))
+    before = snapshot(model)
+    assert rf.measure(model, (3, 64, 64), "2").short() == "10 s4"
+    assert rf.compute(model, (3, 64, 64), "2").short() == "10 s4"
+    assert_same_model(model, before)
