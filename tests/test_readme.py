@@ -1,4 +1,5 @@
-"""Every `$ convscope ...` example in the README runs, and prints what the README shows.
+"""Every `$ convscope ...` example in the README runs, and prints what the README shows; the
+README's Python example (and docs/receptive-field.md's) runs and gives the values its comments say.
 
 The examples run in README order in one scratch folder, so `show runs/lenet5` finds the run that
 `train ... --out runs/lenet5` wrote. Every line shown is compared, but `...` (rows left out).
@@ -7,6 +8,7 @@ their shape is compared (every number masked).
 """
 from __future__ import annotations
 
+import ast
 import re
 import shlex
 from pathlib import Path
@@ -46,3 +48,19 @@ def test_readme_example_runs_and_matches(command, shown, scratch, monkeypatch):
     for line in steady(shown).splitlines():
         if line.strip() != "...":
             assert " ".join(line.split()) in output, (line, result.output[:2000])
+
+
+@pytest.mark.parametrize("doc", ["README.md", "docs/receptive-field.md"])
+def test_python_examples_run_and_give_the_values_in_their_comments(doc):
+    """The first ```python block runs; a line whose comment is a Python literal
+    (``report.rows[0].output_shape  # [8, 64, 112, 112]``) gives that value."""
+    code = re.search(r"```python\n(.*?)```", (README.parent / doc).read_text(), re.S).group(1)
+    namespace: dict = {}
+    for line in code.splitlines():
+        statement, _, comment = line.partition("  # ")
+        try:
+            expected = ast.literal_eval(comment.strip())
+        except (ValueError, SyntaxError):
+            exec(statement, namespace)
+            continue
+        assert eval(statement, namespace) == expected, line
