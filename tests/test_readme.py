@@ -1,11 +1,14 @@
-"""Every `$ convscope ...` example in the README runs, and prints what the README shows.
+"""Every `$ convscope ...` example in the README runs, and prints what the README shows; the
+README's Python example (and docs/receptive-field.md's) runs and gives the values its comments say.
 
 The examples run in README order in one scratch folder, so `show runs/lenet5` finds the run that
-`train ... --out runs/lenet5` wrote. Epoch lines carry speeds and times, which change from run to
-run: only their shape is compared (every number masked).
+`train ... --out runs/lenet5` wrote. Every line shown is compared, but `...` (rows left out).
+Epoch lines and the training time carry speeds and times, which change from run to run: only
+their shape is compared (every number masked).
 """
 from __future__ import annotations
 
+import ast
 import re
 import shlex
 from pathlib import Path
@@ -29,9 +32,9 @@ def scratch(tmp_path_factory):
 
 
 def steady(text: str) -> str:
-    """``text`` with the numbers of its epoch lines masked."""
-    return "\n".join(re.sub(r"\d[\d,.]*", "#", line) if line.startswith("epoch ") else line
-                     for line in text.splitlines())
+    """``text`` with the numbers of its epoch lines and its training time masked."""
+    return "\n".join(re.sub(r"\d[\d,.]*", "#", line) if re.match(r"epoch |\d+ epochs in ", line)
+                     else line for line in text.splitlines())
 
 
 @pytest.mark.parametrize("command,shown", EXAMPLES, ids=[c for c, _ in EXAMPLES])
@@ -40,7 +43,24 @@ def test_readme_example_runs_and_matches(command, shown, scratch, monkeypatch):
     result = CliRunner().invoke(app, shlex.split(command)[1:])
     expected_code = 2 if shown.startswith("error:") else 0
     assert result.exit_code == expected_code, result.output
-    # the README's first lines appear in the output word for word (line wrapping aside)
+    # every line the README shows appears in the output word for word (line wrapping aside)
     output = " ".join(steady(result.output).split())
-    for line in steady(shown).splitlines()[:4]:
-        assert " ".join(line.split()) in output, (line, result.output[:2000])
+    for line in steady(shown).splitlines():
+        if line.strip() != "...":
+            assert " ".join(line.split()) in output, (line, result.output[:2000])
+
+
+@pytest.mark.parametrize("doc", ["README.md", "docs/receptive-field.md"])
+def test_python_examples_run_and_give_the_values_in_their_comments(doc):
+    """The first ```python block runs; a line whose comment is a Python literal
+    (``report.rows[0].output_shape  # [8, 64, 112, 112]``) gives that value."""
+    code = re.search(r"```python\n(.*?)```", (README.parent / doc).read_text(), re.S).group(1)
+    namespace: dict = {}
+    for line in code.splitlines():
+        statement, _, comment = line.partition("  # ")
+        try:
+            expected = ast.literal_eval(comment.strip())
+        except (ValueError, SyntaxError):
+            exec(statement, namespace)
+            continue
+        assert eval(statement, namespace) == expected, line

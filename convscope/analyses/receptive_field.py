@@ -134,9 +134,10 @@ def row_output(graph: Graph, row: Row) -> Ref | None:
         return Ref("node", node.index, 0, node.outputs[0]) if node.outputs else None
     if row.kind == "module":
         call = graph.calls[row.calls[0]]
-    else:  # folded: the call of that name that holds the row's first op
-        first = min(row.nodes, default=0)
-        named = [c for c in graph.calls if c.name == row.name and c.first_node <= first]
+    else:  # folded: the call of that name that holds the row's first op (depth 0: the model's
+        first = min(row.nodes, default=0)  # own call, named "" but shown by its class name)
+        name = row.name if row.depth else ""
+        named = [c for c in graph.calls if c.name == name and c.first_node <= first]
         call = named[-1] if named else None
     return call.output_refs[0] if call is not None and call.output_refs else None
 

@@ -198,6 +198,14 @@ def test_largest_batch_fits_and_the_next_does_not():
     assert training_memory(model, (1, 28, 28), batch + 1).train_peak_bytes > parse_bytes(budget)
 
 
+
+def test_the_package_exports_what_docs_memory_names():
+    # docs/memory.md and the module docstring call convscope.training_memory(...) and
+    # convscope.largest_batch(...): they are the package's, not only convscope.memory's
+    assert convscope.training_memory is training_memory
+    assert convscope.largest_batch is largest_batch
+    assert {"training_memory", "largest_batch"} <= set(convscope.__all__)
+
 def test_bad_sizes_and_optimizers_teach():
     with pytest.raises(convscope.UsageError, match="16GiB"):
         parse_bytes("sixteen gigs")

@@ -351,6 +351,17 @@ def test_rows_carry_fields_and_folded_rows_take_their_module_output():
     assert rows["fc"].rf.is_global and rows["conv1"].rf.short() == "7 s2"
 
 
+def test_the_depth_0_row_takes_the_model_output():
+    # the one row of --depth 0 is named after the model's class, while the model's own call is
+    # named "": its field was looked up under the class name and came out null, not global
+    model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.AdaptiveAvgPool2d(1), nn.Flatten())
+    pooled = nn.Sequential(nn.Conv2d(3, 4, 3), nn.MaxPool2d(2))
+    (row,) = convscope.analyze(model, (3, 16, 16), depth=0).rows
+    assert row.name == "Sequential" and row.rf.is_global
+    (row,) = convscope.analyze(pooled, (3, 16, 16), depth=0).rows
+    assert row.rf.short() == "4 s2"
+
+
 def test_json_object_follows_the_documented_keys():
     with torch.device("meta"):
         model = zoo.create("vgg16")
