@@ -1,4 +1,4 @@
-"""Matrix products: mm, addmm (Linear), bmm, baddbmm, attention, and affine grids."""
+"""Matrix products: mm, addmm (Linear), bmm, baddbmm, mv, dot, attention, and affine grids."""
 from __future__ import annotations
 
 from math import prod
@@ -18,6 +18,25 @@ def addmm(node) -> Cost:
     a, b = node.args[1], node.args[2]
     # bias [N] broadcast over [M, N], then [M, K] @ [K, N]
     return Cost(macs=a.shape[0] * a.shape[1] * b.shape[1], flops=out_numel(node))
+
+
+@rule("aten.mv")
+def mv(node) -> Cost:
+    a = node.args[0]
+    # [M, K] @ [K]: M outputs, K MACs each (spectral norm's power iteration)
+    return Cost(macs=a.shape[0] * a.shape[1])
+
+
+@rule("aten.addmv")
+def addmv(node) -> Cost:
+    a = node.args[1]
+    return Cost(macs=a.shape[0] * a.shape[1], flops=out_numel(node))
+
+
+@rule("aten.dot", "aten.vdot")
+def dot(node) -> Cost:
+    # [K] . [K]: one output, K MACs
+    return Cost(macs=prod(node.args[0].shape))
 
 
 @rule("aten.bmm")

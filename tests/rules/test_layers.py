@@ -214,3 +214,18 @@ def test_log_sigmoid_and_max_unpool_are_counted():
     report = convscope.analyze(Unpool(), (3, 8, 8))
     # max pool: 4 compares per output (3 x 4 x 4); unpool moves data; logsigmoid: 1 per element
     assert report.totals.other_flops == 3 * 4 * 4 * 4 + 3 * 8 * 8 and not report.uncounted
+
+
+@pytest.mark.parametrize("train", [False, True])
+def test_spectral_norm_power_iteration_counts_its_matrix_vector_products(train):
+    layer = nn.utils.parametrizations.spectral_norm(nn.Conv2d(3, 4, 3))
+    report = convscope.analyze(layer, (3, 8, 8), train=train)
+    conv = 4 * 6 * 6 * (3 * 3 * 3)
+    rows, cols = 4, 3 * 3 * 3  # the weight as a [4, 27] matrix
+    # sigma = u . (W v): one mv and one dot; training first runs one power iteration, two mvs
+    # (W^T u, then W v)
+    iteration = 2 * rows * cols if train else 0
+    assert report.totals.macs == conv + iteration + rows * cols + rows
+    assert not report.uncounted
+    ops = [n.packet for n in report.graph.nodes if n.packet in ("aten.mv", "aten.vdot")]
+    assert ops == ["aten.mv"] * (3 if train else 1) + ["aten.vdot"]
