@@ -4,8 +4,9 @@ The twin is a float64, eval-mode copy whose weights are all positive (1/fan_in),
 floating buffers one, run under ``Linearised``: activations and batch norm pass their input
 through, max pooling becomes average pooling over the same windows. It is then linear with
 positive weights, so the gradient of one output unit is nonzero exactly on the input positions
-that unit can see, with no cancellation and no dead ReLU: its extent is the receptive field. 1/fan_in keeps activations near
-one at any depth; float64 keeps the corner gradients (about 9**-depth) from underflowing.
+that unit can see, with no cancellation and no dead ReLU: its extent is the receptive field.
+1/fan_in keeps activations near one at any depth; float64 keeps the corner gradients (about
+9**-depth) from underflowing.
 
 Functions are replaced at the ``torch.nn.functional`` level (a ``TorchFunctionMode``), so
 ``F.relu`` and ``x.relu()`` in a ``forward`` are caught as well as ``nn.ReLU`` modules.

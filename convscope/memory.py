@@ -54,9 +54,15 @@ def predict(model: nn.Module, spec, optimizer: str = "momentum",
     if optimizer not in OPTIMIZERS:
         raise UsageError(f"optimizer {optimizer!r} is not one of {', '.join(OPTIMIZERS)}.")
     batch_size = spec.batch_size
+    backend = "meta"
     try:
-        step = simulate_step(model, spec, optimizer, dtype=dtype, amp=amp)
-        forward = simulate_inference(model, spec, dtype=dtype, amp=amp) if inference else None
+        try:
+            step = simulate_step(model, spec, optimizer, dtype=dtype, amp=amp)
+        except TraceFailure:  # a tensor made on the CPU in forward: fake tensors, as trace does
+            backend = "fake"
+            step = simulate_step(model, spec, optimizer, dtype=dtype, amp=amp, backend=backend)
+        forward = simulate_inference(model, spec, dtype=dtype, amp=amp,
+                                     backend=backend) if inference else None
     except TraceFailure as failure:
         raise diagnose(failure) from failure.cause
     return memory_report(step, batch_size, forward)

@@ -75,7 +75,11 @@ def checked_step(model: nn.Module, spec: InputSpec, *, one_input: bool = False) 
     from .trace.training import simulate_step
 
     try:
-        simulate_step(model, spec)
+        try:
+            simulate_step(model, spec)
+        except TraceFailure:  # a tensor made on the CPU in forward: fake tensors, as trace does
+            with quiet():
+                simulate_step(model, spec, backend="fake")
     except TraceFailure as failure:
         shapes = [list(a) for a in spec.args] if spec.shapes else []
         raise diagnose(failure, model, input_shapes=shapes, one_input=one_input) \
@@ -92,8 +96,9 @@ class _Sides:
     """Verdicts on square inputs of one model, each side traced once.
 
     A verdict is ok, small (a size collapsed, or too few features reached a Linear), large (too
-    many features) or other. Sides are traced on the meta device first; only a failure that is
-    not about size is retried with trace's fake-tensor fallback.
+    many features), broken (a failure no size mends: channels, dtype, ...) or other (a failure
+    no rule names, which may be about the size). Sides are traced on the meta device first;
+    only a failure that is not about size is retried with trace's fake-tensor fallback.
     """
 
     def __init__(self, model: nn.Module, spec: InputSpec):
@@ -121,7 +126,8 @@ class _Sides:
         return ("broken" if found.kind in SIZE_FREE else "other"), None
 
     def first(self, low: int, high: int, want) -> int:
-        """Smallest side in (low, high] whose verdict is in ``want`` (verdicts change once)."""
+        """Smallest side in (low, high] whose verdict is in ``want``, by bisection: exact where
+        the verdicts change once in that range, as they do for sizes that collapse."""
         while high - low > 1:
             middle = (low + high) // 2
             if self.verdict(middle)[0] in want:
@@ -130,7 +136,17 @@ class _Sides:
                 low = middle
         return high
 
-    def smallest(self) -> int | None:
+    def smallest(self, runs_at: int | None = None) -> int | None:
+        """The smallest side that runs. ``runs_at``: a side known to run (the given input);
+        where the search below finds none, the sides up to it are tried one by one, since a
+        model that runs at odd sides only (a PixelUnshuffle after a 2x2 conv) runs at no power
+        of two."""
+        found = self._doubling()
+        if found is None and runs_at is not None:
+            found = next((s for s in range(1, runs_at + 1) if self.verdict(s)[0] == "ok"), None)
+        return found
+
+    def _doubling(self) -> int | None:
         """Sides 1, 2, 4, ... until one runs, then a binary search below it. A failure that
         does not depend on the size (channels, dtype) stops the search; one that is not
         recognised (a 1-d max pool's collapse, a PixelUnshuffle or a slice given an odd size)
@@ -206,7 +222,9 @@ def size_report(model: nn.Module, spec: InputSpec, *, limit: int | None = None) 
     drops_given = dropped(at_given) if isinstance(at_given, Graph) else ()
     runs = isinstance(at_given, Graph)
     sides = _Sides(model, spec)
-    side = sides.smallest() if _square(spec) else None
+    square = _square(spec)
+    known = given[1] if runs and square and len(set(given[1:])) == 1 else None  # runs, square
+    side = sides.smallest(known) if square else None
     if side is None:
         return size_report_from(given, None, None, 1, {}, 0, drops_given, given_runs=runs)
     graph = sides.verdict(side)[1]

@@ -22,10 +22,8 @@ from .costs import allocates
 from .field import number
 from .highlights import human_bytes, separable_pairs, where_things_sit
 from .receptive_field import ReceptiveFields, receptive_fields
-from .windows import ADAPTIVE_OPS, MATMUL_OPS, VIEW_OPS, Window, window_of
+from .windows import ADAPTIVE_OPS, AXES, MATMUL_OPS, UNITS, VIEW_OPS, Window, window_of
 
-AXES = {1: ["length"], 2: ["height", "width"], 3: ["depth", "height", "width"]}
-UNITS = {"height": "row", "width": "column", "length": "position", "depth": "slice"}
 PADS = ("aten.constant_pad_nd", "aten.reflection_pad", "aten.replication_pad", "aten.new_empty",
         "aten.pad", "aten._pad_circular")
 

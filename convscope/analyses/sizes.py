@@ -16,10 +16,7 @@ from math import lcm
 
 from ..graph import Graph
 from .receptive_field import receptive_fields
-from .windows import own_dims, window_of
-
-AXES = {1: ["length"], 2: ["height", "width"], 3: ["depth", "height", "width"]}
-UNITS = {"height": "row", "width": "column", "length": "position", "depth": "slice"}
+from .windows import AXES, UNITS, own_dims, window_of
 
 
 @dataclass(frozen=True)

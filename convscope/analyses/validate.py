@@ -14,7 +14,7 @@ import traceback
 from math import gcd
 
 from ..errors import ConvscopeError, ModelError
-from .windows import MATMUL_OPS, window_of
+from .windows import AXES, MATMUL_OPS, window_of
 
 SPATIAL_TYPES = re.compile(r"^(Conv|ConvTranspose|MaxPool|AvgPool|LPPool|AdaptiveAvgPool|"
                            r"AdaptiveMaxPool)([123])d$")
@@ -25,7 +25,7 @@ def dims(shape) -> str:
 
 
 def axis_names(n: int) -> list[str]:
-    return ["length"] if n == 1 else ["height", "width"] if n == 2 else ["depth", "height", "width"]
+    return AXES.get(n, AXES[3])
 
 
 def groups_text(where: str, in_channels: int, out_channels: int, groups: int) -> str:

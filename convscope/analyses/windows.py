@@ -15,6 +15,9 @@ from __future__ import annotations
 
 from ..graph import Node, record
 
+# the names of a layer's spatial axes, by how many it has, and what one step along each is
+AXES = {1: ["length"], 2: ["height", "width"], 3: ["depth", "height", "width"]}
+UNITS = {"height": "row", "width": "column", "length": "position", "depth": "slice"}
 CONV_OPS = ("aten.convolution", "aten._convolution")
 MAX_POOL_OPS = ("aten.max_pool1d_with_indices", "aten.max_pool2d_with_indices",
                 "aten.max_pool3d_with_indices", "aten.max_pool1d", "aten.max_pool2d",
@@ -119,17 +122,6 @@ def window_of(node: Node) -> Window | None:
     return Window("max" if packet in MAX_POOL_OPS else "avg", kernel, _tuple(stride, dims, 1),
                   _tuple(values.get("padding"), dims, 0), _tuple(values.get("dilation"), dims, 1),
                   ceil_mode=bool(values.get("ceil_mode", False)))
-
-
-def adaptive_window(node: Node) -> Window | None:
-    """An adaptive pool whose input divides evenly is a plain window (kernel = stride = H / out)."""
-    if node.packet not in ADAPTIVE_OPS or not node.outputs:
-        return None
-    size, out = node.args[0].shape[2:], node.outputs[0].shape[2:]
-    if any(o == 0 or h % o for h, o in zip(size, out)):
-        return None
-    steps = tuple(h // o for h, o in zip(size, out))
-    return Window("avg", steps, steps, (0,) * len(steps), (1,) * len(steps))
 
 
 def own_dims(node: Node, made: Node | None) -> tuple[int, ...]:

@@ -244,3 +244,23 @@ def test_a_step_whose_backward_pytorch_refuses_is_refused_not_predicted():
     predicted = training_memory(fixed, (256,), 8, inference=False).train_peak_bytes
     measured = measure_training_step(fixed, torch.randn(8, 256), "momentum")["peak"]
     assert abs(predicted - measured) <= 0.001 * measured
+
+
+class _PositionalOffset(nn.Module):
+    """A constant made in forward without a device: on the CPU, where meta tensors cannot go."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(64, 10)
+
+    def forward(self, x):
+        return self.fc(x.flatten(1) + torch.arange(64.0) / 64)
+
+
+def test_a_step_meta_tensors_cannot_take_is_simulated_on_fake_tensors():
+    model = _PositionalOffset()
+    predicted = training_memory(model, (1, 8, 8), 4, inference=True)
+    measured = measure_training_step(model, torch.randn(4, 1, 8, 8), "momentum")
+    assert predicted.train_peak_bytes == measured["peak"]
+    assert predicted.inference_peak_bytes == measure_inference(model, torch.randn(4, 1, 8, 8))[
+        "peak"]

@@ -98,9 +98,19 @@ def test_the_smallest_input_is_found_past_failures_no_rule_names(build, given):
     # to 4096 runs", about models that run at the very input given
     model = build().eval()
     smallest = smallest_input(model, make_spec(given))
-    truth = next(s for s in range(1, 200) if runs_for_real(model, (given[0],) + (s,) * (len(given) - 1)))
+    truth = next(s for s in range(1, 200)
+                 if runs_for_real(model, (given[0],) + (s,) * (len(given) - 1)))
     assert smallest == (given[0],) + (truth,) * (len(given) - 1)
     assert size_report(model, make_spec(given)).smallest == smallest
+
+
+def test_a_model_that_runs_at_odd_sides_only_is_found_from_the_input_given():
+    # a 2x2 conv leaves side - 1, which PixelUnshuffle(2) needs even: no power of two runs,
+    # so the doubling search alone said "no input size up to 4096 runs" about 3x33x33
+    model = nn.Sequential(nn.Conv2d(3, 8, 2), nn.PixelUnshuffle(2)).eval()
+    report = size_report(model, make_spec((3, 33, 33)))
+    truth = [s for s in range(1, 40) if runs_for_real(model, (3, s, s))]
+    assert report.smallest == (3, truth[0], truth[0]) and truth[:3] == [3, 5, 7]
 
 
 class _Focus(nn.Module):
@@ -139,8 +149,8 @@ def test_the_period_counts_every_stride_and_the_listed_sizes_match_size_by_size_
     def shape(s):
         return (given[0],) + (s,) * (len(given) - 1)
 
-    truth = tuple(s for s in range(side, top + 1)
-                  if runs_for_real(model, shape(s)) and dropped(attempt(model, make_spec(shape(s)))) == ())
+    truth = tuple(s for s in range(side, top + 1) if runs_for_real(model, shape(s))
+                  and dropped(attempt(model, make_spec(shape(s)))) == ())
     assert report.clean == truth
 
 

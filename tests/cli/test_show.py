@@ -132,7 +132,8 @@ def test_features_of_a_model_without_a_conv_asks_for_a_layer(tmp_path):
     source = tmp_path / "pooling.py"
     source.write_text("from torch import nn\n"
                       "def Pooling():\n"
-                      "    return nn.Sequential(nn.AvgPool2d(2), nn.Flatten(), nn.Linear(16, 10))\n")
+                      "    return nn.Sequential(nn.AvgPool2d(2), nn.Flatten(),\n"
+                      "                         nn.Linear(16, 10))\n")
     model = [f"{source}:Pooling", "--input", "1x8x8"]
     result = invoke(*model, "--what", "features", "--out", tmp_path)
     assert result.exit_code == 2 and "Traceback" not in result.output

@@ -299,3 +299,19 @@ def test_rmsprop_is_the_inception_recipe_of_the_notes():
     expected = weight - 0.045 * g / ((0.1 * g * g).sqrt() + 1.0)
     assert torch.allclose(layer.weight, expected)
 
+
+class _PositionalOffset(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(64, 10)
+
+    def forward(self, x):  # a constant made on the CPU: traced on fake tensors, not meta
+        return self.fc(x.flatten(1) + torch.arange(64.0) / 64)
+
+
+def test_a_model_only_fake_tensors_can_trace_still_trains():
+    model = _PositionalOffset()
+    before = model.fc.weight.detach().clone()
+    trained, run = train(model, TrainOptions(epochs=1), input_size=(1, 8, 8))
+    assert len(run.history) == 1 and not torch.equal(trained.fc.weight, before)
+
