@@ -426,6 +426,7 @@ def _dtype(failure, finding, ctx) -> str:
 def _indices(failure, finding, ctx) -> str:
     found = INDICES.search(str(failure.cause))
     got = (found.group(1) or found.group(2)).removesuffix("Tensor").lower()  # CPU: FloatTensor
+    got = TORCH_TYPES.get(got, got)  # "float" on the CPU is "float32" on meta
     return (f"{finding.where}: index dtype: it takes integer indices (int64 or int32), but the "
             f"tensor arriving is {got}. Fix: analyse with an integer input, dtype=torch.int64 "
             "(CLI: --dtype int64), or pass example tensors with input_data; the dtype is the "

@@ -169,7 +169,7 @@ def _features(request: Request) -> str:
     from ..show.filters import first_conv
 
     layer = request.layer or first_conv(
-        request.model, "the default layer of --what features; pass --layer NAME, a layer whose "
+        request.model, "the default layer of --what features: pass --layer NAME, a layer whose "
                        "output is a [N, C, H, W] map")[0]
     image, _, source, _ = _picture_input(request)
     maps = feature_maps(request.model, layer, image)

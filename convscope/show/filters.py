@@ -16,14 +16,14 @@ from ..errors import UsageError
 from .mosaic import mosaic, stretch
 
 
-def first_conv(model: nn.Module, why: str = "so it has no filters to show"
+def first_conv(model: nn.Module, why: str = "and so no filters to show"
                ) -> tuple[str, nn.Conv2d]:
     """The first ``nn.Conv2d`` in module order (the order the model defines them) and its name;
     ``why`` ends the message when there is none."""
     for name, module in model.named_modules():
         if isinstance(module, nn.Conv2d):
             return name, module
-    raise UsageError(f"{type(model).__name__} has no nn.Conv2d, {why}.")
+    raise UsageError(f"{type(model).__name__} has no nn.Conv2d ({why}).")
 
 
 def normalised_filters(weight: torch.Tensor) -> torch.Tensor:

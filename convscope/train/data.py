@@ -134,7 +134,8 @@ def _folder(root: Path, input_size: Sequence[int]):
     if len(classes) < 2 or not files:
         raise UsageError(f"{root} should hold one sub-folder of images per class (at least two); "
                          f"found {len(classes)} sub-folders and {len(files)} images.")
-    empty = [c for label, c in enumerate(classes) if all(k != label for _, k in files)]
+    found = {label for _, label in files}
+    empty = [c for label, c in enumerate(classes) if label not in found]
     if empty:  # a class no sample has would still get a logit, and "-" in every evaluation
         raise UsageError(f"class folder{'s' * (len(empty) > 1)} {', '.join(empty)} of {root} "
                          f"{'hold' if len(empty) > 1 else 'holds'} no images (PNG, JPEG, ...; "
