@@ -16,7 +16,7 @@ from .analyses.memory import MemoryReport, memory_report
 from .errors import UsageError
 from .trace import TraceFailure
 from .trace.inputs import make_spec
-from .trace.training import OPTIMIZERS, simulate_inference, simulate_step
+from .trace.training import OPTIMIZERS, shape_only_step, simulate_inference
 
 _UNITS = {"b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
           "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
@@ -54,15 +54,10 @@ def predict(model: nn.Module, spec, optimizer: str = "momentum",
     if optimizer not in OPTIMIZERS:
         raise UsageError(f"optimizer {optimizer!r} is not one of {', '.join(OPTIMIZERS)}.")
     batch_size = spec.batch_size
-    backend = "meta"
     try:
-        try:
-            step = simulate_step(model, spec, optimizer, dtype=dtype, amp=amp)
-        except TraceFailure:  # a tensor made on the CPU in forward: fake tensors, as trace does
-            backend = "fake"
-            step = simulate_step(model, spec, optimizer, dtype=dtype, amp=amp, backend=backend)
+        step = shape_only_step(model, spec, optimizer, dtype=dtype, amp=amp)
         forward = simulate_inference(model, spec, dtype=dtype, amp=amp,
-                                     backend=backend) if inference else None
+                                     backend=step.forward.meta["backend"]) if inference else None
     except TraceFailure as failure:
         raise diagnose(failure) from failure.cause
     return memory_report(step, batch_size, forward)

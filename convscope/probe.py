@@ -72,14 +72,11 @@ def checked_step(model: nn.Module, spec: InputSpec, *, one_input: bool = False) 
     """Simulate one training step (meta tensors, no compute), or raise the one error that says
     why the real one would fail: a backward can refuse a model whose forward runs (an in-place op
     changing a tensor autograd saved for it)."""
-    from .trace.training import simulate_step
+    from .trace.training import shape_only_step
 
     try:
-        try:
-            simulate_step(model, spec)
-        except TraceFailure:  # a tensor made on the CPU in forward: fake tensors, as trace does
-            with quiet():
-                simulate_step(model, spec, backend="fake")
+        with quiet():
+            shape_only_step(model, spec)
     except TraceFailure as failure:
         shapes = [list(a) for a in spec.args] if spec.shapes else []
         raise diagnose(failure, model, input_shapes=shapes, one_input=one_input) \

@@ -286,9 +286,20 @@ def simulate_step(model: nn.Module, spec: InputSpec, optimizer: str = "momentum"
             grad_keys = frozenset(tracker.key(p.grad) for p in params if p.grad is not None)
             if opt is not None:
                 opt.zero_grad(set_to_none=True)
-    forward = _forward_graph(model, tensors, recorder, stack, inputs)
+    forward = _forward_graph(model, tensors, recorder, stack, inputs,
+                             "fake" if amp else backend)
     return TrainingTrace(forward, tuple(tracker.events), tuple(saved), baseline, grad_keys,
                          optimizer)
+
+
+def shape_only_step(model: nn.Module, spec: InputSpec, optimizer: str = "momentum", *,
+                    dtype: torch.dtype | None = None, amp: bool = False) -> TrainingTrace:
+    """``simulate_step`` on meta tensors, or on fake ones where the forward makes a tensor on the
+    CPU, as ``trace.trace`` falls back; ``.forward.meta["backend"]`` says which ran."""
+    try:
+        return simulate_step(model, spec, optimizer, dtype=dtype, amp=amp)
+    except TraceFailure:
+        return simulate_step(model, spec, optimizer, dtype=dtype, amp=amp, backend="fake")
 
 
 class SavedTensorChanged(RuntimeError):
@@ -350,15 +361,14 @@ def _baseline(tracker, copies, inputs, opt, stepped) -> dict[str, int]:
     }
 
 
-def _forward_graph(model, tensors, recorder, stack, inputs) -> Graph:
-    from . import _call
+def _forward_graph(model, tensors, recorder, stack, inputs, backend: str) -> Graph:
     from .recorder import tensor_meta
 
     calls = tuple(_call(i, c) for i, c in enumerate(stack.calls))
     return Graph(nodes=tuple(recorder.nodes), calls=calls,
                  inputs=tuple(tensor_meta(t) for t in inputs), outputs=(),
                  params=tensors.params, buffers=tensors.buffers,
-                 model_type=type(model).__name__, train=True, meta={"backend": "meta"})
+                 model_type=type(model).__name__, train=True, meta={"backend": backend})
 
 
 def simulate_inference(model: nn.Module, spec: InputSpec, *, dtype: torch.dtype | None = None,
