@@ -17,7 +17,7 @@ from typing import Callable
 from ..errors import ConvscopeError, ModelError, TraceError
 from .validate import (SPATIAL_TYPES, axis_names, conv_channels, dims, dtype_text, float_dtypes,
                        fuller, groups_text, unbatched_text)
-from .windows import MATMUL_OPS, VIEW_OPS, own_dims, window_of
+from .windows import MATMUL_OPS, VIEW_OPS, own_dims, unsqueezed_by_layer, window_of
 
 DATA_DEPENDENT = ("item()", "data-dependent", "DataDependentOutput", "DynamicOutputShape",
                   "meta tensors", "Cannot copy out of meta tensor", "data_ptr", "numpy()")
@@ -117,8 +117,7 @@ def _unbatched(failure) -> bool:
         return False
     made = nodes[node.args[0].source] if node.args[0].source < len(nodes) else None
     # a batch added in front (dim 0); a 1-d pool adds a height of 1 to run as a 2-d one
-    return (made is not None and made.packet == "aten.unsqueeze" and made.call == node.call
-            and len(made.args) > 1 and made.args[1] == 0)
+    return unsqueezed_by_layer(node, made) == 0
 
 
 def classify(failure) -> Finding:

@@ -124,6 +124,16 @@ def window_of(node: Node) -> Window | None:
                   ceil_mode=bool(values.get("ceil_mode", False)))
 
 
+def unsqueezed_by_layer(node: Node, made: Node | None) -> int | None:
+    """The dim of a window op's input that its own layer added with an unsqueeze (in the same
+    call), or None: 0 where PyTorch batched an unbatched sample, a spatial dim of 1 where a 1-d
+    pool runs as a 2-d one. ``made``: the node that made the op's input (None: the model's)."""
+    if made is None or made.packet != "aten.unsqueeze" or made.call != node.call \
+            or len(made.args) < 2 or not isinstance(made.args[1], int):
+        return None
+    return made.args[1] % len(node.args[0].shape)
+
+
 def own_dims(node: Node, made: Node | None) -> tuple[int, ...]:
     """The spatial dims of a window op that are its layer's own. A 1-d pool runs as a 2-d one on
     its input unsqueezed at dim -2: [1, 8, 50] -> [1, 8, 1, 50], so of the op's dims (0, 1) only
@@ -131,8 +141,8 @@ def own_dims(node: Node, made: Node | None) -> tuple[int, ...]:
     input (None when it is the model's input)."""
     x = node.args[0].shape
     spatial = tuple(range(len(x) - 2))
-    if made is None or made.packet != "aten.unsqueeze" or made.call != node.call \
-            or len(made.args) < 2 or not isinstance(made.args[1], int):
+    added = unsqueezed_by_layer(node, made)
+    if added is None:
         return spatial
-    added = made.args[1] % len(x) - 2  # unsqueeze(-2) of a 3-d tensor adds dim 2: spatial 0
-    return tuple(d for d in spatial if d != added or x[2 + d] != 1)
+    # unsqueeze(-2) of a 3-d tensor adds dim 2: spatial 0
+    return tuple(d for d in spatial if d != added - 2 or x[2 + d] != 1)
