@@ -58,12 +58,22 @@ def _call(index: int, record: list) -> ModuleCall:
     return ModuleCall(index, name, kind, parent, is_leaf, call_number, first_node, metas, refs)
 
 
-def failure_of(exc: Exception, stack: ModuleStack, recorder: Recorder,
-               backend: str) -> TraceFailure:
-    """The TraceFailure for ``exc``, raised by a forward under ``stack`` and ``recorder``."""
-    chain = [_call(i, stack.calls[i]) for i in stack.stack]
+def failure_of(exc: Exception, stack: ModuleStack, recorder: Recorder, backend: str,
+               saved_by: int | None = None) -> TraceFailure:
+    """The TraceFailure for ``exc``, raised by a forward under ``stack`` and ``recorder``: at the
+    calls running when it was raised, or, for a backward that met a tensor an in-place op changed,
+    at the op that saved it (``saved_by``, its node index) and that op's callers."""
+    nodes = tuple(recorder.nodes)
     begun = tuple(_call(i, c) for i, c in enumerate(stack.calls))
-    return TraceFailure(exc, chain, recorder.failure, backend, tuple(recorder.nodes), begun)
+    if saved_by is None:
+        chain = [begun[i] for i in stack.stack]
+        return TraceFailure(exc, chain, recorder.failure, backend, nodes, begun)
+    node = nodes[saved_by] if saved_by < len(nodes) else None
+    chain, index = [], node.call if node is not None else None
+    while index is not None:
+        chain.append(begun[index])
+        index = stack.calls[index][2]  # the caller's call
+    return TraceFailure(exc, chain[::-1], node, backend, nodes, begun)
 
 
 @contextlib.contextmanager

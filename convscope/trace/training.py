@@ -274,7 +274,7 @@ def simulate_step(model: nn.Module, spec: InputSpec, optimizer: str = "momentum"
                 try:
                     loss.backward()
                 except SavedTensorChanged as exc:
-                    raise _changed_failure(exc, stack, recorder, backend) from exc
+                    raise failure_of(exc, stack, recorder, backend, saved_by=exc.node) from exc
             del loss
             tracker.phase = "step"
             # an optimizer keeps state only for parameters that had a gradient: none for a
@@ -322,18 +322,6 @@ def unchanged(packed) -> torch.Tensor:
             f"inplace operation: [{dtype} {list(t.shape)}] is at version {t._version}; "
             f"expected version {version} instead", node)
     return t
-
-
-def _changed_failure(exc: SavedTensorChanged, stack, recorder, backend) -> TraceFailure:
-    """The failure of a backward that met a changed tensor, placed at the op that saved it."""
-    nodes = tuple(recorder.nodes)
-    node = nodes[exc.node] if exc.node is not None and exc.node < len(nodes) else None
-    chain, index = [], node.call if node is not None else None
-    while index is not None:  # the call that ran the op, then its callers
-        chain.append(_call(index, stack.calls[index]))
-        index = stack.calls[index][2]
-    begun = tuple(_call(i, c) for i, c in enumerate(stack.calls))
-    return TraceFailure(exc, chain[::-1], node, backend, nodes, begun)
 
 
 def _create_optimizer_state(opt, params) -> None:
