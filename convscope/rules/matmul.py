@@ -1,4 +1,5 @@
-"""Matrix products: mm, addmm (Linear), bmm, baddbmm, mv, dot, attention, and affine grids."""
+"""Matrix products: mm, addmm (Linear), bmm, baddbmm, mv, dot, attention, bilinear forms, and
+affine grids."""
 from __future__ import annotations
 
 from math import prod
@@ -74,3 +75,25 @@ def affine_grid(node) -> Cost:
     # every output point's base coordinates [x, y, 1] (or [x, y, z, 1]) times theta^T: out
     # [N, H, W, 2] (or [N, D, H, W, 3]), each coordinate d + 1 MACs
     return Cost(macs=out_numel(node) * (node.outputs[0].shape[-1] + 1))
+
+
+@rule("aten._trilinear")
+def trilinear(node) -> Cost:
+    """nn.Bilinear's y = x1^T A x2: ``_trilinear(i1, i2, i3, expand1, expand2, expand3, sumdim)``
+    unsqueezes each input at its ``expand`` dims, then sums products in two steps, as ATen does:
+    i1 * i2 over the summed dims where i3 is 1, then that * i3 over the rest. Each step's MACs
+    are its broadcast volume. Bilinear [B, in1] x [out, in1, in2] x [B, in2]:
+    B*out*in1*in2 + B*out*in2, what the two bmm calls per output feature make on the CPU."""
+    shapes = [_unsqueezed(t.shape, dims) for t, dims in zip(node.args[:3], node.args[3:6])]
+    summed = set(node.args[6])
+    first = [max(a, b) for a, b in zip(shapes[0], shapes[1])]
+    summed_first = {d for d in summed if shapes[2][d] == 1}
+    kept = [1 if d in summed_first else size for d, size in enumerate(first)]
+    return Cost(macs=prod(first) + prod(max(a, b) for a, b in zip(kept, shapes[2])))
+
+
+def _unsqueezed(shape, dims) -> list[int]:
+    sizes = list(shape)
+    for d in sorted(dims):
+        sizes.insert(d, 1)
+    return sizes

@@ -229,3 +229,33 @@ def test_spectral_norm_power_iteration_counts_its_matrix_vector_products(train):
     assert not report.uncounted
     ops = [n.packet for n in report.graph.nodes if n.packet in ("aten.mv", "aten.vdot")]
     assert ops == ["aten.mv"] * (3 if train else 1) + ["aten.vdot"]
+
+
+def _profiled_bmm_macs(fn, *args) -> int:
+    """The MACs of the bmm calls a real CPU forward makes inside ops our mode sees as one."""
+    with torch.profiler.profile(record_shapes=True) as profiled:
+        fn(*args)
+    return sum(a[0] * a[1] * a[2] * b[2] for a, b in
+               (e.input_shapes[:2] for e in profiled.events() if e.name == "aten::bmm"))
+
+
+class _Bilinear(nn.Module):
+    def __init__(self, in1, in2, out):
+        super().__init__()
+        self.in1, self.bilinear = in1, nn.Bilinear(in1, in2, out)
+
+    def forward(self, x):
+        return self.bilinear(x[..., :self.in1], x[..., self.in1:])
+
+
+@settings(max_examples=15, deadline=None)
+@given(st.integers(1, 6), st.integers(1, 6), st.integers(1, 4), st.integers(1, 3),
+       st.lists(st.integers(1, 3), max_size=1))
+def test_bilinear_counts_the_products_the_cpu_kernel_makes(in1, in2, out, batch, inner):
+    model = _Bilinear(in1, in2, out)
+    x = torch.randn(batch, *inner, in1 + in2)
+    report = convscope.analyze(model, input_data=x)
+    # per output feature: [B, 1, in1] @ [1, in1, in2], then [B, 1, in2] @ [B, in2, 1]
+    rows = batch * prod(inner)
+    assert report.totals.macs == _profiled_bmm_macs(model, x) == rows * out * (in1 + 1) * in2
+    assert not report.uncounted
