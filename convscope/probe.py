@@ -18,7 +18,8 @@ from math import lcm
 from torch import nn
 
 from .analyses.diagnose import classify, diagnose
-from .analyses.sizes import SizeReport, dropped, period, size_report_from
+from .analyses.sizes import (SizeReport, dropped, period, size_report_from,
+                             stretches_what_grows)
 from .analyses.validate import check_graph, dims
 from .errors import UsageError
 from .graph import Graph
@@ -212,7 +213,8 @@ def smallest_input(model: nn.Module, spec: InputSpec) -> tuple[int, ...] | None:
 def size_report(model: nn.Module, spec: InputSpec, *, limit: int | None = None) -> SizeReport:
     """Smallest and largest input that run, and the sizes no stride drops pixels of.
 
-    Traces about log2(limit) sizes to find the bounds, then one period of sizes (32 for VGG).
+    Traces about log2(limit) sizes to find the bounds, then one period of sizes (32 for VGG),
+    past the small sides where a broadcast hides a mismatch larger ones have.
     """
     given = spec.first_shape
     at_given = attempt(model, spec)
@@ -232,10 +234,14 @@ def size_report(model: nn.Module, spec: InputSpec, *, limit: int | None = None) 
     _check_limit(limit, smallest)
     limit = limit or max(2 * max(given[1:]), side + 8 * step)
     largest = _largest(sides, side, step, limit)
-    verdicts = {}
-    for candidate in range(side, min(side + step - 1, largest or limit) + 1):
+    # one period of sides, from the first after those where a broadcast hides a mismatch
+    verdicts, start, candidate = {}, side, side
+    while candidate < start + step and candidate <= (largest or limit):
         result = sides.verdict(candidate)[1]
         verdicts[candidate] = dropped(result) if result is not None else None
+        if result is not None and runs and stretches_what_grows(result, at_given):
+            start = candidate + 1
         sides.seen.pop(candidate)  # keep one graph at a time in memory
+        candidate += 1
     return size_report_from(given, smallest, largest, step, verdicts, limit, drops_given, graph,
-                            runs)
+                            runs, periodic_from=start)

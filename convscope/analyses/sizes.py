@@ -133,17 +133,28 @@ class SizeReport:
     given_runs: bool = True
     gaps: bool = False  # some sides past the smallest do not run (a PixelUnshuffle's odd ones)
 
+    periodic_from: int = 0  # sides from here repeat with the period; those before, as traced
+
     @property
     def rule(self) -> str:
-        """The clean sides in words: "every size from 1", "multiples of 32", "only 32", ..."""
+        """The clean sides in words: "every size from 1", "multiples of 32", "only 32", ...;
+        the sides before the pattern sets in first: "2, 4, 6, then multiples of 4"."""
         if not self.clean:
             return "none"
-        first, top = self.clean[0], self.largest or self.limit
-        if len(self.clean) == 1:
+        before = [s for s in self.clean if s < self.periodic_from]
+        after = [s for s in self.clean if s >= self.periodic_from]
+        if not before:
+            return self._periodic(after)
+        listed = ", ".join(map(str, before))
+        return f"{listed}, then {self._periodic(after)}" if after else f"only {listed}"
+
+    def _periodic(self, clean: list[int]) -> str:
+        first, top = clean[0], self.largest or self.limit
+        if len(clean) == 1:
             return f"only {first}"
-        if list(self.clean) == list(range(first, top + 1)):
+        if clean == list(range(first, top + 1)):
             return f"every size from {first}" + (f" to {top}" if self.largest else "")
-        starts = sorted({s for s in self.clean if s < first + self.period})
+        starts = sorted({s for s in clean if s < first + self.period})
         if len(starts) == 1:
             return f"multiples of {self.period}" if first % self.period == 0 else \
                 f"every {self.period} from {first}"
@@ -151,14 +162,37 @@ class SizeReport:
 
 
 def size_report_from(given, smallest, largest, step: int, verdicts: dict, limit: int,
-                     drops_given, graph: Graph | None = None, given_runs: bool = True
-                     ) -> SizeReport:
-    """Extend one traced period of verdicts (side -> drops, None if it did not run) to ``limit``."""
+                     drops_given, graph: Graph | None = None, given_runs: bool = True,
+                     periodic_from: int = 0) -> SizeReport:
+    """Extend the traced verdicts (side -> drops, None if it did not run) to ``limit``: the
+    sides from ``periodic_from`` repeat with the period, those before it are as traced."""
     if smallest is None:
         return SizeReport(given, None, None, step, (), tuple(drops_given), given_runs=given_runs)
     side, top = smallest[1], largest or limit
-    clean_residues = {s % step for s, drops in verdicts.items() if drops == ()}
-    clean = tuple(s for s in range(side, top + 1) if s % step in clean_residues)
+    clean_residues = {s % step for s, drops in verdicts.items()
+                      if drops == () and s >= periodic_from}
+    clean = tuple(s for s in range(side, top + 1)
+                  if (verdicts.get(s) == () if s < periodic_from else s % step in clean_residues))
     return SizeReport(given, smallest, largest, step, clean, tuple(drops_given),
                       strided(graph) if graph is not None else (), limit, given_runs,
-                      any(drops is None for drops in verdicts.values()))
+                      any(drops is None for drops in verdicts.values()), periodic_from)
+
+
+def stretches_what_grows(small: Graph, large: Graph) -> bool:
+    """Whether ``small`` broadcasts a size-1 dim of a tensor that is larger in ``large`` (the
+    same network at a larger input): sizes where that happens do not follow the period.
+    ``x[..., ::2, ::2] + x[..., 1::2, 1::2]`` adds a 2-pixel map to a 1-pixel one at a 3-pixel
+    input, and runs, though it fails at 5 (3 + 2). A per-channel scale ([N, C, 1, 1]) is 1 at
+    every size and does not count. Graphs whose ops differ are not compared."""
+    if len(small.nodes) != len(large.nodes) or \
+            any(a.op != b.op for a, b in zip(small.nodes, large.nodes)):
+        return False
+    for a, b in zip(small.nodes, large.nodes):
+        if len(a.refs) < 2 or len(a.outputs) != 1:
+            continue
+        out = a.outputs[0].shape
+        for ref, grown in zip(a.refs, b.refs):
+            for k in range(1, min(len(ref.shape), len(out), len(grown.shape)) + 1):
+                if ref.shape[-k] == 1 != out[-k] and grown.shape[-k] != 1:
+                    return True
+    return False

@@ -154,6 +154,32 @@ def test_the_period_counts_every_stride_and_the_listed_sizes_match_size_by_size_
     assert report.clean == truth
 
 
+class _AddsHalves(nn.Module):
+    """Adds the even pixels of a pooled map to its odd ones: on a 1- or 3-pixel map one of the
+    two is 1 pixel and broadcasts, so sides 2-7 run, but a 5-pixel map (10, 11) fails."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv, self.pool = nn.Conv2d(3, 4, 3, padding=1), nn.MaxPool2d(2)
+
+    def forward(self, x):
+        x = self.pool(self.conv(x))
+        return x[..., ::2, ::2] + x[..., 1::2, 1::2]
+
+
+def test_sizes_a_broadcast_lets_run_are_not_taken_for_the_pattern():
+    # the pattern was read from sides 2-5, which all run: "every size up to 64 runs" and
+    # 10, 14, 18, ... were listed as clean, though every pooled map of odd side 5 or more fails
+    model = _AddsHalves().eval()
+    report = size_report(model, make_spec((3, 32, 32)))
+    truth = tuple(s for s in range(2, 65) if runs_for_real(model, (3, s, s))
+                  and dropped(attempt(model, make_spec((3, s, s)))) == ())
+    assert report.clean == truth
+    assert truth[:6] == (2, 4, 6, 8, 12, 16) and report.gaps
+    assert report.rule == "2, 4, 6, then multiples of 4"
+    assert "no size up to 64 is too large, though some do not run" in render_sizes(report, "m")
+
+
 def _real_unseen(model, length):
     """(layer, input length, positions at the end no window reaches that are input) of every
     conv and pool of a real forward at ``length``, windows that skip by design left out."""
