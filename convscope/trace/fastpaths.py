@@ -2,10 +2,10 @@
 
 On the meta device many kernels are Python: ``native_batch_norm`` and its backward run
 decompositions of ~3-4 ms a call (two thirds of a ResNet-50 trace once), ``hardtanh`` (ReLU6)
-~2 ms, and convolution, same-shape add/sub/mul and cat work out shapes, promotion and layouts
-with symbolic-shape helpers at ~0.1-0.5 ms. Their outputs are fully determined by their inputs'
-shapes, dtypes and layouts, so for the common cases we build them with ``torch.empty_strided``
-or ``torch.empty``. A fast path returns NotImplemented for every other case, and for every input
+~2 ms, hardswish ~8 ms, and convolution, add/sub/mul and cat work out shapes, promotion and
+layouts with symbolic-shape helpers at ~0.1-2 ms; several import TorchDynamo and sympy on first
+use (~1-2 s). Their outputs are fully determined by their inputs' shapes, dtypes and layouts,
+so for the common cases we build them with ``torch.empty_strided`` or ``torch.empty``. A fast path returns NotImplemented for every other case, and for every input
 the kernel would reject, so PyTorch's own error messages still reach ``analyses.diagnose``.
 Sizes go to ``torch.empty`` as separate ints: it parses them ~0.7 us faster than one tuple, and
 ~1.4 us faster than a ``torch.Size``.
@@ -69,13 +69,43 @@ def _hardtanh(x, min_val=-1.0, max_val=1.0):
 
 def _same_layout_binary(x, other, alpha=1):
     """x + other (or -, *) of two tensors of one shape, dtype and layout: the output is laid out
-    like x. The meta kernel works out broadcasting and type promotion in Python (~0.4 ms); any
-    other case (broadcast, a scalar, mixed dtypes or layouts) goes to it."""
-    if (not isinstance(other, torch.Tensor) or other.shape != x.shape or other.dtype != x.dtype
+    like x. The meta kernel works out broadcasting and type promotion in Python (~0.4 ms, ~2 ms
+    when it broadcasts); a broadcast of two row-major tensors is ``_broadcast_binary``'s; any
+    other case (a scalar, mixed dtypes or layouts) goes to it."""
+    if (not isinstance(other, torch.Tensor) or other.dtype != x.dtype
             or x.dtype == torch.bool  # bool - bool is an error the real kernel must raise
-            or other.stride() != x.stride() or other.device != x.device or not _dense(x)):
+            or other.device != x.device):
+        return NotImplemented
+    if other.shape != x.shape:
+        return _broadcast_binary(x, other)
+    if other.stride() != x.stride() or not _dense(x):
         return NotImplemented
     return torch.empty_strided(x.shape, x.stride(), dtype=x.dtype, device=x.device)
+
+
+def _row_major(t: torch.Tensor) -> bool:
+    """Strides exactly those of a contiguous tensor of its shape. ``is_contiguous`` also holds
+    for a [N, C, 1, 1] laid out channels-last, which a kernel may keep channels-last."""
+    expected = 1
+    for size, stride in zip(reversed(t.shape), reversed(t.stride())):
+        if stride != expected:
+            return False
+        expected *= size
+    return True
+
+
+def _broadcast_binary(x, other):
+    """x * other where one stretches size-1 dims of the other (a squeeze-and-excitation scale,
+    [N, C, H, W] * [N, C, 1, 1]), both of one rank and row-major: a row-major output of the
+    broadcast shape. Sizes that do not broadcast are the kernel's error to raise."""
+    if x.dim() != other.dim() or not (_row_major(x) and _row_major(other)):
+        return NotImplemented
+    shape = []
+    for a, b in zip(x.shape, other.shape):
+        if a != b and a != 1 and b != 1:
+            return NotImplemented
+        shape.append(b if a == 1 else a)
+    return torch.empty(*shape, dtype=x.dtype, device=x.device)
 
 
 def _cat(tensors, dim=0):
@@ -85,11 +115,13 @@ def _cat(tensors, dim=0):
     if first is None or first.dim() == 0 or not -first.dim() <= dim < first.dim():
         return NotImplemented  # a dim out of range: the kernel's IndexError
     dim = dim % first.dim()
-    # a 4-D tensor that is channels-last too ([N, C, 1, 1]) may make the kernel pick that layout
+    # a [N, C, 1, 1] is channels-last too: laid out so (strides (C, 1, C, C)), it may make the
+    # kernel pick that layout
     same = all(t.dtype == first.dtype and t.device == first.device and t.dim() == first.dim()
                and t.is_contiguous() and t.shape[:dim] == first.shape[:dim]
                and t.shape[dim + 1:] == first.shape[dim + 1:]
-               and not (t.dim() == 4 and t.is_contiguous(memory_format=torch.channels_last))
+               and not (t.dim() == 4 and t.is_contiguous(memory_format=torch.channels_last)
+                        and not _row_major(t))
                for t in tensors)
     if not same:
         return NotImplemented
@@ -210,12 +242,23 @@ def _avg_pool2d(x, kernel_size, stride=(), padding=0, ceil_mode=False, count_inc
 
 
 def _relu_(x):
-    """In place: the output is the input."""
+    """An activation in place (relu_, hardswish_, silu_, ...): the output is the input. Their
+    meta kernels are Python decompositions: hardswish_ ~8 ms a call, hardsigmoid ~5 ms."""
     return x if x.dtype.is_floating_point else NotImplemented
 
 
 def _relu(x):
+    """An activation of a float tensor (relu, hardswish, silu, sigmoid, ...): laid out like x."""
     return _like(x) if x.dtype.is_floating_point else NotImplemented
+
+
+def _adaptive_avg_pool2d(x, output_size):
+    """Adaptive average pooling of a row-major [N, C, H, W] float tensor: a row-major
+    [N, C, h, w]. Its meta kernel imports sympy on first use (~1 s)."""
+    if (x.dim() != 4 or not x.dtype.is_floating_point or not _row_major(x) or min(x.shape) < 1
+            or len(output_size) != 2 or min(output_size) < 1):
+        return NotImplemented
+    return torch.empty(x.shape[0], x.shape[1], *output_size, dtype=x.dtype, device=x.device)
 
 
 def _add_(x, other, alpha=1):
@@ -251,6 +294,15 @@ FAST_PATHS = {
     aten.avg_pool2d.default: _avg_pool2d,
     aten.relu_.default: _relu_,
     aten.relu.default: _relu,
+    aten.hardswish_.default: _relu_,
+    aten.hardswish.default: _relu,
+    aten.hardsigmoid_.default: _relu_,
+    aten.hardsigmoid.default: _relu,
+    aten.silu_.default: _relu_,
+    aten.silu.default: _relu,
+    aten.sigmoid_.default: _relu_,
+    aten.sigmoid.default: _relu,
+    aten._adaptive_avg_pool2d.default: _adaptive_avg_pool2d,
     aten.add_.Tensor: _add_,
     aten.empty.memory_format: _empty,
 }
