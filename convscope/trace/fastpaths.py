@@ -269,6 +269,38 @@ def _add_(x, other, alpha=1):
     return x
 
 
+def _mul_(x, other):
+    """``x *= other`` in place (an optimizer's momentum decay, ``buf.mul_(0.9)``): the output is
+    x, for a Python number into a float tensor or a tensor of x's shape and dtype."""
+    if isinstance(other, torch.Tensor):
+        same = other.shape == x.shape and other.dtype == x.dtype and other.device == x.device
+    else:
+        same = type(other) in (int, float) and x.dtype.is_floating_point
+    return x if same and x.dtype != torch.bool else NotImplemented
+
+
+def _activation_backward(grad_output, x, *constants):
+    """The gradient of an activation (relu's threshold_backward, hardtanh, hardswish,
+    hardsigmoid, silu, sigmoid): laid out like ``grad_output`` when ``x`` (its input or output)
+    is laid out alike. Their meta kernels are Python decompositions, ~2 ms a call for
+    hardtanh's and hardswish's."""
+    if (not isinstance(x, torch.Tensor) or x.shape != grad_output.shape
+            or x.dtype != grad_output.dtype or not grad_output.dtype.is_floating_point
+            or x.device != grad_output.device or x.stride() != grad_output.stride()
+            or not _dense(x)):
+        return NotImplemented
+    return torch.empty_strided(x.shape, x.stride(), dtype=x.dtype, device=x.device)
+
+
+def _empty_like(x, dtype=None, layout=None, device=None, pin_memory=None, memory_format=None):
+    """``torch.empty_like(x)`` (autograd's gradient buffers): x's strides for a dense x."""
+    if (dtype is not None or layout not in (None, torch.strided) or device is not None
+            or pin_memory or memory_format not in (None, torch.preserve_format)
+            or not _dense(x)):
+        return NotImplemented
+    return torch.empty_strided(x.shape, x.stride(), dtype=x.dtype, device=x.device)
+
+
 def _empty(size, dtype=None, layout=None, device=None, pin_memory=None, memory_format=None):
     """``aten.empty`` itself, asked by batch norm for its reserve buffer: ``torch.empty`` is
     3x cheaper than calling the op with every keyword argument."""
@@ -305,6 +337,14 @@ FAST_PATHS = {
     aten._adaptive_avg_pool2d.default: _adaptive_avg_pool2d,
     aten.add_.Tensor: _add_,
     aten.empty.memory_format: _empty,
+    aten.empty_like.default: _empty_like,
+    aten.mul_.Tensor: _mul_,
+    aten.threshold_backward.default: _activation_backward,
+    aten.hardtanh_backward.default: _activation_backward,
+    aten.hardswish_backward.default: _activation_backward,
+    aten.hardsigmoid_backward.default: _activation_backward,
+    aten.silu_backward.default: _activation_backward,
+    aten.sigmoid_backward.default: _activation_backward,
 }
 
 

@@ -55,7 +55,17 @@ def _op_kind(func) -> tuple[str, bool, bool, object]:
     return found
 
 
-class Recorder(TorchDispatchMode):
+class EagerMode(TorchDispatchMode):
+    """A dispatch mode that never runs under torch.compile. PyTorch wraps a mode's
+    ``__torch_dispatch__`` in a guard that keeps torch.compile out of it, ~8 us an op once
+    TorchDynamo is imported (the optimizer and ``backward`` import it), unless the mode opts out."""
+
+    @classmethod
+    def _should_skip_dynamo(cls) -> bool:
+        return False
+
+
+class Recorder(EagerMode):
     """Runs each op, then records it with references to the ops that produced its inputs.
 
     Tensor identity is ``id()``: every tensor we have seen is kept alive in ``_keep`` so an id is
@@ -137,12 +147,6 @@ class Recorder(TorchDispatchMode):
         if isinstance(value, (list, tuple)):
             return kind(self._convert(v, refs) for v in value)
         return _plain(value)
-
-    # PyTorch wraps a mode's __torch_dispatch__ in a guard that keeps torch.compile out of it,
-    # ~8 us an op, unless the mode opts out: a trace never runs under torch.compile
-    @classmethod
-    def _should_skip_dynamo(cls) -> bool:
-        return False
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}

@@ -29,7 +29,7 @@ from .backends import BACKENDS
 from .compiled import eager_compiled, uncompiled
 from .inputs import InputSpec, materialise
 from .modules import ModuleStack, flat_tensors
-from .recorder import Recorder
+from .recorder import EagerMode, Recorder
 from .state import attributes_kept, sources_of, swapped, training_flags, walk
 
 OPTIMIZERS = ("sgd", "momentum", "adam", "adamw", "rmsprop")
@@ -67,7 +67,7 @@ class TrainingTrace:
     optimizer: str
 
 
-class StorageTracker(TorchDispatchMode):
+class StorageTracker(EagerMode):
     """Emits an allocation event for every new storage an op returns, and a free event when the
     storage dies. ``phase`` and ``node`` are set by the caller as the step moves on."""
 
