@@ -50,3 +50,26 @@ def test_amp_at_a_dtype_autocast_cannot_use_is_refused(recwarn):
         "float16 only; give one of them (CLI: --amp --dtype bfloat16), or leave amp off to "
         "train in float64.")
     assert not [w for w in recwarn if "autocast" in str(w.message)]
+
+
+NETS = """
+from torch import nn
+
+class A(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3)
+
+    def forward(self, x):
+        return self.conv(x)
+"""
+
+
+def test_a_spec_that_reads_as_an_emoji_code_is_printed_as_given(tmp_path):
+    # "--input is needed for nets.py:A: e.g." printed as "nets.py🅰 e.g.": rich read ":A:" as
+    # an emoji code
+    (tmp_path / "nets.py").write_text(NETS)
+    spec = f"{tmp_path}/nets.py:A"
+    assert mistake("summary", spec) == (
+        f"error: --input is needed for {spec}: e.g. --input 3x224x224 (channels x height x "
+        "width, without the batch).")
