@@ -73,3 +73,14 @@ def test_a_spec_that_reads_as_an_emoji_code_is_printed_as_given(tmp_path):
     assert mistake("summary", spec) == (
         f"error: --input is needed for {spec}: e.g. --input 3x224x224 (channels x height x "
         "width, without the batch).")
+
+
+@pytest.mark.parametrize("dtype", ["int64", "bool"])
+def test_an_integer_input_to_a_float_conv_is_named_as_a_dtype_mismatch(dtype):
+    # it said "layer features.0 (Conv2d) failed: Input type (long int) and bias type (float)
+    # should be the same", with no fix: torch's C name "long int" was not read
+    line = mistake("summary", "zoo:lenet5", "--dtype", dtype)
+    assert line.startswith("error: layer features.0 (Conv2d): dtype mismatch: ")
+    assert line.endswith(f"The layer's parameters are float32, the tensor arriving is {dtype}. "
+                         "Fix: give it a floating input (dtype=torch.float32, CLI: --dtype "
+                         "float32); integer ids go through an nn.Embedding first.")
