@@ -7,7 +7,6 @@ import contextlib
 import difflib
 import importlib
 import importlib.util
-import inspect
 import sys
 from pathlib import Path
 
@@ -83,17 +82,9 @@ def _import_module(name: str):
 
 
 def _check_arguments(target, kwargs: dict, spec: str) -> None:
-    """Arguments the builder does not take, or required ones missing, listed as zoo.create does."""
-    try:
-        signature = inspect.signature(target)
-    except (TypeError, ValueError):  # no signature to read (a builtin): the call will say
-        return
-    try:
-        signature.bind(**kwargs)
-    except TypeError as exc:
-        params = ", ".join(signature.parameters) or "no arguments"
-        raise UsageError(f"{spec}: {exc}. It takes: {params}; give values with --arg NAME=VALUE."
-                         ) from None
+    """Arguments the builder does not take, or required ones missing, as zoo.create says it,
+    with how to give them on the command line."""
+    zoo.check_arguments(target, kwargs, spec, how="; give values with --arg NAME=VALUE")
 
 
 def load_model(spec: str, kwargs: dict | None = None, shapes_only: bool = False
@@ -109,7 +100,7 @@ def load_model(spec: str, kwargs: dict | None = None, shapes_only: bool = False
         return model, run.name
     if spec.startswith("zoo:"):
         name = spec[4:]
-        zoo.info(name)
+        _check_arguments(zoo.info(name).builder, kwargs, spec)
         with _users_code(spec), zoo.shapes_only() if shapes_only else contextlib.nullcontext():
             return zoo.create(name, **kwargs), name
     model, name = _user_model(spec, kwargs)

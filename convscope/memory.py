@@ -26,7 +26,10 @@ _UNITS = {"b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
 
 def parse_bytes(text: str | int) -> int:
     """``"16GiB"`` -> 17179869184; ``"500MB"`` -> 500000000; an int passes through (bytes)."""
-    if isinstance(text, int):
+    if isinstance(text, int) and not isinstance(text, bool):
+        if text < 0:
+            raise UsageError(f"a memory budget of {text} bytes is negative; give bytes or a size "
+                             "such as '16GiB'.")
         return text
     match = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([a-zA-Z]*)\s*", str(text))
     unit = match and match.group(2).lower()
@@ -72,7 +75,9 @@ def predict(model: nn.Module, spec, optimizer: str = "momentum",
 
 def _check_precision(dtype, amp: bool) -> None:
     """The step converts the parameters to ``dtype`` (or autocasts to it): a floating one."""
-    if dtype is not None and not (isinstance(dtype, torch.dtype) and dtype.is_floating_point):
+    if dtype is not None and not isinstance(dtype, torch.dtype):
+        raise UsageError(f"dtype must be a torch.dtype such as torch.bfloat16, got {dtype!r}.")
+    if dtype is not None and not dtype.is_floating_point:
         name = str(dtype).removeprefix("torch.")
         raise UsageError(f"dtype {name}: a training step needs floating-point parameters; give "
                          "torch.float32, torch.bfloat16, torch.float16 or torch.float64 (CLI: "
