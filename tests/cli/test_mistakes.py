@@ -230,3 +230,36 @@ def test_a_zoo_builder_that_fails_is_named_at_its_own_line_not_the_registrys():
     assert "convscope/zoo/lenet.py:" in line and "zoo/__init__.py" not in line
     assert line.endswith("`layers.append(nn.Linear(in_features, num_classes))`: RuntimeError: "
                          "Trying to create tensor with negative dimension -5: [-5, 84]")
+
+
+# --- Ctrl-C
+
+def test_ctrl_c_while_torch_loads_exits_130_without_a_traceback(tmp_path):
+    # `import convscope` imported torch (seconds) before the command line could catch a Ctrl-C:
+    # it printed a traceback from inside torch's import. A torch that raises KeyboardInterrupt
+    # on import stands in for a Ctrl-C at that moment.
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    (tmp_path / "torch").mkdir()
+    (tmp_path / "torch" / "__init__.py").write_text("raise KeyboardInterrupt\n")
+    root = Path(convscope.__file__).resolve().parents[1]
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(tmp_path), str(root)]))
+    result = subprocess.run([sys.executable, "-m", "convscope", "summary", "zoo:lenet5"],
+                            capture_output=True, text=True, env=env, timeout=120)
+    assert (result.returncode, result.stderr) == (130, "")
+
+
+def test_import_convscope_leaves_torch_to_the_functions_that_need_it():
+    import subprocess
+    import sys
+
+    code = ("import sys, convscope; print('torch' in sys.modules); "
+            "print(convscope.analyze.__module__, convscope.Report.__name__, "
+            "convscope.largest_batch.__module__); import torch")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=120, cwd=str(__import__("pathlib").Path(
+                             convscope.__file__).resolve().parents[1]))
+    assert out.stdout.split() == ["False", "convscope.api", "Report", "convscope.memory"]
