@@ -82,7 +82,8 @@ def load_network(model: str, args: list[str], input: Optional[str], shapes_only:
         from ..analyses.validate import building_error
 
         raise building_error(exc, model) from exc
-    shapes = parse_input(input) if input else [default_input(model)]
+    # --input "" (an empty shell variable) is a shape to read, not a missing option
+    shapes = parse_input(input) if input is not None else [default_input(model)]
     if shapes == [None]:
         raise UsageError(f"--input is needed for {model}: e.g. --input 3x224x224 "
                          "(channels x height x width, without the batch).")

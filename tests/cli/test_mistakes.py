@@ -263,3 +263,55 @@ def test_import_convscope_leaves_torch_to_the_functions_that_need_it():
                          timeout=120, cwd=str(__import__("pathlib").Path(
                              convscope.__file__).resolve().parents[1]))
     assert out.stdout.split() == ["False", "convscope.api", "Report", "convscope.memory"]
+
+
+# --- the CLI's messages say what was received and how to fix it
+
+SEVERAL = NETS + "\n\nclass B(A):\n    pass\n"
+
+
+@pytest.mark.parametrize("args,expected", [
+    # exit 0: an empty --input (an unset shell variable) fell back to the default input
+    (["summary", "zoo:lenet5", "--input", ""], "error: --input '' is not a shape. Write channels "
+     "x height x width without the batch, e.g. --input 3x224x224 (several inputs: --input "
+     "3x32x32,10)."),
+    # "batch_size must be a positive integer, got 0.": the Python name, no example
+    (["summary", "zoo:lenet5", "--batch", "0"], "error: the batch size must be a whole number "
+     "of at least 1, got 0; e.g. batch_size=8 (CLI: --batch 8)."),
+    # "depth must be 0 or more, got -1."
+    (["rf", "zoo:lenet5", "--depth", "-1"], "error: depth must be a whole number, 0 or more, "
+     "got -1: rows deeper than it are folded into their ancestor, e.g. depth=1 (CLI: --depth "
+     "1); None keeps every row."),
+    # "no checkpoint at zoo:lenet5; train one with: convscope train MODEL --data digits --out
+    # zoo:lenet5."
+    (["evaluate", "zoo:lenet5"], "error: zoo:lenet5 is a MODEL spec, not a trained run: this "
+     "command takes a run folder written by `convscope train` (it holds best.pt) or one of its "
+     ".pt files, e.g. runs/simple_cnn or runs/simple_cnn/last.pt. Train it first: convscope "
+     "train zoo:lenet5 --out runs/NAME."),
+    # "the validation fraction must lie between 0 and 1, got 0.0."
+    (["train", "zoo:simple_cnn", "--val-fraction", "0"], "error: the validation fraction "
+     "(--val-fraction) must lie strictly between 0 and 1, got 0.0; e.g. --val-fraction 0.2 "
+     "holds out 20%."),
+    # "--momentum, --weight-decay and --workers cannot be negative."
+    (["train", "zoo:simple_cnn", "--workers", "-2"], "error: --workers cannot be negative, got "
+     "-2; give 0 or more."),
+    # "--out-channels and --groups must be at least 1."
+    (["conv", "--input", "3x64x64", "--out-channels", "8", "--kernel", "3", "--groups", "0"],
+     "error: --groups must be at least 1, got 0; e.g. --groups 1."),
+])
+def test_a_cli_mistake_says_what_it_got_and_how_to_fix_it(args, expected, tmp_path):
+    assert mistake(*args, *(["--out", str(tmp_path)] if args[0] == "train" else [])) == expected
+
+
+def test_a_model_file_or_folder_without_a_callable_is_told_what_to_write(tmp_path):
+    # both said only "cannot read MODEL '...'" and listed the kinds of MODEL
+    (tmp_path / "nets.py").write_text(SEVERAL)
+    path = tmp_path / "nets.py"
+    expected = (f"error: {path} names a file but not the model in it: write {path}:NAME, the "
+                f"class or function that builds the model, e.g. {path}:A (it defines A, B).")
+    assert mistake("summary", str(path)) == expected
+    assert mistake("summary", f"{path}:") == expected
+    (tmp_path / "empty").mkdir()
+    assert mistake("summary", str(tmp_path / "empty")).startswith(
+        f"error: {tmp_path / 'empty'} is a folder but not a run: it holds no best.pt, which "
+        f"`convscope train MODEL --out {tmp_path / 'empty'}` writes.")
