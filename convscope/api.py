@@ -1,6 +1,8 @@
 """The public functions: ``analyze`` returns a Report, ``summary`` also prints it."""
 from __future__ import annotations
 
+import inspect
+
 import torch
 from torch import nn
 
@@ -35,8 +37,10 @@ def analyze(model: nn.Module, input_size=(3, 224, 224), batch_size: int = 1,
     if not isinstance(model, nn.Module):
         raise UsageError(f"analyze expects a torch.nn.Module, got {type(model).__name__}.")
     model = uncompiled(model)  # a torch.compile wrapper: its own module, by its own name
-    if depth is not None and depth < 0:
-        raise UsageError(f"depth must be 0 or more, got {depth}.")
+    if depth is not None and (not isinstance(depth, int) or isinstance(depth, bool) or depth < 0):
+        raise UsageError(f"depth must be a whole number, 0 or more, got {depth!r}: rows deeper "
+                         "than it are folded into their ancestor, e.g. depth=1 (CLI: --depth 1); "
+                         "None keeps every row.")
     spec = make_spec(None if input_data is not None else input_size, input_data, input_kwargs,
                      batch_size, dtype)
     # the trace and the analyses make thousands of small records that live as long as the
@@ -70,6 +74,11 @@ def summary(model: nn.Module, input_size=(3, 224, 224), batch_size: int = 1,
     """``analyze`` and print the table; returns the Report (``.rows``, ``.totals``, ...)."""
     from .render.table import print_report
 
+    unknown = sorted(set(options) - set(inspect.signature(analyze).parameters))
+    if unknown:
+        takes = ", ".join(list(inspect.signature(analyze).parameters)[1:])
+        raise UsageError(f"summary got unknown option{'s' * (len(unknown) > 1)} "
+                         f"{', '.join(unknown)}; it takes those of analyze: {takes}.")
     report = analyze(model, input_size, batch_size, dtype, train, **options)
     print_report(report)
     return report

@@ -7,7 +7,6 @@ import contextlib
 import difflib
 import importlib
 import importlib.util
-import inspect
 import sys
 from pathlib import Path
 
@@ -82,18 +81,25 @@ def _import_module(name: str):
         raise UsageError(f"cannot import {name!r} ({exc}). {SPEC_HELP}.") from None
 
 
+def _name_the_model(path: Path) -> str:
+    """``file.py`` without ``:callable``: the classes and functions it defines, read without
+    running it."""
+    try:
+        tree = ast.parse(path.read_text())
+    except (SyntaxError, UnicodeDecodeError, OSError):
+        tree = ast.Module(body=[], type_ignores=[])
+    kinds = (ast.ClassDef, ast.FunctionDef)
+    found = [n.name for n in tree.body if isinstance(n, kinds) and not n.name.startswith("_")]
+    example = f"{path}:{found[0] if found else 'Net'}"
+    defines = f" (it defines {', '.join(found[:10])})" if found else ""
+    return (f"{path} names a file but not the model in it: write {path}:NAME, the class or "
+            f"function that builds the model, e.g. {example}{defines}.")
+
+
 def _check_arguments(target, kwargs: dict, spec: str) -> None:
-    """Arguments the builder does not take, or required ones missing, listed as zoo.create does."""
-    try:
-        signature = inspect.signature(target)
-    except (TypeError, ValueError):  # no signature to read (a builtin): the call will say
-        return
-    try:
-        signature.bind(**kwargs)
-    except TypeError as exc:
-        params = ", ".join(signature.parameters) or "no arguments"
-        raise UsageError(f"{spec}: {exc}. It takes: {params}; give values with --arg NAME=VALUE."
-                         ) from None
+    """Arguments the builder does not take, or required ones missing, as zoo.create says it,
+    with how to give them on the command line."""
+    zoo.check_arguments(target, kwargs, spec, how="; give values with --arg NAME=VALUE")
 
 
 def load_model(spec: str, kwargs: dict | None = None, shapes_only: bool = False
@@ -109,7 +115,7 @@ def load_model(spec: str, kwargs: dict | None = None, shapes_only: bool = False
         return model, run.name
     if spec.startswith("zoo:"):
         name = spec[4:]
-        zoo.info(name)
+        _check_arguments(zoo.info(name).builder, kwargs, spec)
         with _users_code(spec), zoo.shapes_only() if shapes_only else contextlib.nullcontext():
             return zoo.create(name, **kwargs), name
     model, name = _user_model(spec, kwargs)
@@ -119,6 +125,12 @@ def load_model(spec: str, kwargs: dict | None = None, shapes_only: bool = False
 def _user_model(spec: str, kwargs: dict) -> tuple[nn.Module, str]:
     """What ``package.module:callable`` or ``path/to/file.py:callable`` names, built."""
     where, sep, attr = spec.rpartition(":")
+    if not sep and Path(spec).is_dir():
+        raise UsageError(f"{spec} is a folder but not a run: it holds no best.pt, which "
+                         f"`convscope train MODEL --out {spec}` writes. {SPEC_HELP}.")
+    bare = spec.removesuffix(":")
+    if bare.endswith(".py") and Path(bare).is_file():
+        raise UsageError(_name_the_model(Path(bare)))
     if not sep or not where or not attr:
         close = [f"zoo:{n}" for n in difflib.get_close_matches(spec, zoo.names(), n=3)]
         hint = f" Did you mean {' or '.join(close)}?" if close else ""

@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 
 import torch
 from torch import nn
@@ -14,6 +15,7 @@ from torch import nn
 from .analyses.diagnose import diagnose
 from .analyses.memory import MemoryReport, memory_report
 from .errors import UsageError
+from .probe import quiet, smallest_input
 from .trace import TraceFailure
 from .trace.inputs import make_spec
 from .trace.training import OPTIMIZERS, shape_only_step, simulate_inference
@@ -24,7 +26,10 @@ _UNITS = {"b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
 
 def parse_bytes(text: str | int) -> int:
     """``"16GiB"`` -> 17179869184; ``"500MB"`` -> 500000000; an int passes through (bytes)."""
-    if isinstance(text, int):
+    if isinstance(text, int) and not isinstance(text, bool):
+        if text < 0:
+            raise UsageError(f"a memory budget of {text} bytes is negative; give bytes or a size "
+                             "such as '16GiB'.")
         return text
     match = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([a-zA-Z]*)\s*", str(text))
     unit = match and match.group(2).lower()
@@ -42,6 +47,7 @@ def training_memory(model: nn.Module, input_size=(3, 224, 224), batch_size: int 
                     amp: bool = False, inference: bool = True) -> MemoryReport:
     """Predict the memory of one training step (forward, backward, optimizer step) and of an
     inference forward, from the tensors PyTorch allocates and frees on shape-only tensors."""
+    _check_precision(dtype, amp)
     spec = make_spec(input_size, batch_size=batch_size,
                      dtype=dtype if dtype is not None and not amp else torch.float32)
     return predict(model, spec, optimizer, dtype, amp, inference)
@@ -53,14 +59,43 @@ def predict(model: nn.Module, spec, optimizer: str = "momentum",
     """``training_memory`` for an input already described by ``trace.inputs.make_spec``."""
     if optimizer not in OPTIMIZERS:
         raise UsageError(f"optimizer {optimizer!r} is not one of {', '.join(OPTIMIZERS)}.")
+    if not isinstance(model, nn.Module):
+        raise UsageError(f"training memory is predicted for a torch.nn.Module, got "
+                         f"{type(model).__name__}.")
     batch_size = spec.batch_size
     try:
-        step = shape_only_step(model, spec, optimizer, dtype=dtype, amp=amp)
-        forward = simulate_inference(model, spec, dtype=dtype, amp=amp,
-                                     backend=step.forward.meta["backend"]) if inference else None
+        with quiet():  # torch's fake-tensor logger prints a traceback for every op that fails
+            step = shape_only_step(model, spec, optimizer, dtype=dtype, amp=amp)
+            forward = simulate_inference(model, spec, dtype=dtype, amp=amp,
+                                         backend=step.forward.meta["backend"]) if inference else None
     except TraceFailure as failure:
-        raise diagnose(failure) from failure.cause
+        raise _step_error(model, spec, failure) from failure.cause
     return memory_report(step, batch_size, forward)
+
+
+def _check_precision(dtype, amp: bool) -> None:
+    """The step converts the parameters to ``dtype`` (or autocasts to it): a floating one."""
+    if dtype is not None and not isinstance(dtype, torch.dtype):
+        raise UsageError(f"dtype must be a torch.dtype such as torch.bfloat16, got {dtype!r}.")
+    if dtype is not None and not dtype.is_floating_point:
+        name = str(dtype).removeprefix("torch.")
+        raise UsageError(f"dtype {name}: a training step needs floating-point parameters; give "
+                         "torch.float32, torch.bfloat16, torch.float16 or torch.float64 (CLI: "
+                         "--dtype float32, bfloat16 or float16).")
+    if amp and dtype not in (None, torch.bfloat16, torch.float16):
+        name = str(dtype).removeprefix("torch.")
+        raise UsageError(f"amp with dtype {name}: autocast on the CPU lowers the forward to "
+                         "bfloat16 or float16 only; give one of them (CLI: --amp --dtype "
+                         f"bfloat16), or leave amp off to train in {name}.")
+
+
+def _step_error(model: nn.Module, spec, failure: TraceFailure):
+    """The one error for a step that cannot run, with the smallest input that works where the
+    size is the problem, as summary says it (traced at the model's own dtype)."""
+    own = next((p.dtype for p in model.parameters() if p.is_floating_point()), spec.dtype)
+    shapes = [list(a) for a in spec.args] if spec.shapes else []
+    return diagnose(failure, model, input_shapes=shapes,
+                    smallest=lambda: smallest_input(model, replace(spec, dtype=own)))
 
 
 def largest_batch(model: nn.Module, input_size=(3, 224, 224), budget="16GiB",

@@ -28,7 +28,7 @@ RUNNING = re.compile(r"running_mean should contain (\d+) elements not (\d+)")
 ONE_VALUE = re.compile(r"Expected more than 1 value per channel when training, got input size "
                        r"(?:torch\.Size\()?\[([\d, ]*)\]")
 # torch's words for dtypes in its type-mismatch messages
-DTYPE_MESSAGE = re.compile(r"Input type \(([\w:]+)\) and (?:bias|weight) type \(([\w:]+)\)|"
+DTYPE_MESSAGE = re.compile(r"Input type \(([\w: ]+)\) and (?:bias|weight) type \(([\w:]+)\)|"
                            r"expected scalar type (\w+) but found (\w+)|"
                            r"must have the same dtype, but got (\w+) and (\w+)")
 # an embedding fed floats: torch's check (CPU kernel, meta embedding) and embedding_bag's meta one
@@ -39,7 +39,10 @@ INDICES = re.compile(r"argument #\d+ 'indices' to have one of the following scal
 CHANGED = re.compile(r"modified by an inplace operation: \[(\w+) \[([\d, ]*)\]\] is at version "
                      r"(\d+); expected version (\d+)")
 TORCH_TYPES = {"float": "float32", "double": "float64", "half": "float16", "bfloat16": "bfloat16",
-               "c10::half": "float16", "c10::bfloat16": "bfloat16"}
+               "c10::half": "float16", "c10::bfloat16": "bfloat16",
+               # an integer or bool input to a floating layer (--dtype int64): torch's C names
+               "long int": "int64", "long": "int64", "int": "int32", "short int": "int16",
+               "signed char": "int8", "unsigned char": "uint8", "bool": "bool"}
 SIZES_HINT = "(`convscope sizes MODEL` lists the sizes that work)"
 
 

@@ -21,7 +21,8 @@ SPATIAL_TYPES = re.compile(r"^(Conv|ConvTranspose|MaxPool|AvgPool|LPPool|Adaptiv
 
 
 def dims(shape) -> str:
-    return "x".join(str(d) for d in shape)
+    """``(3, 32, 32)`` -> ``3x32x32``; an input of no size, ``()``, as written."""
+    return "x".join(str(d) for d in shape) or "()"
 
 
 def axis_names(n: int) -> list[str]:
@@ -48,7 +49,8 @@ def fuller(given, n: int, channels: int | None = None) -> tuple[int, ...]:
         channels, spatial = channels or given[0], given[1:]  # the first size was the channels
     else:  # every size given is spatial: the channel dim is the one missing
         channels, spatial = channels or 1, given
-    return (channels, *spatial, *[spatial[-1]] * (n - len(spatial)))
+    side = spatial[-1] if spatial else 32  # an input of no size (): an example one
+    return (channels, *spatial, *[side] * (n - len(spatial)))
 
 
 def conv_channels(nodes, call: int) -> int | None:
@@ -149,7 +151,9 @@ def _layer_of(graph, node) -> tuple[str | None, str]:
 def building_error(exc: BaseException, spec: str) -> ConvscopeError:
     """A model whose constructor raised: name the line that built the layer, explain groups."""
     frames = traceback.extract_tb(exc.__traceback__)
-    user = [f for f in frames if "/torch/" not in f.filename.replace("\\", "/")]
+    # torch's frames, and a torch-function mode's (zoo.shapes_only's), are not where it was built
+    user = [f for f in frames if "/torch/" not in f.filename.replace("\\", "/")
+            and f.name != "__torch_function__"]
     at = f" at {user[-1].filename}:{user[-1].lineno} `{user[-1].line}`" if user else ""
     numbers = _conv_arguments(exc)
     if numbers and "divisible by groups" in str(exc):

@@ -15,7 +15,8 @@ from ..errors import ConvscopeError, UsageError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None,
                   help="convscope: shapes, parameters, MACs, memory and receptive fields of CNNs.")
-err = Console(stderr=True, highlight=False, soft_wrap=True)
+# no emoji codes: a MODEL spec's ``file.py:A:`` would print as ``file.py🅰``
+err = Console(stderr=True, highlight=False, soft_wrap=True, emoji=False)
 FORMATS = ("table", "markdown", "csv", "json")
 
 
@@ -81,7 +82,8 @@ def load_network(model: str, args: list[str], input: Optional[str], shapes_only:
         from ..analyses.validate import building_error
 
         raise building_error(exc, model) from exc
-    shapes = parse_input(input) if input else [default_input(model)]
+    # --input "" (an empty shell variable) is a shape to read, not a missing option
+    shapes = parse_input(input) if input is not None else [default_input(model)]
     if shapes == [None]:
         raise UsageError(f"--input is needed for {model}: e.g. --input 3x224x224 "
                          "(channels x height x width, without the batch).")
@@ -90,7 +92,7 @@ def load_network(model: str, args: list[str], input: Optional[str], shapes_only:
 
 def stdout_console() -> Console:
     """Standard output; piped output gets a wide page so tables are not wrapped at 80 columns."""
-    return Console(highlight=False, width=None if sys.stdout.isatty() else 160)
+    return Console(highlight=False, emoji=False, width=None if sys.stdout.isatty() else 160)
 
 
 def emit_report(report, fmt: str) -> None:

@@ -80,8 +80,9 @@ def conv(
     options = ConvOptions(shape, out_channels, parse_ints(kernel, "--kernel", dims),
                           parse_ints(stride, "--stride", dims), parse_padding(padding, True, dims),
                           parse_ints(dilation, "--dilation", dims), groups, padding_mode, bias)
-    if out_channels < 1 or groups < 1:
-        raise UsageError("--out-channels and --groups must be at least 1.")
+    for flag, value in (("--out-channels", out_channels), ("--groups", groups)):
+        if value < 1:
+            raise UsageError(f"{flag} must be at least 1, got {value}; e.g. {flag} 1.")
     sys.stdout.write(render_calculation(conv_calculation(options)))
 
 

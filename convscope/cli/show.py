@@ -94,7 +94,7 @@ def _load(spec: str, args: list[str], input: Optional[str]):
     from ..train.checkpoint import is_run, load_trained_model
 
     if is_run(spec) or Path(spec).is_dir():
-        if args or input:
+        if args or input is not None:
             raise UsageError("--arg and --input describe a MODEL spec; a run already records its "
                              "model and input size.")
         model, run = load_trained_model(spec)

@@ -55,7 +55,7 @@ def train(
     options = TrainOptions(data=data, epochs=epochs, batch=batch, lr=lr, momentum=momentum,
                            weight_decay=weight_decay, optimizer=optimizer, schedule=schedule,
                            seed=seed, val_fraction=val_fraction, workers=workers, device=device)
-    shapes = parse_input(input) if input else None
+    shapes = parse_input(input) if input is not None else None
     if shapes is not None and len(shapes) != 1:
         raise UsageError("--input takes one image shape for training, e.g. --input 1x28x28.")
     out = output_folder(out or f"runs/{model.rpartition(':')[2]}")

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import torch
 
@@ -44,20 +44,25 @@ def make_spec(input_size=None, input_data=None, input_kwargs=None, batch_size=1,
     ``input_data``: an example tensor, or a tuple of them (their batch dimension is kept).
     ``input_kwargs``: keyword inputs; tensors among them are traced, other values passed as is.
     """
-    if not isinstance(batch_size, int) or batch_size < 1:
-        raise UsageError(f"batch_size must be a positive integer, got {batch_size!r}.")
+    if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
+        raise UsageError(f"the batch size must be a whole number of at least 1, got "
+                         f"{batch_size!r}; e.g. batch_size=8 (CLI: --batch 8).")
+    if not isinstance(dtype, torch.dtype):
+        raise UsageError(f"dtype must be a torch.dtype such as torch.float32, got {dtype!r}.")
+    if input_kwargs is not None and not isinstance(input_kwargs, Mapping):
+        raise UsageError(f"input_kwargs must be a dict of the forward's keyword inputs, e.g. "
+                         f"{{'x': torch.randn(1, 3, 32, 32)}}, got {type(input_kwargs).__name__}.")
     if input_data is not None:
-        args = (input_data,) if isinstance(input_data, torch.Tensor) else tuple(input_data)
+        args = _data_args(input_data)
     elif input_size is None:
         args = ()
-    elif _is_shape(input_size):
+    elif _is_shape(input_size):  # () is one value per sample: the input is [batch]
         args = (tuple(input_size),)
-    elif all(_is_shape(s) for s in input_size):
+    elif isinstance(input_size, (tuple, list)) and all(_is_shape(s) for s in input_size):
         args = tuple(tuple(s) for s in input_size)
     else:
-        raise UsageError(
-            f"input_size must be a shape like (3, 224, 224) or a list of shapes, got {input_size!r}."
-        )
+        raise UsageError(f"input_size must be a shape like (3, 224, 224) or a list of shapes, "
+                         f"got {_short(input_size)}.")
     for shape in args if input_data is None else ():
         if any(d < 1 for d in shape):
             raise UsageError(f"input sizes must be positive, got {shape}.")
@@ -66,6 +71,29 @@ def make_spec(input_size=None, input_data=None, input_kwargs=None, batch_size=1,
         raise UsageError("no input given: pass input_size=(C, H, W), input_data or input_kwargs.")
     return InputSpec(args, dict(input_kwargs or {}), batch_size, dtype,
                      shapes=input_data is None)
+
+
+def _data_args(input_data) -> tuple:
+    """``input_data`` as positional inputs: a tensor, or a tuple or list holding tensors (other
+    values among them are passed as they are)."""
+    if isinstance(input_data, torch.Tensor):
+        return (input_data,)
+    if isinstance(input_data, (tuple, list)) and any(
+            isinstance(v, torch.Tensor) for v in input_data):
+        return tuple(input_data)
+    hint = (" (convert it with torch.from_numpy)" if type(input_data).__module__ == "numpy" else
+            "; for shapes, pass input_size=" if isinstance(input_data, (tuple, list)) else "")
+    raise UsageError(f"input_data must be an example tensor or a tuple of them, e.g. "
+                     f"torch.randn(1, 3, 224, 224), got {_short(input_data)}{hint}.")
+
+
+def _short(value) -> str:
+    """A value as an error message shows it: an array by its type and shape."""
+    shape = getattr(value, "shape", None)
+    if shape is not None and not isinstance(value, (tuple, list)):
+        return f"a {type(value).__name__} of shape {list(shape)}"
+    text = repr(value)
+    return text if len(text) <= 80 else f"{text[:60]}... ({type(value).__name__})"
 
 
 def _check_storage(shape: tuple[int, ...], dtype: torch.dtype) -> None:

@@ -84,6 +84,9 @@ def load_run(path: str | Path) -> tuple[Run, dict]:
     """A run folder (its ``best.pt``) or a checkpoint file -> the run and its state dict."""
     path = Path(path)
     file = path / BEST if path.is_dir() else path
+    if not file.is_file() and not path.exists() and ":" in str(path):
+        raise UsageError(f"{path} is a MODEL spec, not a trained run: this command takes "
+                         f"{EXPECTED}. Train it first: convscope train {path} --out runs/NAME.")
     if not file.is_file():
         raise UsageError(f"no checkpoint at {file}; train one with: convscope train MODEL "
                          f"--data digits --out {path}.")

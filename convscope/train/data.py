@@ -62,7 +62,8 @@ def load_data(name: str, input_size: Sequence[int], seed: int = 0, val_fraction:
         raise UsageError(f"training needs image inputs C x H x W, got {tuple(input_size)}; "
                          "pass --input, e.g. --input 1x28x28.")
     if not 0 < val_fraction < 1:
-        raise UsageError(f"the validation fraction must lie between 0 and 1, got {val_fraction}.")
+        raise UsageError(f"the validation fraction (--val-fraction) must lie strictly between 0 "
+                         f"and 1, got {val_fraction}; e.g. --val-fraction 0.2 holds out 20%.")
     if name == "digits":
         images, labels, classes = _digits()
     elif name in TORCHVISION_SETS:

@@ -43,8 +43,10 @@ class TrainOptions:
         if not (math.isfinite(self.lr) and self.lr > 0):
             raise UsageError(f"--lr must be positive and finite, got {self.lr}; try 0.01 for "
                              "SGD, 0.001 for Adam.")
-        if self.momentum < 0 or self.weight_decay < 0 or self.workers < 0:
-            raise UsageError("--momentum, --weight-decay and --workers cannot be negative.")
+        for flag, value in (("--momentum", self.momentum),
+                            ("--weight-decay", self.weight_decay), ("--workers", self.workers)):
+            if value < 0:
+                raise UsageError(f"{flag} cannot be negative, got {value}; give 0 or more.")
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -66,12 +66,17 @@ def _load_families() -> None:
 
 def names(pattern: str = "*") -> list[str]:
     """Registered model names matching a shell-style ``pattern``, sorted."""
+    if not isinstance(pattern, str):
+        raise UsageError(f"names takes a shell pattern such as 'resnet*', got {pattern!r}.")
     _load_families()
     return sorted(n for n in _REGISTRY if fnmatch.fnmatch(n, pattern))
 
 
 def info(name: str) -> ModelInfo:
     """The registry entry of ``name``; an unknown name lists the closest ones."""
+    if not isinstance(name, str):
+        raise UsageError(f"a zoo model is named by a string such as 'resnet18', got {name!r}; "
+                         "zoo.names() lists them.")
     _load_families()
     if name not in _REGISTRY:
         close = difflib.get_close_matches(name, _REGISTRY, n=5, cutoff=0.4)
@@ -85,11 +90,42 @@ def info(name: str) -> ModelInfo:
 def create(name: str, **kwargs):
     """Build the zoo model ``name``; keyword arguments go to its builder (num_classes, ...)."""
     entry = info(name)
+    check_arguments(entry.builder, kwargs, f"zoo model {name!r}")
     try:
         return entry.builder(**kwargs)
+    except TypeError as exc:  # the names are right (checked above): a value of the wrong type
+        if not kwargs:
+            raise
+        given = ", ".join(f"{k}={v!r}" for k, v in kwargs.items())
+        defaults = ", ".join(f"{p.name}={p.default!r}" for p in
+                             inspect.signature(entry.builder).parameters.values()
+                             if p.default is not p.empty)
+        raise UsageError(f"zoo model {name!r} cannot be built with {given}: {exc}. Give values "
+                         f"of the defaults' types: {defaults}.") from None
+
+
+def check_arguments(builder: Callable, kwargs: dict, what: str, how: str = "") -> None:
+    """The one message for keyword arguments ``builder`` cannot take: a name it does not have
+    (with the closest it has) or a required one missing, and the names it takes. ``what`` names
+    the builder; ``how`` says how to give values (the CLI's ``--arg``). ``zoo.create`` and the
+    CLI's ``file.py:callable`` models both check with it before building."""
+    try:
+        signature = inspect.signature(builder)
+    except (TypeError, ValueError):  # no signature to read (a builtin): the call will say
+        return
+    try:
+        signature.bind(**kwargs)
     except TypeError as exc:
-        params = ", ".join(inspect.signature(entry.builder).parameters)
-        raise UsageError(f"zoo model {name!r}: {exc}. It takes: {params}.") from None
+        params = signature.parameters
+        problem = str(exc)
+        open_ended = any(p.kind is p.VAR_KEYWORD for p in params.values())
+        unknown = [k for k in kwargs if k not in params] if not open_ended else []
+        if unknown:  # before a missing one: 'widht' is why 'width' is missing
+            close = difflib.get_close_matches(unknown[0], list(params), n=1, cutoff=0.6)
+            problem = (f"got an unexpected keyword argument {unknown[0]!r}"
+                       + (f" (did you mean {close[0]!r}?)" if close else ""))
+        takes = ", ".join(params) or "no arguments"
+        raise UsageError(f"{what}: {problem}. It takes: {takes}{how}.") from None
 
 
 class _NoInitialisation(TorchFunctionMode):

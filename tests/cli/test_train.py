@@ -107,7 +107,8 @@ def test_train_into_a_folder_that_cannot_be_created_fails_before_training():
     (["evaluate", "no/such/run", "--batch", "0"], "--batch must be at least 1, got 0"),
     (["evaluate", "no/such/run", "--batch", "-1"], "--batch must be at least 1, got -1"),
     (["evaluate", "no/such/run"], "no checkpoint at no/such/run;"),
-    (["evaluate", "zoo:simple_cnn"], "no checkpoint at zoo:simple_cnn"),
+    # it advised "convscope train MODEL ... --out zoo:simple_cnn"
+    (["evaluate", "zoo:simple_cnn"], "zoo:simple_cnn is a MODEL spec, not a trained run: "),
 ])
 def test_mistakes_exit_2_with_one_line(args, message, tmp_path):
     if torch.cuda.is_available() and "cuda" in args:

@@ -1,0 +1,317 @@
+"""A user's mistake is never a crash: one message on stderr that says what was received, what
+was expected and how to fix it, exit code 2, and no traceback (the CLI's sweep of wrong inputs;
+the Python API's are pinned at the end)."""
+from __future__ import annotations
+
+import pytest
+import torch
+from typer.testing import CliRunner
+
+import convscope
+from convscope.cli import app
+
+runner = CliRunner()
+
+
+def mistake(*args) -> str:
+    """Run the CLI on a mistake: exit 2, one line on stderr, no traceback; returns that line."""
+    result = runner.invoke(app, list(args))
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.stderr and "internal error" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    return lines[0]
+
+
+def test_memory_of_an_input_too_small_gives_summarys_message_and_no_torch_log(capfd):
+    # it printed ~100 lines of torch's fake-tensor log (a traceback) before the message, and
+    # said "no input size up to 4096 works" where summary says 1x32x32 does
+    line = mistake("memory", "zoo:lenet5", "--input", "1x28x28")
+    assert line.startswith("error: layer classifier.0 (Linear): expects in_features=400 but "
+                           "the flatten of [16, 4, 4] gives 16·4·4 = 256 features. Fix: the "
+                           "smallest input that works is 1x32x32 (the flatten then gives "
+                           "16·5·5 = 400)")
+    assert "Traceback" not in capfd.readouterr().err
+
+
+def test_memory_at_an_integer_dtype_is_a_usage_error_not_an_internal_one():
+    # it exited 1 with "internal error: RuntimeError: only Tensors of floating point dtype
+    # can require gradients"
+    assert mistake("memory", "zoo:lenet5", "--dtype", "int64") == (
+        "error: dtype int64: a training step needs floating-point parameters; give "
+        "torch.float32, torch.bfloat16, torch.float16 or torch.float64 (CLI: --dtype float32, "
+        "bfloat16 or float16).")
+
+
+def test_amp_at_a_dtype_autocast_cannot_use_is_refused(recwarn):
+    # it ran without autocast, after two UserWarnings from torch, and exited 0
+    assert mistake("memory", "zoo:lenet5", "--amp", "--dtype", "float64") == (
+        "error: amp with dtype float64: autocast on the CPU lowers the forward to bfloat16 or "
+        "float16 only; give one of them (CLI: --amp --dtype bfloat16), or leave amp off to "
+        "train in float64.")
+    assert not [w for w in recwarn if "autocast" in str(w.message)]
+
+
+NETS = """
+from torch import nn
+
+class A(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3)
+
+    def forward(self, x):
+        return self.conv(x)
+"""
+
+
+def test_a_spec_that_reads_as_an_emoji_code_is_printed_as_given(tmp_path):
+    # "--input is needed for nets.py:A: e.g." printed as "nets.py🅰 e.g.": rich read ":A:" as
+    # an emoji code
+    (tmp_path / "nets.py").write_text(NETS)
+    spec = f"{tmp_path}/nets.py:A"
+    assert mistake("summary", spec) == (
+        f"error: --input is needed for {spec}: e.g. --input 3x224x224 (channels x height x "
+        "width, without the batch).")
+
+
+@pytest.mark.parametrize("dtype", ["int64", "bool"])
+def test_an_integer_input_to_a_float_conv_is_named_as_a_dtype_mismatch(dtype):
+    # it said "layer features.0 (Conv2d) failed: Input type (long int) and bias type (float)
+    # should be the same", with no fix: torch's C name "long int" was not read
+    line = mistake("summary", "zoo:lenet5", "--dtype", dtype)
+    assert line.startswith("error: layer features.0 (Conv2d): dtype mismatch: ")
+    assert line.endswith(f"The layer's parameters are float32, the tensor arriving is {dtype}. "
+                         "Fix: give it a floating input (dtype=torch.float32, CLI: --dtype "
+                         "float32); integer ids go through an nn.Embedding first.")
+
+
+# --- the Python API: a wrong argument raises a ConvscopeError that teaches, not a TypeError,
+# AttributeError or IndexError from deep inside (what each raised before is in its comment)
+
+def _lenet():
+    from convscope import zoo
+
+    return zoo.create("lenet5")
+
+
+@pytest.mark.parametrize("call,expected", [
+    # TypeError: 'int' object is not iterable
+    (lambda m: convscope.analyze(m, 32), "input_size must be a shape like (3, 224, 224) or a "
+     "list of shapes, got 32."),
+    # TypeError from torch.empty: a bool is an int
+    (lambda m: convscope.analyze(m, (1, 32, 32), batch_size=True), "the batch size must be a "
+     "whole number of at least 1, got True; e.g. batch_size=8 (CLI: --batch 8)."),
+    # AttributeError: 'str' object has no attribute 'itemsize'
+    (lambda m: convscope.analyze(m, (1, 32, 32), dtype="float32"), "dtype must be a torch.dtype "
+     "such as torch.float32, got 'float32'."),
+    # TypeError: '<' not supported between instances of 'str' and 'int'
+    (lambda m: convscope.analyze(m, (1, 32, 32), depth="1"), "depth must be a whole number, 0 "
+     "or more, got '1': rows deeper than it are folded into their ancestor, e.g. depth=1 (CLI: "
+     "--depth 1); None keeps every row."),
+    # TypeError: list indices must be integers or slices, not float
+    (lambda m: convscope.analyze(m, (1, 32, 32), depth=1.5), "depth must be a whole number, 0 "
+     "or more, got 1.5: rows deeper than it are folded into their ancestor, e.g. depth=1 (CLI: "
+     "--depth 1); None keeps every row."),
+    # TypeError: 'int' object is not iterable
+    (lambda m: convscope.analyze(m, input_data=3), "input_data must be an example tensor or a "
+     "tuple of them, e.g. torch.randn(1, 3, 224, 224), got 3."),
+    # ModelError: "conv2d() received an invalid combination of arguments - got (tuple, ..."
+    (lambda m: convscope.analyze(m, input_data=[(1, 1, 32, 32)]), "input_data must be an "
+     "example tensor or a tuple of them, e.g. torch.randn(1, 3, 224, 224), got [(1, 1, 32, "
+     "32)]; for shapes, pass input_size=."),
+    # TypeError: cannot convert dictionary update sequence element #0 to a sequence
+    (lambda m: convscope.analyze(m, (1, 32, 32), input_kwargs=[1]), "input_kwargs must be a "
+     "dict of the forward's keyword inputs, e.g. {'x': torch.randn(1, 3, 32, 32)}, got list."),
+    # TypeError: analyze() got an unexpected keyword argument 'batch' (naming analyze)
+    (lambda m: convscope.summary(m, (1, 32, 32), batch=2), "summary got unknown option batch; "
+     "it takes those of analyze: input_size, batch_size, dtype, train, input_data, "
+     "input_kwargs, depth, real, name, memory, optimizer."),
+    # AttributeError: 'NoneType' object has no attribute 'named_modules'
+    (lambda m: convscope.training_memory(None, (1, 32, 32)), "training memory is predicted for "
+     "a torch.nn.Module, got NoneType."),
+    (lambda m: convscope.largest_batch(None, (1, 32, 32)), "training memory is predicted for "
+     "a torch.nn.Module, got NoneType."),
+    # AttributeError: 'str' object has no attribute 'itemsize'
+    (lambda m: convscope.training_memory(m, (1, 32, 32), dtype="bfloat16"), "dtype must be a "
+     "torch.dtype such as torch.bfloat16, got 'bfloat16'."),
+    # RuntimeError: only Tensors of floating point dtype can require gradients
+    (lambda m: convscope.training_memory(m, (1, 32, 32), dtype=torch.int64), "dtype int64: a "
+     "training step needs floating-point parameters; give torch.float32, torch.bfloat16, "
+     "torch.float16 or torch.float64 (CLI: --dtype float32, bfloat16 or float16)."),
+    # returned 0: a negative budget read as bytes
+    (lambda m: convscope.largest_batch(m, (1, 32, 32), budget=-1), "a memory budget of -1 bytes "
+     "is negative; give bytes or a size such as '16GiB'."),
+])
+def test_a_wrong_argument_to_the_api_raises_a_usage_error_that_teaches(call, expected):
+    with pytest.raises(convscope.UsageError) as caught:
+        call(_lenet())
+    assert str(caught.value) == expected
+
+
+@pytest.mark.parametrize("call,expected", [
+    # TypeError: 'NoneType' object is not iterable (from difflib)
+    (lambda zoo: zoo.create(None), "a zoo model is named by a string such as 'resnet18', got "
+     "None; zoo.names() lists them."),
+    (lambda zoo: zoo.info(3), "a zoo model is named by a string such as 'resnet18', got 3; "
+     "zoo.names() lists them."),
+    # TypeError: expected str, bytes or os.PathLike object, not NoneType
+    (lambda zoo: zoo.names(None), "names takes a shell pattern such as 'resnet*', got None."),
+])
+def test_a_zoo_name_that_is_not_a_string_is_a_usage_error(call, expected):
+    from convscope import zoo
+
+    with pytest.raises(convscope.UsageError) as caught:
+        call(zoo)
+    assert str(caught.value) == expected
+
+
+def test_an_input_of_no_size_is_named_for_a_conv_and_still_runs_an_embedding():
+    # () is one value per sample (an Embedding's ids run); a conv raised IndexError while its
+    # message was written
+    from torch import nn
+
+    report = convscope.analyze(nn.Embedding(10, 4), (), batch_size=5, dtype=torch.int64)
+    assert report.rows[0].output_shape == list(nn.Embedding(10, 4)(torch.zeros(5).long()).shape)
+    with pytest.raises(convscope.ModelError) as caught:
+        convscope.analyze(_lenet(), ())
+    assert str(caught.value) == (
+        "layer features.0 (Conv2d) works on [batch, channels, height, width] but receives a 1-D "
+        "tensor [1]. The input size () has 0 dimensions; give 3: channels x height x width "
+        "without the batch (e.g. 1x32x32).")
+
+
+# --- builder arguments: zoo.check_arguments writes the one "It takes: ..." message
+
+def test_a_misspelt_argument_is_named_with_the_closest_one_not_as_the_one_missing(tmp_path):
+    # it said "missing a required argument: 'width'", though width was given, misspelt
+    (tmp_path / "nets.py").write_text("from torch import nn\n"
+                                      "def build(width, classes=3):\n"
+                                      "    return nn.Conv2d(3, width, 3)\n")
+    spec = f"{tmp_path}/nets.py:build"
+    assert mistake("summary", spec, "--input", "3x8x8", "--arg", "widht=3") == (
+        f"error: {spec}: got an unexpected keyword argument 'widht' (did you mean 'width'?). It "
+        "takes: width, classes; give values with --arg NAME=VALUE.")
+
+
+def test_a_zoo_models_arguments_are_checked_as_a_files_are():
+    # the CLI said "zoo model 'lenet5': lenet5() got an unexpected keyword argument
+    # 'num_clases'. It takes: num_classes, in_channels." without the closest name or --arg
+    assert mistake("summary", "zoo:lenet5", "--arg", "num_clases=3") == (
+        "error: zoo:lenet5: got an unexpected keyword argument 'num_clases' (did you mean "
+        "'num_classes'?). It takes: num_classes, in_channels; give values with --arg "
+        "NAME=VALUE.")
+    from convscope import zoo
+
+    with pytest.raises(convscope.UsageError) as caught:
+        zoo.create("lenet5", num_clases=3)
+    assert str(caught.value) == (
+        "zoo model 'lenet5': got an unexpected keyword argument 'num_clases' (did you mean "
+        "'num_classes'?). It takes: num_classes, in_channels.")
+
+
+def test_a_value_of_the_wrong_type_is_not_called_a_wrong_name():
+    # a TypeError from inside the builder read "... must be tuple of ints, but found element of
+    # type str at pos 0. It takes: num_classes, in_channels." as if the name were wrong
+    from convscope import zoo
+
+    with pytest.raises(convscope.UsageError) as caught:
+        zoo.create("lenet5", num_classes="ten")
+    message = str(caught.value)
+    assert message.startswith("zoo model 'lenet5' cannot be built with num_classes='ten': ")
+    assert message.endswith("Give values of the defaults' types: num_classes=10, "
+                            "in_channels=1.")
+
+
+def test_a_zoo_builder_that_fails_is_named_at_its_own_line_not_the_registrys():
+    # it said "failed at .../convscope/zoo/__init__.py:106 `return func(*args, **kwargs)`": the
+    # frame of zoo.shapes_only's torch-function mode
+    line = mistake("summary", "zoo:lenet5", "--arg", "num_classes=-5")
+    assert "convscope/zoo/lenet.py:" in line and "zoo/__init__.py" not in line
+    assert line.endswith("`layers.append(nn.Linear(in_features, num_classes))`: RuntimeError: "
+                         "Trying to create tensor with negative dimension -5: [-5, 84]")
+
+
+# --- Ctrl-C
+
+def test_ctrl_c_while_torch_loads_exits_130_without_a_traceback(tmp_path):
+    # `import convscope` imported torch (seconds) before the command line could catch a Ctrl-C:
+    # it printed a traceback from inside torch's import. A torch that raises KeyboardInterrupt
+    # on import stands in for a Ctrl-C at that moment.
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    (tmp_path / "torch").mkdir()
+    (tmp_path / "torch" / "__init__.py").write_text("raise KeyboardInterrupt\n")
+    root = Path(convscope.__file__).resolve().parents[1]
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(tmp_path), str(root)]))
+    result = subprocess.run([sys.executable, "-m", "convscope", "summary", "zoo:lenet5"],
+                            capture_output=True, text=True, env=env, timeout=120)
+    assert (result.returncode, result.stderr) == (130, "")
+
+
+def test_import_convscope_leaves_torch_to_the_functions_that_need_it():
+    import subprocess
+    import sys
+
+    code = ("import sys, convscope; print('torch' in sys.modules); "
+            "print(convscope.analyze.__module__, convscope.Report.__name__, "
+            "convscope.largest_batch.__module__); import torch")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=120, cwd=str(__import__("pathlib").Path(
+                             convscope.__file__).resolve().parents[1]))
+    assert out.stdout.split() == ["False", "convscope.api", "Report", "convscope.memory"]
+
+
+# --- the CLI's messages say what was received and how to fix it
+
+SEVERAL = NETS + "\n\nclass B(A):\n    pass\n"
+
+
+@pytest.mark.parametrize("args,expected", [
+    # exit 0: an empty --input (an unset shell variable) fell back to the default input
+    (["summary", "zoo:lenet5", "--input", ""], "error: --input '' is not a shape. Write channels "
+     "x height x width without the batch, e.g. --input 3x224x224 (several inputs: --input "
+     "3x32x32,10)."),
+    # "batch_size must be a positive integer, got 0.": the Python name, no example
+    (["summary", "zoo:lenet5", "--batch", "0"], "error: the batch size must be a whole number "
+     "of at least 1, got 0; e.g. batch_size=8 (CLI: --batch 8)."),
+    # "depth must be 0 or more, got -1."
+    (["rf", "zoo:lenet5", "--depth", "-1"], "error: depth must be a whole number, 0 or more, "
+     "got -1: rows deeper than it are folded into their ancestor, e.g. depth=1 (CLI: --depth "
+     "1); None keeps every row."),
+    # "no checkpoint at zoo:lenet5; train one with: convscope train MODEL --data digits --out
+    # zoo:lenet5."
+    (["evaluate", "zoo:lenet5"], "error: zoo:lenet5 is a MODEL spec, not a trained run: this "
+     "command takes a run folder written by `convscope train` (it holds best.pt) or one of its "
+     ".pt files, e.g. runs/simple_cnn or runs/simple_cnn/last.pt. Train it first: convscope "
+     "train zoo:lenet5 --out runs/NAME."),
+    # "the validation fraction must lie between 0 and 1, got 0.0."
+    (["train", "zoo:simple_cnn", "--val-fraction", "0"], "error: the validation fraction "
+     "(--val-fraction) must lie strictly between 0 and 1, got 0.0; e.g. --val-fraction 0.2 "
+     "holds out 20%."),
+    # "--momentum, --weight-decay and --workers cannot be negative."
+    (["train", "zoo:simple_cnn", "--workers", "-2"], "error: --workers cannot be negative, got "
+     "-2; give 0 or more."),
+    # "--out-channels and --groups must be at least 1."
+    (["conv", "--input", "3x64x64", "--out-channels", "8", "--kernel", "3", "--groups", "0"],
+     "error: --groups must be at least 1, got 0; e.g. --groups 1."),
+])
+def test_a_cli_mistake_says_what_it_got_and_how_to_fix_it(args, expected, tmp_path):
+    assert mistake(*args, *(["--out", str(tmp_path)] if args[0] == "train" else [])) == expected
+
+
+def test_a_model_file_or_folder_without_a_callable_is_told_what_to_write(tmp_path):
+    # both said only "cannot read MODEL '...'" and listed the kinds of MODEL
+    (tmp_path / "nets.py").write_text(SEVERAL)
+    path = tmp_path / "nets.py"
+    expected = (f"error: {path} names a file but not the model in it: write {path}:NAME, the "
+                f"class or function that builds the model, e.g. {path}:A (it defines A, B).")
+    assert mistake("summary", str(path)) == expected
+    assert mistake("summary", f"{path}:") == expected
+    (tmp_path / "empty").mkdir()
+    assert mistake("summary", str(tmp_path / "empty")).startswith(
+        f"error: {tmp_path / 'empty'} is a folder but not a run: it holds no best.pt, which "
+        f"`convscope train MODEL --out {tmp_path / 'empty'}` writes.")
