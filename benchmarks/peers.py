@@ -32,8 +32,8 @@ CONFIGS = [(1, 224), (64, 224), (1, 512), (64, 512)]  # (batch, pixels)
 GIB = 1 << 30
 TOOL_NAMES = ["convscope", "torchinfo", "torchscan", "ptflops", "thop", "fvcore"]
 # Imported once by the fork server, so no child pays for them (about 3 s each).
-PRELOAD = ["torch", "convscope.api", "convscope.zoo", "peer_tools", "torchinfo", "torchscan", "thop",
-           "ptflops", "fvcore.nn"]
+PRELOAD = ["torch", "convscope.api", "convscope.zoo", "peer_tools", "torchinfo", "torchscan",
+           "thop", "ptflops", "fvcore.nn"]
 
 
 def live_peak_bytes(graph) -> int:
