@@ -1,0 +1,40 @@
+"""The Params cell marks frozen parameters on every row that holds some, folded rows included."""
+from __future__ import annotations
+
+from torch import nn
+
+import convscope
+from convscope.render.cells import params_cell
+
+
+class PartlyFrozen(nn.Module):
+    """features.0 frozen (3*8*9 + 8 = 224), features.3's bias alone frozen (16 of 8*16*9 + 16)."""
+
+    def __init__(self):
+        super().__init__()
+        self.features = nn.Sequential(nn.Conv2d(3, 8, 3), nn.BatchNorm2d(8), nn.ReLU(),
+                                      nn.Conv2d(8, 16, 3))
+        self.head = nn.Linear(16, 4)
+        self.features[0].requires_grad_(False)
+        self.features[3].bias.requires_grad_(False)
+
+    def forward(self, x):
+        return self.head(self.features(x).mean((2, 3)))
+
+
+def test_params_cell_marks_wholly_and_partly_frozen_rows():
+    model = PartlyFrozen()
+    cells = {r.name: params_cell(r) for r in convscope.analyze(model, (3, 16, 16)).rows}
+    assert cells == {"features.0": "224 (frozen)", "features.1": "16", "features.2": "-",
+                     "features.3": "1,168 (16 frozen)", "mean": "-", "head": "68"}
+
+
+def test_a_folded_row_marks_the_frozen_parameters_it_holds_in_every_renderer():
+    report = convscope.analyze(PartlyFrozen(), (3, 16, 16), depth=1)
+    features = report.rows[0]
+    # 224 + 16 + 1,168 = 1,408 parameters, of which 224 + 16 frozen
+    assert (features.name, features.params, features.trainable_params) == ("features", 1408, 1168)
+    assert params_cell(features) == "1,408 (240 frozen)"
+    assert "| features | Sequential | [1, 16, 12, 12] | 1,408 (240 frozen) |" in (
+        report.to_markdown())
+    assert "1,408 (240 frozen)" in str(report) and "1,408 (240 frozen)" in report._repr_html_()
