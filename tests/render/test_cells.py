@@ -38,3 +38,36 @@ def test_a_folded_row_marks_the_frozen_parameters_it_holds_in_every_renderer():
     assert "| features | Sequential | [1, 16, 12, 12] | 1,408 (240 frozen) |" in (
         report.to_markdown())
     assert "1,408 (240 frozen)" in str(report) and "1,408 (240 frozen)" in report._repr_html_()
+
+
+def test_csv_carries_the_json_values_of_every_row_several_outputs_and_saved_bytes_too():
+    import csv
+    import io
+
+    from torch.nn import functional as F
+
+    class Pooled(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(1, 8, 3, padding=1)
+
+        def forward(self, x):  # F.max_pool2d runs aten.max_pool2d_with_indices: two outputs
+            return F.max_pool2d(self.conv(x), 2).flatten(1)
+
+    for memory in (False, True):
+        report = convscope.analyze(Pooled(), (1, 28, 28), memory=memory)
+        lines = list(csv.DictReader(io.StringIO(report.to_csv())))
+        rows = report.to_dict()["rows"]
+        assert len(lines) == len(rows)
+        for line, row in zip(lines, rows):
+            for key, text in line.items():
+                value = row[key]
+                if key == "output_shape":
+                    shapes = value if isinstance(value[0], list) else [value]
+                    assert text == "; ".join(" ".join(map(str, s)) for s in shapes)
+                else:
+                    assert text == ("" if value is None else str(value)), (key, text, value)
+        pool = lines[1]
+        assert pool["type"] == "aten.max_pool2d_with_indices"
+        assert pool["output_shape"] == "1 8 14 14; 1 8 14 14"
+        assert (pool["saved_bytes"] != "") is memory
