@@ -71,3 +71,14 @@ def test_csv_carries_the_json_values_of_every_row_several_outputs_and_saved_byte
         assert pool["type"] == "aten.max_pool2d_with_indices"
         assert pool["output_shape"] == "1 8 14 14; 1 8 14 14"
         assert (pool["saved_bytes"] != "") is memory
+
+
+def test_human_units_never_print_a_thousand_of_a_unit():
+    from convscope.render import units
+
+    # 999,999 / 1000 = 999.999 rounds to 1,000.00 K: it is 1.00 M; 999,994 stays 999.99 K
+    assert [units.count(v) for v in (999, 1000, 999_994, 999_999, 999_994_999, 999_999_999)] == [
+        "999", "1.00 K", "999.99 K", "1.00 M", "999.99 M", "1.00 G"]
+    # 2**20 - 1 bytes = 1,023.999 KiB rounds to 1,024.00 KiB: it is 1.00 MiB
+    assert [units.nbytes(v) for v in (1023, 2**20 - 1, 2**20 - 6, 2**30 - 1)] == [
+        "1,023 B", "1.00 MiB", "1,023.99 KiB", "1.00 GiB"]
