@@ -400,12 +400,43 @@ def _first_line(cause) -> str:
     return text.splitlines()[0] if text else type(cause).__name__
 
 
+# aten ops that need tensor values -> what the Python line that reached them does
+VALUE_READS = {
+    "aten._local_scalar_dense": "reads a Python number from a tensor, as .item(), float(t), "
+                                "int(t), bool(t) and `if t:` do",
+    "aten.nonzero": "makes a tensor whose size depends on the values, as x[mask], "
+                    "torch.nonzero and one-argument torch.where do",
+    "aten.masked_select": "makes a tensor whose size depends on the values (masked_select)",
+    "aten.unique": "makes a tensor whose size depends on the values (torch.unique)",
+}
+
+
+def _user_line(cause) -> str:
+    """``net.py:21: `if y.mean().item() > 0:` ``: the last line of the model's own code (not
+    torch's, not convscope's) on the way to ``cause``; "" when there is none."""
+    import linecache
+    import traceback
+
+    found = None
+    for frame, lineno in traceback.walk_tb(getattr(cause, "__traceback__", None)):
+        if frame.f_globals.get("__name__", "").split(".")[0] not in ("torch", "convscope"):
+            found = (frame.f_code.co_filename, lineno)
+    if found is None:
+        return ""
+    code = linecache.getline(*found).strip()
+    return f"{found[0].rsplit('/', 1)[-1]}:{found[1]}" + (f": `{code}`" if code else "")
+
+
 def _data(failure, finding, ctx) -> str:
-    op = f" in {failure.node.op}" if failure.node is not None else ""
-    return (f"{finding.where} needs real tensor values{op}: {_first_line(failure.cause)}. "
-            "Shape-only analysis cannot follow control flow that reads tensor values (.item(), "
-            "data-dependent shapes). Run with --real (Python: real=True) to analyse with a real "
-            "random input.")
+    cause = _first_line(failure.cause)
+    op = failure.node.op if failure.node is not None else cause
+    ops = op if cause in op else f"{op} ({cause})"
+    line = _user_line(failure.cause)
+    does = next((text for name, text in VALUE_READS.items() if name in ops), None)
+    return (f"{finding.where} needs real tensor values{' at ' + line if line else ''}: {ops}"
+            f"{' ' + does if does else ''}. Shape-only analysis cannot follow control flow that "
+            "reads tensor values (.item(), data-dependent shapes). Run with --real (Python: "
+            "real=True) to analyse with a real random input.")
 
 
 def _dtypes_met(failure) -> list[str]:

@@ -186,7 +186,7 @@ def _folded_row(graph: Graph, anchor: int, depth: int, first: Row) -> Row:
     """The row of module call ``anchor``, the ancestor at ``depth`` of the rows folded into it."""
     call = graph.calls[anchor]
     base = replace(first, params=0, trainable_params=0, macs=0, other_flops=0, calls=(), nodes=(),
-                   saved_bytes=None)
+                   saved_bytes=None, shared=False)
     folded = replace(base, name=call.name or call.type, type=call.type,
                      depth=depth,
                      output_shapes=tuple(m.shape for m in call.outputs),
@@ -197,8 +197,11 @@ def _folded_row(graph: Graph, anchor: int, depth: int, first: Row) -> Row:
 def _absorb(into: Row, row: Row) -> Row:
     saved = None if into.saved_bytes is None and row.saved_bytes is None else (
         (into.saved_bytes or 0) + (row.saved_bytes or 0))
+    params = into.params + row.params
+    # "shared" says the row's parameters were counted on an earlier row: true only while it owns
+    # none. A block that calls a shared layer and then its own conv is not shared.
     return replace(
-        into, saved_bytes=saved, params=into.params + row.params,
+        into, saved_bytes=saved, params=params, shared=(into.shared or row.shared) and not params,
         trainable_params=into.trainable_params + row.trainable_params,
         macs=into.macs + row.macs, other_flops=into.other_flops + row.other_flops,
         calls=into.calls + row.calls, nodes=into.nodes + row.nodes,

@@ -9,10 +9,16 @@ CONVENTION_NOTE = ("MACs: multiply-accumulates of convolutions and matrix produc
 
 
 def params_cell(row) -> str:
+    """``1,168``; ``224 (frozen)`` when none train; ``1,408 (224 frozen)`` when some do not."""
     if row.shared:
         return "(shared)"
-    text = f"{row.params:,}" if row.params else "-"
-    return text + " (frozen)" if row.params and row.frozen_params == row.params else text
+    if not row.params:
+        return "-"
+    if row.frozen_params == row.params:
+        return f"{row.params:,} (frozen)"
+    if row.frozen_params:
+        return f"{row.params:,} ({row.frozen_params:,} frozen)"
+    return f"{row.params:,}"
 
 
 def rf_cell(row) -> str:

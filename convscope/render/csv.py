@@ -6,8 +6,15 @@ import io
 
 from .json import row_dict
 
+# saved_bytes last: added with the training-memory column of the table (empty when not computed)
 COLUMNS = ["name", "type", "depth", "output_shape", "params", "trainable_params", "macs",
-           "other_flops", "flops", "output_bytes"]
+           "other_flops", "flops", "output_bytes", "saved_bytes"]
+
+
+def _shape(row) -> str:
+    """``64 1 28 28``; several outputs ``64 4 14 14; 64 4 14 14``."""
+    shapes = [list(s) for s in row.output_shapes]
+    return "; ".join(" ".join(map(str, s)) for s in shapes)
 
 
 def render_csv(report) -> str:
@@ -16,6 +23,6 @@ def render_csv(report) -> str:
     writer.writerow(COLUMNS)
     for row in report.rows:
         data = row_dict(row)
-        writer.writerow([" ".join(map(str, data[c])) if c == "output_shape" else data[c]
-                         for c in COLUMNS])
+        writer.writerow([_shape(row) if c == "output_shape" else
+                         "" if data[c] is None else data[c] for c in COLUMNS])
     return buffer.getvalue()

@@ -138,3 +138,43 @@ def test_activation_and_parameter_bytes():
     assert totals.activation_bytes == (4 * 8 * 16 * 16 + 4 * 10) * 4
     assert totals.param_bytes == 4 * sum(p.numel() for p in model.parameters())
     assert totals.input_bytes == 4 * 3 * 16 * 16 * 4
+
+
+def test_a_folded_block_that_calls_a_shared_layer_first_still_shows_its_own_parameters():
+    # M.conv (3x3, 8->8: 584 params) runs, then stage runs M.conv again and its own conv (584)
+    class Stage(nn.Module):
+        def __init__(self, shared):
+            super().__init__()
+            self.shared, self.own = shared, nn.Conv2d(8, 8, 3, padding=1)
+
+        def forward(self, x):
+            return self.own(self.shared(x))
+
+    class Model(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(8, 8, 3, padding=1)
+            self.stage = Stage(self.conv)
+
+        def forward(self, x):
+            return self.stage(self.conv(x))
+
+    model = Model()
+    rows = convscope.analyze(model, (8, 8, 8), depth=1).rows
+    assert [(r.name, r.params, r.shared) for r in rows] == [("conv", 584, False),
+                                                            ("stage", 584, False)]
+    assert "(shared)" not in str(convscope.analyze(model, (8, 8, 8), depth=1))
+    # a later call of a block whose every parameter was counted before stays "shared"
+    loop = nn.Sequential(nn.Conv2d(8, 8, 3, padding=1), nn.ReLU())
+
+    class Twice(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.block = loop
+
+        def forward(self, x):
+            return self.block(self.block(x))
+
+    rows = convscope.analyze(Twice(), (8, 8, 8), depth=1).rows
+    assert [(r.name, r.params, r.shared) for r in rows] == [("block", 584, False),
+                                                            ("block", 0, True)]

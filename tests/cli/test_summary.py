@@ -168,6 +168,42 @@ def test_data_dependent_model_asks_for_real_and_real_works(tmp_path):
     assert json.loads(real.stdout)["rows"][0]["output_shape"] == [1, 4, 6, 6]
 
 
+def test_data_dependent_message_points_at_the_users_line_and_says_what_it_does(tmp_path):
+    # the old message named aten's internals twice ("in aten._local_scalar_dense.default:
+    # aten._local_scalar_dense.default") and not the line of the model that read the values
+    source = tmp_path / "picky.py"
+    source.write_text(textwrap.dedent("""
+        import torch
+        from torch import nn
+        class Gate(nn.Module):
+            def forward(self, x):
+                if x.mean().item() > 0:
+                    return x
+                return -x
+        class Mask(nn.Module):
+            def forward(self, x):
+                return x[x > 0]
+        class Net(nn.Module):
+            def __init__(self, kind):
+                super().__init__()
+                self.conv = nn.Conv2d(3, 4, 3)
+                self.gate = Gate() if kind == "gate" else Mask()
+            def forward(self, x):
+                return self.gate(self.conv(x))
+    """))
+    gate = invoke("summary", f"{source}:Net", "--input", "3x8x8", "--arg", "kind=gate")
+    assert gate.exit_code == 2 and "Traceback" not in gate.output
+    assert gate.output.startswith(
+        "error: layer gate (Gate) needs real tensor values at picky.py:6: "
+        "`if x.mean().item() > 0:`: aten._local_scalar_dense.default reads a Python number "
+        "from a tensor, as .item(), float(t), int(t), bool(t) and `if t:` do.")
+    mask = invoke("summary", f"{source}:Net", "--input", "3x8x8", "--arg", "kind=mask")
+    assert mask.exit_code == 2 and "--real" in mask.output
+    assert "needs real tensor values at picky.py:11: `return x[x > 0]`: aten.index.Tensor " \
+           "(aten.nonzero.default) makes a tensor whose size depends on the values" in " ".join(
+               mask.output.split())
+
+
 def test_a_training_step_the_model_cannot_take_leaves_the_table_with_a_note():
     # Inception v3 at batch 1: its auxiliary head's BatchNorm gets one value per channel
     result = invoke("summary", "zoo:inception_v3", "--depth", "1")
