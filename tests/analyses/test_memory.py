@@ -283,3 +283,37 @@ def test_without_pytorch_s_use_counters_the_step_adds_as_the_mode_does(monkeypat
     without = training_memory(model, (3, 16, 16), 4, inference=False).train_peak_bytes
     # as before the fix: up to one more [4, 8, 16, 16] float32 gradient where the heads meet
     assert exact < without <= exact + 4 * 8 * 16 * 16 * 4
+
+
+def _saved_by_autograd(model: nn.Module, x: torch.Tensor) -> int:
+    """Bytes of the storages a real CPU forward and loss hand autograd to keep, parameters,
+    buffers and the input left out (by storage, so views of them are left out too)."""
+    owned = {t.untyped_storage().data_ptr() for t in (*model.parameters(), *model.buffers(), x)}
+    kept: dict[int, int] = {}
+
+    def pack(t):
+        storage = t.untyped_storage()
+        if storage.data_ptr() not in owned:
+            kept[storage.data_ptr()] = storage.nbytes()
+        return t
+
+    model.train()
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        out = model(x)
+        nn.functional.cross_entropy(out, torch.zeros(out.shape[0], dtype=torch.long))
+    return sum(kept.values())
+
+
+@pytest.mark.parametrize("build,size", [
+    (lambda: nn.Sequential(nn.Flatten(), nn.Linear(12, 7), nn.ReLU(), nn.Linear(7, 5)), (3, 2, 2)),
+    (lambda: zoo.create("lenet5"), (1, 32, 32)),
+], ids=["mlp", "lenet5"])
+def test_saved_activation_bytes_leave_out_parameters_and_inputs_kept_through_views(build, size):
+    # a Linear keeps weight.t(), a view of the parameter, and the MLP's first one keeps the
+    # flattened input: both were counted as activations (MLP: 352 bytes for 116; LeNet-5 one
+    # Linear weight too many), so the total exceeded the sum of the per-layer rows
+    torch.manual_seed(0)
+    model = build()
+    report = training_memory(model, size, 4, inference=False)
+    assert report.saved_activation_bytes == _saved_by_autograd(model, torch.randn(4, *size))
+    assert report.saved_activation_bytes == sum(layer.saved_bytes for layer in report.layers)
