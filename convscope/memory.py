@@ -53,6 +53,7 @@ def predict(model: nn.Module, spec, optimizer: str = "momentum",
     """``training_memory`` for an input already described by ``trace.inputs.make_spec``."""
     if optimizer not in OPTIMIZERS:
         raise UsageError(f"optimizer {optimizer!r} is not one of {', '.join(OPTIMIZERS)}.")
+    _check_precision(dtype, amp)
     batch_size = spec.batch_size
     try:
         step = shape_only_step(model, spec, optimizer, dtype=dtype, amp=amp)
@@ -61,6 +62,19 @@ def predict(model: nn.Module, spec, optimizer: str = "momentum",
     except TraceFailure as failure:
         raise diagnose(failure) from failure.cause
     return memory_report(step, batch_size, forward)
+
+
+def _check_precision(dtype: torch.dtype | None, amp: bool) -> None:
+    """A step PyTorch cannot take is refused with the fix, not predicted (autocast to float64
+    is a float32 step: PyTorch warns and turns autocast off) nor left to crash."""
+    name = str(dtype).removeprefix("torch.")
+    if dtype is not None and not dtype.is_floating_point:
+        raise UsageError(f"dtype {name}: a training step needs floating-point parameters to "
+                         "take gradients; give float32, bfloat16 or float16 (float64 too).")
+    if amp and dtype not in (None, torch.bfloat16, torch.float16):
+        raise UsageError(f"amp autocasts the forward to bfloat16 or float16, the two lower "
+                         f"precisions CPU autocast supports, not {name}: give one of them (or "
+                         f"no dtype: bfloat16), or leave amp out for a plain {name} step.")
 
 
 def largest_batch(model: nn.Module, input_size=(3, 224, 224), budget="16GiB",

@@ -45,7 +45,7 @@ def memory(
     network, _, shapes = load_network(model, arg, input)
     kind = parse_dtype(dtype or ("bfloat16" if amp else "float32"))
     full = kind == parse_dtype("float32")
-    if amp and full:
+    if amp and full:  # other dtypes the API refuses (convscope.memory._check_precision)
         raise UsageError("--amp autocasts the forward to a lower precision, and float32 is the "
                          "full one: give --dtype bfloat16 or float16 (or leave --dtype out: "
                          "bfloat16).")

@@ -66,3 +66,17 @@ def test_bad_budget_and_optimizer_exit_2():
     for extra in (["--budget", "lots"], ["--optimizer", "lion"]):
         result = runner.invoke(app, ["memory", "zoo:simple_cnn", *extra])
         assert result.exit_code == 2 and "Traceback" not in result.output
+
+
+def test_a_dtype_no_training_step_can_take_exits_2_with_the_fix():
+    # int8 crashed ("internal error: only Tensors of floating point dtype can require
+    # gradients", exit 1); autocast to float64 predicted a float32 step labelled amp, as
+    # PyTorch turns autocast off for a dtype it does not support
+    cases = {("--dtype", "int8"): "dtype int8: a training step needs floating-point parameters",
+             ("--dtype", "bool", "--budget", "1GiB"): "dtype bool: a training step needs",
+             ("--amp", "--dtype", "float64"): "not float64: give one of them"}
+    for extra, words in cases.items():
+        result = runner.invoke(app, ["memory", "zoo:simple_cnn", *extra])
+        assert result.exit_code == 2 and "Traceback" not in result.output, result.output
+        assert words in " ".join(result.output.split()), result.output
+    assert runner.invoke(app, ["memory", "zoo:simple_cnn", "--dtype", "float64"]).exit_code == 0
