@@ -6,6 +6,7 @@
 """
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import replace
 
@@ -44,28 +45,36 @@ def parse_bytes(text: str | int) -> int:
 
 def training_memory(model: nn.Module, input_size=(3, 224, 224), batch_size: int = 1,
                     optimizer: str = "momentum", dtype: torch.dtype | None = None,
-                    amp: bool = False, inference: bool = True) -> MemoryReport:
+                    amp: bool = False, inference: bool = True,
+                    weight_decay: float | None = None, nesterov: bool = False) -> MemoryReport:
     """Predict the memory of one training step (forward, backward, optimizer step) and of an
-    inference forward, from the tensors PyTorch allocates and frees on shape-only tensors."""
+    inference forward, from the tensors PyTorch allocates and frees on shape-only tensors.
+    ``weight_decay`` (None: the optimizer's default) and ``nesterov`` (with ``"momentum"``)
+    are the optimizer's own arguments: SGD, Adam and RMSprop add weight decay into a copy of
+    each gradient, as nesterov does, and that copy can make the step's peak."""
     _check_precision(dtype, amp)
     spec = make_spec(input_size, batch_size=batch_size,
                      dtype=dtype if dtype is not None and not amp else torch.float32)
-    return predict(model, spec, optimizer, dtype, amp, inference)
+    return predict(model, spec, optimizer, dtype, amp, inference, weight_decay, nesterov)
 
 
 def predict(model: nn.Module, spec, optimizer: str = "momentum",
             dtype: torch.dtype | None = None, amp: bool = False,
-            inference: bool = True) -> MemoryReport:
+            inference: bool = True, weight_decay: float | None = None,
+            nesterov: bool = False) -> MemoryReport:
     """``training_memory`` for an input already described by ``trace.inputs.make_spec``."""
     if optimizer not in OPTIMIZERS:
         raise UsageError(f"optimizer {optimizer!r} is not one of {', '.join(OPTIMIZERS)}.")
     if not isinstance(model, nn.Module):
         raise UsageError(f"training memory is predicted for a torch.nn.Module, got "
                          f"{type(model).__name__}.")
+    _check_precision(dtype, amp)
+    _check_decay(optimizer, weight_decay, nesterov)
     batch_size = spec.batch_size
     try:
         with quiet():  # torch's fake-tensor logger prints a traceback for every op that fails
-            step = shape_only_step(model, spec, optimizer, dtype=dtype, amp=amp)
+            step = shape_only_step(model, spec, optimizer, dtype=dtype, amp=amp,
+                                   weight_decay=weight_decay, nesterov=nesterov)
             forward = simulate_inference(model, spec, dtype=dtype, amp=amp,
                                          backend=step.forward.meta["backend"]) if inference else None
     except TraceFailure as failure:
@@ -98,9 +107,19 @@ def _step_error(model: nn.Module, spec, failure: TraceFailure):
                     smallest=lambda: smallest_input(model, replace(spec, dtype=own)))
 
 
+def _check_decay(optimizer: str, weight_decay: float | None, nesterov: bool) -> None:
+    if weight_decay is not None and not (math.isfinite(weight_decay) and weight_decay >= 0):
+        raise UsageError(f"weight decay must be 0 or more, got {weight_decay}; e.g. 5e-4.")
+    if nesterov and optimizer != "momentum":
+        raise UsageError(f"nesterov is a kind of momentum, and optimizer {optimizer!r} has "
+                         "none: give optimizer momentum with it (CLI: --optimizer momentum "
+                         "--nesterov).")
+
+
 def largest_batch(model: nn.Module, input_size=(3, 224, 224), budget="16GiB",
                   optimizer: str = "momentum", dtype: torch.dtype | None = None,
-                  amp: bool = False) -> int:
+                  amp: bool = False, weight_decay: float | None = None,
+                  nesterov: bool = False) -> int:
     """The largest batch size whose predicted training peak fits in ``budget`` (0: none fits).
 
     The peak grows by a fixed amount per sample, so two predictions give the estimate and a few
@@ -109,8 +128,8 @@ def largest_batch(model: nn.Module, input_size=(3, 224, 224), budget="16GiB",
     limit = parse_bytes(budget)
 
     def peak(batch: int) -> int:
-        return training_memory(model, input_size, batch, optimizer, dtype, amp,
-                               inference=False).train_peak_bytes
+        return training_memory(model, input_size, batch, optimizer, dtype, amp, inference=False,
+                               weight_decay=weight_decay, nesterov=nesterov).train_peak_bytes
 
     one, two = peak(1), peak(2)
     if one > limit:

@@ -19,6 +19,8 @@ from torch.profiler._memory_profiler import Category, TensorKey
 
 
 def _optimizer(name, params):
+    if callable(name):  # a test's own: lambda params: torch.optim.SGD(params, ...)
+        return name(params)
     return {
         "sgd": lambda: torch.optim.SGD(params, lr=0.01, foreach=False),
         "momentum": lambda: torch.optim.SGD(params, lr=0.01, momentum=0.9, foreach=False),
@@ -55,6 +57,7 @@ def _peaks(prof) -> dict:
 def measure_training_step(model: nn.Module, x: torch.Tensor, optimizer: str,
                           autocast_dtype: torch.dtype | None = None) -> dict:
     """Peak bytes of the second of two real training steps (the first creates optimizer state).
+    ``optimizer``: a name of ``_optimizer``'s, or a function from parameters to an optimizer.
     A model with nothing to train steps without an optimizer and, if the loss needs no
     gradient, without a backward."""
     model.train()

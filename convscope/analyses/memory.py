@@ -97,7 +97,11 @@ def memory_report(trace, batch_size: int, inference_events=None) -> MemoryReport
     peak, phase, phases = peak_over_baseline(trace.events)
     grads = {e.storage: e.delta for e in trace.events if e.delta > 0
              and e.storage in trace.grad_storages}
-    saved = {s.storage: s.nbytes for s in trace.saved if s.source == "activation"}
+    # a tensor saved through a view (Linear's weight.t(), a flattened input) is no parameter or
+    # input by identity, but its storage is: only storages the forward allocated are activations
+    made = {e.storage for e in trace.events if e.delta > 0 and e.phase == "forward"}
+    saved = {s.storage: s.nbytes for s in trace.saved
+             if s.source == "activation" and s.storage in made}
     base = trace.baseline
     baseline = base["params"] + base["buffers"] + base["inputs"] + base["optimizer"]
     inference = None

@@ -23,6 +23,12 @@ def memory(
                                         help="float32|bfloat16|float16  [default: float32; "
                                              "bfloat16 with --amp]"),
     amp: bool = typer.Option(False, "--amp", help="autocast the forward to --dtype (CPU)"),
+    weight_decay: Optional[float] = typer.Option(
+        None, "--weight-decay", help="e.g. 5e-4 (convscope train's default): SGD, Adam and "
+                                     "RMSprop copy each gradient to add it  [default: the "
+                                     "optimizer's: 0, AdamW 0.01]"),
+    nesterov: bool = typer.Option(False, "--nesterov", help="Nesterov momentum (with "
+                                                            "--optimizer momentum)"),
     budget: Optional[str] = typer.Option(None, "--budget", help="e.g. 16GiB: largest batch"),
     format: str = typer.Option("table", "--format", "-f", help="table|json"),
     arg: List[str] = ArgOpt,
@@ -36,6 +42,7 @@ def memory(
       convscope memory zoo:resnet50 --batch 32 --optimizer adam
       convscope memory zoo:vgg16 --budget 16GiB
       convscope memory zoo:mobilenet_v2 --batch 64 --dtype bfloat16 --amp
+      convscope memory zoo:resnet18 --batch 64 --weight-decay 5e-4 --nesterov
     """
     from ..memory import largest_batch, training_memory
     from ..render.memory import print_memory, render_memory_json
@@ -45,13 +52,15 @@ def memory(
     network, _, shapes = load_network(model, arg, input)
     kind = parse_dtype(dtype or ("bfloat16" if amp else "float32"))
     full = kind == parse_dtype("float32")
-    if amp and full:
+    if amp and full:  # other dtypes the API refuses (convscope.memory._check_precision)
         raise UsageError("--amp autocasts the forward to a lower precision, and float32 is the "
                          "full one: give --dtype bfloat16 or float16 (or leave --dtype out: "
                          "bfloat16).")
     precision = None if full else kind
-    report = training_memory(network, shapes, batch, optimizer, precision, amp)
-    fits = largest_batch(network, shapes, budget, optimizer, precision, amp) if budget else None
+    decay = {"weight_decay": weight_decay, "nesterov": nesterov}
+    report = training_memory(network, shapes, batch, optimizer, precision, amp, **decay)
+    fits = largest_batch(network, shapes, budget, optimizer, precision, amp,
+                         **decay) if budget else None
     if format == "json":
         sys.stdout.write(render_memory_json(report, fits) + "\n")
     else:

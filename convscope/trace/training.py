@@ -168,18 +168,24 @@ def sole_owner_counts(make) -> tuple[tuple[int, int], tuple[int, int]] | None:
     return probe.counts
 
 
-def make_optimizer(name: str, params: list[torch.Tensor]) -> torch.optim.Optimizer:
-    """The optimizers the CLI names, as a CPU training loop makes them (no foreach kernels)."""
+def make_optimizer(name: str, params: list[torch.Tensor], weight_decay: float | None = None,
+                   nesterov: bool = False) -> torch.optim.Optimizer:
+    """The optimizers the CLI names, as a CPU training loop makes them (no foreach kernels).
+    ``weight_decay`` None keeps the optimizer's own default (0; AdamW 0.01). It costs memory
+    in SGD, Adam and RMSprop, whose step adds it into a new copy of each gradient (AdamW
+    shrinks the weights in place), and so does ``nesterov`` (momentum only)."""
+    decay = {} if weight_decay is None else {"weight_decay": weight_decay}
     if name == "sgd":
-        return torch.optim.SGD(params, lr=0.01, foreach=False)
+        return torch.optim.SGD(params, lr=0.01, foreach=False, **decay)
     if name == "momentum":
-        return torch.optim.SGD(params, lr=0.01, momentum=0.9, foreach=False)
+        return torch.optim.SGD(params, lr=0.01, momentum=0.9, nesterov=nesterov, foreach=False,
+                               **decay)
     if name == "adam":
-        return torch.optim.Adam(params, lr=1e-3, foreach=False)
+        return torch.optim.Adam(params, lr=1e-3, foreach=False, **decay)
     if name == "adamw":
-        return torch.optim.AdamW(params, lr=1e-3, foreach=False)
+        return torch.optim.AdamW(params, lr=1e-3, foreach=False, **decay)
     if name == "rmsprop":  # Inception's recipe (seed 002): decay 0.9, epsilon 1.0
-        return torch.optim.RMSprop(params, lr=0.045, alpha=0.9, eps=1.0, foreach=False)
+        return torch.optim.RMSprop(params, lr=0.045, alpha=0.9, eps=1.0, foreach=False, **decay)
     raise ValueError(f"unknown optimizer {name!r}; choose one of {', '.join(OPTIMIZERS)}")
 
 
@@ -215,7 +221,8 @@ def _source_of(t, sources) -> str:
 
 def simulate_step(model: nn.Module, spec: InputSpec, optimizer: str = "momentum", *,
                   dtype: torch.dtype | None = None, amp: bool = False,
-                  backend: str = "meta") -> TrainingTrace:
+                  backend: str = "meta", weight_decay: float | None = None,
+                  nesterov: bool = False) -> TrainingTrace:
     """One steady-state training step on shape-only tensors, recorded (see module docstring)."""
     model = uncompiled(model)
     mode, make, convert, like = BACKENDS["fake" if amp else backend]()
@@ -255,7 +262,7 @@ def simulate_step(model: nn.Module, spec: InputSpec, optimizer: str = "momentum"
             for t in [*(t for _, _, t in copies), *inputs]:
                 tracker.track(t, None)
             # a model with nothing to train (pooling only, or frozen) steps without one
-            opt = make_optimizer(optimizer, params) if params else None
+            opt = make_optimizer(optimizer, params, weight_decay, nesterov) if params else None
             if opt is not None:
                 _create_optimizer_state(opt, params)
             tracker.recording = True
@@ -293,13 +300,15 @@ def simulate_step(model: nn.Module, spec: InputSpec, optimizer: str = "momentum"
 
 
 def shape_only_step(model: nn.Module, spec: InputSpec, optimizer: str = "momentum", *,
-                    dtype: torch.dtype | None = None, amp: bool = False) -> TrainingTrace:
+                    dtype: torch.dtype | None = None, amp: bool = False,
+                    weight_decay: float | None = None, nesterov: bool = False) -> TrainingTrace:
     """``simulate_step`` on meta tensors, or on fake ones where the forward makes a tensor on the
     CPU, as ``trace.trace`` falls back; ``.forward.meta["backend"]`` says which ran."""
+    options = {"dtype": dtype, "amp": amp, "weight_decay": weight_decay, "nesterov": nesterov}
     try:
-        return simulate_step(model, spec, optimizer, dtype=dtype, amp=amp)
+        return simulate_step(model, spec, optimizer, **options)
     except TraceFailure:
-        return simulate_step(model, spec, optimizer, dtype=dtype, amp=amp, backend="fake")
+        return simulate_step(model, spec, optimizer, backend="fake", **options)
 
 
 class SavedTensorChanged(RuntimeError):

@@ -66,3 +66,34 @@ def test_bad_budget_and_optimizer_exit_2():
     for extra in (["--budget", "lots"], ["--optimizer", "lion"]):
         result = runner.invoke(app, ["memory", "zoo:simple_cnn", *extra])
         assert result.exit_code == 2 and "Traceback" not in result.output
+
+
+def test_a_dtype_no_training_step_can_take_exits_2_with_the_fix():
+    # int8 crashed ("internal error: only Tensors of floating point dtype can require
+    # gradients", exit 1); autocast to float64 predicted a float32 step labelled amp, as
+    # PyTorch turns autocast off for a dtype it does not support
+    cases = {("--dtype", "int8"): "dtype int8: a training step needs floating-point parameters",
+             ("--dtype", "bool", "--budget", "1GiB"): "dtype bool: a training step needs",
+             ("--amp", "--dtype", "float64"): "amp with dtype float64: autocast on the CPU"}
+    for extra, words in cases.items():
+        result = runner.invoke(app, ["memory", "zoo:simple_cnn", *extra])
+        assert result.exit_code == 2 and "Traceback" not in result.output, result.output
+        assert words in " ".join(result.output.split()), result.output
+    assert runner.invoke(app, ["memory", "zoo:simple_cnn", "--dtype", "float64"]).exit_code == 0
+
+
+def test_weight_decay_and_nesterov_reach_the_prediction_and_the_budget():
+    def run(*extra):
+        result = runner.invoke(app, ["memory", "zoo:resnet18", "--arg", "num_classes=10",
+                                     "--input", "3x64x64", "--batch", "4", "--budget", "145MB",
+                                     "--format", "json", *extra])
+        assert result.exit_code == 0, result.output
+        return json.loads(result.stdout)
+
+    plain, decay = run(), run("--weight-decay", "5e-4", "--nesterov")
+    # the two gradient copies of the largest conv (512x512x3x3 float32) are alive at the peak
+    assert decay["train_peak_bytes"] - plain["train_peak_bytes"] > 2 * 512 * 512 * 9 * 4 * 0.7
+    assert decay["peak_phase"] == "step" and decay["largest_batch"] < plain["largest_batch"]
+    for extra in (["--nesterov", "--optimizer", "adam"], ["--weight-decay", "-0.1"]):
+        result = runner.invoke(app, ["memory", "zoo:simple_cnn", *extra])
+        assert result.exit_code == 2 and "Traceback" not in result.output, result.output
