@@ -22,7 +22,8 @@ from .costs import allocates
 from .field import number
 from .highlights import human_bytes, separable_pairs, where_things_sit
 from .receptive_field import ReceptiveFields, receptive_fields
-from .windows import ADAPTIVE_OPS, AXES, MATMUL_OPS, UNITS, VIEW_OPS, Window, window_of
+from .windows import (ADAPTIVE_OPS, AXES, MATMUL_OPS, UNITS, VIEW_OPS, Window, pixels,
+                      window_of)
 
 PADS = ("aten.constant_pad_nd", "aten.reflection_pad", "aten.replication_pad", "aten.new_empty",
         "aten.pad", "aten._pad_circular")
@@ -233,14 +234,15 @@ def _remainder_notes(window: Window, size, axes, added: int = 0) -> list[str]:
         if d < added:
             continue
         rest, real = window.unseen(h, d)
+        spatial = len(size) - added
         unit = UNITS.get(axes[d], "position")
         k, s = window.effective_kernel(d), window.stride[d]
         if window.skips(d):
             text = (f"{k}-wide windows step by {s}: {s - k} of every {s} {{units}} are never "
                     f"looked at")
         elif rest:
-            lost = ("all padding, no input pixel is lost" if not real else
-                    "input pixels, not padding" if real == rest else
+            lost = (f"all padding, no input {pixels(spatial, False)} is lost" if not real else
+                    f"input {pixels(spatial)}, not padding" if real == rest else
                     f"{real} of them input, {rest - real} padding")
             text = (f"({h} + 2·{window.padding[d]} − {window.dilation[d]}·({window.kernel[d]}−1)"
                     f" − 1) = {window.span(h, d)} is not divisible by {s}: the last {rest} "
@@ -338,7 +340,7 @@ def _rf_line(found: ReceptiveFields, node: Node, window: Window | None) -> str |
     sizes = ("" if after.exact else "~") + "x".join(number(x.size) for x in after.axes)
     jumps = [("-" if x.whole else number(x.stride)) for x in after.axes]
     jump = jumps[0] if len(set(jumps)) == 1 else "x".join(jumps)
-    return (f"receptive field = {sizes} input pixels, jump {jump} "
+    return (f"receptive field = {sizes} input {pixels(len(after.axes))}, jump {jump} "
             f"(r = {number(a.size)} + ({k}−1)·{number(a.stride)} = {number(b.size)}, j = "
             f"{number(a.stride)}·{s} = {number(b.stride)}; one step back: r_in = s·r + (k − s) = "
             f"{s}·r {'+' if k >= s else '−'} {abs(k - s)})")

@@ -134,6 +134,23 @@ def test_a_1d_pool_is_explained_along_its_length_in_its_own_bytes():
     assert pool.lines[3].startswith("output memory = 1 × 64 × 56 = 3,584 values × 4 bytes")
 
 
+def test_a_1d_network_speaks_of_input_positions_not_pixels():
+    # explain, the conv calculator and sizes once said "input pixels" of a signal, where the
+    # rest of their own output (and `sizes`) says positions
+    conv = layers_of(nn.Sequential(nn.Conv1d(2, 4, 3, stride=2)), (2, 10))["0"]
+    # 3-wide windows at 0, 2, 4, 6 cover positions 0..8 of 10: position 9 is lost
+    assert ("receptive field = 3 input positions, jump 2 (r = 1 + (3−1)·1 = 3, j = 1·2 = 2; one "
+            "step back: r_in = s·r + (k − s) = 2·r + 1)") in conv.lines
+    assert conv.notes == ("(10 + 2·0 − 1·(3−1) − 1) = 7 is not divisible by 2: the last 1 "
+                          "position of the padded input is never looked at (input positions, "
+                          "not padding)",)
+    padded = layers_of(nn.Sequential(nn.MaxPool1d(3, 2, padding=1)), (2, 10))["0"]
+    assert "all padding, no input position is lost" in padded.notes[0]
+    image = layers_of(nn.Sequential(nn.Conv2d(2, 4, 3, stride=2)), (2, 10, 10))["0"]
+    assert any(line.startswith("receptive field = 3x3 input pixels") for line in image.lines)
+    assert image.notes[0].endswith("(input pixels, not padding)")
+
+
 def test_receptive_field_steps_reach_the_known_vgg16_value():
     pool = layers_of(meta("vgg16"), (3, 224, 224), "features.30")["features.30"]
     # VGG16's last pool sees 212x212 pixels, 32 apart
