@@ -20,7 +20,7 @@ from ..graph import Graph, Node
 from ..rules import cost_of
 from .costs import allocates
 from .field import number
-from .highlights import human_bytes, separable_pairs, where_things_sit
+from .highlights import human_bytes, percent, separable_pairs, where_things_sit
 from .receptive_field import ReceptiveFields, receptive_fields
 from .windows import (ADAPTIVE_OPS, AXES, MATMUL_OPS, UNITS, VIEW_OPS, Window, pixels,
                       window_of)
@@ -198,12 +198,14 @@ def _conv_lines(node: Node, window: Window) -> list[str]:
 def _shrink_line(window: Window, before: int, after: int) -> str:
     """How much of the map a pool drops: cs231n's 2x2/2 max pool "discards exactly 75% of the
     activations" (224x224x64: 3,211,264 values in, 802,816 out)."""
-    share = 100 * (before - after) / before
-    percent = f"{share:.0f}%" if share == round(share) else f"{share:.1f}%"
+    dropped = before - after
+    # a whole share as 75%; any other with one decimal, more where one would say 100.0%
+    share = (f"{100 * dropped // before}%" if 100 * dropped % before == 0 else
+             percent(dropped, before))
     if window.kind == "max":
         return (f"keeps {after:,} of the {before:,} input values, the maximum of each window: "
-                f"{percent} of the activations are discarded")
-    return f"{after:,} averages of the {before:,} input values: the map shrinks by {percent}"
+                f"{share} of the activations are discarded")
+    return f"{after:,} averages of the {before:,} input values: the map shrinks by {share}"
 
 
 def _keep_size_notes(node: Node, window: Window, first) -> list[str]:

@@ -151,6 +151,42 @@ def test_a_1d_network_speaks_of_input_positions_not_pixels():
     assert image.notes[0].endswith("(input pixels, not padding)")
 
 
+def test_a_share_just_under_all_is_never_rounded_to_100_percent():
+    # a 224x224 max pool keeps 1 of 50,176 values: 99.998% are discarded, once shown as 100.0%
+    pool = layers_of(nn.Sequential(nn.MaxPool2d(224)), (1, 224, 224))["0"]
+    assert ("keeps 1 of the 50,176 input values, the maximum of each window: 99.998% of the "
+            "activations are discarded") in pool.lines
+    # 2x2 stride 2 drops exactly 3 of 4 (cs231n's 75%), 3x3 on 3x3 drops 8 of 9 = 88.9%
+    half = layers_of(nn.Sequential(nn.MaxPool2d(2)), (64, 224, 224))["0"]
+    assert any(line.endswith(": 75% of the activations are discarded") for line in half.lines)
+    nine = layers_of(nn.Sequential(nn.AvgPool2d(3)), (1, 3, 3))["0"]
+    assert "1 averages of the 9 input values: the map shrinks by 88.9%" in nine.lines
+    # a 512->512 3x3 conv holds 2,359,808 of the 2,360,832 parameters with its batch norm
+    report = convscope.analyze(nn.Sequential(nn.Conv2d(512, 512, 3), nn.BatchNorm2d(512)),
+                               (512, 5, 5))
+    assert explain(report).where[0] == (
+        "parameters: the 1 conv layer holds 2,359,808 of 2,360,832 (99.96%); the largest is 0 "
+        "(Conv2d) with 2,359,808 (99.96%).")
+
+
+@given(st.integers(1, 10 ** 12), st.data())
+@settings(max_examples=300, deadline=None)
+def test_percent_says_0_or_100_only_when_exact_and_else_as_format_does(whole, data):
+    from fractions import Fraction
+
+    from convscope.analyses.highlights import percent
+
+    part = data.draw(st.integers(0, whole))
+    text = percent(part, whole)
+    value = Fraction(text.removesuffix("%"))
+    assert (value == 0) == (part == 0) and (value == 100) == (part == whole)
+    share = Fraction(100 * part, whole)
+    decimals = len(text.split(".")[1]) - 1
+    assert abs(value - share) <= Fraction(1, 2 * 10 ** decimals)  # rounded, not cut
+    if decimals > 1:  # more digits only where one decimal would have said 0.0% or 100.0%
+        assert round(share * 10) in (0, 1000)
+
+
 def test_receptive_field_steps_reach_the_known_vgg16_value():
     pool = layers_of(meta("vgg16"), (3, 224, 224), "features.30")["features.30"]
     # VGG16's last pool sees 212x212 pixels, 32 apart
