@@ -46,6 +46,7 @@ class TraceFailure(Exception):
     backend: str
     nodes: tuple = ()  # the ops recorded before the failure, so producers can be named
     all_calls: tuple = ()  # every module call begun so far: what ``Node.call`` indexes
+    inputs: tuple = ()  # refs of the tensor arguments of the innermost call, when it raised
 
     def __str__(self):
         return f"{type(self.cause).__name__}: {self.cause}"
@@ -63,7 +64,10 @@ def failure_of(exc: Exception, stack: ModuleStack, recorder: Recorder,
     """The TraceFailure for ``exc``, raised by a forward under ``stack`` and ``recorder``."""
     chain = [_call(i, stack.calls[i]) for i in stack.stack]
     begun = tuple(_call(i, c) for i, c in enumerate(stack.calls))
-    return TraceFailure(exc, chain, recorder.failure, backend, tuple(recorder.nodes), begun)
+    failed = stack.failed
+    inputs = failed[1] if failed and stack.stack and failed[0] == stack.stack[-1] else ()
+    return TraceFailure(exc, chain, recorder.failure, backend, tuple(recorder.nodes), begun,
+                        inputs)
 
 
 @contextlib.contextmanager
