@@ -239,13 +239,15 @@ def _remainder_notes(window: Window, size, axes, added: int = 0) -> list[str]:
         spatial = len(size) - added
         unit = UNITS.get(axes[d], "position")
         k, s = window.effective_kernel(d), window.stride[d]
+        lost = (f"all padding, no input {pixels(spatial, False)} is lost" if not real else
+                f"input {pixels(spatial)}, not padding" if real == rest else
+                f"{real} of them input, {rest - real} padding")
         if window.skips(d):
             text = (f"{k}-wide windows step by {s}: {s - k} of every {s} {{units}} are never "
                     f"looked at")
+            if rest and rest != s - k:  # the padded input does not end with one whole gap
+                text += f", and after the last window the last {rest} ({lost})"
         elif rest:
-            lost = (f"all padding, no input {pixels(spatial, False)} is lost" if not real else
-                    f"input {pixels(spatial)}, not padding" if real == rest else
-                    f"{real} of them input, {rest - real} padding")
             text = (f"({h} + 2·{window.padding[d]} − {window.dilation[d]}·({window.kernel[d]}−1)"
                     f" − 1) = {window.span(h, d)} is not divisible by {s}: the last {rest} "
                     f"{{units}} of the padded input {'are' if rest > 1 else 'is'} never looked at "

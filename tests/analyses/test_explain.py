@@ -56,6 +56,33 @@ def test_a_stride_that_does_not_divide_says_how_many_rows_are_never_looked_at():
                               "never looked at",)
 
 
+@pytest.mark.parametrize("length, k, s, p, tail", [
+    (10, 2, 3, 0, "and after the last window the last 2 (input positions, not padding)"),
+    (12, 3, 4, 1, "and after the last window the last 3 (2 of them input, 1 padding)"),
+    (11, 1, 3, 0, "and after the last window the last 1 (input positions, not padding)"),
+    (8, 1, 2, 0, None),  # 8 = 4 whole steps of 2: the pattern ends with one whole gap
+])
+def test_windows_smaller_than_the_stride_also_count_the_positions_after_the_last(
+        length, k, s, p, tail):
+    # the note once gave only the pattern ("1 of every 3"), not the tail after the last window
+    # when the stride does not divide the rest: positions 2, 5, 8 and 9 of 10 for 2-wide, 3 apart
+    conv = nn.Conv1d(1, 1, k, s, p, bias=False)
+    nn.init.ones_(conv.weight)
+    x = torch.ones(1, 1, length, requires_grad=True)
+    conv(x).sum().backward()
+    unseen = (x.grad[0, 0] == 0).tolist()
+    last_seen = max(i for i, u in enumerate(unseen) if not u)
+    note = layers_of(nn.Sequential(conv), (1, length))["0"].notes[0]
+    assert note.startswith(f"{k}-wide windows step by {s}: {s - k} of every {s} positions are "
+                           "never looked at")
+    if tail is None:
+        assert note.endswith("never looked at")
+    else:
+        assert note.endswith(tail)
+        # the last input position PyTorch reads, then the rest of the padded input
+        assert f"the last {length + p - 1 - last_seen} (" in note
+
+
 def test_a_stride_1_conv_that_shrinks_names_the_padding_that_keeps_the_size():
     odd = layers_of(nn.Sequential(nn.Conv2d(3, 8, 5)), (3, 32, 32))["0"]
     assert odd.notes == ("this stride-1 conv changes the size 32x32 → 28x28; padding=2 keeps it "
