@@ -20,6 +20,7 @@ from torch import nn
 
 from .analyses.validate import groups_text
 from .analyses.explain import LayerExplanation, explain
+from .analyses.windows import pixels
 from .api import analyze
 from .errors import UsageError
 
@@ -140,7 +141,7 @@ def _keep_line(sizes, kernels, strides, dilations, run, max_padding=None) -> str
 def _rf_line(kernels, dilations) -> str:
     k, d = kernels[0], dilations[0]
     sizes = "x".join(str(dd * (kk - 1) + 1) for kk, dd in zip(kernels, dilations))
-    return (f"receptive field: one output unit sees {sizes} input pixels "
+    return (f"receptive field: one output unit sees {sizes} input {pixels(len(kernels))} "
             f"(D·(K−1) + 1 = {d}·({k}−1) + 1 = {d * (k - 1) + 1})")
 
 

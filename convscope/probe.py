@@ -17,7 +17,7 @@ from math import lcm
 
 from torch import nn
 
-from .analyses.diagnose import classify, diagnose
+from .analyses.diagnose import classify, diagnose, with_pool_check
 from .analyses.sizes import (SizeReport, dropped, period, size_report_from,
                              stretches_what_grows)
 from .analyses.validate import check_graph, dims
@@ -113,7 +113,7 @@ class _Sides:
             try:
                 return "ok", run_trace(self.model, spec, train=False, backend="meta")
             except TraceFailure as failure:
-                found = classify(failure)
+                found = classify(with_pool_check(failure, self.model))
         if found.kind == "collapse":
             return "small", None
         if found.kind == "features" and found.got is not None:

@@ -10,11 +10,12 @@ Checks on graphs that traced fine, and on models that cannot be built, are in ``
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from math import isqrt, prod
 from typing import Callable
 
 from ..errors import ConvscopeError, ModelError, TraceError
+from ..graph import Node
 from .validate import (SPATIAL_TYPES, axis_names, conv_channels, dims, dtype_text, float_dtypes,
                        fuller, groups_text, unbatched_text)
 from .windows import MATMUL_OPS, VIEW_OPS, own_dims, unsqueezed_by_layer, window_of
@@ -44,6 +45,8 @@ TORCH_TYPES = {"float": "float32", "double": "float64", "half": "float16", "bflo
                "long int": "int64", "long": "int64", "int": "int32", "short int": "int16",
                "signed char": "int8", "unsigned char": "uint8", "bool": "bool"}
 SIZES_HINT = "(`convscope sizes MODEL` lists the sizes that work)"
+# F.max_pool1d's own checks, which run before it dispatches any op
+POOL1D_CHECK = re.compile(r"max_pool1d\(\) (?:Invalid computed output size|padding should be)")
 
 
 @dataclass(frozen=True)
@@ -123,6 +126,27 @@ def _unbatched(failure) -> bool:
     return unsqueezed_by_layer(node, made) == 0
 
 
+def with_pool_check(failure, model):
+    """``failure``, with the op a 1-d max pool's check stood for when that check refused it.
+
+    ``F.max_pool1d`` checks its output size and padding before it dispatches any op, so a 1-d
+    max pool that collapses leaves no failing op to read its window and input from (a 2-d pool
+    fails in its op, which the recorder keeps). The op is rebuilt as ``aten.max_pool1d`` on the
+    tensor the layer received, with the window its module was built with."""
+    if failure.node is not None or not failure.inputs or model is None or not failure.calls \
+            or not POOL1D_CHECK.search(str(failure.cause)):
+        return failure
+    call = failure.calls[-1]
+    module = dict(model.named_modules()).get(call.name) if call.name else None
+    window = [getattr(module, a, None) for a in ("kernel_size", "stride", "padding", "dilation")]
+    x = failure.inputs[0]
+    if None in window or len(getattr(x, "shape", ())) < 3:
+        return failure
+    node = Node(len(failure.nodes), "aten.max_pool1d.default",
+                (x, *window, bool(module.ceil_mode)), {}, (), call.index, refs=(x,))
+    return replace(failure, node=node)
+
+
 def classify(failure) -> Finding:
     layer, _, where = _where(failure)
     cause, node = failure.cause, failure.node
@@ -145,7 +169,8 @@ def classify(failure) -> Finding:
     if running:
         return Finding("channels", layer, where, int(running.group(1)), int(running.group(2)))
     window = window_of(node) if node is not None else None
-    if window is not None and window.kind in ("max", "avg") and "pad should be" in message:
+    if window is not None and window.kind in ("max", "avg") and (
+            "pad should be" in message or "padding should be" in message):
         return Finding("padding", layer, where)
     if window is not None and window.kind in ("conv", "transposed"):
         x, weight = node.args[0], node.args[1].shape
@@ -202,6 +227,7 @@ def diagnose(failure, model=None, *, input_shapes=None,
     """
     if isinstance(failure.cause, ConvscopeError):
         return failure.cause
+    failure = with_pool_check(failure, model)
     finding = classify(failure)
     context = _Context(model, [list(s) for s in input_shapes or []], smallest, one_input)
     short = _short_input(failure, context)
@@ -261,12 +287,19 @@ def _groups(failure, finding, ctx) -> str:
     return groups_text(finding.where, finding.got, out_channels, window.groups)
 
 
-def _collapse(failure, finding, ctx) -> str:
+def _own_dims(failure) -> tuple[int, ...]:
+    """The failing window op's spatial dims that are its layer's own (``windows.own_dims``)."""
     node, nodes = failure.node, getattr(failure, "nodes", ())
     x = node.args[0]
     made = nodes[x.source] if x.kind == "node" and x.source < len(nodes) else None
+    return own_dims(node, made)
+
+
+def _collapse(failure, finding, ctx) -> str:
+    node = failure.node
+    x = node.args[0]
     # a 1-d pool runs as a 2-d one on a height of 1: its words are the length's alone
-    window, own = window_of(node), own_dims(node, made)
+    window, own = window_of(node), _own_dims(failure)
     size, names = [x.shape[2 + d] for d in own], axis_names(len(own))
     steps = [f"output {names[i]} = {window.formula(size[i], d)} = "
              f"{window.output_size(size[i], d)}"
@@ -280,9 +313,11 @@ def _collapse(failure, finding, ctx) -> str:
 
 
 def _padding(failure, finding, ctx) -> str:
-    window = window_of(failure.node)
-    k = window.effective_kernel(0)
-    return (f"{finding.where}: padding {window.padding[0]} is more than half the {k}-wide "
+    window, own = window_of(failure.node), _own_dims(failure)
+    # the dim whose padding is too large (a 1-d pool's added height is padded by 0)
+    d = next((d for d in own if window.padding[d] > window.effective_kernel(d) // 2), own[0])
+    k = window.effective_kernel(d)
+    return (f"{finding.where}: padding {window.padding[d]} is more than half the {k}-wide "
             f"window; PyTorch pools with padding at most ⌊{k}/2⌋ = {k // 2}. Fix: padding="
             f"{k // 2} or less, or a larger kernel.")
 

@@ -20,9 +20,10 @@ from ..graph import Graph, Node
 from ..rules import cost_of
 from .costs import allocates
 from .field import number
-from .highlights import human_bytes, separable_pairs, where_things_sit
+from .highlights import human_bytes, percent, separable_pairs, where_things_sit
 from .receptive_field import ReceptiveFields, receptive_fields
-from .windows import ADAPTIVE_OPS, AXES, MATMUL_OPS, UNITS, VIEW_OPS, Window, window_of
+from .windows import (ADAPTIVE_OPS, AXES, MATMUL_OPS, UNITS, VIEW_OPS, Window, pixels,
+                      window_of)
 
 PADS = ("aten.constant_pad_nd", "aten.reflection_pad", "aten.replication_pad", "aten.new_empty",
         "aten.pad", "aten._pad_circular")
@@ -197,12 +198,14 @@ def _conv_lines(node: Node, window: Window) -> list[str]:
 def _shrink_line(window: Window, before: int, after: int) -> str:
     """How much of the map a pool drops: cs231n's 2x2/2 max pool "discards exactly 75% of the
     activations" (224x224x64: 3,211,264 values in, 802,816 out)."""
-    share = 100 * (before - after) / before
-    percent = f"{share:.0f}%" if share == round(share) else f"{share:.1f}%"
+    dropped = before - after
+    # a whole share as 75%; any other with one decimal, more where one would say 100.0%
+    share = (f"{100 * dropped // before}%" if 100 * dropped % before == 0 else
+             percent(dropped, before))
     if window.kind == "max":
         return (f"keeps {after:,} of the {before:,} input values, the maximum of each window: "
-                f"{percent} of the activations are discarded")
-    return f"{after:,} averages of the {before:,} input values: the map shrinks by {percent}"
+                f"{share} of the activations are discarded")
+    return f"{after:,} averages of the {before:,} input values: the map shrinks by {share}"
 
 
 def _keep_size_notes(node: Node, window: Window, first) -> list[str]:
@@ -233,15 +236,18 @@ def _remainder_notes(window: Window, size, axes, added: int = 0) -> list[str]:
         if d < added:
             continue
         rest, real = window.unseen(h, d)
+        spatial = len(size) - added
         unit = UNITS.get(axes[d], "position")
         k, s = window.effective_kernel(d), window.stride[d]
+        lost = (f"all padding, no input {pixels(spatial, False)} is lost" if not real else
+                f"input {pixels(spatial)}, not padding" if real == rest else
+                f"{real} of them input, {rest - real} padding")
         if window.skips(d):
             text = (f"{k}-wide windows step by {s}: {s - k} of every {s} {{units}} are never "
                     f"looked at")
+            if rest and rest != s - k:  # the padded input does not end with one whole gap
+                text += f", and after the last window the last {rest} ({lost})"
         elif rest:
-            lost = ("all padding, no input pixel is lost" if not real else
-                    "input pixels, not padding" if real == rest else
-                    f"{real} of them input, {rest - real} padding")
             text = (f"({h} + 2·{window.padding[d]} − {window.dilation[d]}·({window.kernel[d]}−1)"
                     f" − 1) = {window.span(h, d)} is not divisible by {s}: the last {rest} "
                     f"{{units}} of the padded input {'are' if rest > 1 else 'is'} never looked at "
@@ -338,7 +344,7 @@ def _rf_line(found: ReceptiveFields, node: Node, window: Window | None) -> str |
     sizes = ("" if after.exact else "~") + "x".join(number(x.size) for x in after.axes)
     jumps = [("-" if x.whole else number(x.stride)) for x in after.axes]
     jump = jumps[0] if len(set(jumps)) == 1 else "x".join(jumps)
-    return (f"receptive field = {sizes} input pixels, jump {jump} "
+    return (f"receptive field = {sizes} input {pixels(len(after.axes))}, jump {jump} "
             f"(r = {number(a.size)} + ({k}−1)·{number(a.stride)} = {number(b.size)}, j = "
             f"{number(a.stride)}·{s} = {number(b.stride)}; one step back: r_in = s·r + (k − s) = "
             f"{s}·r {'+' if k >= s else '−'} {abs(k - s)})")

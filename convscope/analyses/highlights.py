@@ -10,6 +10,8 @@
 """
 from __future__ import annotations
 
+from fractions import Fraction
+
 from ..graph import Graph, Node
 from ..rules import cost_of
 from .windows import window_of
@@ -89,6 +91,21 @@ def _family(kind: str) -> str:
     return "Linear" if kind == "Linear" else "conv" if "Conv" in kind else kind
 
 
+def percent(part: int, whole: int) -> str:
+    """``part`` of ``whole`` in percent, one decimal, or as many more as it takes not to round a
+    share that is not exactly 0 or 100% to 0.0% or 100.0%: 1 of 50,176 is 0.002%, and the other
+    50,175 are 99.998%, not 100.0%. Exact (a Fraction), so no float rounding decides it."""
+    share = Fraction(100 * part, whole)
+    digits = 1
+    while True:
+        scaled = round(share * 10 ** digits)  # half to even, as format() rounds
+        if share in (0, 100) or 0 < scaled < 100 * 10 ** digits:
+            break
+        digits += 1
+    text = str(scaled).rjust(digits + 1, "0")
+    return f"{text[:-digits]}.{text[-digits:]}%"
+
+
 def where_things_sit(layers, total_params: int) -> tuple[str, ...]:
     """Two sentences: which layers hold the parameters, which the activation memory."""
     lines = []
@@ -104,8 +121,8 @@ def where_things_sit(layers, total_params: int) -> tuple[str, ...]:
         lines.append(
             f"parameters: the {count} {family} layer{'s hold' if count != 1 else ' holds'} "
             f"{held:,} of "
-            f"{total_params:,} ({held / total_params:.1%}); the largest is {top.name} "
-            f"({top.type}) with {top.params:,} ({top.params / total_params:.1%}).")
+            f"{total_params:,} ({percent(held, total_params)}); the largest is {top.name} "
+            f"({top.type}) with {top.params:,} ({percent(top.params, total_params)}).")
     memory = sum(layer.allocated_bytes for layer in layers)
     if memory:
         running, half = 0, None

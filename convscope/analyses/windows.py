@@ -18,6 +18,12 @@ from ..graph import Node, record
 # the names of a layer's spatial axes, by how many it has, and what one step along each is
 AXES = {1: ["length"], 2: ["height", "width"], 3: ["depth", "height", "width"]}
 UNITS = {"height": "row", "width": "column", "length": "position", "depth": "slice"}
+
+
+def pixels(spatial: int, plural: bool = True) -> str:
+    """One step of the input, in words: a position of a 1-d signal, a pixel of an image."""
+    return ("position" if spatial == 1 else "pixel") + "s" * plural
+
 CONV_OPS = ("aten.convolution", "aten._convolution")
 MAX_POOL_OPS = ("aten.max_pool1d_with_indices", "aten.max_pool2d_with_indices",
                 "aten.max_pool3d_with_indices", "aten.max_pool1d", "aten.max_pool2d",

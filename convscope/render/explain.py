@@ -121,5 +121,5 @@ def render_sizes(report, name: str) -> str:
         elif report.drops_given:
             lines += [f"at {at}:"] + [f"  {d.text()}" for d in report.drops_given]
         else:
-            lines.append(f"at {at}: no layer drops pixels")
+            lines.append(f"at {at}: no layer drops {pixels}")
     return "\n".join(lines) + "\n"

@@ -46,6 +46,7 @@ class TraceFailure(Exception):
     backend: str
     nodes: tuple = ()  # the ops recorded before the failure, so producers can be named
     all_calls: tuple = ()  # every module call begun so far: what ``Node.call`` indexes
+    inputs: tuple = ()  # refs of the tensor arguments of the innermost call, when it raised
 
     def __str__(self):
         return f"{type(self.cause).__name__}: {self.cause}"
@@ -67,7 +68,9 @@ def failure_of(exc: Exception, stack: ModuleStack, recorder: Recorder, backend: 
     begun = tuple(_call(i, c) for i, c in enumerate(stack.calls))
     if saved_by is None:
         chain = [begun[i] for i in stack.stack]
-        return TraceFailure(exc, chain, recorder.failure, backend, nodes, begun)
+        failed = stack.failed
+        inputs = failed[1] if failed and stack.stack and failed[0] == stack.stack[-1] else ()
+        return TraceFailure(exc, chain, recorder.failure, backend, nodes, begun, inputs)
     node = nodes[saved_by] if saved_by < len(nodes) else None
     chain, index = [], node.call if node is not None else None
     while index is not None:

@@ -36,6 +36,8 @@ class ModuleStack:
         self._on_output = self._node_count = self._record = None
         self._wrapped: list[tuple[nn.Module, object]] = []
         self._hooks: list = []  # handles of the hooks ``_see_hooked_output`` added
+        # (call index, refs of its tensor arguments) of the innermost call that raised
+        self.failed: tuple[int, tuple] | None = None
 
     def attach(self, on_output, node_count, record=None) -> None:
         """What the recorder answers, once it exists (it needs this stack to be made):
@@ -80,11 +82,15 @@ class ModuleStack:
             calls.append([name, kind, stack[-1] if stack else None, leaf, number,
                           self._node_count(), None])
             stack.append(len(calls) - 1)
-            output = NOT_LOWERED
-            if lowered is not None and len(args) == 1 and not kwargs:
-                output = lowered(args[0])
-            if output is NOT_LOWERED:
-                output = forward(*args, **kwargs)
+            try:  # free in Python 3.11 while nothing raises
+                output = NOT_LOWERED
+                if lowered is not None and len(args) == 1 and not kwargs:
+                    output = lowered(args[0])
+                if output is NOT_LOWERED:
+                    output = forward(*args, **kwargs)
+            except Exception:
+                self._failed(args)
+                raise
             calls[stack.pop()][OUTPUT] = self._on_output(output)
             return output
 
@@ -93,6 +99,13 @@ class ModuleStack:
         module.__dict__["forward"] = traced_forward
         if module._forward_hooks:
             self._see_hooked_output(name, module)
+
+    def _failed(self, args) -> None:
+        """Keep the tensor arguments of the innermost call that raised (the first to see the
+        exception): a check that fails before any op is dispatched (``F.max_pool1d`` checks its
+        output size first) leaves no failing op whose arguments name the layer's input."""
+        if self.failed is None and self.stack and self._on_output is not None:
+            self.failed = (self.stack[-1], self._on_output(args))
 
     def _see_hooked_output(self, name: str, module: nn.Module) -> None:
         """A module with forward hooks of its own: they run after its forward and may replace

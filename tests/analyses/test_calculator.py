@@ -50,6 +50,15 @@ def test_depthwise_and_non_square_and_1d():
     assert "output length = ⌊(64 + 2·0 − 2·(3−1) − 1) / 1⌋ + 1 = 60" in line.layer.lines
 
 
+def test_a_1d_calculator_counts_input_positions():
+    # the receptive-field line once said "input pixels" of a signal
+    line = conv_calculation(ConvOptions((3, 64), 8, kernel=3, dilation=2))
+    assert line.rf_line == ("receptive field: one output unit sees 5 input positions "
+                            "(D·(K−1) + 1 = 2·(3−1) + 1 = 5)")
+    image = conv_calculation(ConvOptions((3, 64, 64), 8, kernel=3, dilation=2))
+    assert image.rf_line.startswith("receptive field: one output unit sees 5x5 input pixels")
+
+
 def test_pool_ceil_mode_and_average():
     floor = pool_calculation(PoolOptions((3, 7, 7), kernel=2))
     ceil = pool_calculation(PoolOptions((3, 7, 7), kernel=2, ceil_mode=True))

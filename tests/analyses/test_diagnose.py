@@ -124,6 +124,34 @@ def test_a_1d_pool_that_collapses_is_described_in_lengths_at_every_size():
     assert seen == 4  # 37, 38, 39, 40
 
 
+def test_a_1d_max_pool_that_collapses_gets_the_formula_though_no_op_failed():
+    # F.max_pool1d checks its output size before it dispatches any op: the message was once
+    # "layer 1 (MaxPool1d) failed: max_pool1d() Invalid computed output size: 0".
+    # 7 -conv5-> 3, and a 4-wide pool of 3 is 0
+    model = nn.Sequential(nn.Conv1d(2, 4, 5), nn.MaxPool1d(4), nn.Conv1d(4, 4, 3))
+    error = error_of(model, (2, 7))
+    assert error.layer == "1"
+    assert str(error).startswith(
+        "layer 1 (MaxPool1d): the feature map has shrunk to 3 before this layer, too small for "
+        "its 4 window: output length = ⌊(3 + 2·0 − 1·(4−1) − 1) / 4⌋ + 1 = 0, and a size must "
+        "be at least 1. Fix: the input 2x7 is too small for this network; the smallest input "
+        "that works is 2x16")
+    # 16 -conv5-> 12 -pool4-> 3 -conv3-> 1: PyTorch agrees
+    assert next(n for n in range(1, 64) if runs_for_real(model, (2, n))) == 16
+    # in ceil mode too: a 5-wide window, stride 1, on 3 positions
+    ceil = nn.Sequential(nn.Conv1d(2, 4, 5), nn.MaxPool1d(5, 1, ceil_mode=True))
+    assert not runs_for_real(ceil, (2, 7))
+    assert "output length = ⌈(3 + 2·0 − 1·(5−1) − 1) / 1⌉ + 1 = -1" in str(error_of(ceil, (2, 7)))
+
+
+def test_a_1d_max_pool_with_too_much_padding_says_which_padding():
+    # the same check refuses the padding before any op: once only torch's words
+    error = error_of(nn.Sequential(nn.MaxPool1d(2, padding=2)), (3, 10))
+    assert str(error) == ("layer 0 (MaxPool1d): padding 2 is more than half the 2-wide window; "
+                          "PyTorch pools with padding at most ⌊2/2⌋ = 1. Fix: padding=1 or less, "
+                          "or a larger kernel.")
+
+
 def test_lenet_on_28x28_crashes_at_the_first_linear_with_the_fix():
     error = error_of(zoo.create("lenet5"), (1, 28, 28))
     assert error.layer == "classifier.0"
@@ -203,6 +231,14 @@ def test_three_1d_inputs_for_one_image():
 def test_pool_padding_over_half_the_window():
     error = error_of(nn.Sequential(nn.MaxPool2d(3, padding=2)), (3, 8, 8))
     assert "padding 2 is more than half the 3-wide window" in str(error)
+    # the numbers are the dim at fault's: once the first dim's, "padding 1 is more than half
+    # the 3-wide window" for (3, 2) windows padded (1, 2), and "padding 0 is more than half the
+    # 1-wide window" for a 1-d average pool (it runs as a 2-d one on a height of 1)
+    wide = error_of(nn.Sequential(nn.MaxPool2d((3, 2), padding=(1, 2))), (3, 8, 8))
+    assert "padding 2 is more than half the 2-wide window; PyTorch pools with padding at most " \
+           "⌊2/2⌋ = 1. Fix: padding=1 or less" in str(wide)
+    line = error_of(nn.Sequential(nn.AvgPool1d(2, padding=2)), (3, 10))
+    assert "layer 0 (AvgPool1d): padding 2 is more than half the 2-wide window" in str(line)
 
 
 class LateDouble(nn.Module):

@@ -56,6 +56,33 @@ def test_a_stride_that_does_not_divide_says_how_many_rows_are_never_looked_at():
                               "never looked at",)
 
 
+@pytest.mark.parametrize("length, k, s, p, tail", [
+    (10, 2, 3, 0, "and after the last window the last 2 (input positions, not padding)"),
+    (12, 3, 4, 1, "and after the last window the last 3 (2 of them input, 1 padding)"),
+    (11, 1, 3, 0, "and after the last window the last 1 (input positions, not padding)"),
+    (8, 1, 2, 0, None),  # 8 = 4 whole steps of 2: the pattern ends with one whole gap
+])
+def test_windows_smaller_than_the_stride_also_count_the_positions_after_the_last(
+        length, k, s, p, tail):
+    # the note once gave only the pattern ("1 of every 3"), not the tail after the last window
+    # when the stride does not divide the rest: positions 2, 5, 8 and 9 of 10 for 2-wide, 3 apart
+    conv = nn.Conv1d(1, 1, k, s, p, bias=False)
+    nn.init.ones_(conv.weight)
+    x = torch.ones(1, 1, length, requires_grad=True)
+    conv(x).sum().backward()
+    unseen = (x.grad[0, 0] == 0).tolist()
+    last_seen = max(i for i, u in enumerate(unseen) if not u)
+    note = layers_of(nn.Sequential(conv), (1, length))["0"].notes[0]
+    assert note.startswith(f"{k}-wide windows step by {s}: {s - k} of every {s} positions are "
+                           "never looked at")
+    if tail is None:
+        assert note.endswith("never looked at")
+    else:
+        assert note.endswith(tail)
+        # the last input position PyTorch reads, then the rest of the padded input
+        assert f"the last {length + p - 1 - last_seen} (" in note
+
+
 def test_a_stride_1_conv_that_shrinks_names_the_padding_that_keeps_the_size():
     odd = layers_of(nn.Sequential(nn.Conv2d(3, 8, 5)), (3, 32, 32))["0"]
     assert odd.notes == ("this stride-1 conv changes the size 32x32 → 28x28; padding=2 keeps it "
@@ -132,6 +159,59 @@ def test_a_1d_pool_is_explained_along_its_length_in_its_own_bytes():
         "keeps 3,584 of the 7,168 input values, the maximum of each window: 50% of the "
         "activations are discarded")
     assert pool.lines[3].startswith("output memory = 1 × 64 × 56 = 3,584 values × 4 bytes")
+
+
+def test_a_1d_network_speaks_of_input_positions_not_pixels():
+    # explain, the conv calculator and sizes once said "input pixels" of a signal, where the
+    # rest of their own output (and `sizes`) says positions
+    conv = layers_of(nn.Sequential(nn.Conv1d(2, 4, 3, stride=2)), (2, 10))["0"]
+    # 3-wide windows at 0, 2, 4, 6 cover positions 0..8 of 10: position 9 is lost
+    assert ("receptive field = 3 input positions, jump 2 (r = 1 + (3−1)·1 = 3, j = 1·2 = 2; one "
+            "step back: r_in = s·r + (k − s) = 2·r + 1)") in conv.lines
+    assert conv.notes == ("(10 + 2·0 − 1·(3−1) − 1) = 7 is not divisible by 2: the last 1 "
+                          "position of the padded input is never looked at (input positions, "
+                          "not padding)",)
+    padded = layers_of(nn.Sequential(nn.MaxPool1d(3, 2, padding=1)), (2, 10))["0"]
+    assert "all padding, no input position is lost" in padded.notes[0]
+    image = layers_of(nn.Sequential(nn.Conv2d(2, 4, 3, stride=2)), (2, 10, 10))["0"]
+    assert any(line.startswith("receptive field = 3x3 input pixels") for line in image.lines)
+    assert image.notes[0].endswith("(input pixels, not padding)")
+
+
+def test_a_share_just_under_all_is_never_rounded_to_100_percent():
+    # a 224x224 max pool keeps 1 of 50,176 values: 99.998% are discarded, once shown as 100.0%
+    pool = layers_of(nn.Sequential(nn.MaxPool2d(224)), (1, 224, 224))["0"]
+    assert ("keeps 1 of the 50,176 input values, the maximum of each window: 99.998% of the "
+            "activations are discarded") in pool.lines
+    # 2x2 stride 2 drops exactly 3 of 4 (cs231n's 75%), 3x3 on 3x3 drops 8 of 9 = 88.9%
+    half = layers_of(nn.Sequential(nn.MaxPool2d(2)), (64, 224, 224))["0"]
+    assert any(line.endswith(": 75% of the activations are discarded") for line in half.lines)
+    nine = layers_of(nn.Sequential(nn.AvgPool2d(3)), (1, 3, 3))["0"]
+    assert "1 averages of the 9 input values: the map shrinks by 88.9%" in nine.lines
+    # a 512->512 3x3 conv holds 2,359,808 of the 2,360,832 parameters with its batch norm
+    report = convscope.analyze(nn.Sequential(nn.Conv2d(512, 512, 3), nn.BatchNorm2d(512)),
+                               (512, 5, 5))
+    assert explain(report).where[0] == (
+        "parameters: the 1 conv layer holds 2,359,808 of 2,360,832 (99.96%); the largest is 0 "
+        "(Conv2d) with 2,359,808 (99.96%).")
+
+
+@given(st.integers(1, 10 ** 12), st.data())
+@settings(max_examples=300, deadline=None)
+def test_percent_says_0_or_100_only_when_exact_and_else_as_format_does(whole, data):
+    from fractions import Fraction
+
+    from convscope.analyses.highlights import percent
+
+    part = data.draw(st.integers(0, whole))
+    text = percent(part, whole)
+    value = Fraction(text.removesuffix("%"))
+    assert (value == 0) == (part == 0) and (value == 100) == (part == whole)
+    share = Fraction(100 * part, whole)
+    decimals = len(text.split(".")[1]) - 1
+    assert abs(value - share) <= Fraction(1, 2 * 10 ** decimals)  # rounded, not cut
+    if decimals > 1:  # more digits only where one decimal would have said 0.0% or 100.0%
+        assert round(share * 10) in (0, 1000)
 
 
 def test_receptive_field_steps_reach_the_known_vgg16_value():

@@ -223,6 +223,10 @@ def test_a_1d_network_is_described_in_lengths_positions_and_single_strides():
     text = render_sizes(report, "signal")
     assert text.startswith("signal: input 2xL\n") and "square" not in text
     assert "the pattern repeats every 8 positions" in text and "column" not in text
+    # the line about a given input that drops nothing once said pixels (98 = 42 + 7·8 is clean)
+    assert "pixel" not in text
+    clean = render_sizes(size_report(model, make_spec((2, 98))), "signal")
+    assert clean.endswith("at 2x98: no layer drops positions\n") and "pixel" not in clean
     # a Linear after the flatten fixes the length: 22 and 23 -conv3-> 20, 21 -pool2-> 10
     fixed = nn.Sequential(nn.Conv1d(2, 4, 3), nn.MaxPool1d(2), nn.Flatten(), nn.Linear(40, 3))
     runs = [n for n in range(1, 60) if runs_for_real(fixed, (2, n))]
