@@ -315,3 +315,17 @@ def test_a_model_file_or_folder_without_a_callable_is_told_what_to_write(tmp_pat
     assert mistake("summary", str(tmp_path / "empty")).startswith(
         f"error: {tmp_path / 'empty'} is a folder but not a run: it holds no best.pt, which "
         f"`convscope train MODEL --out {tmp_path / 'empty'}` writes.")
+
+
+@pytest.mark.parametrize("device,expected", [
+    # it said "--device cuda: ..." for cuda:7, not the value given
+    ("cuda:7", "error: --device cuda:7: this machine has no CUDA GPU; use --device cpu."),
+    ("mps:0", "error: --device mps:0: Apple's Metal GPU (MPS) is not available on this machine; "
+     "use --device cpu (or cuda where there is an NVIDIA GPU)."),
+])
+def test_a_device_this_machine_lacks_is_repeated_as_given(device, expected, tmp_path):
+    if torch.cuda.is_available() and device.startswith("cuda") or (
+            torch.backends.mps.is_available() and device.startswith("mps")):
+        pytest.skip("this machine has that GPU")
+    line = mistake("train", "zoo:simple_cnn", "--device", device, "--out", str(tmp_path))
+    assert line == expected
