@@ -329,3 +329,25 @@ def test_a_device_this_machine_lacks_is_repeated_as_given(device, expected, tmp_
         pytest.skip("this machine has that GPU")
     line = mistake("train", "zoo:simple_cnn", "--device", device, "--out", str(tmp_path))
     assert line == expected
+
+
+@pytest.mark.parametrize("budget", ["99999999999999999999999GiB", "1048577TiB",
+                                    "1" + "0" * 400 + "GiB"])
+def test_a_budget_beyond_any_machine_is_blamed_on_the_budget(budget):
+    # it said "the input tensor [1773490063424946997106249083, 1, 32, 32] would have ... elements
+    # ... use a smaller batch size or input size" (or, at 1e400GiB, "internal error:
+    # OverflowError: cannot convert float infinity to integer"). 2**60 bytes is 1,048,576 TiB:
+    # 1048577TiB, one more, was read (a lenet5 batch of 19 million million samples)
+    assert mistake("memory", "zoo:lenet5", "--budget", budget) == (
+        f"error: a memory budget of {budget} is beyond any machine: a budget is at most 2**60 "
+        "bytes (1 EiB = 1,048,576 TiB); give the memory of the device that trains, e.g. '80GiB' "
+        "(CLI: --budget 80GiB).")
+
+
+def test_a_budget_of_2_to_the_60_bytes_is_read_and_one_byte_more_is_not():
+    from convscope.memory import parse_bytes
+
+    assert parse_bytes("1048576TiB") == parse_bytes(2**60) == 2**60
+    with pytest.raises(convscope.UsageError, match="a memory budget of 1,152,921,504,606,846,977 "
+                                                    "bytes is beyond any machine"):
+        parse_bytes(2**60 + 1)
