@@ -351,3 +351,27 @@ def test_a_budget_of_2_to_the_60_bytes_is_read_and_one_byte_more_is_not():
     with pytest.raises(convscope.UsageError, match="a memory budget of 1,152,921,504,606,846,977 "
                                                     "bytes is beyond any machine"):
         parse_bytes(2**60 + 1)
+
+
+LENET_LAYERS = ("features.0, features.1, features.2, features.3, features.4, features.5, "
+                "flatten, classifier.0, classifier.1, classifier.2, classifier.3, classifier.4")
+
+
+def test_rf_layer_that_names_none_suggests_and_lists_as_explain_does():
+    # rf said only "--layer 'nope': no such layer in lenet5. `convscope rf MODEL` lists every
+    # layer.", and suggested nothing for 'fc1' (difflib at 0.4, explain at 0.3); both commands
+    # now share cli.app.layer_hint. The 2 more are the Sequentials features and classifier.
+    assert mistake("rf", "zoo:lenet5", "--layer", "nope") == (
+        f"error: --layer 'nope': no such layer in lenet5. Its layers: {LENET_LAYERS} and 2 more. "
+        "`convscope rf MODEL` lists every layer.")
+    assert mistake("rf", "zoo:lenet5", "--layer", "fc1").startswith(
+        "error: --layer 'fc1': no such layer in lenet5. Did you mean: features.1? Its layers: ")
+    assert mistake("explain", "zoo:lenet5", "--layer", "fc1") == (
+        f"error: lenet5 has no layer 'fc1'. Did you mean: features.1? Its layers: {LENET_LAYERS}.")
+
+
+def test_explain_lists_each_layer_once_and_counts_the_rest():
+    # resnet18's relu runs twice per block: it was listed twice, and the list ended ", ...."
+    line = mistake("explain", "zoo:resnet18", "--layer", "nope")
+    listed = line.split("Its layers: ")[1].split(" and ")[0].split(", ")
+    assert len(listed) == len(set(listed)) == 12 and line.endswith(" more.")
