@@ -375,3 +375,26 @@ def test_explain_lists_each_layer_once_and_counts_the_rest():
     line = mistake("explain", "zoo:resnet18", "--layer", "nope")
     listed = line.split("Its layers: ")[1].split(" and ")[0].split(", ")
     assert len(listed) == len(set(listed)) == 12 and line.endswith(" more.")
+
+
+@pytest.mark.parametrize("flag,dropped", [("--no-memory", "--no-memory"),
+                                          ("--real", "--real (a real forward, no training step)")])
+def test_an_optimizer_without_the_memory_columns_is_refused_not_ignored(flag, dropped):
+    # exit 0: --optimizer adam only sizes the memory columns, which --no-memory (or --real)
+    # leaves out, and the table came out as without it
+    assert mistake("summary", "zoo:lenet5", flag, "--optimizer", "adam") == (
+        f"error: --optimizer adam sizes the optimizer state in the memory columns, which "
+        f"{dropped} leaves out: drop {flag} to see them, or drop --optimizer.")
+
+
+def test_summary_optimizer_still_defaults_to_momentum_and_says_so():
+    # the default became None to know a given --optimizer; the table and --help still say
+    # momentum: LeNet-5's peak with momentum is its peak with an explicit --optimizer momentum
+    def peak(*args):
+        result = runner.invoke(app, ["summary", "zoo:lenet5", "--format", "json", *args])
+        assert result.exit_code == 0, result.output
+        return __import__("json").loads(result.stdout)["totals"]["train_peak_bytes"]
+
+    assert peak() == peak("--optimizer", "momentum") != peak("--optimizer", "adam")
+    assert "[default: momentum]" in runner.invoke(app, ["summary", "--help"],
+                                                  terminal_width=200).output
