@@ -398,3 +398,105 @@ def test_summary_optimizer_still_defaults_to_momentum_and_says_so():
     assert peak() == peak("--optimizer", "momentum") != peak("--optimizer", "adam")
     assert "[default: momentum]" in runner.invoke(app, ["summary", "--help"],
                                                   terminal_width=200).output
+
+
+# --- reflect padding: P < W (torch's own check), with the fixes PyTorch allows
+
+REFLECT = """
+from torch import nn
+import torch.nn.functional as F
+
+class Deep(nn.Module):  # the second conv receives [8, 2, 2] from a 3x4x4 input
+    def __init__(self):
+        super().__init__()
+        self.body = nn.Sequential(nn.Conv2d(3, 8, 3, stride=2, padding=1, padding_mode='reflect'),
+                                  nn.ReLU(), nn.Conv2d(8, 8, 7, padding=3, padding_mode='reflect'))
+
+    def forward(self, x):
+        return self.body(x)
+
+class Pad(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.pad = nn.ReflectionPad2d(3)
+
+    def forward(self, x):
+        return self.pad(x)
+
+class Functional(nn.Module):
+    def forward(self, x):
+        return F.pad(x, (4, 4, 4, 4), mode='reflect')
+"""
+
+MIRRORS = ("reflection mirrors the values inside each edge, so the padding must be smaller than "
+           "the side it mirrors")
+
+
+def test_the_conv_calculator_gives_reflect_paddings_arithmetic_and_fixes():
+    # it was torch's "layer conv (Conv2d) failed in aten.reflection_pad2d.default: Argument #4:
+    # Padding size should be less than the corresponding input dimension, but got: padding
+    # (70, 70) at dimension 3 of input torch.Size([1, 3, 64, 64])", with no fix
+    from torch import nn
+
+    assert mistake("conv", "--input", "3x64x64", "--out-channels", "8", "--kernel", "3",
+                   "--padding-mode", "reflect", "--padding", "70") == (
+        f"error: layer conv (Conv2d): reflect padding 70 is too large for the 64x64 input: "
+        f"{MIRRORS} (P < H and P < W), and the height is 64 ≤ 70, the width is 64 ≤ 70. Fix: "
+        "padding=63 or less, or padding_mode='zeros' or 'replicate' (any padding) or "
+        "'circular' (padding at most 64); or an input of at least 3x71x71.")
+    # PyTorch itself: the limits are exact, and every fix runs
+    def runs(padding, mode, side=64):
+        try:
+            nn.Conv2d(3, 8, 3, padding=padding, padding_mode=mode)(torch.zeros(1, 3, side, side))
+            return True
+        except RuntimeError:
+            return False
+
+    assert not runs(64, "reflect") and runs(63, "reflect") and runs(70, "reflect", 71)
+    assert runs(70, "zeros") and runs(70, "replicate") and runs(64, "circular")
+    assert not runs(65, "circular")
+
+
+def test_only_the_side_too_short_for_its_padding_is_named():
+    line = mistake("conv", "--input", "3x64x32", "--out-channels", "8", "--kernel", "3",
+                   "--padding-mode", "reflect", "--padding", "40")
+    assert "(P < W), and the width is 32 ≤ 40. Fix: padding=31 or less" in line
+    assert line.endswith("or an input of at least 3x64x41.")
+
+
+@pytest.mark.parametrize("spec,input,expected", [
+    ("Deep", "3x4x4", "error: layer body.2 (Conv2d): reflect padding 3 is too large for the 2x2 "
+     f"feature map it receives: {MIRRORS} (P < H and P < W), and the height is 2 ≤ 3, the width "
+     "is 2 ≤ 3. Fix: padding=1 or less, or padding_mode='zeros' or 'replicate' (any padding) or "
+     "'circular' (padding at most 2); or a larger input (the smallest input that works is "
+     "3x7x7)."),
+    ("Pad", "3x3x3", "error: layer pad (ReflectionPad2d): reflect padding 3 is too large for "
+     f"the 3x3 input: {MIRRORS} (P < H and P < W), and the height is 3 ≤ 3, the width is 3 ≤ 3. "
+     "Fix: padding 2 or less on each side, e.g. nn.ReflectionPad2d(2), or nn.ReplicationPad2d or "
+     "nn.ZeroPad2d (any padding) or nn.CircularPad2d (padding at most 3); or an input of at "
+     "least 3x4x4."),
+    ("Functional", "3x3x3", "error: the model's own forward (Functional): reflect padding 4 is "
+     f"too large for the 3x3 input: {MIRRORS} (P < H and P < W), and the height is 3 ≤ 4, the "
+     "width is 3 ≤ 4. Fix: F.pad(..., mode='reflect') with padding 2 or less, or "
+     "mode='replicate' or 'constant' (any padding) or 'circular' (padding at most 3); or an "
+     "input of at least 3x5x5."),
+])
+def test_a_models_reflect_padding_too_large_for_its_input_is_named_with_its_fix(
+        spec, input, expected, tmp_path):
+    # each was torch's "failed in aten.reflection_pad2d.default: Argument #4: Padding size
+    # should be less than the corresponding input dimension, ..."; summary's training-step
+    # simulation (no --no-memory) reports it the same way
+    (tmp_path / "nets.py").write_text(REFLECT)
+    assert mistake("summary", f"{tmp_path}/nets.py:{spec}", "--input", input) == expected
+    assert mistake("summary", f"{tmp_path}/nets.py:{spec}", "--input", input,
+                   "--no-memory") == expected
+    # PyTorch: the input it names runs, one less on a side does not
+    import importlib.util
+
+    loader = importlib.util.spec_from_file_location("reflect_nets", tmp_path / "nets.py")
+    nets = importlib.util.module_from_spec(loader)
+    loader.loader.exec_module(nets)
+    side = int(expected.rstrip(").").split("x")[-1])
+    getattr(nets, spec)()(torch.zeros(1, 3, side, side))
+    with pytest.raises(RuntimeError, match="Padding size should be less"):
+        getattr(nets, spec)()(torch.zeros(1, 3, side - 1, side - 1))
