@@ -23,6 +23,7 @@ from .trace.training import OPTIMIZERS, shape_only_step, simulate_inference
 
 _UNITS = {"b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
           "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
+MAX_BUDGET = 2**60  # 1 EiB: far beyond any one machine's memory
 
 
 def parse_bytes(text: str | int) -> int:
@@ -31,7 +32,7 @@ def parse_bytes(text: str | int) -> int:
         if text < 0:
             raise UsageError(f"a memory budget of {text} bytes is negative; give bytes or a size "
                              "such as '16GiB'.")
-        return text
+        return _within_reach(text, f"{text:,} bytes")
     match = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([a-zA-Z]*)\s*", str(text))
     unit = match and match.group(2).lower()
     if unit == "":  # "16" is far more likely 16 GiB than 16 bytes: ask
@@ -40,7 +41,17 @@ def parse_bytes(text: str | int) -> int:
                          f"{number}GB ({number}B for bytes).")
     if not match or unit not in _UNITS:
         raise UsageError(f"cannot read the size {text!r}; write e.g. 16GiB, 512MiB or 8GB.")
-    return int(float(match.group(1)) * _UNITS[unit])
+    return _within_reach(float(match.group(1)) * _UNITS[unit], text)
+
+
+def _within_reach(size: float, given: str) -> int:
+    """A budget of at most MAX_BUDGET bytes: past it the batch that fits would be a tensor larger
+    than PyTorch can index (2**63 bytes), and the message would blame the input, not the budget."""
+    if size > MAX_BUDGET:  # inf too: "1e400GiB"
+        raise UsageError(f"a memory budget of {given} is beyond any machine: a budget is at most "
+                         "2**60 bytes (1 EiB = 1,048,576 TiB); give the memory of the device that "
+                         "trains, e.g. '80GiB' (CLI: --budget 80GiB).")
+    return int(size)
 
 
 def training_memory(model: nn.Module, input_size=(3, 224, 224), batch_size: int = 1,

@@ -51,8 +51,8 @@ POOL1D_CHECK = re.compile(r"max_pool1d\(\) (?:Invalid computed output size|paddi
 
 @dataclass(frozen=True)
 class Finding:
-    """What went wrong. ``kind``: channels, groups, collapse, padding, features, rank, inputs,
-    indices, dtype, one_value, changed, data or other; ``got`` and ``expected`` are the two
+    """What went wrong. ``kind``: channels, groups, collapse, padding, reflect, features, rank,
+    inputs, indices, dtype, one_value, changed, data or other; ``got`` and ``expected`` are the two
     numbers that disagree."""
 
     kind: str
@@ -165,6 +165,9 @@ def classify(failure) -> Finding:
         return Finding("one_value", layer, where)
     if CHANGED.search(message):
         return Finding("changed", layer, where)
+    if node is not None and node.packet.startswith("aten.reflection_pad") and \
+            "Padding size should be less" in message:
+        return Finding("reflect", layer, where)
     running = RUNNING.search(message)  # "should contain <channels arriving> elements not <C>"
     if running:
         return Finding("channels", layer, where, int(running.group(1)), int(running.group(2)))
@@ -320,6 +323,41 @@ def _padding(failure, finding, ctx) -> str:
     return (f"{finding.where}: padding {window.padding[d]} is more than half the {k}-wide "
             f"window; PyTorch pools with padding at most ⌊{k}/2⌋ = {k // 2}. Fix: padding="
             f"{k // 2} or less, or a larger kernel.")
+
+
+def _reflect(failure, finding, ctx) -> str:
+    """Reflect padding mirrors the values inside the edge, without repeating it: a side of W
+    has W - 1 to mirror, so each side's padding P must be < W (torch's own check)."""
+    x, pads = failure.node.args[0], list(failure.node.args[1])
+    n = len(pads) // 2  # pads run from the last axis: (left, right, top, bottom, front, back)
+    sides = [(name, size, max(pads[2 * (n - 1 - i)], pads[2 * (n - 1 - i) + 1]))
+             for i, (name, size) in enumerate(zip(axis_names(n), x.shape[-n:]))]
+    bad = [side for side in sides if side[2] >= side[1]]
+    most, fits = max(p for _, _, p in bad), min(size for _, size, _ in bad)
+    rule = " and ".join(f"P < {name[0].upper()}" for name, _, _ in bad)
+    checks = ", ".join(f"the {name} is {size} ≤ {p}" for name, size, p in bad)
+    spatial = dims(x.shape[-n:]) if n > 1 else f"length-{x.shape[-1]}"
+    if x.kind == "input":  # each mirrored side one longer than its padding
+        what, needed = "input", [max(size, p + 1) for _, size, p in sides]
+        bigger = f"an input of at least {dims([*ctx.input_shapes[0][:-n], *needed])}" \
+            if ctx.input_shapes else "a larger input"
+    else:
+        what, bigger = "feature map it receives", f"a larger input ({ctx.smallest_text()})"
+    module = ctx.module(finding.layer) if finding.layer is not None else None
+    kind = type(module).__name__ if module is not None else ""
+    if getattr(module, "padding_mode", None) == "reflect":
+        fix = (f"padding={fits - 1} or less, or padding_mode='zeros' or 'replicate' (any "
+               f"padding) or 'circular' (padding at most {fits})")
+    elif kind.startswith("ReflectionPad"):
+        fix = (f"padding {fits - 1} or less on each side, e.g. nn.{kind}({fits - 1}), or "
+               f"nn.ReplicationPad{n}d or nn.ZeroPad{n}d (any padding) or nn.CircularPad{n}d "
+               f"(padding at most {fits})")
+    else:
+        fix = (f"F.pad(..., mode='reflect') with padding {fits - 1} or less, or mode='replicate' "
+               f"or 'constant' (any padding) or 'circular' (padding at most {fits})")
+    return (f"{finding.where}: reflect padding {most} is too large for the {spatial} {what}: "
+            f"reflection mirrors the values inside each edge, so the padding must be smaller "
+            f"than the side it mirrors ({rule}), and {checks}. Fix: {fix}; or {bigger}.")
 
 
 def _one_value(failure, finding, ctx) -> str:
@@ -509,4 +547,4 @@ def _other(failure, finding, ctx) -> str:
 _WORDS = {"channels": _channels, "groups": _groups, "collapse": _collapse, "padding": _padding,
           "features": _features, "rank": _rank, "inputs": _inputs, "data": _data,
           "dtype": _dtype, "one_value": _one_value, "indices": _indices,
-          "changed": _changed}
+          "changed": _changed, "reflect": _reflect}

@@ -1,6 +1,7 @@
 """The Typer app and what every command shares: error handling, model loading, output formats."""
 from __future__ import annotations
 
+import difflib
 import functools
 import os
 import sys
@@ -88,6 +89,16 @@ def load_network(model: str, args: list[str], input: Optional[str], shapes_only:
         raise UsageError(f"--input is needed for {model}: e.g. --input 3x224x224 "
                          "(channels x height x width, without the batch).")
     return network, name, shapes
+
+
+def layer_hint(layer: str, names: list[str]) -> str:
+    """What follows "no layer 'x'." for a --layer that names none: the close names, if any, then
+    the first 12 layers in model order (`` Did you mean: a, b? Its layers: a, b, c.``)."""
+    names = list(dict.fromkeys(names))  # a module called twice (resnet's relu) has two rows
+    close = difflib.get_close_matches(layer, names, n=5, cutoff=0.3)
+    hint = f" Did you mean: {', '.join(close)}?" if close else ""
+    more = f" and {len(names) - 12} more" if len(names) > 12 else ""
+    return f"{hint} Its layers: {', '.join(names[:12])}{more}."
 
 
 def stdout_console() -> Console:

@@ -1,14 +1,14 @@
 """`convscope explain`: the notes' arithmetic for every layer, or the cs231n VGG16 table."""
 from __future__ import annotations
 
-import difflib
 import sys
 from typing import List, Optional
 
 import typer
 
 from ..errors import UsageError
-from .app import ArgOpt, DebugOpt, InputOpt, ModelArg, app, friendly, load_network
+from .app import (ArgOpt, DebugOpt, InputOpt, ModelArg, app, friendly, layer_hint,
+                  load_network)
 
 STYLES = ("steps", "cs231n")
 
@@ -55,8 +55,5 @@ def explain(
               and (row.name == layer or row.name.startswith(layer + "."))]
     if layer is not None and not inside:
         names = [row.name for row in report.rows]
-        close = difflib.get_close_matches(layer, names, n=5, cutoff=0.3)
-        hint = f" Did you mean: {', '.join(close)}?" if close else ""
-        raise UsageError(f"{name} has no layer {layer!r}.{hint} Its layers: "
-                         f"{', '.join(names[:12])}{', ...' if len(names) > 12 else ''}.")
+        raise UsageError(f"{name} has no layer {layer!r}.{layer_hint(layer, names)}")
     sys.stdout.write(render_explanation(explain_report(report, layer)))

@@ -1,14 +1,14 @@
 """`convscope rf`: the receptive field of every layer."""
 from __future__ import annotations
 
-import difflib
 import sys
 from typing import List, Optional
 
 import typer
 
 from ..errors import UsageError
-from .app import ArgOpt, DebugOpt, InputOpt, ModelArg, app, friendly, load_network, stdout_console
+from .app import (ArgOpt, DebugOpt, InputOpt, ModelArg, app, friendly, layer_hint,
+                  load_network, stdout_console)
 
 RF_FORMATS = ("table", "markdown", "json")
 
@@ -67,9 +67,9 @@ def _one_layer(report, layer: str, analyze_at):
             folded = analyze_at(call.depth)
             rows = [r for r in folded.rows if r.name == layer]
     if not rows:
-        names = {r.name for r in report.rows} | {c.name for c in report.graph.calls if c.name}
-        close = difflib.get_close_matches(layer, sorted(names), n=5, cutoff=0.4)
-        hint = f" Did you mean: {', '.join(close)}?" if close else ""
-        raise UsageError(f"--layer {layer!r}: no such layer in {report.model_name}.{hint} "
-                         "`convscope rf MODEL` lists every layer.", layer=layer)
+        # the rows in model order, then the modules folded into them (a block, a Sequential)
+        names = [r.name for r in report.rows] + [c.name for c in report.graph.calls if c.name]
+        raise UsageError(f"--layer {layer!r}: no such layer in {report.model_name}."
+                         f"{layer_hint(layer, names)} `convscope rf MODEL` lists every layer.",
+                         layer=layer)
     return replace(report, rows=rows)

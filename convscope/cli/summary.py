@@ -23,8 +23,9 @@ def summary(
     dtype: str = typer.Option("float32", "--dtype", help="input dtype"),
     memory: bool = typer.Option(True, "--memory/--no-memory",
                                 help="simulate a training step: saved bytes per layer, peak"),
-    optimizer: str = typer.Option("momentum", "--optimizer",
-                                  help="sgd|momentum|adam|adamw|rmsprop"),
+    optimizer: Optional[str] = typer.Option(None, "--optimizer",
+                                            help="sgd|momentum|adam|adamw|rmsprop  [default: "
+                                                 "momentum]"),
     arg: List[str] = ArgOpt,
     debug: bool = DebugOpt,
 ):
@@ -40,11 +41,18 @@ def summary(
     from ..api import analyze
     from ..trace.training import OPTIMIZERS
 
-    if optimizer not in OPTIMIZERS:  # else the memory columns would be dropped with a note
+    # a wrong name would drop the memory columns with a note; the default is None so that a
+    # given --optimizer is known, and refused where no memory column would show it
+    if optimizer is not None and optimizer not in OPTIMIZERS:
         raise UsageError(f"--optimizer {optimizer!r} is not one of {', '.join(OPTIMIZERS)}.")
+    if optimizer is not None and (not memory or real):
+        dropped = "--no-memory" if not memory else "--real (a real forward, no training step)"
+        raise UsageError(f"--optimizer {optimizer} sizes the optimizer state in the memory "
+                         f"columns, which {dropped} leaves out: drop {dropped.split()[0]} to see "
+                         "them, or drop --optimizer.")
     network, name, shapes = load_network(model, arg, input, shapes_only=not real)
     options = dict(batch_size=batch, dtype=parse_dtype(dtype), train=train, depth=depth,
-                   real=real, name=name, optimizer=optimizer)
+                   real=real, name=name, optimizer=optimizer or "momentum")
     try:
         report = analyze(network, shapes, memory=memory and not real, **options)
     except ConvscopeError as exc:

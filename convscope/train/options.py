@@ -66,10 +66,10 @@ def resolve_device(name: str) -> torch.device:
     except RuntimeError:
         raise UsageError(f"--device {name!r} is not a torch device; try cpu, cuda or auto.") from None
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise UsageError("--device cuda: this machine has no CUDA GPU; use --device cpu.")
+        raise UsageError(f"--device {name}: this machine has no CUDA GPU; use --device cpu.")
     if device.type == "mps" and not torch.backends.mps.is_available():
-        raise UsageError("--device mps: Apple's Metal GPU (MPS) is not available on this machine; "
-                         "use --device cpu (or cuda where there is an NVIDIA GPU).")
+        raise UsageError(f"--device {name}: Apple's Metal GPU (MPS) is not available on this "
+                         "machine; use --device cpu (or cuda where there is an NVIDIA GPU).")
     if device.type == "meta":
         raise UsageError("--device meta holds shapes, not values: nothing can train on it; use "
                          "--device cpu (convscope summary analyses on meta tensors for you).")

@@ -315,3 +315,188 @@ def test_a_model_file_or_folder_without_a_callable_is_told_what_to_write(tmp_pat
     assert mistake("summary", str(tmp_path / "empty")).startswith(
         f"error: {tmp_path / 'empty'} is a folder but not a run: it holds no best.pt, which "
         f"`convscope train MODEL --out {tmp_path / 'empty'}` writes.")
+
+
+@pytest.mark.parametrize("device,expected", [
+    # it said "--device cuda: ..." for cuda:7, not the value given
+    ("cuda:7", "error: --device cuda:7: this machine has no CUDA GPU; use --device cpu."),
+    ("mps:0", "error: --device mps:0: Apple's Metal GPU (MPS) is not available on this machine; "
+     "use --device cpu (or cuda where there is an NVIDIA GPU)."),
+])
+def test_a_device_this_machine_lacks_is_repeated_as_given(device, expected, tmp_path):
+    if torch.cuda.is_available() and device.startswith("cuda") or (
+            torch.backends.mps.is_available() and device.startswith("mps")):
+        pytest.skip("this machine has that GPU")
+    line = mistake("train", "zoo:simple_cnn", "--device", device, "--out", str(tmp_path))
+    assert line == expected
+
+
+@pytest.mark.parametrize("budget", ["99999999999999999999999GiB", "1048577TiB",
+                                    "1" + "0" * 400 + "GiB"])
+def test_a_budget_beyond_any_machine_is_blamed_on_the_budget(budget):
+    # it said "the input tensor [1773490063424946997106249083, 1, 32, 32] would have ... elements
+    # ... use a smaller batch size or input size" (or, at 1e400GiB, "internal error:
+    # OverflowError: cannot convert float infinity to integer"). 2**60 bytes is 1,048,576 TiB:
+    # 1048577TiB, one more, was read (a lenet5 batch of 19 million million samples)
+    assert mistake("memory", "zoo:lenet5", "--budget", budget) == (
+        f"error: a memory budget of {budget} is beyond any machine: a budget is at most 2**60 "
+        "bytes (1 EiB = 1,048,576 TiB); give the memory of the device that trains, e.g. '80GiB' "
+        "(CLI: --budget 80GiB).")
+
+
+def test_a_budget_of_2_to_the_60_bytes_is_read_and_one_byte_more_is_not():
+    from convscope.memory import parse_bytes
+
+    assert parse_bytes("1048576TiB") == parse_bytes(2**60) == 2**60
+    with pytest.raises(convscope.UsageError, match="a memory budget of 1,152,921,504,606,846,977 "
+                                                    "bytes is beyond any machine"):
+        parse_bytes(2**60 + 1)
+
+
+LENET_LAYERS = ("features.0, features.1, features.2, features.3, features.4, features.5, "
+                "flatten, classifier.0, classifier.1, classifier.2, classifier.3, classifier.4")
+
+
+def test_rf_layer_that_names_none_suggests_and_lists_as_explain_does():
+    # rf said only "--layer 'nope': no such layer in lenet5. `convscope rf MODEL` lists every
+    # layer.", and suggested nothing for 'fc1' (difflib at 0.4, explain at 0.3); both commands
+    # now share cli.app.layer_hint. The 2 more are the Sequentials features and classifier.
+    assert mistake("rf", "zoo:lenet5", "--layer", "nope") == (
+        f"error: --layer 'nope': no such layer in lenet5. Its layers: {LENET_LAYERS} and 2 more. "
+        "`convscope rf MODEL` lists every layer.")
+    assert mistake("rf", "zoo:lenet5", "--layer", "fc1").startswith(
+        "error: --layer 'fc1': no such layer in lenet5. Did you mean: features.1? Its layers: ")
+    assert mistake("explain", "zoo:lenet5", "--layer", "fc1") == (
+        f"error: lenet5 has no layer 'fc1'. Did you mean: features.1? Its layers: {LENET_LAYERS}.")
+
+
+def test_explain_lists_each_layer_once_and_counts_the_rest():
+    # resnet18's relu runs twice per block: it was listed twice, and the list ended ", ...."
+    line = mistake("explain", "zoo:resnet18", "--layer", "nope")
+    listed = line.split("Its layers: ")[1].split(" and ")[0].split(", ")
+    assert len(listed) == len(set(listed)) == 12 and line.endswith(" more.")
+
+
+@pytest.mark.parametrize("flag,dropped", [("--no-memory", "--no-memory"),
+                                          ("--real", "--real (a real forward, no training step)")])
+def test_an_optimizer_without_the_memory_columns_is_refused_not_ignored(flag, dropped):
+    # exit 0: --optimizer adam only sizes the memory columns, which --no-memory (or --real)
+    # leaves out, and the table came out as without it
+    assert mistake("summary", "zoo:lenet5", flag, "--optimizer", "adam") == (
+        f"error: --optimizer adam sizes the optimizer state in the memory columns, which "
+        f"{dropped} leaves out: drop {flag} to see them, or drop --optimizer.")
+
+
+def test_summary_optimizer_still_defaults_to_momentum_and_says_so():
+    # the default became None to know a given --optimizer; the table and --help still say
+    # momentum: LeNet-5's peak with momentum is its peak with an explicit --optimizer momentum
+    def peak(*args):
+        result = runner.invoke(app, ["summary", "zoo:lenet5", "--format", "json", *args])
+        assert result.exit_code == 0, result.output
+        return __import__("json").loads(result.stdout)["totals"]["train_peak_bytes"]
+
+    assert peak() == peak("--optimizer", "momentum") != peak("--optimizer", "adam")
+    assert "[default: momentum]" in runner.invoke(app, ["summary", "--help"],
+                                                  terminal_width=200).output
+
+
+# --- reflect padding: P < W (torch's own check), with the fixes PyTorch allows
+
+REFLECT = """
+from torch import nn
+import torch.nn.functional as F
+
+class Deep(nn.Module):  # the second conv receives [8, 2, 2] from a 3x4x4 input
+    def __init__(self):
+        super().__init__()
+        self.body = nn.Sequential(nn.Conv2d(3, 8, 3, stride=2, padding=1, padding_mode='reflect'),
+                                  nn.ReLU(), nn.Conv2d(8, 8, 7, padding=3, padding_mode='reflect'))
+
+    def forward(self, x):
+        return self.body(x)
+
+class Pad(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.pad = nn.ReflectionPad2d(3)
+
+    def forward(self, x):
+        return self.pad(x)
+
+class Functional(nn.Module):
+    def forward(self, x):
+        return F.pad(x, (4, 4, 4, 4), mode='reflect')
+"""
+
+MIRRORS = ("reflection mirrors the values inside each edge, so the padding must be smaller than "
+           "the side it mirrors")
+
+
+def test_the_conv_calculator_gives_reflect_paddings_arithmetic_and_fixes():
+    # it was torch's "layer conv (Conv2d) failed in aten.reflection_pad2d.default: Argument #4:
+    # Padding size should be less than the corresponding input dimension, but got: padding
+    # (70, 70) at dimension 3 of input torch.Size([1, 3, 64, 64])", with no fix
+    from torch import nn
+
+    assert mistake("conv", "--input", "3x64x64", "--out-channels", "8", "--kernel", "3",
+                   "--padding-mode", "reflect", "--padding", "70") == (
+        f"error: layer conv (Conv2d): reflect padding 70 is too large for the 64x64 input: "
+        f"{MIRRORS} (P < H and P < W), and the height is 64 ≤ 70, the width is 64 ≤ 70. Fix: "
+        "padding=63 or less, or padding_mode='zeros' or 'replicate' (any padding) or "
+        "'circular' (padding at most 64); or an input of at least 3x71x71.")
+    # PyTorch itself: the limits are exact, and every fix runs
+    def runs(padding, mode, side=64):
+        try:
+            nn.Conv2d(3, 8, 3, padding=padding, padding_mode=mode)(torch.zeros(1, 3, side, side))
+            return True
+        except RuntimeError:
+            return False
+
+    assert not runs(64, "reflect") and runs(63, "reflect") and runs(70, "reflect", 71)
+    assert runs(70, "zeros") and runs(70, "replicate") and runs(64, "circular")
+    assert not runs(65, "circular")
+
+
+def test_only_the_side_too_short_for_its_padding_is_named():
+    line = mistake("conv", "--input", "3x64x32", "--out-channels", "8", "--kernel", "3",
+                   "--padding-mode", "reflect", "--padding", "40")
+    assert "(P < W), and the width is 32 ≤ 40. Fix: padding=31 or less" in line
+    assert line.endswith("or an input of at least 3x64x41.")
+
+
+@pytest.mark.parametrize("spec,input,expected", [
+    ("Deep", "3x4x4", "error: layer body.2 (Conv2d): reflect padding 3 is too large for the 2x2 "
+     f"feature map it receives: {MIRRORS} (P < H and P < W), and the height is 2 ≤ 3, the width "
+     "is 2 ≤ 3. Fix: padding=1 or less, or padding_mode='zeros' or 'replicate' (any padding) or "
+     "'circular' (padding at most 2); or a larger input (the smallest input that works is "
+     "3x7x7)."),
+    ("Pad", "3x3x3", "error: layer pad (ReflectionPad2d): reflect padding 3 is too large for "
+     f"the 3x3 input: {MIRRORS} (P < H and P < W), and the height is 3 ≤ 3, the width is 3 ≤ 3. "
+     "Fix: padding 2 or less on each side, e.g. nn.ReflectionPad2d(2), or nn.ReplicationPad2d or "
+     "nn.ZeroPad2d (any padding) or nn.CircularPad2d (padding at most 3); or an input of at "
+     "least 3x4x4."),
+    ("Functional", "3x3x3", "error: the model's own forward (Functional): reflect padding 4 is "
+     f"too large for the 3x3 input: {MIRRORS} (P < H and P < W), and the height is 3 ≤ 4, the "
+     "width is 3 ≤ 4. Fix: F.pad(..., mode='reflect') with padding 2 or less, or "
+     "mode='replicate' or 'constant' (any padding) or 'circular' (padding at most 3); or an "
+     "input of at least 3x5x5."),
+])
+def test_a_models_reflect_padding_too_large_for_its_input_is_named_with_its_fix(
+        spec, input, expected, tmp_path):
+    # each was torch's "failed in aten.reflection_pad2d.default: Argument #4: Padding size
+    # should be less than the corresponding input dimension, ..."; summary's training-step
+    # simulation (no --no-memory) reports it the same way
+    (tmp_path / "nets.py").write_text(REFLECT)
+    assert mistake("summary", f"{tmp_path}/nets.py:{spec}", "--input", input) == expected
+    assert mistake("summary", f"{tmp_path}/nets.py:{spec}", "--input", input,
+                   "--no-memory") == expected
+    # PyTorch: the input it names runs, one less on a side does not
+    import importlib.util
+
+    loader = importlib.util.spec_from_file_location("reflect_nets", tmp_path / "nets.py")
+    nets = importlib.util.module_from_spec(loader)
+    loader.loader.exec_module(nets)
+    side = int(expected.rstrip(").").split("x")[-1])
+    getattr(nets, spec)()(torch.zeros(1, 3, side, side))
+    with pytest.raises(RuntimeError, match="Padding size should be less"):
+        getattr(nets, spec)()(torch.zeros(1, 3, side - 1, side - 1))
