@@ -22,7 +22,8 @@ def analyze(model: nn.Module, input_size=(3, 224, 224), batch_size: int = 1,
             dtype: torch.dtype = torch.float32, train: bool = False, *, input_data=None,
             input_kwargs=None, depth: int | None = None, real: bool = False,
             name: str | None = None, memory: bool = False,
-            optimizer: str = "momentum") -> Report:
+            optimizer: str = "momentum", weight_decay: float | None = None,
+            nesterov: bool = False) -> Report:
     """Trace ``model`` on shape-only tensors and count every layer.
 
     ``input_size`` is one shape without batch, or a list of shapes for several inputs.
@@ -31,7 +32,8 @@ def analyze(model: nn.Module, input_size=(3, 224, 224), batch_size: int = 1,
     ``depth`` folds rows deeper than this into their ancestor, summing their counts.
     ``real`` runs a real forward instead, for models whose control flow reads tensor values.
     ``memory`` also simulates one training step with ``optimizer``: rows gain ``saved_bytes``
-    and totals ``train_peak_bytes`` (it costs about two more traces, so it is off by default).
+    and totals ``train_peak_bytes`` (it costs about two more traces, so it is off by default);
+    ``weight_decay`` and ``nesterov`` are the optimizer's, as ``training_memory`` takes them.
     The model is left exactly as it was.
     """
     if not isinstance(model, nn.Module):
@@ -51,20 +53,21 @@ def analyze(model: nn.Module, input_size=(3, 224, 224), batch_size: int = 1,
         costs = count_ops(graph)
         rows, totals = build_rows(graph, costs), compute_totals(graph, costs)
         if memory:
-            rows, totals = _with_memory(model, spec, optimizer, rows, totals)
+            rows, totals = _with_memory(model, spec, optimizer, rows, totals,
+                                        weight_decay=weight_decay, nesterov=nesterov)
         rows = with_receptive_fields(graph, fold(graph, rows, depth))
     return Report(rows=rows, totals=totals, uncounted=costs.uncounted,
                   graph=graph, model_name=name or type(model).__name__,
                   dtype=str(dtype).removeprefix("torch."))
 
 
-def _with_memory(model, spec, optimizer, rows, totals):
+def _with_memory(model, spec, optimizer, rows, totals, **decay):
     from dataclasses import replace
 
     from .analyses.memory import attach_saved
     from .memory import predict
 
-    predicted = predict(model, spec, optimizer, inference=False)
+    predicted = predict(model, spec, optimizer, inference=False, **decay)
     return (attach_saved(rows, predicted.layers),
             replace(totals, train_peak_bytes=predicted.train_peak_bytes))
 

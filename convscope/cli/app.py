@@ -101,6 +101,23 @@ def layer_hint(layer: str, names: list[str]) -> str:
     return f"{hint} Its layers: {', '.join(names[:12])}{more}."
 
 
+def run_recipe(model: str):
+    """The training step a run took (``train.options.StepRecipe``), None for a MODEL that is
+    not a run: ``memory`` and ``summary`` predict that step unless a flag says otherwise."""
+    from ..train.checkpoint import is_run, load_run
+    from ..train.options import step_recipe
+
+    return step_recipe(load_run(model)[0]) if is_run(model) else None
+
+
+def describe_optimizer(recipe) -> str:
+    """``sgd, momentum 0.9, weight decay 0.0005``: in the run's words (train's --optimizer),
+    not memory's (whose ``sgd`` has no momentum)."""
+    optimizer = {"momentum": f"sgd, momentum {recipe.momentum:g}",
+                 "sgd": "sgd, no momentum"}.get(recipe.optimizer, recipe.optimizer)
+    return f"{optimizer}, weight decay {recipe.weight_decay:g}"
+
+
 def stdout_console() -> Console:
     """Standard output; piped output gets a wide page so tables are not wrapped at 80 columns."""
     return Console(highlight=False, emoji=False, width=None if sys.stdout.isatty() else 160)

@@ -7,8 +7,8 @@ from typing import List, Optional
 import typer
 
 from ..errors import UsageError
-from .app import (ArgOpt, DebugOpt, InputOpt, ModelArg, app, friendly, load_network,
-                  parse_dtype, stdout_console)
+from .app import (ArgOpt, DebugOpt, InputOpt, ModelArg, app, describe_optimizer, err, friendly,
+                  load_network, parse_dtype, run_recipe, stdout_console)
 
 
 @app.command()
@@ -16,9 +16,12 @@ from .app import (ArgOpt, DebugOpt, InputOpt, ModelArg, app, friendly, load_netw
 def memory(
     model: str = ModelArg,
     input: Optional[str] = InputOpt,
-    batch: int = typer.Option(1, "--batch", "-b", help="batch size"),
-    optimizer: str = typer.Option("momentum", "--optimizer",
-                                  help="sgd|momentum|adam|adamw|rmsprop"),
+    # None: not given, so a run's own recipe (a run folder as MODEL) or the shown default
+    batch: Optional[int] = typer.Option(None, "--batch", "-b",
+                                        help="batch size  [default: 1; a run's own]"),
+    optimizer: Optional[str] = typer.Option(None, "--optimizer",
+                                            help="sgd|momentum|adam|adamw|rmsprop  "
+                                                 "[default: momentum; a run's own]"),
     dtype: Optional[str] = typer.Option(None, "--dtype",
                                         help="float32|bfloat16|float16  [default: float32; "
                                              "bfloat16 with --amp]"),
@@ -26,7 +29,7 @@ def memory(
     weight_decay: Optional[float] = typer.Option(
         None, "--weight-decay", help="e.g. 5e-4 (convscope train's default): SGD, Adam and "
                                      "RMSprop copy each gradient to add it  [default: the "
-                                     "optimizer's: 0, AdamW 0.01]"),
+                                     "optimizer's: 0, AdamW 0.01; a run's own]"),
     nesterov: bool = typer.Option(False, "--nesterov", help="Nesterov momentum (with "
                                                             "--optimizer momentum)"),
     budget: Optional[str] = typer.Option(None, "--budget", help="e.g. 16GiB: largest batch"),
@@ -36,6 +39,8 @@ def memory(
 ):
     """Memory of one training step: parameters, gradients, optimizer state, what autograd
     saves per layer, the peak, the inference peak, and with --budget the largest batch.
+    For a run folder, the step the run took (its optimizer, weight decay, batch and input),
+    but for the flags given.
 
     \b
     Examples:
@@ -43,6 +48,7 @@ def memory(
       convscope memory zoo:vgg16 --budget 16GiB
       convscope memory zoo:mobilenet_v2 --batch 64 --dtype bfloat16 --amp
       convscope memory zoo:resnet18 --batch 64 --weight-decay 5e-4 --nesterov
+      convscope memory runs/lenet5
     """
     from ..memory import largest_batch, training_memory
     from ..render.memory import print_memory, render_memory_json
@@ -50,6 +56,17 @@ def memory(
     if format not in ("table", "json"):
         raise UsageError(f"--format {format!r} is not one of table, json.")
     network, _, shapes = load_network(model, arg, input)
+    recipe = run_recipe(model)
+    if recipe is not None:
+        given = {"--batch": batch, "--optimizer": optimizer, "--weight-decay": weight_decay,
+                 "--input": input, "--dtype": dtype, "--amp": amp or None,
+                 "--nesterov": nesterov or None}
+        _say_recipe(recipe, [flag if value is True else f"{flag} {value}"
+                             for flag, value in given.items() if value is not None])
+        batch = recipe.batch_size if batch is None else batch
+        optimizer = optimizer or recipe.optimizer
+        weight_decay = recipe.weight_decay if weight_decay is None else weight_decay
+    batch, optimizer = 1 if batch is None else batch, optimizer or "momentum"
     kind = parse_dtype(dtype or ("bfloat16" if amp else "float32"))
     full = kind == parse_dtype("float32")
     if amp and full:  # other dtypes the API refuses (convscope.memory._check_precision)
@@ -65,3 +82,11 @@ def memory(
         sys.stdout.write(render_memory_json(report, fits) + "\n")
     else:
         print_memory(report, stdout_console(), fits, budget)
+
+
+def _say_recipe(recipe, given: list[str]) -> None:
+    """On stderr: the step predicted is the one the run took, but for the flags given."""
+    shape = "x".join(map(str, recipe.input_size))
+    but = f"; as given: {', '.join(given)}" if given else ""
+    err.print(f"note: the run's recipe: {describe_optimizer(recipe)}, batch "
+              f"{recipe.batch_size}, input {shape}, float32{but}", markup=False)

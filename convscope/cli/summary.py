@@ -6,8 +6,8 @@ from typing import List, Optional
 import typer
 
 from ..errors import ConvscopeError, UsageError
-from .app import (ArgOpt, DebugOpt, InputOpt, ModelArg, app, emit_report, err, friendly,
-                  load_network, parse_dtype)
+from .app import (ArgOpt, DebugOpt, InputOpt, ModelArg, app, describe_optimizer, emit_report,
+                  err, friendly, load_network, parse_dtype, run_recipe)
 
 
 @app.command()
@@ -24,13 +24,14 @@ def summary(
     memory: bool = typer.Option(True, "--memory/--no-memory",
                                 help="simulate a training step: saved bytes per layer, peak"),
     optimizer: Optional[str] = typer.Option(None, "--optimizer",
-                                            help="sgd|momentum|adam|adamw|rmsprop  [default: "
-                                                 "momentum]"),
+                                            help="sgd|momentum|adam|adamw|rmsprop  "
+                                                 "[default: momentum; a run's own]"),
     arg: List[str] = ArgOpt,
     debug: bool = DebugOpt,
 ):
     """Per-layer table: output shape, parameters, MACs, output memory, and what autograd keeps
     for backward (with the peak of a training step for --optimizer; --no-memory skips it).
+    For a run folder the step's optimizer and weight decay are the run's own.
 
     \b
     Examples:
@@ -51,8 +52,17 @@ def summary(
                          f"columns, which {dropped} leaves out: drop {dropped.split()[0]} to see "
                          "them, or drop --optimizer.")
     network, name, shapes = load_network(model, arg, input, shapes_only=not real)
+    recipe = run_recipe(model) if memory and not real else None
+    step = {"optimizer": optimizer or "momentum"}
+    if recipe is not None:  # the step the run took, at the table's batch
+        step = {"optimizer": optimizer or recipe.optimizer, "weight_decay": recipe.weight_decay}
+        given = f" (as given: --optimizer {optimizer})" if optimizer else ""
+        theirs = f" (the run's: --batch {recipe.batch_size})" if batch != recipe.batch_size else ""
+        err.print(f"note: training step peak with the run's optimizer: "
+                  f"{describe_optimizer(recipe)}{given}, at the table's batch {batch}{theirs}",
+                  markup=False)
     options = dict(batch_size=batch, dtype=parse_dtype(dtype), train=train, depth=depth,
-                   real=real, name=name, optimizer=optimizer or "momentum")
+                   real=real, name=name, **step)
     try:
         report = analyze(network, shapes, memory=memory and not real, **options)
     except ConvscopeError as exc:

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 
 import torch
 
@@ -90,6 +90,34 @@ def make_optimizer(parameters, options: TrainOptions) -> torch.optim.Optimizer:
                                    weight_decay=options.weight_decay)
     return torch.optim.SGD(parameters, lr=options.lr, momentum=options.momentum,
                            weight_decay=options.weight_decay)
+
+
+@dataclass(frozen=True)
+class StepRecipe:
+    """The training step a run takes, in ``convscope.training_memory``'s words: ``make_optimizer``
+    builds SGD with momentum as ``momentum`` (``sgd`` there is SGD without it), passes the
+    weight decay to every optimizer, never asks for Nesterov, and leaves ``foreach`` to PyTorch
+    (off for CPU tensors, as the simulated step has it). The learning rate changes no memory."""
+
+    optimizer: str  # sgd (no momentum), momentum, adam or rmsprop
+    momentum: float  # the run's (0 but for momentum): its value changes no memory
+    weight_decay: float
+    nesterov: bool
+    batch_size: int  # per process under torchrun: the step each process takes
+    input_size: tuple[int, ...]  # one sample, in float32 (train neither casts nor autocasts)
+
+
+def step_recipe(run) -> StepRecipe:
+    """The step a ``checkpoint.Run`` trained with (an option an older run lacks takes today's
+    default, as the run was trained with it)."""
+    known = {f.name for f in fields(TrainOptions)}
+    options = TrainOptions(**{k: v for k, v in run.options.items() if k in known})
+    optimizer = options.optimizer
+    if optimizer == "sgd":
+        optimizer = "momentum" if options.momentum > 0 else "sgd"
+    momentum = options.momentum if optimizer == "momentum" else 0.0
+    return StepRecipe(optimizer, momentum, options.weight_decay, False, options.batch,
+                      tuple(run.input_size))
 
 
 def make_schedule(optimizer: torch.optim.Optimizer, options: TrainOptions):

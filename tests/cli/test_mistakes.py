@@ -126,7 +126,7 @@ def _lenet():
     # TypeError: analyze() got an unexpected keyword argument 'batch' (naming analyze)
     (lambda m: convscope.summary(m, (1, 32, 32), batch=2), "summary got unknown option batch; "
      "it takes those of analyze: input_size, batch_size, dtype, train, input_data, "
-     "input_kwargs, depth, real, name, memory, optimizer."),
+     "input_kwargs, depth, real, name, memory, optimizer, weight_decay, nesterov."),
     # AttributeError: 'NoneType' object has no attribute 'named_modules'
     (lambda m: convscope.training_memory(None, (1, 32, 32)), "training memory is predicted for "
      "a torch.nn.Module, got NoneType."),
@@ -396,7 +396,7 @@ def test_summary_optimizer_still_defaults_to_momentum_and_says_so():
         return __import__("json").loads(result.stdout)["totals"]["train_peak_bytes"]
 
     assert peak() == peak("--optimizer", "momentum") != peak("--optimizer", "adam")
-    assert "[default: momentum]" in runner.invoke(app, ["summary", "--help"],
+    assert "[default: momentum; a run's own]" in runner.invoke(app, ["summary", "--help"],
                                                   terminal_width=200).output
 
 

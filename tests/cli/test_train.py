@@ -1,6 +1,7 @@
 """`convscope train` and `convscope evaluate` from the command line, and a run as a MODEL."""
 from __future__ import annotations
 
+import json
 import os
 import re
 
@@ -9,7 +10,10 @@ import torch
 from typer.testing import CliRunner
 
 from convscope.cli import app
-from convscope.train import load_run
+from convscope.memory import training_memory
+from convscope.train import TrainOptions, load_run, load_trained_model
+from convscope.train.options import make_optimizer
+from tests.measured_memory import measure_training_step
 
 runner = CliRunner()
 
@@ -25,6 +29,88 @@ def run_folder(tmp_path_factory):
                     "--device", "cpu", "--out", out)
     assert result.exit_code == 0, result.output
     return out, result.stdout
+
+
+@pytest.fixture(scope="module")
+def adam_run(tmp_path_factory):
+    # one epoch at batch 4 with Adam: the parameters outweigh the activations, so the copy of
+    # each gradient that weight decay makes sets the step's peak
+    out = tmp_path_factory.mktemp("cli") / "adam"
+    result = invoke("train", "zoo:simple_cnn", "--epochs", 1, "--batch", 4, "--optimizer", "adam",
+                    "--lr", 1e-3, "--device", "cpu", "--out", out)
+    assert result.exit_code == 0, result.output
+    return out
+
+
+def _measured_peak(folder, batch: int) -> int:
+    """A real CPU step of the run's model with the optimizer train built for it."""
+    model, run = load_trained_model(folder)
+    options = TrainOptions(**run.options)
+    x = torch.randn(batch, *run.input_size)
+    return measure_training_step(model, x, lambda p: make_optimizer(p, options))["peak"]
+
+
+def _predicted(*args) -> tuple[dict, str]:
+    result = invoke("memory", *args, "--format", "json")
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout), result.stderr
+
+
+@pytest.mark.parametrize("which, batch, optimizer, recipe", [
+    ("run_folder", 64, "momentum", "sgd, momentum 0.9, weight decay 0.0005, batch 64"),
+    ("adam_run", 4, "adam", "adam, weight decay 0.0005, batch 4"),
+])
+def test_memory_of_a_run_predicts_the_step_the_run_took(which, batch, optimizer, recipe,
+                                                         request):
+    # `memory RUN` predicted momentum SGD without weight decay at batch 1: 120,800 bytes for
+    # both runs, whose real steps take 911,072 and 212,496 bytes (measured here: the
+    # prediction now exact, and 8 bytes low)
+    folder = request.getfixturevalue(which)
+    folder = folder[0] if which == "run_folder" else folder
+    data, stderr = _predicted(folder)
+    assert stderr == f"note: the run's recipe: {recipe}, input 1x28x28, float32\n"
+    assert (data["batch_size"], data["optimizer"]) == (batch, optimizer)
+    measured = _measured_peak(folder, batch)
+    assert abs(data["train_peak_bytes"] - measured) <= 0.001 * measured
+    model, run = load_trained_model(folder)
+    old = training_memory(model, run.input_size, 1, "momentum", inference=False)
+    assert old.train_peak_bytes < 0.7 * measured
+    if which == "adam_run":  # the same step without the run's weight decay: 194,608, 8.4% low
+        plain = training_memory(model, run.input_size, batch, "adam", inference=False)
+        assert plain.train_peak_bytes < 0.92 * measured
+
+
+def test_a_flag_given_replaces_its_part_of_the_runs_recipe(run_folder):
+    out, _ = run_folder
+    data, stderr = _predicted(out, "--batch", 1)
+    assert stderr == ("note: the run's recipe: sgd, momentum 0.9, weight decay 0.0005, batch 64, "
+                      "input 1x28x28, float32; as given: --batch 1\n")
+    # at batch 1 weight decay's copies of the gradients make the peak: without them (the old
+    # `memory RUN --batch 1`) 120,800 bytes, 7% under the step the run takes
+    measured = _measured_peak(out, 1)
+    assert data["batch_size"] == 1 and data["peak_phase"] == "step"
+    assert abs(data["train_peak_bytes"] - measured) <= 0.001 * measured
+    plain, stderr = _predicted(out, "--batch", 1, "--weight-decay", 0)
+    assert plain["train_peak_bytes"] < 0.95 * measured
+    assert stderr.endswith("; as given: --batch 1, --weight-decay 0.0\n")
+    adam, _ = _predicted(out, "--optimizer", "adam")
+    assert (adam["optimizer"], adam["batch_size"]) == ("adam", 64)
+
+
+def test_summary_of_a_run_peaks_with_the_runs_optimizer(run_folder):
+    out, _ = run_folder
+    result = invoke("summary", out, "--format", "json")
+    assert result.exit_code == 0, result.output
+    assert result.stderr == ("note: training step peak with the run's optimizer: sgd, momentum "
+                             "0.9, weight decay 0.0005, at the table's batch 1 (the run's: "
+                             "--batch 64)\n")
+    measured = _measured_peak(out, 1)
+    peak = json.loads(result.stdout)["totals"]["train_peak_bytes"]
+    assert abs(peak - measured) <= 0.001 * measured  # 120,800 before: no weight decay
+    given = invoke("summary", out, "--format", "json", "--optimizer", "momentum", "--batch", 64)
+    assert "(as given: --optimizer momentum), at the table's batch 64\n" in given.stderr
+    assert json.loads(given.stdout)["totals"]["train_peak_bytes"] == _predicted(out)[0][
+        "train_peak_bytes"]
 
 
 def test_train_prints_a_line_per_epoch_and_a_report(run_folder):

@@ -315,3 +315,29 @@ def test_a_model_only_fake_tensors_can_trace_still_trains():
     trained, run = train(model, TrainOptions(epochs=1), input_size=(1, 8, 8))
     assert len(run.history) == 1 and not torch.equal(trained.fc.weight, before)
 
+
+
+@pytest.mark.parametrize("options", [
+    TrainOptions(), TrainOptions(momentum=0.0), TrainOptions(optimizer="adam", lr=1e-3),
+    TrainOptions(optimizer="rmsprop", lr=0.045, weight_decay=0.0),
+], ids=["sgd_default", "sgd_no_momentum", "adam", "rmsprop"])
+def test_the_step_memory_simulates_builds_the_optimizer_train_builds(options):
+    # `convscope memory RUN` simulates the run's step: the same optimizer class with the same
+    # arguments but the rate (which costs no memory) and foreach, which train leaves to
+    # PyTorch: off for CPU tensors, as the simulation sets it
+    from types import SimpleNamespace
+
+    from convscope.trace.training import make_optimizer as simulated_optimizer
+    from convscope.train.options import make_optimizer, step_recipe
+
+    params = list(nn.Linear(3, 2).parameters())
+    recipe = step_recipe(SimpleNamespace(options=options.to_dict(), input_size=(1, 28, 28)))
+    assert recipe.batch_size == options.batch and recipe.input_size == (1, 28, 28)
+    real = make_optimizer(params, options)
+    simulated = simulated_optimizer(recipe.optimizer, params, recipe.weight_decay,
+                                    recipe.nesterov)
+    assert type(simulated) is type(real)
+    ignored = ("params", "lr", "foreach")
+    group = {k: v for k, v in real.param_groups[0].items() if k not in ignored}
+    assert {k: v for k, v in simulated.param_groups[0].items() if k not in ignored} == group
+    assert real.param_groups[0]["foreach"] is None and simulated.param_groups[0]["foreach"] is False
