@@ -237,11 +237,13 @@ def _tensor_or_number(tensors):
 
 
 def _shape_only(fast):
-    """``fast`` for a meta or fake first argument; a real tensor goes to the kernel. A shape-only
-    step holds real ones whose values it reads: Adam's step counter, ``step += 1`` and then
-    ``.item()`` (answered by ``fast``, the count would stay 0, and 1 - beta1 ** 0 divides)."""
+    """``fast`` for a meta or fake first argument; a real tensor, or a fake one that carries
+    its value (FakeTensorMode keeps the value of a small real tensor it lifts), goes to the
+    kernel. A shape-only step holds such tensors and reads them: Adam's step counter,
+    ``step += 1`` and then ``.item()`` (answered by ``fast``, the count would stay 0, and
+    1 - beta1 ** 0 divides)."""
     def guarded(x, *args, **kwargs):
-        if x.is_meta or isinstance(x, FakeTensor):
+        if x.is_meta or (isinstance(x, FakeTensor) and x.constant is None):
             return fast(x, *args, **kwargs)
         return NotImplemented
     return guarded

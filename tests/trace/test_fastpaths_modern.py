@@ -182,6 +182,14 @@ def test_a_real_tensor_in_a_shape_only_step_gets_the_kernel():
     step = torch.tensor(0.0)
     assert FAST_PATHS[aten.add_.Tensor](step, 1) is NotImplemented
     assert FAST_PATHS[aten.mul.Tensor](step, 2.0) is NotImplemented
+    # with fake tensors (an amp step), the counter is a fake tensor that keeps its value
+    from torch._subclasses.fake_tensor import FakeTensorMode
+
+    with FakeTensorMode(allow_non_fake_inputs=True):
+        lifted, plain = torch.tensor(0.0), torch.empty(3)  # Adam makes its counter so
+    assert lifted.constant is not None
+    assert FAST_PATHS[aten.add_.Tensor](lifted, 1) is NotImplemented
+    assert FAST_PATHS[aten.add_.Tensor](plain, 1) is plain
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
