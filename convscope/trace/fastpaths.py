@@ -96,12 +96,15 @@ def _row_major(t: torch.Tensor) -> bool:
 
 def _broadcast_binary(x, other):
     """x * other where one stretches size-1 dims of the other (a squeeze-and-excitation scale,
-    [N, C, H, W] * [N, C, 1, 1]), both of one rank and row-major: a row-major output of the
-    broadcast shape. Sizes that do not broadcast are the kernel's error to raise."""
-    if x.dim() != other.dim() or not (_row_major(x) and _row_major(other)):
+    [N, C, H, W] * [N, C, 1, 1]; a layer scale, [C] * [N, H, W, C]), both row-major: a
+    row-major output of the broadcast shape. Sizes that do not broadcast are the kernel's
+    error to raise."""
+    if not (_row_major(x) and _row_major(other)):
         return NotImplemented
+    pad = x.dim() - other.dim()  # a lower rank stands for leading 1s (ConvNeXt's gamma * y)
+    xs, os = [1] * -pad + list(x.shape), [1] * pad + list(other.shape)
     shape = []
-    for a, b in zip(x.shape, other.shape):
+    for a, b in zip(xs, os):
         if a != b and a != 1 and b != 1:
             return NotImplemented
         shape.append(b if a == 1 else a)
@@ -115,10 +118,13 @@ def _cat(tensors, dim=0):
     if first is None or first.dim() == 0 or not -first.dim() <= dim < first.dim():
         return NotImplemented  # a dim out of range: the kernel's IndexError
     dim = dim % first.dim()
+    # other ranks have no memory format but row-major: the output is row-major whatever the
+    # inputs' layouts (ViT's cls token before its transposed patch embeddings)
+    any_layout = first.dim() not in (4, 5)
     # a [N, C, 1, 1] is channels-last too: laid out so (strides (C, 1, C, C)), it may make the
     # kernel pick that layout
     same = all(t.dtype == first.dtype and t.device == first.device and t.dim() == first.dim()
-               and t.is_contiguous() and t.shape[:dim] == first.shape[:dim]
+               and (any_layout or t.is_contiguous()) and t.shape[:dim] == first.shape[:dim]
                and t.shape[dim + 1:] == first.shape[dim + 1:]
                and not (t.dim() == 4 and t.is_contiguous(memory_format=torch.channels_last)
                         and not _row_major(t))
@@ -132,25 +138,38 @@ def _cat(tensors, dim=0):
 
 def _convolution(x, weight, bias, stride, padding, dilation, transposed, output_padding, groups):
     """A 2-D convolution of a contiguous NCHW input by a contiguous weight: a contiguous
-    [N, C_out, H', W'] with H' = (H + 2p - d(k - 1) - 1) // s + 1. The meta kernel reaches the
-    same answer through symbolic-shape helpers (~0.1 ms a call). Anything it would reject, and
-    every other case (transposed, 1-D/3-D, channels-last, mixed dtypes), goes to it."""
-    if (transposed or groups < 1 or len(stride) != 2 or len(padding) != 2
-            or len(dilation) != 2):
+    [N, C_out, H', W'] with H' = (H + 2p - d(k - 1) - 1) // s + 1, or for a transposed one
+    (weight [C_in, C_out / groups, kH, kW]) H' = (H - 1)s - 2p + d(k - 1) + output_padding + 1.
+    The meta kernel reaches the same answer through symbolic-shape helpers (~0.1 ms a call; a
+    transposed one imports sympy on first use, ~1 s). Anything it would reject, and every other
+    case (1-D/3-D, channels-last, where the meta and CPU kernels disagree on the layout, mixed
+    dtypes), goes to it."""
+    if groups < 1 or len(stride) != 2 or len(padding) != 2 or len(dilation) != 2:
         return NotImplemented
     xs, ws = x.shape, weight.shape  # each read makes a new torch.Size: read once
     if (len(xs) != 4 or len(ws) != 4 or not x.is_contiguous() or not weight.is_contiguous()
             or weight.dtype != x.dtype or weight.device != x.device
-            or xs[1] != ws[1] * groups or ws[0] % groups
             or min(stride) < 1 or min(dilation) < 1 or min(padding) < 0):
         return NotImplemented
-    out_channels = ws[0]
+    if transposed:
+        if (len(output_padding) != 2 or xs[1] != ws[0] or ws[0] % groups or min(output_padding) < 0
+                or any(o >= s and o >= d for o, s, d in zip(output_padding, stride, dilation))):
+            return NotImplemented
+        out_channels = ws[1] * groups
+    elif xs[1] != ws[1] * groups or ws[0] % groups:
+        return NotImplemented
+    else:
+        out_channels = ws[0]
     if bias is not None and (tuple(bias.shape) != (out_channels,) or bias.dtype != x.dtype):
         return NotImplemented
     (sh, sw), (ph, pw), (dh, dw) = stride, padding, dilation
-    height = (xs[2] + 2 * ph - dh * (ws[2] - 1) - 1) // sh + 1
-    width = (xs[3] + 2 * pw - dw * (ws[3] - 1) - 1) // sw + 1
-    if height < 1 or width < 1 or xs[0] == 0:
+    if transposed:
+        height = (xs[2] - 1) * sh - 2 * ph + dh * (ws[2] - 1) + output_padding[0] + 1
+        width = (xs[3] - 1) * sw - 2 * pw + dw * (ws[3] - 1) + output_padding[1] + 1
+    else:
+        height = (xs[2] + 2 * ph - dh * (ws[2] - 1) - 1) // sh + 1
+        width = (xs[3] + 2 * pw - dw * (ws[3] - 1) - 1) // sw + 1
+    if height < 1 or width < 1 or xs[0] == 0 or min(xs) < 1:
         return NotImplemented
     return torch.empty(xs[0], out_channels, height, width, dtype=x.dtype, device=x.device)
 
@@ -310,6 +329,8 @@ def _empty(size, dtype=None, layout=None, device=None, pin_memory=None, memory_f
     return torch.empty(size, dtype=dtype, device=device)
 
 
+from . import fastpaths_modern as _modern  # noqa: E402  (it uses the helpers above)
+
 FAST_PATHS = {
     aten.convolution.default: _convolution,
     aten.add.Tensor: _same_layout_binary,
@@ -347,6 +368,7 @@ FAST_PATHS = {
     aten.sigmoid_backward.default: _activation_backward,
 }
 
+_modern.register(FAST_PATHS)
 
 # the same, by id: an op overload hashes in Python (~0.4 us a lookup), its id does not; the
 # overloads stay alive as FAST_PATHS' keys
