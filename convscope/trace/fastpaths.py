@@ -15,6 +15,7 @@ kernel, so an upgrade of PyTorch cannot silently change our numbers.
 from __future__ import annotations
 
 import torch
+from torch._subclasses.fake_tensor import FakeTensor
 
 aten = torch.ops.aten
 
@@ -74,6 +75,7 @@ def _same_layout_binary(x, other, alpha=1):
     other case (a scalar, mixed dtypes or layouts) goes to it."""
     if (not isinstance(other, torch.Tensor) or other.dtype != x.dtype
             or x.dtype == torch.bool  # bool - bool is an error the real kernel must raise
+            or (alpha != 1 and not x.dtype.is_floating_point)  # int + 0.5 * int: an error too
             or other.device != x.device):
         return NotImplemented
     if other.shape != x.shape:
@@ -121,13 +123,13 @@ def _cat(tensors, dim=0):
     # other ranks have no memory format but row-major: the output is row-major whatever the
     # inputs' layouts (ViT's cls token before its transposed patch embeddings)
     any_layout = first.dim() not in (4, 5)
-    # a [N, C, 1, 1] is channels-last too: laid out so (strides (C, 1, C, C)), it may make the
-    # kernel pick that layout
+    # a [N, C, 1, 1] (or [N, C, 1, 1, 1]) is channels-last too: laid out so (strides
+    # (C, 1, C, C)), it may make the kernel pick that layout
+    last = {4: torch.channels_last, 5: torch.channels_last_3d}.get(first.dim())
     same = all(t.dtype == first.dtype and t.device == first.device and t.dim() == first.dim()
                and (any_layout or t.is_contiguous()) and t.shape[:dim] == first.shape[:dim]
                and t.shape[dim + 1:] == first.shape[dim + 1:]
-               and not (t.dim() == 4 and t.is_contiguous(memory_format=torch.channels_last)
-                        and not _row_major(t))
+               and not (last and t.is_contiguous(memory_format=last) and not _row_major(t))
                for t in tensors)
     if not same:
         return NotImplemented
@@ -283,7 +285,8 @@ def _adaptive_avg_pool2d(x, output_size):
 def _add_(x, other, alpha=1):
     """A residual sum in place (ResNet's ``out += identity``), both of one shape and dtype."""
     if (not isinstance(other, torch.Tensor) or other.shape != x.shape or other.dtype != x.dtype
-            or other.device != x.device or x.dtype == torch.bool):
+            or other.device != x.device or x.dtype == torch.bool
+            or (alpha != 1 and not x.dtype.is_floating_point)):
         return NotImplemented
     return x
 
@@ -381,10 +384,25 @@ def fast_path(func):
 
 
 def run_op(func, args, kwargs):
-    """Run ``func`` through its fast path when it has one, else through PyTorch's kernel."""
+    """Run ``func`` through its fast path when it has one and its tensors hold no values, else
+    through PyTorch's kernel."""
     fast = fast_path(func)
-    out = fast(*args, **kwargs) if fast is not None else NotImplemented
+    out = fast(*args, **kwargs) if fast is not None and _shape_only(args) else NotImplemented
     return func(*args, **kwargs) if out is NotImplemented else out
+
+
+def _shape_only(args) -> bool:
+    """The op's first tensor (cat's first in its list) is meta, or fake without a value. A real
+    tensor, or a fake one that carries its value (FakeTensorMode keeps the value of a small
+    tensor it lifts), goes to the kernel: a trace may read it. ``n = torch.tensor(2.0)`` made in
+    a forward is a real CPU tensor even in a meta trace; answered by a fast path, ``n.mul_(3)``
+    left it 2 and ``x.repeat(int(n), ...)`` repeated twice; Adam's step counter stayed 0."""
+    first = args[0] if args else None
+    if type(first) in (list, tuple):
+        first = first[0] if first else None
+    if not isinstance(first, torch.Tensor):
+        return True  # a factory (empty): it reads no tensor
+    return first.is_meta or (isinstance(first, FakeTensor) and first.constant is None)
 
 
 def run_kernel(func, args, kwargs):

@@ -14,7 +14,6 @@ NotImplemented for PyTorch's own kernel (and error).
 from __future__ import annotations
 
 import torch
-from torch._subclasses.fake_tensor import FakeTensor
 
 from .fastpaths import _add_, _dense, _empty_like, _like, _relu, _row_major, _same_layout_binary
 
@@ -236,24 +235,11 @@ def _tensor_or_number(tensors):
     return fast
 
 
-def _shape_only(fast):
-    """``fast`` for a meta or fake first argument; a real tensor, or a fake one that carries
-    its value (FakeTensorMode keeps the value of a small real tensor it lifts), goes to the
-    kernel. A shape-only step holds such tensors and reads them: Adam's step counter,
-    ``step += 1`` and then ``.item()`` (answered by ``fast``, the count would stay 0, and
-    1 - beta1 ** 0 divides)."""
-    def guarded(x, *args, **kwargs):
-        if x.is_meta or (isinstance(x, FakeTensor) and x.constant is None):
-            return fast(x, *args, **kwargs)
-        return NotImplemented
-    return guarded
-
-
 def register(table: dict) -> None:
     """Add these fast paths to ``fastpaths.FAST_PATHS``; add/sub/mul and add_ keep its
     two-tensor paths and gain a Python number's."""
     for op in (aten.add.Tensor, aten.sub.Tensor, aten.mul.Tensor, aten.add_.Tensor):
-        table[op] = _shape_only(_tensor_or_number(table[op]))
+        table[op] = _tensor_or_number(table[op])
     modern = {
         aten.native_layer_norm.default: _native_layer_norm,
         aten.native_layer_norm_backward.default: _native_layer_norm_backward,
@@ -280,4 +266,4 @@ def register(table: dict) -> None:
         aten.addcdiv_.default: _pointwise_,
         aten.zeros_like.default: _empty_like,  # Adam's state: no values on a meta tensor
     }
-    table.update({op: _shape_only(fast) for op, fast in modern.items()})
+    table.update(modern)

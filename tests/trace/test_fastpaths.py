@@ -402,3 +402,23 @@ def test_empty_like_and_in_place_mul_fast_paths_match_the_cpu_kernel(channels_la
     assert FAST_PATHS[aten.mul_.Tensor](meta.long(), 0.5) is NotImplemented  # the kernel's error
     assert FAST_PATHS[aten.mul_.Tensor](meta, torch.empty(5, 1, 1, device="meta")) is (
         NotImplemented)
+
+
+def test_cat_of_5d_1x1x1_maps_laid_out_channels_last_is_left_to_the_kernel():
+    # the kernel keeps channels_last_3d (strides (6, 1, 6, 6, 6)); the fast path answered
+    # row-major (6, 1, 1, 1, 1)
+    tensors = [torch.empty(2, 3, 1, 1, 1).to(memory_format=torch.channels_last_3d)] * 2
+    assert aten.cat.default(tensors, 1).stride() == (6, 1, 6, 6, 6)
+    assert FAST_PATHS[aten.cat.default]([t.to("meta") for t in tensors], 1) is NotImplemented
+    row_major = [torch.empty(2, 3, 1, 1, 1)] * 2
+    _same_layouts(FAST_PATHS[aten.cat.default]([t.to("meta") for t in row_major], 1),
+                  aten.cat.default(row_major, 1))
+
+
+@pytest.mark.parametrize("op", [aten.add.Tensor, aten.sub.Tensor, aten.add_.Tensor])
+@pytest.mark.parametrize("other_shape", [(2, 3), (1, 3)])
+def test_an_integer_sum_with_a_fractional_alpha_gets_the_kernel_s_error(op, other_shape):
+    x, other = torch.ones(2, 3, dtype=torch.int64), torch.ones(other_shape, dtype=torch.int64)
+    with pytest.raises(RuntimeError):
+        op(x.clone(), other, alpha=0.5)
+    assert FAST_PATHS[op](x.to("meta"), other.to("meta"), alpha=0.5) is NotImplemented

@@ -7,7 +7,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 import torch
+from torch import nn
 
+import convscope
 from convscope.trace.fastpaths import FAST_PATHS
 
 aten = torch.ops.aten
@@ -179,17 +181,43 @@ def test_ops_of_a_python_number_left_to_the_kernel():
 def test_a_real_tensor_in_a_shape_only_step_gets_the_kernel():
     # Adam's step counter is a real CPU tensor whose value the step reads: answering
     # step += 1 with the tensor itself left it 0, and 1 - beta1 ** 0 divided by zero
+    from convscope.trace.fastpaths import run_op
+
     step = torch.tensor(0.0)
-    assert FAST_PATHS[aten.add_.Tensor](step, 1) is NotImplemented
-    assert FAST_PATHS[aten.mul.Tensor](step, 2.0) is NotImplemented
+    run_op(aten.add_.Tensor, (step, 1), {})
+    assert step.item() == 1
+    assert run_op(aten.mul.Tensor, (step, 2.0), {}).item() == 2
     # with fake tensors (an amp step), the counter is a fake tensor that keeps its value
     from torch._subclasses.fake_tensor import FakeTensorMode
 
     with FakeTensorMode(allow_non_fake_inputs=True):
         lifted, plain = torch.tensor(0.0), torch.empty(3)  # Adam makes its counter so
-    assert lifted.constant is not None
-    assert FAST_PATHS[aten.add_.Tensor](lifted, 1) is NotImplemented
+        assert lifted.constant is not None
+        run_op(aten.add_.Tensor, (lifted, 1), {})
+        assert lifted.constant.item() == 1
     assert FAST_PATHS[aten.add_.Tensor](plain, 1) is plain
+
+
+class _ReadsAConstant(nn.Module):
+    """A tensor made in forward is a real CPU tensor, even in a meta trace, and its value is
+    read: every fast path, not only add's, must leave it to the kernel."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3)
+
+    def forward(self, x):
+        n = torch.tensor(2.0)
+        n.mul_(3.0)
+        return self.conv(x).relu_().repeat(int(n.item()), 1, 1, 1)
+
+
+def test_a_value_made_in_forward_is_computed_by_every_fast_path_s_op():
+    # mul_'s fast path answered n.mul_(3.0) with n itself: the trace repeated 2 times, not 6
+    model = _ReadsAConstant()
+    expected = list(model(torch.randn(1, 3, 8, 8)).shape)
+    assert expected == [6, 4, 6, 6]
+    assert convscope.analyze(model, (3, 8, 8)).rows[-1].output_shape == expected
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
