@@ -188,7 +188,7 @@ def stretches_what_grows(small: Graph, large: Graph) -> bool:
             any(a.op != b.op for a, b in zip(small.nodes, large.nodes)):
         return False
     for a, b in zip(small.nodes, large.nodes):
-        if len(a.refs) < 2 or len(a.outputs) != 1:
+        if len(a.refs) < 2 or len(a.outputs) != 1 or not _broadcasts(a):
             continue
         out = a.outputs[0].shape
         for ref, grown in zip(a.refs, b.refs):
@@ -196,3 +196,19 @@ def stretches_what_grows(small: Graph, large: Graph) -> bool:
                 if ref.shape[-k] == 1 != out[-k] and grown.shape[-k] != 1:
                     return True
     return False
+
+
+def _broadcasts(node) -> bool:
+    """An elementwise op on broadcast tensors: its output has the broadcast shape of its
+    tensor arguments. A padded conv that grows a 1x1 map, or a transposed one, does not."""
+    if window_of(node) is not None:
+        return False
+    out, shapes = node.outputs[0].shape, [r.shape for r in node.refs]
+    rank = max(len(s) for s in shapes)
+    if len(out) != rank:
+        return False
+    for d in range(1, rank + 1):
+        sizes = {s[-d] for s in shapes if len(s) >= d} - {1}
+        if len(sizes) > 1 or out[-d] != (sizes.pop() if sizes else 1):
+            return False
+    return True

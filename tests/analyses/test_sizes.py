@@ -258,3 +258,24 @@ def test_the_largest_input_is_the_largest_side_that_runs_for_every_max(build, gi
         else:
             assert report.largest == below[-1] and not any(s > limit for s in runs)
             assert f"largest input that runs: {given[0]}x{below[-1]}x{below[-1]}\n" in text
+
+
+@pytest.mark.parametrize("build, rule", [
+    # a transposed conv, or a padded conv, grows a 1x1 map: no broadcast, and the pattern
+    # holds from the smallest side (they read "1, 2, ..., 8, then every size from 9" and
+    # "3, then every 2 from 5")
+    (lambda: nn.Sequential(nn.Conv2d(3, 8, 3, 2, 1), nn.ReLU(), nn.Conv2d(8, 8, 3, 2, 1),
+                           nn.ConvTranspose2d(8, 8, 2, 2), nn.ConvTranspose2d(8, 3, 2, 2)),
+     "every size from 1"),
+    (lambda: nn.Sequential(nn.Conv2d(3, 8, 3, 2), nn.Conv2d(8, 8, 3, 1, padding=2)),
+     "every 2 from 3"),
+])
+def test_a_layer_that_grows_a_1x1_map_is_no_broadcast(build, rule):
+    model = build().eval()
+    report = size_report(model, make_spec((3, 64, 64)))
+    assert report.rule == rule and report.periodic_from == report.smallest[1]
+    top = report.limit
+    truth = tuple(s for s in range(report.smallest[1], top + 1)
+                  if runs_for_real(model, (3, s, s))
+                  and dropped(attempt(model, make_spec((3, s, s)))) == ())
+    assert report.clean == truth
