@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import inspect
+import numbers
 
 import torch
 from torch import nn
@@ -39,7 +40,8 @@ def analyze(model: nn.Module, input_size=(3, 224, 224), batch_size: int = 1,
     if not isinstance(model, nn.Module):
         raise UsageError(f"analyze expects a torch.nn.Module, got {type(model).__name__}.")
     model = uncompiled(model)  # a torch.compile wrapper: its own module, by its own name
-    if depth is not None and (not isinstance(depth, int) or isinstance(depth, bool) or depth < 0):
+    if depth is not None and (not isinstance(depth, numbers.Integral) or isinstance(depth, bool)
+                              or depth < 0):
         raise UsageError(f"depth must be a whole number, 0 or more, got {depth!r}: rows deeper "
                          "than it are folded into their ancestor, e.g. depth=1 (CLI: --depth 1); "
                          "None keeps every row.")
@@ -55,6 +57,7 @@ def analyze(model: nn.Module, input_size=(3, 224, 224), batch_size: int = 1,
         if memory:
             rows, totals = _with_memory(model, spec, optimizer, rows, totals,
                                         weight_decay=weight_decay, nesterov=nesterov)
+        depth = None if depth is None else int(depth)  # a numpy integer too
         rows = with_receptive_fields(graph, fold(graph, rows, depth))
     return Report(rows=rows, totals=totals, uncounted=costs.uncounted,
                   graph=graph, model_name=name or type(model).__name__,

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Sequence
 
@@ -44,7 +45,8 @@ def make_spec(input_size=None, input_data=None, input_kwargs=None, batch_size=1,
     ``input_data``: an example tensor, or a tuple of them (their batch dimension is kept).
     ``input_kwargs``: keyword inputs; tensors among them are traced, other values passed as is.
     """
-    if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
+    if (not isinstance(batch_size, numbers.Integral) or isinstance(batch_size, bool)
+            or batch_size < 1):
         raise UsageError(f"the batch size must be a whole number of at least 1, got "
                          f"{batch_size!r}; e.g. batch_size=8 (CLI: --batch 8).")
     if not isinstance(dtype, torch.dtype):
@@ -69,7 +71,7 @@ def make_spec(input_size=None, input_data=None, input_kwargs=None, batch_size=1,
         _check_storage((batch_size, *shape), dtype)
     if not args and not input_kwargs:
         raise UsageError("no input given: pass input_size=(C, H, W), input_data or input_kwargs.")
-    return InputSpec(args, dict(input_kwargs or {}), batch_size, dtype,
+    return InputSpec(args, dict(input_kwargs or {}), int(batch_size), dtype,
                      shapes=input_data is None)
 
 
@@ -78,11 +80,12 @@ def _data_args(input_data) -> tuple:
     values among them are passed as they are)."""
     if isinstance(input_data, torch.Tensor):
         return (input_data,)
-    if isinstance(input_data, (tuple, list)) and any(
-            isinstance(v, torch.Tensor) for v in input_data):
-        return tuple(input_data)
+    if isinstance(input_data, (tuple, list)) and (not input_data or any(
+            isinstance(v, torch.Tensor) for v in torch.utils._pytree.tree_leaves(input_data))):
+        return tuple(input_data)  # () with input_kwargs: the inputs are all keywords
+    shapes = isinstance(input_data, (tuple, list)) and all(_is_shape(v) for v in input_data)
     hint = (" (convert it with torch.from_numpy)" if type(input_data).__module__ == "numpy" else
-            "; for shapes, pass input_size=" if isinstance(input_data, (tuple, list)) else "")
+            "; for shapes, pass input_size=" if shapes else "")
     raise UsageError(f"input_data must be an example tensor or a tuple of them, e.g. "
                      f"torch.randn(1, 3, 224, 224), got {_short(input_data)}{hint}.")
 

@@ -3,8 +3,10 @@ was expected and how to fix it, exit code 2, and no traceback (the CLI's sweep o
 the Python API's are pinned at the end)."""
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
+from torch import nn
 from typer.testing import CliRunner
 
 import convscope
@@ -500,3 +502,36 @@ def test_a_models_reflect_padding_too_large_for_its_input_is_named_with_its_fix(
     getattr(nets, spec)()(torch.zeros(1, 3, side, side))
     with pytest.raises(RuntimeError, match="Padding size should be less"):
         getattr(nets, spec)()(torch.zeros(1, 3, side - 1, side - 1))
+
+
+class _TakesAList(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(6, 4, 3)
+
+    def forward(self, xs):
+        return self.conv(torch.cat(xs, 1))
+
+
+class _TakesAKeyword(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3)
+
+    def forward(self, *, x):
+        return self.conv(x)
+
+
+def test_valid_inputs_the_sweep_once_refused_still_run():
+    # a forward taking a list of tensors (FPN, detection heads), keyword-only inputs with
+    # input_data=(), and numpy integers: each ran before the argument checks, which refused them
+    a, b = torch.randn(1, 3, 8, 8), torch.randn(1, 3, 8, 8)
+    listed = convscope.analyze(_TakesAList(), input_data=([a, b],))
+    assert listed.rows[-1].output_shape == list(_TakesAList()([a, b]).shape) == [1, 4, 6, 6]
+    keyword = convscope.analyze(_TakesAKeyword(), input_data=(), input_kwargs={"x": a})
+    assert keyword.totals.params == 3 * 4 * 9 + 4
+    model = _TakesAKeyword()
+    folded = convscope.analyze(nn.Sequential(model.conv), (3, 8, 8), batch_size=np.int64(2),
+                               depth=np.int64(0))
+    assert folded.totals.macs == 2 * 4 * 6 * 6 * 27 and len(folded.rows) == 1
+    assert folded.graph.inputs[0].shape[0] == 2
