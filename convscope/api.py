@@ -45,6 +45,7 @@ def analyze(model: nn.Module, input_size=(3, 224, 224), batch_size: int = 1,
         raise UsageError(f"depth must be a whole number, 0 or more, got {depth!r}: rows deeper "
                          "than it are folded into their ancestor, e.g. depth=1 (CLI: --depth 1); "
                          "None keeps every row.")
+    _check_step_options(memory, optimizer, weight_decay, nesterov)
     spec = make_spec(None if input_data is not None else input_size, input_data, input_kwargs,
                      batch_size, dtype)
     # the trace and the analyses make thousands of small records that live as long as the
@@ -62,6 +63,22 @@ def analyze(model: nn.Module, input_size=(3, 224, 224), batch_size: int = 1,
     return Report(rows=rows, totals=totals, uncounted=costs.uncounted,
                   graph=graph, model_name=name or type(model).__name__,
                   dtype=str(dtype).removeprefix("torch."))
+
+
+def _check_step_options(memory: bool, optimizer, weight_decay, nesterov) -> None:
+    """The training step's options are checked whether or not a step is simulated, and given
+    without ``memory=True`` they are refused: they would change nothing, silently."""
+    from .trace.training import OPTIMIZERS
+
+    if optimizer not in OPTIMIZERS:
+        raise UsageError(f"optimizer {optimizer!r} is not one of {', '.join(OPTIMIZERS)}.")
+    given = [f"{k}={v!r}" for k, v, default in (("optimizer", optimizer, "momentum"),
+                                                 ("weight_decay", weight_decay, None),
+                                                 ("nesterov", nesterov, False)) if v != default]
+    if given and not memory:
+        raise UsageError(f"{', '.join(given)} size the training step's memory, which "
+                         "memory=False leaves out: pass memory=True to see it, or leave "
+                         f"{'them' if len(given) > 1 else 'it'} out.")
 
 
 def _with_memory(model, spec, optimizer, rows, totals, **decay):

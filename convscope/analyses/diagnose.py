@@ -142,8 +142,9 @@ def with_pool_check(failure, model):
     x = failure.inputs[0]
     if None in window or len(getattr(x, "shape", ())) < 3:
         return failure
-    node = Node(len(failure.nodes), "aten.max_pool1d.default",
-                (x, *window, bool(module.ceil_mode)), {}, (), call.index, refs=(x,))
+    ceil_mode = bool(getattr(module, "ceil_mode", False))
+    node = Node(len(failure.nodes), "aten.max_pool1d.default", (x, *window, ceil_mode), {}, (),
+                call.index, refs=(x,))
     return replace(failure, node=node)
 
 

@@ -56,10 +56,12 @@ def summary(
     step = {"optimizer": optimizer or "momentum"}
     if recipe is not None:  # the step the run took, at the table's batch
         step = {"optimizer": optimizer or recipe.optimizer, "weight_decay": recipe.weight_decay}
-        given = f" (as given: --optimizer {optimizer})" if optimizer else ""
+        # what was simulated: the run's optimizer, or the one given with the run's decay
+        used = (f"the run's optimizer: {describe_optimizer(recipe)}" if not optimizer else
+                f"{optimizer} (as given: --optimizer {optimizer}) and the run's weight decay "
+                f"{recipe.weight_decay:g}")
         theirs = f" (the run's: --batch {recipe.batch_size})" if batch != recipe.batch_size else ""
-        err.print(f"note: training step peak with the run's optimizer: "
-                  f"{describe_optimizer(recipe)}{given}, at the table's batch {batch}{theirs}",
+        err.print(f"note: training step peak with {used}, at the table's batch {batch}{theirs}",
                   markup=False)
     options = dict(batch_size=batch, dtype=parse_dtype(dtype), train=train, depth=depth,
                    real=real, name=name, **step)
@@ -68,6 +70,7 @@ def summary(
     except ConvscopeError as exc:
         if not memory or real:
             raise
-        report = analyze(network, shapes, memory=False, **options)  # the forward alone works
+        forward = {k: v for k, v in options.items() if k not in ("optimizer", "weight_decay")}
+        report = analyze(network, shapes, memory=False, **forward)  # the forward alone works
         err.print(f"note: training memory left out: {exc}", markup=False)
     emit_report(report, format)

@@ -535,3 +535,18 @@ def test_valid_inputs_the_sweep_once_refused_still_run():
                                depth=np.int64(0))
     assert folded.totals.macs == 2 * 4 * 6 * 6 * 27 and len(folded.rows) == 1
     assert folded.graph.inputs[0].shape[0] == 2
+
+
+def test_training_step_options_without_memory_are_refused_not_ignored():
+    # analyze(optimizer="adam") without memory=True returned a report the option changed
+    # nothing in, and a misspelt optimizer passed unnoticed; the CLI refused both already
+    model = _TakesAKeyword()
+    kwargs = dict(input_kwargs={"x": torch.randn(1, 3, 8, 8)}, input_size=None)
+    with pytest.raises(convscope.UsageError, match=r"^optimizer 'bogus' is not one of sgd, "):
+        convscope.analyze(model, memory=True, optimizer="bogus", **kwargs)
+    with pytest.raises(convscope.UsageError) as caught:
+        convscope.analyze(model, optimizer="adam", nesterov=True, **kwargs)
+    assert str(caught.value) == (
+        "optimizer='adam', nesterov=True size the training step's memory, which memory=False "
+        "leaves out: pass memory=True to see it, or leave them out.")
+    assert convscope.analyze(model, optimizer="momentum", **kwargs).totals.train_peak_bytes is None

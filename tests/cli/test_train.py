@@ -108,7 +108,10 @@ def test_summary_of_a_run_peaks_with_the_runs_optimizer(run_folder):
     peak = json.loads(result.stdout)["totals"]["train_peak_bytes"]
     assert abs(peak - measured) <= 0.001 * measured  # 120,800 before: no weight decay
     given = invoke("summary", out, "--format", "json", "--optimizer", "momentum", "--batch", 64)
-    assert "(as given: --optimizer momentum), at the table's batch 64\n" in given.stderr
+    # the step simulated is the optimizer given, with the run's weight decay
+    assert given.stderr == ("note: training step peak with momentum (as given: --optimizer "
+                            "momentum) and the run's weight decay 0.0005, at the table's batch "
+                            "64\n")
     assert json.loads(given.stdout)["totals"]["train_peak_bytes"] == _predicted(out)[0][
         "train_peak_bytes"]
 
