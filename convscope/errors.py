@@ -27,3 +27,16 @@ class ModelError(ConvscopeError):
 
 class TraceError(ConvscopeError):
     """The model runs on real tensors but not on shape-only ones (data-dependent control flow)."""
+
+
+def names_hint(name: str, names) -> str:
+    """What follows "no layer 'x'.": the close names, if any, then the first 12 in order
+    (``Did you mean: a, b? Its layers: a, b, c and 9 more.``). One helper for every command and
+    function that takes a layer name."""
+    import difflib
+
+    names = list(dict.fromkeys(names))  # a module called twice (resnet's relu) has two rows
+    close = difflib.get_close_matches(name, names, n=5, cutoff=0.3)
+    hint = f"Did you mean: {', '.join(close)}? " if close else ""
+    more = f" and {len(names) - 12} more" if len(names) > 12 else ""
+    return f"{hint}Its layers: {', '.join(names[:12])}{more}."

@@ -15,7 +15,6 @@ The user's model is not changed.
 """
 from __future__ import annotations
 
-import difflib
 from fractions import Fraction
 from typing import Sequence
 
@@ -24,7 +23,7 @@ from torch import nn
 
 from .analyses.field import Axis, Field, whole_axis
 from .analyses.receptive_field import ReceptiveFields, receptive_fields, row_output
-from .errors import ModelError, UsageError
+from .errors import ModelError, UsageError, names_hint
 from .linearise import linear_twin, run_until
 
 __all__ = ["Axis", "Field", "ReceptiveFields", "receptive_fields", "compute", "measure",
@@ -144,9 +143,5 @@ def _reduced(lo: int, hi: int, n: int) -> Axis:
 
 
 def closest(name: str, names: list[str]) -> str:
-    """``Did you mean: a, b?`` from difflib, or the first names when none is close."""
-    close = difflib.get_close_matches(name, names, n=5, cutoff=0.4)
-    if close:
-        return f"Did you mean: {', '.join(close)}?"
-    more = f" and {len(names) - 10} more" if len(names) > 10 else ""
-    return f"It has: {', '.join(names[:10])}{more}."
+    """``Did you mean: a, b?`` and the first names (``errors.names_hint``)."""
+    return names_hint(name, names)

@@ -1,7 +1,6 @@
 """The Typer app and what every command shares: error handling, model loading, output formats."""
 from __future__ import annotations
 
-import difflib
 import functools
 import os
 import sys
@@ -12,7 +11,7 @@ from typing import Optional
 import typer
 from rich.console import Console
 
-from ..errors import ConvscopeError, UsageError
+from ..errors import ConvscopeError, UsageError, names_hint
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None,
                   help="convscope: shapes, parameters, MACs, memory and receptive fields of CNNs.")
@@ -92,13 +91,8 @@ def load_network(model: str, args: list[str], input: Optional[str], shapes_only:
 
 
 def layer_hint(layer: str, names: list[str]) -> str:
-    """What follows "no layer 'x'." for a --layer that names none: the close names, if any, then
-    the first 12 layers in model order (`` Did you mean: a, b? Its layers: a, b, c.``)."""
-    names = list(dict.fromkeys(names))  # a module called twice (resnet's relu) has two rows
-    close = difflib.get_close_matches(layer, names, n=5, cutoff=0.3)
-    hint = f" Did you mean: {', '.join(close)}?" if close else ""
-    more = f" and {len(names) - 12} more" if len(names) > 12 else ""
-    return f"{hint} Its layers: {', '.join(names[:12])}{more}."
+    """What follows "no layer 'x'." for a --layer that names none (``errors.names_hint``)."""
+    return f" {names_hint(layer, names)}"
 
 
 def run_recipe(model: str):

@@ -378,7 +378,7 @@ def test_measure_names_the_closest_layers_and_asks_for_a_larger_input():
     model = nn.Sequential(OrderedDict(conv1=nn.Conv2d(1, 2, 9), conv2=nn.Conv2d(2, 2, 9)))
     with pytest.raises(UsageError, match=r"'conv3'.*Did you mean: conv2, conv1\?"):
         rf.measure(model, (1, 32, 32), "conv3")
-    with pytest.raises(UsageError, match=r"'fc'.*It has: conv1, conv2\."):
+    with pytest.raises(UsageError, match=r"'fc'.*Its layers: conv1, conv2\."):
         rf.compute(model, (1, 32, 32), "fc")
     with pytest.raises(ModelError, match="conv2 reaches the edge.*larger input"):
         rf.measure(model, (1, 18, 18), "conv2")  # 17 wide in an 18-wide input: it touches the edge

@@ -550,3 +550,14 @@ def test_training_step_options_without_memory_are_refused_not_ignored():
         "optimizer='adam', nesterov=True size the training step's memory, which memory=False "
         "leaves out: pass memory=True to see it, or leave them out.")
     assert convscope.analyze(model, optimizer="momentum", **kwargs).totals.train_peak_bytes is None
+
+
+def test_every_layer_name_hint_is_one_helper():
+    # show's and the Python receptive-field API's hint (cutoff 0.4, 'It has: ...') missed the
+    # suggestion rf and explain gave for 'fc1'
+    from convscope import zoo
+    from convscope.receptive_field import measure
+
+    with pytest.raises(convscope.UsageError) as caught:
+        measure(zoo.create("lenet5"), (1, 32, 32), "fc1")
+    assert "Did you mean: features.1? Its layers: features, features.0" in str(caught.value)
