@@ -86,8 +86,9 @@ def predict(model: nn.Module, spec, optimizer: str = "momentum",
         with quiet():  # torch's fake-tensor logger prints a traceback for every op that fails
             step = shape_only_step(model, spec, optimizer, dtype=dtype, amp=amp,
                                    weight_decay=weight_decay, nesterov=nesterov)
+            backend = step.forward.meta["backend"]
             forward = simulate_inference(model, spec, dtype=dtype, amp=amp,
-                                         backend=step.forward.meta["backend"]) if inference else None
+                                         backend=backend) if inference else None
     except TraceFailure as failure:
         raise _step_error(model, spec, failure) from failure.cause
     return memory_report(step, batch_size, forward)

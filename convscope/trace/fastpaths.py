@@ -5,8 +5,11 @@ decompositions of ~3-4 ms a call (two thirds of a ResNet-50 trace once), ``hardt
 ~2 ms, hardswish ~8 ms, and convolution, add/sub/mul and cat work out shapes, promotion and
 layouts with symbolic-shape helpers at ~0.1-2 ms; several import TorchDynamo and sympy on first
 use (~1-2 s). Their outputs are fully determined by their inputs' shapes, dtypes and layouts,
-so for the common cases we build them with ``torch.empty_strided`` or ``torch.empty``. A fast path returns NotImplemented for every other case, and for every input
-the kernel would reject, so PyTorch's own error messages still reach ``analyses.diagnose``.
+so for the common cases we build them with ``torch.empty_strided`` or ``torch.empty``. A fast
+path returns NotImplemented for every other case, and for every input the kernel would reject,
+so PyTorch's own error messages still reach ``analyses.diagnose``; ``run_op`` uses none for a
+tensor that holds values. ``fastpaths_modern`` adds those of norms, GELU, softmax, upsampling,
+the loss and Adam's in-place ops.
 Sizes go to ``torch.empty`` as separate ints: it parses them ~0.7 us faster than one tuple, and
 ~1.4 us faster than a ``torch.Size``.
 ``tests/trace/test_fastpaths.py`` pins each answer (shape, dtype, strides) against the real CPU
