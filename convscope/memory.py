@@ -79,7 +79,6 @@ def predict(model: nn.Module, spec, optimizer: str = "momentum",
     if not isinstance(model, nn.Module):
         raise UsageError(f"training memory is predicted for a torch.nn.Module, got "
                          f"{type(model).__name__}.")
-    _check_precision(dtype, amp)
     _check_decay(optimizer, weight_decay, nesterov)
     batch_size = spec.batch_size
     try:
