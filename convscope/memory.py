@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import math
+import numbers
 import re
 from dataclasses import replace
 
@@ -28,6 +29,8 @@ MAX_BUDGET = 2**60  # 1 EiB: far beyond any one machine's memory
 
 def parse_bytes(text: str | int) -> int:
     """``"16GiB"`` -> 17179869184; ``"500MB"`` -> 500000000; an int passes through (bytes)."""
+    if isinstance(text, float) and text.is_integer():  # 1.5e9 from a calculation: bytes
+        text = int(text)
     if isinstance(text, int) and not isinstance(text, bool):
         if text < 0:
             raise UsageError(f"a memory budget of {text} bytes is negative; give bytes or a size "
@@ -119,8 +122,9 @@ def _step_error(model: nn.Module, spec, failure: TraceFailure):
 
 
 def _check_decay(optimizer: str, weight_decay: float | None, nesterov: bool) -> None:
-    if weight_decay is not None and not (math.isfinite(weight_decay) and weight_decay >= 0):
-        raise UsageError(f"weight decay must be 0 or more, got {weight_decay}; e.g. 5e-4.")
+    if weight_decay is not None and (not isinstance(weight_decay, numbers.Real)
+                                     or not (math.isfinite(weight_decay) and weight_decay >= 0)):
+        raise UsageError(f"weight decay must be 0 or more, got {weight_decay!r}; e.g. 5e-4.")
     if nesterov and optimizer != "momentum":
         raise UsageError(f"nesterov is a kind of momentum, and optimizer {optimizer!r} has "
                          "none: give optimizer momentum with it (CLI: --optimizer momentum "

@@ -561,3 +561,15 @@ def test_every_layer_name_hint_is_one_helper():
     with pytest.raises(convscope.UsageError) as caught:
         measure(zoo.create("lenet5"), (1, 32, 32), "fc1")
     assert "Did you mean: features.1? Its layers: features, features.0" in str(caught.value)
+
+
+def test_a_weight_decay_of_text_and_a_budget_of_float_bytes():
+    # weight_decay="5e-4" was a raw TypeError from math.isfinite; a budget of 1.5e9 (bytes, as
+    # a calculation gives them) was refused as "1500000000.0" with no unit
+    from convscope import zoo
+
+    with pytest.raises(convscope.UsageError, match="weight decay must be 0 or more, got '5e-4'"):
+        convscope.training_memory(zoo.create("lenet5"), (1, 32, 32), weight_decay="5e-4")
+    model = zoo.create("lenet5")
+    assert convscope.largest_batch(model, (1, 32, 32), budget=1.5e9) == \
+        convscope.largest_batch(model, (1, 32, 32), budget=1_500_000_000)
