@@ -68,12 +68,8 @@ def memory(
         weight_decay = recipe.weight_decay if weight_decay is None else weight_decay
     batch, optimizer = 1 if batch is None else batch, optimizer or "momentum"
     kind = parse_dtype(dtype or ("bfloat16" if amp else "float32"))
-    full = kind == parse_dtype("float32")
-    if amp and full:  # other dtypes the API refuses (convscope.memory._check_precision)
-        raise UsageError("--amp autocasts the forward to a lower precision, and float32 is the "
-                         "full one: give --dtype bfloat16 or float16 (or leave --dtype out: "
-                         "bfloat16).")
-    precision = None if full else kind
+    # float32 is the parameters' own dtype: no conversion; with --amp the API refuses it
+    precision = None if kind == parse_dtype("float32") and not amp else kind
     decay = {"weight_decay": weight_decay, "nesterov": nesterov}
     report = training_memory(network, shapes, batch, optimizer, precision, amp, **decay)
     fits = largest_batch(network, shapes, budget, optimizer, precision, amp,

@@ -190,7 +190,8 @@ ERRORS = [
     ("style-and-layer", ["explain", "zoo:vgg16", "--style", "cs231n", "--layer", "features.0"],
      ["--style cs231n tabulates every layer", "Give one of the two"]),
     ("amp-float32", ["memory", "zoo:simple_cnn", "--amp", "--dtype", "float32"],
-     ["--amp autocasts the forward to a lower precision", "--dtype bfloat16 or float16"]),
+     ["amp with dtype float32: autocast on the CPU lowers the forward to bfloat16 or float16",
+      "--amp --dtype bfloat16"]),
     ("sizes-max-below", ["sizes", "zoo:lenet5", "--max", "10"],
      ["--max 10 is below the smallest input that runs, 1x32x32"]),
     # a zero stride or kernel divides by zero; a zero dilation gave a nonsense layer
