@@ -74,9 +74,11 @@ def _hardtanh(x, min_val=-1.0, max_val=1.0):
 def _same_layout_binary(x, other, alpha=1):
     """x + other (or -, *) of two tensors of one shape, dtype and layout: the output is laid out
     like x. The meta kernel works out broadcasting and type promotion in Python (~0.4 ms, ~2 ms
-    when it broadcasts); a broadcast of two row-major tensors is ``_broadcast_binary``'s; any
-    other case (a scalar, mixed dtypes or layouts) goes to it."""
-    if (not isinstance(other, torch.Tensor) or other.dtype != x.dtype
+    when it broadcasts); a broadcast of two row-major tensors is ``_broadcast_binary``'s, a
+    Python number ``_number_binary``'s; any other case (mixed dtypes or layouts) goes to it."""
+    if not isinstance(other, torch.Tensor):
+        return _number_binary(x, other, alpha)
+    if (other.dtype != x.dtype
             or x.dtype == torch.bool  # bool - bool is an error the real kernel must raise
             or (alpha != 1 and not x.dtype.is_floating_point)  # int + 0.5 * int: an error too
             or other.device != x.device):
@@ -86,6 +88,14 @@ def _same_layout_binary(x, other, alpha=1):
     if other.stride() != x.stride() or not _dense(x):
         return NotImplemented
     return torch.empty_strided(x.shape, x.stride(), dtype=x.dtype, device=x.device)
+
+
+def _number_binary(x, other, alpha=1):
+    """x + 2.0, x * 0.5, x / 3 (Adam's bias correction, attention's scaling): a float tensor and
+    a Python number give x's dtype, laid out like x."""
+    if type(other) not in (int, float) or not x.dtype.is_floating_point or not _dense(x):
+        return NotImplemented
+    return _like(x)
 
 
 def _row_major(t: torch.Tensor) -> bool:
@@ -286,8 +296,11 @@ def _adaptive_avg_pool2d(x, output_size):
 
 
 def _add_(x, other, alpha=1):
-    """A residual sum in place (ResNet's ``out += identity``), both of one shape and dtype."""
-    if (not isinstance(other, torch.Tensor) or other.shape != x.shape or other.dtype != x.dtype
+    """A residual sum in place (ResNet's ``out += identity``), both of one shape and dtype, or
+    a Python number into a float tensor (Adam's ``denom.add_(eps)``): the output is x."""
+    if not isinstance(other, torch.Tensor):
+        return x if type(other) in (int, float) and x.dtype.is_floating_point else NotImplemented
+    if (other.shape != x.shape or other.dtype != x.dtype
             or other.device != x.device or x.dtype == torch.bool
             or (alpha != 1 and not x.dtype.is_floating_point)):
         return NotImplemented

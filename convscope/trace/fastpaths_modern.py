@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import torch
 
-from .fastpaths import _add_, _dense, _empty_like, _like, _relu, _row_major, _same_layout_binary
+from .fastpaths import (_activation_backward, _dense, _empty_like, _like, _number_binary, _relu,
+                        _row_major, _same_layout_binary)
 
 aten = torch.ops.aten
 # dtypes whose norm statistics the CPU kernel and the meta kernel agree on: for bfloat16 and
@@ -104,11 +105,9 @@ def _gelu(x, approximate="none"):
 
 
 def _gelu_backward(grad_out, x, approximate="none"):
-    if (approximate not in ("none", "tanh") or grad_out.shape != x.shape
-            or grad_out.dtype != x.dtype or not x.dtype.is_floating_point
-            or grad_out.stride() != x.stride() or not _dense(x)):
+    if approximate not in ("none", "tanh"):
         return NotImplemented
-    return _like(x)
+    return _activation_backward(grad_out, x)
 
 
 def _softmax(x, dim, half_to_float=False):
@@ -153,17 +152,9 @@ def _upsample_nearest2d(x, output_size, scales_h=None, scales_w=None):
     return _upsample2d(x, output_size)
 
 
-def _number_binary(x, other, alpha=1):
-    """x + 2.0, x * 0.5, x / 3 (Adam's bias correction, attention's scaling): a float tensor and
-    a Python number give x's dtype, laid out like x. Two tensors go to ``fastpaths``."""
-    if type(other) not in (int, float) or not x.dtype.is_floating_point or not _dense(x):
-        return NotImplemented
-    return _like(x)
-
-
 def _div(x, other):
     """x / other: two float tensors of one shape, dtype and layout (row-major broadcasts are
-    ``fastpaths``' too), or a Python number."""
+    ``fastpaths``' too), or a Python number (``fastpaths._number_binary``)."""
     if isinstance(other, torch.Tensor):
         if not (x.dtype.is_floating_point and other.dtype == x.dtype):
             return NotImplemented
@@ -184,10 +175,6 @@ def _pointwise_(x, *others, value=1):
         elif type(t) not in (int, float):
             return NotImplemented
     return x
-
-
-def _log_softmax_backward_data(grad_out, out, dim, input_dtype):
-    return _softmax_backward_data(grad_out, out, dim, input_dtype)
 
 
 def _nll_loss_checks(x, target, weight, reduction, ignore_index) -> bool:
@@ -222,24 +209,8 @@ def _mean(x, dtype=None):
     return torch.empty((), dtype=x.dtype, device=x.device)
 
 
-def _tensor_or_number(tensors):
-    """add/sub/mul.Tensor and add_: ``fastpaths``' path for two tensors, else a Python
-    number's (x + 2.0, x * 0.5; Adam's ``denom.add_(eps)`` in place, which returns x)."""
-    def fast(x, other, alpha=1):
-        if isinstance(other, torch.Tensor):
-            return tensors(x, other, alpha)
-        if tensors is _add_:
-            ok = type(other) in (int, float) and x.dtype.is_floating_point
-            return x if ok else NotImplemented
-        return _number_binary(x, other, alpha)
-    return fast
-
-
 def register(table: dict) -> None:
-    """Add these fast paths to ``fastpaths.FAST_PATHS``; add/sub/mul and add_ keep its
-    two-tensor paths and gain a Python number's."""
-    for op in (aten.add.Tensor, aten.sub.Tensor, aten.mul.Tensor, aten.add_.Tensor):
-        table[op] = _tensor_or_number(table[op])
+    """Add these fast paths to ``fastpaths.FAST_PATHS``."""
     modern = {
         aten.native_layer_norm.default: _native_layer_norm,
         aten.native_layer_norm_backward.default: _native_layer_norm_backward,
@@ -253,7 +224,7 @@ def register(table: dict) -> None:
         aten.upsample_bilinear2d.default: _upsample_bilinear2d,
         aten.upsample_nearest2d.default: _upsample_nearest2d,
         aten._log_softmax.default: _softmax,
-        aten._log_softmax_backward_data.default: _log_softmax_backward_data,
+        aten._log_softmax_backward_data.default: _softmax_backward_data,
         aten.nll_loss_forward.default: _nll_loss_forward,
         aten.nll_loss_backward.default: _nll_loss_backward,
         aten.mean.default: _mean,

@@ -11,6 +11,12 @@ from convscope.trace.fastpaths import FAST_PATHS
 aten = torch.ops.aten
 
 
+def _example(channels_last: bool) -> torch.Tensor:
+    """A [2, 5, 4, 3] CPU tensor, row-major or channels-last."""
+    x = torch.randn(2, 5, 4, 3)
+    return x.to(memory_format=torch.channels_last) if channels_last else x
+
+
 @pytest.mark.parametrize("training", [True, False])
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16, torch.float64])
 @pytest.mark.parametrize("channels_last", [False, True])
@@ -41,9 +47,7 @@ def test_mixed_precision_batch_norm_is_left_to_the_real_kernel():
 @pytest.mark.parametrize("channels_last", [False, True])
 def test_native_batch_norm_backward_fast_path_matches_the_cpu_kernel(training, mask,
                                                                      channels_last):
-    x = torch.randn(2, 5, 4, 3)
-    if channels_last:
-        x = x.to(memory_format=torch.channels_last)
+    x = _example(channels_last)
     weight, mean, var = torch.ones(5), torch.zeros(5), torch.ones(5)
     _, save_mean, save_invstd = aten.native_batch_norm.default(
         x, weight, torch.zeros(5), mean, var, training, 0.1, 1e-5)
@@ -60,9 +64,7 @@ def test_native_batch_norm_backward_fast_path_matches_the_cpu_kernel(training, m
 
 @pytest.mark.parametrize("channels_last", [False, True])
 def test_hardtanh_fast_paths_match_the_cpu_kernel(channels_last):
-    x = torch.randn(2, 5, 4, 3)
-    if channels_last:
-        x = x.to(memory_format=torch.channels_last)
+    x = _example(channels_last)
     real = aten.hardtanh.default(x, 0.0, 6.0)
     fast = FAST_PATHS[aten.hardtanh.default](x.to("meta"), 0.0, 6.0)
     assert (fast.shape, fast.dtype, fast.stride()) == (real.shape, real.dtype, real.stride())
@@ -274,9 +276,7 @@ def test_mean_cases_the_fast_path_leaves_to_the_kernel():
 
 @pytest.mark.parametrize("channels_last", [False, True])
 def test_relu_and_residual_add_fast_paths_match_the_cpu_kernel(channels_last):
-    x = torch.randn(2, 5, 4, 3)
-    if channels_last:
-        x = x.to(memory_format=torch.channels_last)
+    x = _example(channels_last)
     meta = x.to("meta")
     _same_layouts(FAST_PATHS[aten.relu.default](meta), aten.relu.default(x))
     assert FAST_PATHS[aten.relu_.default](meta) is meta
@@ -309,9 +309,7 @@ def test_activation_fast_paths_match_the_cpu_kernel(op, op_, channels_last):
     # MobileNetV3's hardswish and hardsigmoid and EfficientNet's silu and sigmoid: their meta
     # kernels took ~8 ms and ~5 ms a call, a MobileNetV3 analysis ~250 ms where one of
     # MobileNetV2 took ~50
-    x = torch.randn(2, 5, 4, 3)
-    if channels_last:
-        x = x.to(memory_format=torch.channels_last)
+    x = _example(channels_last)
     meta = x.to("meta")
     _same_layouts(FAST_PATHS[op](meta), op(x))
     assert FAST_PATHS[op_](meta) is meta and op_(x.clone()).stride() == x.stride()
@@ -389,9 +387,7 @@ def test_activation_backward_fast_paths_match_the_cpu_kernel(op, constants, chan
 
 @pytest.mark.parametrize("channels_last", [False, True])
 def test_empty_like_and_in_place_mul_fast_paths_match_the_cpu_kernel(channels_last):
-    x = torch.randn(2, 5, 4, 3)
-    if channels_last:
-        x = x.to(memory_format=torch.channels_last)
+    x = _example(channels_last)
     meta = x.to("meta")
     _same_layouts(FAST_PATHS[aten.empty_like.default](meta, pin_memory=False),
                   aten.empty_like.default(x, pin_memory=False))
