@@ -225,7 +225,8 @@ def simulate_step(model: nn.Module, spec: InputSpec, optimizer: str = "momentum"
                   nesterov: bool = False) -> TrainingTrace:
     """One steady-state training step on shape-only tensors, recorded (see module docstring)."""
     model = uncompiled(model)
-    mode, make, convert, like = BACKENDS["fake" if amp else backend]()
+    backend = "fake" if amp else backend  # autocast needs a device: fake tensors on the CPU
+    mode, make, convert, like = BACKENDS[backend]()
     autocast = torch.autocast("cpu", dtype=dtype or torch.bfloat16, enabled=amp)
     cast = _cast(like, None if amp else dtype)
     tensors = walk(model)
@@ -239,7 +240,7 @@ def simulate_step(model: nn.Module, spec: InputSpec, optimizer: str = "momentum"
         sources = sources_of(copies, inputs)
         recorder = Recorder(stack, sources, keep_alive=False)
         stack.attach(recorder.module_output, recorder.nodes.__len__)
-        tracker = StorageTracker(recorder, sole_owner("fake" if amp else backend, make))
+        tracker = StorageTracker(recorder, sole_owner(backend, make))
 
         def pack(t):
             node = None
@@ -293,8 +294,7 @@ def simulate_step(model: nn.Module, spec: InputSpec, optimizer: str = "momentum"
             grad_keys = frozenset(tracker.key(p.grad) for p in params if p.grad is not None)
             if opt is not None:
                 opt.zero_grad(set_to_none=True)
-    forward = _forward_graph(model, tensors, recorder, stack, inputs,
-                             "fake" if amp else backend)
+    forward = _forward_graph(model, tensors, recorder, stack, inputs, backend)
     return TrainingTrace(forward, tuple(tracker.events), tuple(saved), baseline, grad_keys,
                          optimizer)
 
@@ -372,7 +372,8 @@ def simulate_inference(model: nn.Module, spec: InputSpec, *, dtype: torch.dtype 
                        amp: bool = False, backend: str = "meta") -> tuple[MemoryEvent, ...]:
     """One forward under ``torch.no_grad`` in eval mode; events beyond params, buffers, inputs."""
     model = uncompiled(model)
-    mode, make, convert, like = BACKENDS["fake" if amp else backend]()
+    backend = "fake" if amp else backend  # autocast needs a device: fake tensors on the CPU
+    mode, make, convert, like = BACKENDS[backend]()
     autocast = torch.autocast("cpu", dtype=dtype or torch.bfloat16, enabled=amp)
     cast = _cast(like, None if amp else dtype)
     tensors = walk(model)
