@@ -16,13 +16,13 @@ from collections import Counter
 from dataclasses import dataclass
 from math import prod
 
-from ..graph import Graph, Node
-from ..rules import cost_of
-from .costs import allocates
-from .field import number
-from .highlights import human_bytes, percent, separable_pairs, where_things_sit
-from .receptive_field import ReceptiveFields, receptive_fields
-from .windows import (ADAPTIVE_OPS, AXES, MATMUL_OPS, UNITS, VIEW_OPS, Window, pixels,
+from ...graph import Graph, Node
+from ...rules import cost_of
+from ..costs import allocates
+from ..field import number
+from ..highlights import human_bytes, percent, separable_pairs, where_things_sit
+from ..receptive_field import ReceptiveFields, receptive_fields
+from ..windows import (ADAPTIVE_OPS, AXES, MATMUL_OPS, UNITS, VIEW_OPS, Window, pixels,
                       window_of)
 
 PADS = ("aten.constant_pad_nd", "aten.reflection_pad", "aten.replication_pad", "aten.new_empty",
