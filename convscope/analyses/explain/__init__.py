@@ -1,0 +1,122 @@
+"""The notes' arithmetic for every layer, with the layer's own numbers.
+
+For a conv on a 3x64x64 input with 10 filters of 5x5 and stride 2 (seed 001)::
+
+    output height = ⌊(64 + 2·0 − 1·(5−1) − 1) / 2⌋ + 1 = 30
+    weights = 10 filters × 3 channels × 5 × 5 = 750, bias 10, parameters 760
+    parameters = n_k(c·k²+1) = 10·(3·5²+1) = 760
+    MACs = 30 × 30 positions × 10 filters × (3 × 5 × 5) weights each = 675,000
+
+Every result printed is PyTorch's (the traced shapes) or our cost rules'; the formulas are the
+explanation, and a formula that disagrees with PyTorch says so instead of hiding it.
+
+A row is explained by its main op (a conv or pool, an adaptive pool, a matrix product, a batch
+norm). The lines, in the order a row shows them: ``window_lines`` (output sizes, a pool's work,
+and the notes on what a window never sees), ``conv_lines`` (a conv's weights and MACs),
+``linear_lines`` (a Linear's, or a layer of several matrix products), then for every row
+``memory_line`` and, for a main op, ``receptive_field_line``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from math import prod
+
+from ...graph import Graph, Node
+from ..costs import allocates
+from ..highlights import separable_pairs, where_things_sit
+from ..receptive_field import ReceptiveFields, receptive_fields
+from ..windows import ADAPTIVE_OPS, MATMUL_OPS, window_of
+from .linear_lines import flattened_shape, linear_lines, products_lines
+from .memory_line import memory_line
+from .receptive_field_line import receptive_field_line
+from .window_lines import adaptive_line, adaptive_sizes_line, window_lines
+
+__all__ = ["Explanation", "LayerExplanation", "explain", "explain_row", "flattened_shape"]
+
+
+@dataclass(frozen=True)
+class LayerExplanation:
+    name: str
+    type: str
+    input_shape: tuple[int, ...] | None
+    output_shape: tuple[int, ...] | None
+    lines: tuple[str, ...]  # "output height = ⌊...⌋ + 1 = 30", "weights = ..."
+    notes: tuple[str, ...]  # remainders, size-keeping padding, skipped rows
+    params: int
+    allocated_bytes: int  # new memory the layer's ops allocate (in-place and views: 0)
+
+
+@dataclass(frozen=True)
+class Explanation:
+    model_name: str
+    input_shapes: list
+    layers: tuple[LayerExplanation, ...]
+    separable: tuple[str, ...]  # depthwise + pointwise pairs against the standard conv
+    where: tuple[str, ...]  # where the parameters and the activation memory sit
+
+
+def explain(report, layer: str | None = None) -> Explanation:
+    """Derivations for every row of ``report``, or only for ``layer`` and the rows inside it."""
+    graph = report.graph
+    found = receptive_fields(graph)  # the fields `rf` and the summary's RF column show
+    layers = tuple(explain_row(graph, row, found) for row in report.rows
+                   if layer is None or row.name == layer or row.name.startswith(layer + "."))
+    every = layers if layer is None else tuple(explain_row(graph, r, found) for r in report.rows)
+    return Explanation(report.model_name, report.input_shapes, layers,
+                       separable_pairs(graph, layer),
+                       where_things_sit(every, report.totals.params) if layer is None else ())
+
+
+def explain_row(graph: Graph, row, found: ReceptiveFields) -> LayerExplanation:
+    nodes = [graph.nodes[i] for i in row.nodes]
+    main, first = _main(nodes), _first_input(nodes)
+    window = window_of(main) if main is not None else None
+    if window is not None:
+        lines, notes = window_lines(main, window, first)
+    else:
+        lines, notes = _layer_lines(graph, row, nodes, main, first), []
+    out_shape = row.output_shapes[0] if row.output_shapes else None
+    allocated = sum(n.output_bytes for n in nodes if allocates(n))
+    if out_shape is not None:
+        lines.append(memory_line(row, nodes, out_shape, allocated))
+    field = receptive_field_line(found, main, window) if main is not None else None
+    if field:
+        lines.append(field)
+    return LayerExplanation(row.name, row.type, first.shape if first is not None else None,
+                            out_shape, tuple(lines), tuple(notes), row.params, allocated)
+
+
+def _main(nodes: list[Node]) -> Node | None:
+    for node in nodes:
+        if (window_of(node) or node.packet in ADAPTIVE_OPS or node.packet in MATMUL_OPS
+                or "batch_norm" in node.packet):
+            return node
+    return None
+
+
+def _first_input(nodes: list[Node]):
+    """The first tensor that flows into the row from outside it (an LSTM makes its own zero
+    states first: they are not its input)."""
+    inside = {node.index for node in nodes}
+    for node in nodes:
+        for ref in node.refs:
+            if ref.kind == "input" or (ref.kind == "node" and ref.source not in inside):
+                return ref
+    return None
+
+
+def _layer_lines(graph: Graph, row, nodes: list[Node], main: Node | None, first) -> list[str]:
+    """The lines of a row whose main op is no conv or pool (or that has no main op)."""
+    if main is not None and main.packet in ADAPTIVE_OPS:
+        return [adaptive_line(main)]
+    if main is not None and main.packet in MATMUL_OPS:
+        products = [n for n in nodes if n.packet in MATMUL_OPS]
+        return (linear_lines(graph, main, row.params) if len(products) == 1 else
+                products_lines(products, row.params))
+    if main is not None:  # _main picks nothing else: a batch norm
+        channels = main.args[0].shape[1]
+        return [f"parameters = 2 × {channels} = {2 * channels:,} (a scale γ and a shift β "
+                f"per channel), plus running mean and variance buffers 2 × {channels}"]
+    if row.type.startswith("Adaptive") and first is not None and row.output_shapes:
+        return [adaptive_sizes_line(first.shape[2:], row.output_shapes[0][2:])]
+    return [f"parameters = {row.params:,}"] if row.params else []
