@@ -22,7 +22,9 @@ from typing import Callable
 import torch
 from torch import nn
 
-from .fastpaths import _convolution, _native_batch_norm, fast_path
+from .fastpaths import fast_path
+from .fastpaths.conv import _convolution
+from .fastpaths.norms import _native_batch_norm
 
 aten = torch.ops.aten
 NOT_LOWERED = object()

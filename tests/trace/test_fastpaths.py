@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 import torch
 
-from convscope.trace.fastpaths import FAST_PATHS
+from convscope.trace.fastpaths import FAST_PATHS, _one_entry_per_op
 
 aten = torch.ops.aten
 
@@ -418,3 +418,9 @@ def test_an_integer_sum_with_a_fractional_alpha_gets_the_kernel_s_error(op, othe
     with pytest.raises(RuntimeError):
         op(x.clone(), other, alpha=0.5)
     assert FAST_PATHS[op](x.to("meta"), other.to("meta"), alpha=0.5) is NotImplemented
+
+
+def test_an_op_given_two_fast_paths_is_an_error():
+    # a dict literal would keep the second silently
+    with pytest.raises(ValueError, match="relu.default has two fast paths, abs and round"):
+        _one_entry_per_op((aten.relu.default, abs), (aten.relu.default, round))
