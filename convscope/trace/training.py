@@ -15,6 +15,7 @@ gradient-sized tensor than a real step allocates (``gradient_sums``).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 import torch
 from torch import nn
@@ -29,7 +30,7 @@ from .modules import ModuleStack, flat_tensors
 from .optimizers import create_optimizer_state, make_optimizer
 from .recorder import Recorder, tensor_meta
 from .saved_tensors import SavedTensor, SavedTensorChanged, SavedTensorLog
-from .state import attributes_kept, sources_of, swapped, training_flags, walk
+from .state import ModelTensors, attributes_kept, sources_of, swapped, training_flags, walk
 from .storage import MemoryEvent, StorageTracker
 
 
@@ -58,6 +59,33 @@ def loss_of(output) -> torch.Tensor | None:
     return sum(losses[1:], losses[0]) if losses else None
 
 
+@dataclass(frozen=True)
+class _ShapeOnly:
+    """A model and its inputs, ready to run on a backend's shape-only tensors."""
+
+    model: nn.Module  # uncompiled
+    backend: str  # the one asked for, or "fake" under amp
+    mode: object  # the backend's context manager
+    make: Callable  # (shape, dtype) -> a shape-only tensor
+    autocast: torch.autocast  # enabled under amp only
+    cast: Callable  # a parameter or buffer -> its shape-only copy, in the run's dtype
+    tensors: ModelTensors
+    args: tuple
+    kwargs: dict
+
+
+def _shape_only(model: nn.Module, spec: InputSpec, dtype: torch.dtype | None, amp: bool,
+                backend: str) -> _ShapeOnly:
+    model = uncompiled(model)
+    backend = "fake" if amp else backend  # autocast needs a device: fake tensors on the CPU
+    mode, make, convert, like = BACKENDS[backend]()
+    autocast = torch.autocast("cpu", dtype=dtype or torch.bfloat16, enabled=amp)
+    cast = _cast(like, None if amp else dtype)
+    tensors = walk(model)
+    args, kwargs = materialise(spec, make, convert)
+    return _ShapeOnly(model, backend, mode, make, autocast, cast, tensors, args, kwargs)
+
+
 def _cast(like, dtype):
     def convert(t):
         copy = like(t)
@@ -73,22 +101,16 @@ def simulate_step(model: nn.Module, spec: InputSpec, optimizer: str = "momentum"
                   backend: str = "meta", weight_decay: float | None = None,
                   nesterov: bool = False) -> TrainingTrace:
     """One steady-state training step on shape-only tensors, recorded (see module docstring)."""
-    model = uncompiled(model)
-    backend = "fake" if amp else backend  # autocast needs a device: fake tensors on the CPU
-    mode, make, convert, like = BACKENDS[backend]()
-    autocast = torch.autocast("cpu", dtype=dtype or torch.bfloat16, enabled=amp)
-    cast = _cast(like, None if amp else dtype)
-    tensors = walk(model)
-    args, kwargs = materialise(spec, make, convert)
-    inputs = [t for t in (*args, *kwargs.values()) if isinstance(t, torch.Tensor)]
-    stack = ModuleStack(tensors.modules)
+    run = _shape_only(model, spec, dtype, amp, backend)
+    inputs = [t for t in (*run.args, *run.kwargs.values()) if isinstance(t, torch.Tensor)]
+    stack = ModuleStack(run.tensors.modules)
 
-    with attributes_kept(tensors), swapped(tensors, cast, cast) as copies, mode, \
-            training_flags(tensors, True), eager_compiled():
+    with attributes_kept(run.tensors), swapped(run.tensors, run.cast, run.cast) as copies, \
+            run.mode, training_flags(run.tensors, True), eager_compiled():
         sources = sources_of(copies, inputs)
         recorder = Recorder(stack, sources, keep_alive=False)
         stack.attach(recorder.module_output, recorder.nodes.__len__)
-        tracker = StorageTracker(recorder, sole_owner(backend, make))
+        tracker = StorageTracker(recorder, sole_owner(run.backend, run.make))
         log = SavedTensorLog(tracker, recorder, sources)
         params = [t for _, _, t in copies if t.requires_grad]
         with tracker:
@@ -100,48 +122,51 @@ def simulate_step(model: nn.Module, spec: InputSpec, optimizer: str = "momentum"
             if opt is not None:
                 create_optimizer_state(opt, params)
             tracker.recording = True
-            hooks = log.hooks()
-            # a step the model cannot take (BatchNorm on one value per channel) fails like a
-            # trace, so that analyses.diagnose names the layer
-            try:
-                with stack, recorder, hooks, autocast:
-                    output = model(*args, **kwargs)
-                    loss = loss_of(output)
-            except Exception as exc:
-                raise failure_of(exc, stack, recorder, backend) from exc
-            del output
+            loss = _forward(run, stack, recorder, log.hooks())
             tracker.phase = "backward"
-            if loss is not None and loss.requires_grad:  # else nothing for autograd to do
-                try:
-                    loss.backward()
-                except SavedTensorChanged as exc:
-                    raise failure_of(exc, stack, recorder, backend, saved_by=exc.node) from exc
+            _backward(loss, stack, recorder, run.backend)
             del loss
             tracker.phase = "step"
-            # an optimizer keeps state only for parameters that had a gradient: none for a
-            # branch the forward did not take (a ModuleDict route, an idle head)
-            baseline = _baseline(tracker, copies, inputs, opt,
-                                 [p for p in params if p.grad is not None])
-            if opt is not None:
-                opt.step()
-            grad_keys = frozenset(tracker.key(p.grad) for p in params if p.grad is not None)
-            if opt is not None:
-                opt.zero_grad(set_to_none=True)
-    forward = _forward_graph(model, tensors, recorder, stack, inputs, backend)
+            baseline, grad_keys = _optimizer_step(tracker, copies, inputs, opt, params)
+    forward = _forward_graph(run.model, run.tensors, recorder, stack, inputs, run.backend)
     return TrainingTrace(forward, tuple(tracker.events), tuple(log.saved), baseline, grad_keys,
                          optimizer)
 
 
-def shape_only_step(model: nn.Module, spec: InputSpec, optimizer: str = "momentum", *,
-                    dtype: torch.dtype | None = None, amp: bool = False,
-                    weight_decay: float | None = None, nesterov: bool = False) -> TrainingTrace:
-    """``simulate_step`` on meta tensors, or on fake ones where the forward makes a tensor on the
-    CPU, as ``trace.trace`` falls back; ``.forward.meta["backend"]`` says which ran."""
-    options = {"dtype": dtype, "amp": amp, "weight_decay": weight_decay, "nesterov": nesterov}
+def _forward(run: _ShapeOnly, stack, recorder, hooks) -> torch.Tensor | None:
+    """The forward and its loss; the output is let go on return, while the tracker is still in
+    the forward phase."""
+    # a step the model cannot take (BatchNorm on one value per channel) fails like a
+    # trace, so that analyses.diagnose names the layer
     try:
-        return simulate_step(model, spec, optimizer, **options)
-    except TraceFailure:
-        return simulate_step(model, spec, optimizer, backend="fake", **options)
+        with stack, recorder, hooks, run.autocast:
+            output = run.model(*run.args, **run.kwargs)
+            loss = loss_of(output)
+    except Exception as exc:
+        raise failure_of(exc, stack, recorder, run.backend) from exc
+    return loss
+
+
+def _backward(loss, stack, recorder, backend: str) -> None:
+    if loss is not None and loss.requires_grad:  # else nothing for autograd to do
+        try:
+            loss.backward()
+        except SavedTensorChanged as exc:
+            raise failure_of(exc, stack, recorder, backend, saved_by=exc.node) from exc
+
+
+def _optimizer_step(tracker, copies, inputs, opt, params) -> tuple[dict[str, int], frozenset]:
+    """The optimizer's step: the bytes alive before it (``_baseline``) and the gradients'
+    storages."""
+    # an optimizer keeps state only for parameters that had a gradient: none for a
+    # branch the forward did not take (a ModuleDict route, an idle head)
+    baseline = _baseline(tracker, copies, inputs, opt, [p for p in params if p.grad is not None])
+    if opt is not None:
+        opt.step()
+    grad_keys = frozenset(tracker.key(p.grad) for p in params if p.grad is not None)
+    if opt is not None:
+        opt.zero_grad(set_to_none=True)
+    return baseline, grad_keys
 
 
 def _baseline(tracker, copies, inputs, opt, stepped) -> dict[str, int]:
@@ -168,25 +193,32 @@ def _forward_graph(model, tensors, recorder, stack, inputs, backend: str) -> Gra
                  model_type=type(model).__name__, train=True, meta={"backend": backend})
 
 
+def shape_only_step(model: nn.Module, spec: InputSpec, optimizer: str = "momentum", *,
+                    dtype: torch.dtype | None = None, amp: bool = False,
+                    weight_decay: float | None = None, nesterov: bool = False) -> TrainingTrace:
+    """``simulate_step`` on meta tensors, or on fake ones where the forward makes a tensor on the
+    CPU, as ``trace.trace`` falls back; ``.forward.meta["backend"]`` says which ran."""
+    options = {"dtype": dtype, "amp": amp, "weight_decay": weight_decay, "nesterov": nesterov}
+    try:
+        return simulate_step(model, spec, optimizer, **options)
+    except TraceFailure:
+        return simulate_step(model, spec, optimizer, backend="fake", **options)
+
+
 def simulate_inference(model: nn.Module, spec: InputSpec, *, dtype: torch.dtype | None = None,
                        amp: bool = False, backend: str = "meta") -> tuple[MemoryEvent, ...]:
     """One forward under ``torch.no_grad`` in eval mode; events beyond params, buffers, inputs."""
-    model = uncompiled(model)
-    backend = "fake" if amp else backend  # autocast needs a device: fake tensors on the CPU
-    mode, make, convert, like = BACKENDS[backend]()
-    autocast = torch.autocast("cpu", dtype=dtype or torch.bfloat16, enabled=amp)
-    cast = _cast(like, None if amp else dtype)
-    tensors = walk(model)
-    args, kwargs = materialise(spec, make, convert)
+    run = _shape_only(model, spec, dtype, amp, backend)
     tracker = StorageTracker()
     tracker.phase = "inference"
-    with attributes_kept(tensors), swapped(tensors, cast, cast) as copies, mode, \
-            training_flags(tensors, False), torch.no_grad(), tracker, autocast, eager_compiled():
+    with attributes_kept(run.tensors), swapped(run.tensors, run.cast, run.cast) as copies, \
+            run.mode, training_flags(run.tensors, False), torch.no_grad(), tracker, \
+            run.autocast, eager_compiled():
         tracker.recording = False
-        for t in [*(t for _, _, t in copies), *args, *kwargs.values()]:
+        for t in [*(t for _, _, t in copies), *run.args, *run.kwargs.values()]:
             if isinstance(t, torch.Tensor):
                 tracker.track(t, None)
         tracker.recording = True
-        output = model(*args, **kwargs)
+        output = run.model(*run.args, **run.kwargs)
         del output
     return tuple(tracker.events)
