@@ -68,7 +68,7 @@ def analyze(model: nn.Module, input_size=(3, 224, 224), batch_size: int = 1,
 def _check_step_options(memory: bool, optimizer, weight_decay, nesterov) -> None:
     """The training step's options are checked whether or not a step is simulated, and given
     without ``memory=True`` they are refused: they would change nothing, silently."""
-    from .trace.training import OPTIMIZERS
+    from .trace.optimizers import OPTIMIZERS
 
     if optimizer not in OPTIMIZERS:
         raise UsageError(f"optimizer {optimizer!r} is not one of {', '.join(OPTIMIZERS)}.")

@@ -20,7 +20,8 @@ from .errors import UsageError
 from .probe import quiet, smallest_input
 from .trace import TraceFailure
 from .trace.inputs import make_spec
-from .trace.training import OPTIMIZERS, shape_only_step, simulate_inference
+from .trace.optimizers import OPTIMIZERS
+from .trace.training import shape_only_step, simulate_inference
 
 _UNITS = {"b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
           "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}

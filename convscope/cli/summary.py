@@ -40,7 +40,7 @@ def summary(
       convscope summary mymodels.py:Net --input 1x28x28 --batch 64 --arg num_classes=10
     """
     from ..api import analyze
-    from ..trace.training import OPTIMIZERS
+    from ..trace.optimizers import OPTIMIZERS
 
     # a wrong name would drop the memory columns with a note; the default is None so that a
     # given --optimizer is known, and refused where no memory column would show it

@@ -269,17 +269,17 @@ def test_a_step_meta_tensors_cannot_take_is_simulated_on_fake_tensors():
 def test_without_pytorch_s_use_counters_the_step_adds_as_the_mode_does(monkeypatch):
     """The in-place accumulation rests on private counters (Tensor._use_count): a PyTorch
     without them must give the old, one-gradient-high prediction, not an error."""
-    import convscope.trace.training as training
+    import convscope.trace.gradient_sums as gradient_sums
 
     model = _TwoHeads()
     exact = training_memory(model, (3, 16, 16), 4, inference=False).train_peak_bytes
     def no_counters(t):
         return t._no_such_counter()  # AttributeError, as on a PyTorch without _use_count
 
-    monkeypatch.setattr(training, "_SOLE_OWNER", {})
-    monkeypatch.setattr(training, "owners", no_counters)
-    assert training.sole_owner_counts(lambda shape, dtype: torch.empty(shape, device="meta")) \
-        is None
+    monkeypatch.setattr(gradient_sums, "_SOLE_OWNER", {})
+    monkeypatch.setattr(gradient_sums, "owners", no_counters)
+    assert gradient_sums.sole_owner_counts(
+        lambda shape, dtype: torch.empty(shape, device="meta")) is None
     without = training_memory(model, (3, 16, 16), 4, inference=False).train_peak_bytes
     # as before the fix: up to one more [4, 8, 16, 16] float32 gradient where the heads meet
     assert exact < without <= exact + 4 * 8 * 16 * 16 * 4

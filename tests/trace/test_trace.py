@@ -302,7 +302,7 @@ def test_the_recorder_opts_out_of_the_torch_compile_guard():
     unless the mode's ``_should_skip_dynamo`` says False; an upgrade that renames the hook
     would bring the cost back silently."""
     from convscope.trace.recorder import Recorder
-    from convscope.trace.training import StorageTracker
+    from convscope.trace.storage import StorageTracker
 
     # the memory simulation's tracker too: its step imports TorchDynamo (backward, the
     # optimizer), after which the guard wrapped each of its ~2,000 ops

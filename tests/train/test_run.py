@@ -327,7 +327,7 @@ def test_the_step_memory_simulates_builds_the_optimizer_train_builds(options):
     # PyTorch: off for CPU tensors, as the simulation sets it
     from types import SimpleNamespace
 
-    from convscope.trace.training import make_optimizer as simulated_optimizer
+    from convscope.trace.optimizers import make_optimizer as simulated_optimizer
     from convscope.train.options import make_optimizer, step_recipe
 
     params = list(nn.Linear(3, 2).parameters())
