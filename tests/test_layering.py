@@ -120,10 +120,11 @@ RULES = [
          why="trace emits plain records and knows nothing of what later stages do with them"),
     Rule("convscope.train",
          ("convscope.train", "convscope.errors", "convscope.loading", "convscope.zoo",
-          "convscope.probe", "convscope.trace.inputs"), torch=True,
-         why="training runs real torch on real data; it reuses model loading and the shape "
-             "check (a meta trace), never a renderer: progress is drawn by whoever passes a "
-             "Progress (render/training.py for the CLI)"),
+          "convscope.probe", "convscope.trace.inputs", "convscope.trace.optimizers"), torch=True,
+         why="training runs real torch on real data; it reuses model loading, the shape "
+             "check (a meta trace) and the optimizer recipe the simulated step takes, never a "
+             "renderer: progress is drawn by whoever passes a Progress (render/training.py for "
+             "the CLI)"),
     Rule("convscope.show",
          ("convscope.show", "convscope.errors", "convscope.receptive_field",
           "convscope.analyses.field"), torch=True,

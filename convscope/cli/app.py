@@ -73,21 +73,39 @@ def output_folder(path, option: str = "--out") -> Path:
 
 
 def load_network(model: str, args: list[str], input: Optional[str], shapes_only: bool = True):
+    """The network a MODEL names, its display name and its input shapes (--input, else the
+    zoo's or the run's own)."""
+    network, name, shapes, _ = load_network_and_run(model, args, input, shapes_only)
+    return network, name, shapes
+
+
+def load_network_and_run(model: str, args: list[str], input: Optional[str],
+                         shapes_only: bool = True):
+    """``load_network``, and the ``checkpoint.Run`` a run folder holds (None for any other
+    MODEL): best.pt is read once, for the weights, the default input and the recipe."""
     from ..loading import default_input, load_model, parse_args
     from ..trace.inputs import parse_input
+    from ..train.checkpoint import is_run, load_trained_model
 
+    run = None
     try:
-        network, name = load_model(model, parse_args(args), shapes_only=shapes_only)
+        kwargs = parse_args(args)
+        if is_run(model):
+            network, run = load_trained_model(model)
+            name = run.name
+        else:
+            network, name = load_model(model, kwargs, shapes_only=shapes_only)
     except (ValueError, RuntimeError, AssertionError) as exc:  # the builder raised: say where
         from ..analyses.validate import building_error
 
         raise building_error(exc, model) from exc
     # --input "" (an empty shell variable) is a shape to read, not a missing option
-    shapes = parse_input(input) if input is not None else [default_input(model)]
+    default = run.input_size if run is not None else default_input(model)
+    shapes = parse_input(input) if input is not None else [default]
     if shapes == [None]:
         raise UsageError(f"--input is needed for {model}: e.g. --input 3x224x224 "
                          "(channels x height x width, without the batch).")
-    return network, name, shapes
+    return network, name, shapes, run
 
 
 def layer_hint(layer: str, names: list[str]) -> str:
@@ -95,13 +113,21 @@ def layer_hint(layer: str, names: list[str]) -> str:
     return f" {names_hint(layer, names)}"
 
 
-def run_recipe(model: str):
-    """The training step a run took (``train.options.StepRecipe``), None for a MODEL that is
-    not a run: ``memory`` and ``summary`` predict that step unless a flag says otherwise."""
-    from ..train.checkpoint import is_run, load_run
+def run_recipe(run):
+    """The training step a ``checkpoint.Run`` took (``train.options.StepRecipe``), None for no
+    run: ``memory`` and ``summary`` predict that step unless a flag says otherwise."""
     from ..train.options import step_recipe
 
-    return step_recipe(load_run(model)[0]) if is_run(model) else None
+    return step_recipe(run) if run is not None else None
+
+
+def training_step(recipe, optimizer: Optional[str], weight_decay: Optional[float] = None):
+    """(optimizer, weight decay) of the step ``memory`` and ``summary`` simulate: each as
+    given, else the run's (``recipe``), else momentum and the optimizer's own decay (None)."""
+    if recipe is not None:
+        optimizer = optimizer or recipe.optimizer
+        weight_decay = recipe.weight_decay if weight_decay is None else weight_decay
+    return optimizer or "momentum", weight_decay
 
 
 def describe_optimizer(recipe) -> str:

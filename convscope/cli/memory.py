@@ -8,7 +8,7 @@ import typer
 
 from ..errors import UsageError
 from .app import (ArgOpt, DebugOpt, InputOpt, ModelArg, app, describe_optimizer, err, friendly,
-                  load_network, parse_dtype, run_recipe, stdout_console)
+                  load_network_and_run, parse_dtype, run_recipe, stdout_console, training_step)
 
 
 @app.command()
@@ -55,8 +55,8 @@ def memory(
 
     if format not in ("table", "json"):
         raise UsageError(f"--format {format!r} is not one of table, json.")
-    network, _, shapes = load_network(model, arg, input)
-    recipe = run_recipe(model)
+    network, _, shapes, run = load_network_and_run(model, arg, input)
+    recipe = run_recipe(run)
     if recipe is not None:
         given = {"--batch": batch, "--optimizer": optimizer, "--weight-decay": weight_decay,
                  "--input": input, "--dtype": dtype, "--amp": amp or None,
@@ -64,9 +64,8 @@ def memory(
         _say_recipe(recipe, [flag if value is True else f"{flag} {value}"
                              for flag, value in given.items() if value is not None])
         batch = recipe.batch_size if batch is None else batch
-        optimizer = optimizer or recipe.optimizer
-        weight_decay = recipe.weight_decay if weight_decay is None else weight_decay
-    batch, optimizer = 1 if batch is None else batch, optimizer or "momentum"
+    batch = 1 if batch is None else batch
+    optimizer, weight_decay = training_step(recipe, optimizer, weight_decay)
     kind = parse_dtype(dtype or ("bfloat16" if amp else "float32"))
     # float32 is the parameters' own dtype: no conversion; with --amp the API refuses it
     precision = None if kind == parse_dtype("float32") and not amp else kind

@@ -7,7 +7,7 @@ import typer
 
 from ..errors import ConvscopeError, UsageError
 from .app import (ArgOpt, DebugOpt, InputOpt, ModelArg, app, describe_optimizer, emit_report,
-                  err, friendly, load_network, parse_dtype, run_recipe)
+                  err, friendly, load_network_and_run, parse_dtype, run_recipe, training_step)
 
 
 @app.command()
@@ -51,11 +51,10 @@ def summary(
         raise UsageError(f"--optimizer {optimizer} sizes the optimizer state in the memory "
                          f"columns, which {dropped} leaves out: drop {dropped.split()[0]} to see "
                          "them, or drop --optimizer.")
-    network, name, shapes = load_network(model, arg, input, shapes_only=not real)
-    recipe = run_recipe(model) if memory and not real else None
-    step = {"optimizer": optimizer or "momentum"}
+    network, name, shapes, run = load_network_and_run(model, arg, input, shapes_only=not real)
+    recipe = run_recipe(run) if memory and not real else None
+    simulated, decay = training_step(recipe, optimizer)
     if recipe is not None:  # the step the run took, at the table's batch
-        step = {"optimizer": optimizer or recipe.optimizer, "weight_decay": recipe.weight_decay}
         # what was simulated: the run's optimizer, or the one given with the run's decay
         used = (f"the run's optimizer: {describe_optimizer(recipe)}" if not optimizer else
                 f"{optimizer} (as given: --optimizer {optimizer}) and the run's weight decay "
@@ -64,7 +63,7 @@ def summary(
         err.print(f"note: training step peak with {used}, at the table's batch {batch}{theirs}",
                   markup=False)
     options = dict(batch_size=batch, dtype=parse_dtype(dtype), train=train, depth=depth,
-                   real=real, name=name, **step)
+                   real=real, name=name, optimizer=simulated, weight_decay=decay)
     try:
         report = analyze(network, shapes, memory=memory and not real, **options)
     except ConvscopeError as exc:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import torch
 
 OPTIMIZERS = ("sgd", "momentum", "adam", "adamw", "rmsprop")
+# Inception's RMSprop (seed 002): decay 0.9, epsilon 1.0; convscope train builds it too
+RMSPROP_RECIPE = {"alpha": 0.9, "eps": 1.0}
 
 
 def make_optimizer(name: str, params: list[torch.Tensor], weight_decay: float | None = None,
@@ -23,8 +25,8 @@ def make_optimizer(name: str, params: list[torch.Tensor], weight_decay: float | 
         return torch.optim.Adam(params, lr=1e-3, foreach=False, **decay)
     if name == "adamw":
         return torch.optim.AdamW(params, lr=1e-3, foreach=False, **decay)
-    if name == "rmsprop":  # Inception's recipe (seed 002): decay 0.9, epsilon 1.0
-        return torch.optim.RMSprop(params, lr=0.045, alpha=0.9, eps=1.0, foreach=False, **decay)
+    if name == "rmsprop":
+        return torch.optim.RMSprop(params, lr=0.045, foreach=False, **RMSPROP_RECIPE, **decay)
     raise ValueError(f"unknown optimizer {name!r}; choose one of {', '.join(OPTIMIZERS)}")
 
 

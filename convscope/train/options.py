@@ -85,9 +85,11 @@ def resolve_device(name: str) -> torch.device:
 def make_optimizer(parameters, options: TrainOptions) -> torch.optim.Optimizer:
     if options.optimizer == "adam":
         return torch.optim.Adam(parameters, lr=options.lr, weight_decay=options.weight_decay)
-    if options.optimizer == "rmsprop":  # seed 002's Inception recipe: decay 0.9, epsilon 1.0
-        return torch.optim.RMSprop(parameters, lr=options.lr, alpha=0.9, eps=1.0,
-                                   weight_decay=options.weight_decay)
+    if options.optimizer == "rmsprop":  # the recipe `convscope memory` simulates
+        from ..trace.optimizers import RMSPROP_RECIPE
+
+        return torch.optim.RMSprop(parameters, lr=options.lr, weight_decay=options.weight_decay,
+                                   **RMSPROP_RECIPE)
     return torch.optim.SGD(parameters, lr=options.lr, momentum=options.momentum,
                            weight_decay=options.weight_decay)
 

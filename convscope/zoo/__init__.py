@@ -93,8 +93,8 @@ def create(name: str, **kwargs):
     check_arguments(entry.builder, kwargs, f"zoo model {name!r}")
     try:
         return entry.builder(**kwargs)
-    except TypeError as exc:  # the names are right (checked above): a value of the wrong type
-        if not kwargs:
+    except TypeError as exc:  # the names are right (checked above): a value of the wrong type?
+        if not _a_value_is_off_type(entry.builder, kwargs):  # a bug, in the builder or torch
             raise
         given = ", ".join(f"{k}={v!r}" for k, v in kwargs.items())
         defaults = ", ".join(f"{p.name}={p.default!r}" for p in
@@ -102,6 +102,23 @@ def create(name: str, **kwargs):
                              if p.default is not p.empty)
         raise UsageError(f"zoo model {name!r} cannot be built with {given}: {exc}. Give values "
                          f"of the defaults' types: {defaults}.") from None
+
+
+def _a_value_is_off_type(builder: Callable, kwargs: dict) -> bool:
+    """Whether a value given is not of its default's type, so that a TypeError the builder
+    raised may be about it (an int where the default is a float is of its type; a parameter
+    without a default, or with None, has no type to compare with, so it may be)."""
+    params = inspect.signature(builder).parameters
+    defaults = {key: getattr(params.get(key), "default", None) for key in kwargs}
+    return any(not _of_type(value, defaults[key]) for key, value in kwargs.items())
+
+
+def _of_type(value, default) -> bool:
+    if default is inspect.Parameter.empty or default is None:
+        return False
+    if isinstance(default, float) and isinstance(value, int) and not isinstance(value, bool):
+        return True
+    return type(value) is type(default)
 
 
 def check_arguments(builder: Callable, kwargs: dict, what: str, how: str = "") -> None:

@@ -225,6 +225,29 @@ def test_a_value_of_the_wrong_type_is_not_called_a_wrong_name():
                             "in_channels=1.")
 
 
+def _broken(num_classes: int = 10):
+    """A zoo builder with a bug: a TypeError whatever its arguments."""
+    return nn.Linear(4, num_classes) + 1
+
+
+def test_a_type_error_of_a_zoo_builders_own_is_not_blamed_on_the_users_values(monkeypatch):
+    # any TypeError read "zoo model 'broken' cannot be built with num_classes=3: unsupported
+    # operand ... Give values of the defaults' types: num_classes=10.": a 3 is of 10's type
+    from convscope import zoo
+
+    zoo.names()  # the families are registered first
+    entry = zoo.ModelInfo("broken", "tests", (3, 8, 8), "", _broken)
+    monkeypatch.setitem(zoo._REGISTRY, "broken", entry)
+    with pytest.raises(TypeError, match="unsupported operand"):
+        zoo.create("broken", num_classes=3)
+    line = mistake("summary", "zoo:broken", "--arg", "num_classes=3")
+    assert line.startswith("error: building zoo:broken failed at ")
+    assert line.endswith("`return nn.Linear(4, num_classes) + 1`: TypeError: unsupported "
+                         "operand type(s) for +: 'Linear' and 'int'")
+    with pytest.raises(convscope.UsageError, match="defaults' types: num_classes=10"):
+        zoo.create("broken", num_classes="3")  # a str where an int goes: it may be the cause
+
+
 def test_a_zoo_builder_that_fails_is_named_at_its_own_line_not_the_registrys():
     # it said "failed at .../convscope/zoo/__init__.py:106 `return func(*args, **kwargs)`": the
     # frame of zoo.shapes_only's torch-function mode

@@ -116,6 +116,17 @@ def test_summary_of_a_run_peaks_with_the_runs_optimizer(run_folder):
         "train_peak_bytes"]
 
 
+@pytest.mark.parametrize("command", ["memory", "summary"])
+def test_memory_and_summary_of_a_run_read_its_checkpoint_once(command, run_folder, monkeypatch):
+    # best.pt was read three times: for the weights, the default input and the recipe
+    reads = []
+    load = torch.load
+    monkeypatch.setattr(torch, "load", lambda *a, **k: reads.append(a[0]) or load(*a, **k))
+    result = invoke(command, run_folder[0], "--format", "json")
+    assert result.exit_code == 0, result.output
+    assert reads == [run_folder[0] / "best.pt"]
+
+
 def test_train_prints_a_line_per_epoch_and_a_report(run_folder):
     out, stdout = run_folder
     run, _ = load_run(out / "last.pt")
