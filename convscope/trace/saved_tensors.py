@@ -40,17 +40,17 @@ class SavedTensorLog:
     def pack(self, t):
         node = None
         if self._tracker.recording and self._tracker.phase == "forward":
-            storage, node = t.untyped_storage(), self._saving_node(t)
+            made_by = self._recorder.producer_index(t)
+            storage, node = t.untyped_storage(), self._saving_node(made_by)
             self.saved.append(SavedTensor(storage._cdata, storage.nbytes(), tuple(t.shape),
                                           str(t.dtype).removeprefix("torch."), node,
-                                          _source_of(t, self._sources),
-                                          self._recorder.producer_index(t)))
+                                          _source_of(t, self._sources), made_by))
         return t, t._version, node
 
-    def _saving_node(self, t) -> int:
-        # autograd saves an op's inputs before the op runs, its outputs right after
+    def _saving_node(self, made_by: int | None) -> int:
+        """The op that saved a tensor made by node ``made_by``: autograd saves an op's inputs
+        before the op runs, its outputs right after."""
         last = len(self._recorder.nodes) - 1
-        made_by = self._recorder.producer_index(t)
         return last if made_by == last and last >= 0 else last + 1
 
 
