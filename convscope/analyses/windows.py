@@ -39,6 +39,20 @@ VIEW_OPS = ("aten.view", "aten._unsafe_view", "aten.reshape", "aten.flatten", "a
             "aten.unsqueeze", "aten.alias", "aten.clone", "aten.contiguous")
 
 
+def shape_before_views(nodes, ref) -> tuple[int, ...] | None:
+    """The last shape of more than two dims that ``ref`` had before the views (flatten, view,
+    reshape, ...) that made it, among ``nodes``: a Linear's input before it was flattened. None
+    if it was never flattened."""
+    shape = None
+    while ref is not None and ref.kind == "node" and ref.source < len(nodes):
+        node = nodes[ref.source]
+        if node.packet not in VIEW_OPS or not node.args:
+            break
+        ref = node.args[0]
+        shape = ref.shape if len(ref.shape) > 2 else shape
+    return shape
+
+
 def _tuple(value, dims: int, default: int) -> tuple[int, ...]:
     if value is None or value == []:
         return (default,) * dims

@@ -124,17 +124,25 @@ def run_trace(model: nn.Module, spec: InputSpec, *, train: bool, backend: str,
             raise
         raise failure_of(exc, stack, recorder, backend) from exc
 
-    calls = tuple(_call(i, c) for i, c in enumerate(stack.calls))
+    return recorded_graph(model, tensors, stack, recorder, inputs, train=train,
+                          meta={"backend": backend, "batch_size": spec.batch_size},
+                          outputs=tuple(recorder.ref_outputs(flat_tensors(output))))
+
+
+def recorded_graph(model: nn.Module, tensors, stack: ModuleStack, recorder: Recorder, inputs,
+                   *, train: bool, meta: dict, outputs: tuple = ()) -> Graph:
+    """The Graph of one recorded forward of ``model``: the ops ``recorder`` wrote, the module
+    calls ``stack`` saw, and ``model``'s parameters and buffers (``tensors``, from ``walk``)."""
     return Graph(
         nodes=tuple(recorder.nodes),
-        calls=calls,
+        calls=tuple(_call(i, c) for i, c in enumerate(stack.calls)),
         inputs=tuple(tensor_meta(t) for t in inputs),
-        outputs=tuple(recorder.ref_outputs(flat_tensors(output))),
+        outputs=outputs,
         params=tensors.params,
         buffers=tensors.buffers,
         model_type=type(model).__name__,
         train=train,
-        meta={"backend": backend, "batch_size": spec.batch_size},
+        meta=meta,
     )
 
 

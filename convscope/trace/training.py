@@ -21,14 +21,14 @@ import torch
 from torch import nn
 
 from ..graph import Graph
-from . import TraceFailure, _call, failure_of
+from . import TraceFailure, failure_of, recorded_graph
 from .backends import BACKENDS
 from .compiled import eager_compiled, uncompiled
 from .gradient_sums import sole_owner
 from .inputs import InputSpec, materialise
 from .modules import ModuleStack, flat_tensors
 from .optimizers import create_optimizer_state, make_optimizer
-from .recorder import Recorder, tensor_meta
+from .recorder import Recorder
 from .saved_tensors import SavedTensor, SavedTensorChanged, SavedTensorLog
 from .state import ModelTensors, attributes_kept, sources_of, swapped, training_flags, walk
 from .storage import MemoryEvent, StorageTracker
@@ -128,7 +128,8 @@ def simulate_step(model: nn.Module, spec: InputSpec, optimizer: str = "momentum"
             del loss
             tracker.phase = "step"
             baseline, grad_keys = _optimizer_step(tracker, copies, inputs, opt, params)
-    forward = _forward_graph(run.model, run.tensors, recorder, stack, inputs, run.backend)
+    forward = recorded_graph(run.model, run.tensors, stack, recorder, inputs, train=True,
+                             meta={"backend": run.backend})
     return TrainingTrace(forward, tuple(tracker.events), tuple(log.saved), baseline, grad_keys,
                          optimizer)
 
@@ -183,14 +184,6 @@ def _baseline(tracker, copies, inputs, opt, stepped) -> dict[str, int]:
         "optimizer": total(optimizer_state),
         "inputs": total(inputs),
     }
-
-
-def _forward_graph(model, tensors, recorder, stack, inputs, backend: str) -> Graph:
-    calls = tuple(_call(i, c) for i, c in enumerate(stack.calls))
-    return Graph(nodes=tuple(recorder.nodes), calls=calls,
-                 inputs=tuple(tensor_meta(t) for t in inputs), outputs=(),
-                 params=tensors.params, buffers=tensors.buffers,
-                 model_type=type(model).__name__, train=True, meta={"backend": backend})
 
 
 def shape_only_step(model: nn.Module, spec: InputSpec, optimizer: str = "momentum", *,

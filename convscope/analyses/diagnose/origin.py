@@ -4,7 +4,7 @@ a tensor had before it was flattened, and the line of the model's own code that 
 """
 from __future__ import annotations
 
-from ..windows import VIEW_OPS, window_of
+from ..windows import VIEW_OPS, shape_before_views, window_of
 
 
 def failing_layer(failure) -> tuple[str | None, str, str]:
@@ -51,14 +51,7 @@ def producer(failure, ref, channels: bool = False) -> str:
 
 def unflattened(failure, ref):
     """The shape ``ref`` had before the views that flattened it (None if it was not flattened)."""
-    nodes, shape = getattr(failure, "nodes", ()), None
-    while ref is not None and ref.kind == "node" and ref.source < len(nodes):
-        node = nodes[ref.source]
-        if node.packet not in VIEW_OPS:
-            break
-        ref = node.args[0]
-        shape = ref.shape if len(ref.shape) > 2 else shape
-    return shape
+    return shape_before_views(getattr(failure, "nodes", ()), ref)
 
 
 def user_line(cause) -> str:

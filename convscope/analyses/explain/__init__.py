@@ -19,7 +19,6 @@ and the notes on what a window never sees), ``conv_lines`` (a conv's weights and
 from __future__ import annotations
 
 from dataclasses import dataclass
-from math import prod
 
 from ...graph import Graph, Node
 from ..costs import allocates

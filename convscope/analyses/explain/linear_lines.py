@@ -14,7 +14,7 @@ from math import prod
 
 from ...graph import Graph, Node
 from ...rules import cost_of
-from ..windows import VIEW_OPS
+from ..windows import shape_before_views
 
 
 def linear_lines(graph: Graph, node: Node, params: int) -> list[str]:
@@ -36,14 +36,7 @@ def linear_lines(graph: Graph, node: Node, params: int) -> list[str]:
 
 def flattened_shape(graph: Graph, ref) -> tuple[int, ...] | None:
     """The shape a Linear's input had before the views that flattened it."""
-    shape = None
-    while ref is not None and ref.kind == "node":
-        node = graph.nodes[ref.source]
-        if node.packet not in VIEW_OPS or not node.args:
-            break
-        ref = node.args[0]
-        shape = ref.shape if len(ref.shape) > 2 else shape
-    return shape
+    return shape_before_views(graph.nodes, ref)
 
 
 def products_lines(products: list[Node], params: int) -> list[str]:
