@@ -260,6 +260,9 @@ EXACT = {
                         .transpose(1, 2).reshape(x.shape), "3 s1"),
     "transposed_stride_1": (lambda x: F.conv_transpose2d(x, torch.ones(2, 2, 3, 3), padding=1),
                             "5 s1"),
+    # rows as heads, columns as the sequence: the CPU's fused attention op (trace.attention)
+    "attention_along_rows": (lambda x: F.scaled_dot_product_attention(
+        *[x.permute(0, 2, 3, 1).contiguous()] * 3).permute(0, 3, 1, 2), "3xall s1x-"),
 }
 
 

@@ -53,12 +53,14 @@ def normalisation(node, field):
 
 
 
-def _contract(f: Field | None, shape, dim: int, out) -> tuple[Field, tuple] | None:
-    """A matmul operand: ``dim`` is summed over, the rest aligns to the output from the right."""
+def _contract(f: Field | None, shape, dim: int, out, *more: int) -> tuple[Field, tuple] | None:
+    """A matmul operand: ``dim`` (and ``more``) is summed over, the rest aligns to the output
+    from the right."""
     if f is None or not f.known:
         return None if f is None else (f, shape)
-    ndim, dim = len(shape), dim_index(dim, len(shape))
-    moved = f.move(lambda d: None if d == dim else d + len(out) - ndim, shape)
+    ndim = len(shape)
+    summed = {dim_index(d, ndim) for d in (dim, *more)}
+    moved = f.move(lambda d: None if d in summed else d + len(out) - ndim, shape)
     return moved, tuple(out)  # already aligned to the output
 
 
@@ -78,3 +80,25 @@ def matmul(node, field):
     if isinstance(bias, Ref) and field(bias) is not None:
         paths.append((field(bias), bias.shape))
     return merge([p for p in paths if p is not None], out)
+
+
+@field_rule("aten._scaled_dot_product_flash_attention_for_cpu",
+            "aten._scaled_dot_product_flash_attention",
+            "aten._scaled_dot_product_efficient_attention",
+            "aten._scaled_dot_product_cudnn_attention", "aten._scaled_dot_product_attention_math",
+            "aten.scaled_dot_product_attention")
+def attention(node, field):
+    """softmax(Q K^T) V in one op, as its math decomposition's products read it: an output row
+    reads its query's row, every key and every value (and its row of the mask); the op's other
+    outputs (the log-sum-exp kept for backward) get None."""
+    q, k, v = node.args[:3]
+    out = node.outputs[0].shape
+    if min(len(q.shape), len(k.shape), len(v.shape)) < 2:
+        fields = [field(r) for r in (q, k, v) if field(r) is not None]
+        return fields[0].unknown() if fields else None
+    paths = [_contract(field(q), q.shape, -1, out), _contract(field(k), k.shape, -1, out, -2),
+             _contract(field(v), v.shape, -2, out)]
+    # a mask (or bias) is the one tensor beyond Q, K and V: attn_mask=, or attn_bias
+    paths += [_contract(field(mask), mask.shape, -1, out) for mask in node.refs[3:]]
+    found = merge([p for p in paths if p is not None], out)
+    return (found, *[None] * (len(node.outputs) - 1))
