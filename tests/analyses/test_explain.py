@@ -9,6 +9,7 @@ import torch.nn.functional as F
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
 
 import convscope
 from convscope import zoo
@@ -148,6 +149,33 @@ def test_a_layer_of_several_products_is_not_explained_as_one_linear():
                                "MACs = 10 matrix products (5 × (1×16 @ 16×64), 5 × (1×8 @ 8×64))"
                                " = 7,680")
     assert report.rows[0].params == 1664 and report.rows[0].macs == 7680
+
+
+class _SelfAttention(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.attn = nn.MultiheadAttention(16, 2, batch_first=True)
+
+    def forward(self, x):
+        return self.attn(x, x, x, need_weights=False)[0]
+
+
+def test_attention_s_fused_op_is_explained_as_its_two_products():
+    # the CPU's flash-attention op (trace.attention): Q K^T, then P V, beside the projections
+    report = convscope.analyze(_SelfAttention(), (5, 16))
+    layer = {x.name: x for x in explain(report).layers}["attn"]
+    assert layer.lines[:2] == (
+        "parameters = 1,088",  # in-projection 16 x 48 + 48, out-projection 16 x 16 + 16
+        "MACs = 4 matrix products (1 × (5×16 @ 16×48), 1 × (1×2×5×8 @ 1×2×8×5), "
+        "1 × (1×2×5×5 @ 1×2×5×8), 1 × (5×16 @ 16×16)) = 5,920")
+    # the projections are torch's own count (its flop counter has no formula for the CPU's
+    # fused attention op); the two products are 2 heads x 5 queries x 5 keys x 8 features each
+    with FlopCounterMode(display=False) as counter, torch.no_grad():
+        _SelfAttention()(torch.randn(1, 5, 16))
+    row = {r.name: r for r in report.rows}["attn"]
+    assert row.macs == counter.get_total_flops() // 2 + 2 * (2 * 5 * 5 * 8) == 5920
+    assert any(n.op.startswith("aten._scaled_dot_product_flash_attention_for_cpu")
+               for n in report.graph.nodes)
 
 
 def test_a_1d_pool_is_explained_along_its_length_in_its_own_bytes():

@@ -24,7 +24,7 @@ from ...graph import Graph, Node
 from ..costs import allocates
 from ..highlights import separable_pairs, where_things_sit
 from ..receptive_field import ReceptiveFields, receptive_fields
-from ..windows import ADAPTIVE_OPS, MATMUL_OPS, window_of
+from ..windows import ADAPTIVE_OPS, ATTENTION_OPS, MATMUL_OPS, window_of
 from .linear_lines import flattened_shape, linear_lines, products_lines
 from .memory_line import memory_line
 from .receptive_field_line import receptive_field_line
@@ -88,7 +88,7 @@ def explain_row(graph: Graph, row, found: ReceptiveFields) -> LayerExplanation:
 def _main(nodes: list[Node]) -> Node | None:
     for node in nodes:
         if (window_of(node) or node.packet in ADAPTIVE_OPS or node.packet in MATMUL_OPS
-                or "batch_norm" in node.packet):
+                or node.packet in ATTENTION_OPS or "batch_norm" in node.packet):
             return node
     return None
 
@@ -108,9 +108,10 @@ def _layer_lines(graph: Graph, row, nodes: list[Node], main: Node | None, first)
     """The lines of a row whose main op is no conv or pool (or that has no main op)."""
     if main is not None and main.packet in ADAPTIVE_OPS:
         return [adaptive_line(main)]
-    if main is not None and main.packet in MATMUL_OPS:
-        products = [n for n in nodes if n.packet in MATMUL_OPS]
-        return (linear_lines(graph, main, row.params) if len(products) == 1 else
+    if main is not None and (main.packet in MATMUL_OPS or main.packet in ATTENTION_OPS):
+        products = [n for n in nodes if n.packet in MATMUL_OPS or n.packet in ATTENTION_OPS]
+        return (linear_lines(graph, main, row.params)
+                if len(products) == 1 and main.packet in MATMUL_OPS else
                 products_lines(products, row.params))
     if main is not None:  # _main picks nothing else: a batch norm
         channels = main.args[0].shape[1]

@@ -14,7 +14,7 @@ from math import prod
 
 from ...graph import Graph, Node
 from ...rules import cost_of
-from ..windows import shape_before_views
+from ..windows import ATTENTION_OPS, shape_before_views
 
 
 def linear_lines(graph: Graph, node: Node, params: int) -> list[str]:
@@ -40,13 +40,24 @@ def flattened_shape(graph: Graph, ref) -> tuple[int, ...] | None:
 
 
 def products_lines(products: list[Node], params: int) -> list[str]:
-    """A layer of several matrix products (LSTM, GRU, attention): their MACs, summed."""
-    sizes = Counter(f"{'×'.join(map(str, n.args[-2].shape))} @ "
-                    f"{'×'.join(map(str, n.args[-1].shape))}" for n in products
-                    if len(n.args) >= 2 and hasattr(n.args[-1], "shape")
-                    and hasattr(n.args[-2], "shape"))
+    """A layer of several matrix products (LSTM, GRU, attention): their MACs, summed. A fused
+    attention op is the two products it computes, Q K^T and P V."""
+    pairs = [pair for n in products for pair in _operand_shapes(n)]
+    sizes = Counter(f"{'×'.join(map(str, a))} @ {'×'.join(map(str, b))}" for a, b in pairs)
     listed = ", ".join(f"{count} × ({size})" for size, count in sizes.items())
     macs = sum(cost_of(n).macs for n in products)
+    count = sum(2 if n.packet in ATTENTION_OPS else 1 for n in products)
     return [f"parameters = {params:,}",
-            f"MACs = {len(products)} matrix products{f' ({listed})' if listed else ''} "
-            f"= {macs:,}"]
+            f"MACs = {count} matrix products{f' ({listed})' if listed else ''} = {macs:,}"]
+
+
+def _operand_shapes(node: Node) -> list[tuple[tuple, tuple]]:
+    """The (left, right) operand shapes of each matrix product ``node`` computes."""
+    if node.packet in ATTENTION_OPS:
+        q, k, v = (a.shape for a in node.args[:3])
+        scores = (*q[:-1], k[-2])  # [.., L, S]
+        return [(q, (*k[:-2], k[-1], k[-2])), (scores, v)]
+    if len(node.args) >= 2 and hasattr(node.args[-1], "shape") and hasattr(node.args[-2],
+                                                                           "shape"):
+        return [(node.args[-2].shape, node.args[-1].shape)]
+    return []
