@@ -1,12 +1,15 @@
 """Where shape-only tensors come from: the meta device, fake tensors, or real ones.
 
 Each backend is (context manager, make(shape, dtype), convert(example tensor), like(parameter)).
+The meta backend's context runs attention with the kernel the CPU would choose (``attention``).
 """
 from __future__ import annotations
 
 import contextlib
 
 import torch
+
+from .attention import as_on_cpu
 
 
 META = torch.device("meta")  # made once: a device given as text is parsed on every call
@@ -30,7 +33,7 @@ def meta_backend():
         copy = torch.empty_strided(t.shape, t.stride(), dtype=t.dtype, device=META)
         return copy.requires_grad_() if t.requires_grad else copy
 
-    return contextlib.nullcontext(), make, like, like
+    return as_on_cpu(), make, like, like
 
 
 def fake_backend():

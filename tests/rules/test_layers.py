@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 from torch import nn
 
 import convscope
+from convscope.rules import Cost, cost_of
 from tests.conftest import flop_counter_total
 
 SETTINGS = settings(max_examples=60, deadline=None,
@@ -147,11 +148,18 @@ def test_dropout_counts_the_scaling_and_the_multiply_not_the_random_draw():
 
 def test_attention_softmax_and_recurrent_splits_are_counted():
     layer = nn.TransformerEncoderLayer(16, 2, 32, batch_first=True).eval()
+    # in eval the CPU fuses the attention (trace.attention): Q K^T and P V over 2 x 2 heads,
+    # 5 queries, 5 keys, 8 features each, and 3 FLOPs a score for the softmax inside
     report = convscope.analyze(layer, (5, 16), batch_size=2)
-    ops = {n.op for n in report.graph.nodes}
-    assert "aten._safe_softmax.default" in ops and not report.uncounted
+    fused = [n for n in report.graph.nodes
+             if n.op == "aten._scaled_dot_product_flash_attention_for_cpu.default"]
+    assert [cost_of(n) for n in fused] == [Cost(macs=2 * 2 * 5 * 5 * (8 + 8), flops=3 * 100)]
+    assert not report.uncounted
+    # training with dropout in the attention: the CPU runs the math decomposition
+    report = convscope.analyze(layer, (5, 16), batch_size=2, train=True)
     softmax = [n for n in report.graph.nodes if n.op == "aten._safe_softmax.default"]
     assert [n.outputs[0].shape for n in softmax] == [(2, 2, 5, 5)]  # batch, heads, L, S
+    assert not report.uncounted
     lstm = convscope.analyze(nn.LSTM(8, 6, batch_first=True), (5, 8))
     assert not lstm.uncounted
 
@@ -159,7 +167,6 @@ def test_attention_softmax_and_recurrent_splits_are_counted():
 def test_a_grouped_conv2d_node_is_not_read_as_transposed():
     # aten.conv2d keeps groups where aten.convolution keeps ``transposed``
     from convscope.graph import Node, Ref, TensorMeta
-    from convscope.rules import cost_of
 
     def ref(*shape):
         return Ref("node", 0, 0, TensorMeta(shape, "float32", 4))

@@ -15,9 +15,9 @@ from convscope.trace.inputs import make_spec
 from tests.modern_nets import MODERN
 
 
-# ViT is left out: on the CPU its attention is one fused op
-# (_scaled_dot_product_flash_attention_for_cpu), on the meta device PyTorch's math decomposition
-@pytest.mark.parametrize("name", [name for name in MODERN if name != "vit"])
+# ViT's attention is the CPU's fused op (_scaled_dot_product_flash_attention_for_cpu) in both:
+# on meta tensors PyTorch would run its math decomposition (trace.attention)
+@pytest.mark.parametrize("name", MODERN)
 def test_every_op_output_matches_a_real_forward(name):
     build, size = MODERN[name]
     model = build().eval()
