@@ -1,6 +1,6 @@
 """Pin the fast paths of today's architectures in convscope/trace/fastpaths/ (layer and group
-norm, GELU, softmax, upsampling, the loss, Adam's in-place ops; and the transposed convolution,
-3-D cat and rank-broadcast) against PyTorch's CPU kernel: shape, dtype and strides of every
+norm, GELU, softmax, upsampling, the loss, Adam's in-place ops, the CPU's fused attention; and
+the transposed convolution, 3-D cat and rank-broadcast) against PyTorch's CPU kernel: shape, dtype and strides of every
 output, and NotImplemented where the kernel must answer."""
 from __future__ import annotations
 
@@ -311,3 +311,39 @@ def test_broadcast_of_lower_rank_matches_the_cpu_kernel(shapes):
     a, b = (torch.randn(s) for s in shapes)
     for op in (aten.mul.Tensor, aten.add.Tensor):
         _check(op, a, b)
+
+
+_FLASH = aten._scaled_dot_product_flash_attention_for_cpu.default
+_FLASH_BACKWARD = aten._scaled_dot_product_flash_attention_for_cpu_backward.default
+
+
+@settings(max_examples=60, deadline=None)
+@given(batch=st.integers(1, 2), heads=st.integers(1, 3), queries=st.integers(1, 5),
+       keys=st.integers(1, 5), dim=st.integers(1, 8),
+       dtype=st.sampled_from([torch.float32, torch.float64, torch.bfloat16]),
+       order=st.sampled_from([(0, 1, 2, 3), (0, 2, 1, 3), (2, 0, 1, 3)]),
+       causal=st.booleans(), mask=st.booleans())
+def test_the_cpu_s_fused_attention_and_its_backward_match_the_cpu_kernel(
+        batch, heads, queries, keys, dim, dtype, order, causal, mask):
+    # ``order``: the dims as laid out in memory, slowest first; MultiheadAttention's query is
+    # [B, L, H, E] in memory, viewed as [B, H, L, E]
+    def laid_out(*shape):
+        stored = torch.randn(*[shape[d] for d in order]).to(dtype)
+        return stored.permute(*[order.index(d) for d in range(4)])
+
+    q, k, v = laid_out(batch, heads, queries, dim), laid_out(batch, heads, keys, dim), \
+        laid_out(batch, heads, keys, dim)
+    attn_mask = torch.randn(queries, keys).to(dtype) if mask else None
+    _check(_FLASH, q, k, v, 0.0, causal, attn_mask=attn_mask)
+    out, logsumexp = _FLASH(q, k, v, 0.0, causal, attn_mask=attn_mask)
+    _check(_FLASH_BACKWARD, torch.randn_like(out), q, k, v, out, logsumexp, 0.0, causal,
+           attn_mask=attn_mask)
+
+
+def test_attention_the_cpu_s_flash_kernel_would_refuse_is_left_to_the_kernel():
+    q = torch.randn(2, 3, 5, 8)
+    _left(_FLASH, q, torch.randn(2, 3, 4, 6), torch.randn(2, 3, 4, 6))  # head dims differ
+    _left(_FLASH, q[0], q[0], q[0])  # 3-d
+    _left(_FLASH, q, q.double(), q)  # dtypes differ
+    strided = torch.empty(2, 3, 5, 8, device="meta")[..., ::2]  # gaps: empty_like lays it out
+    assert FAST_PATHS[_FLASH](strided, strided, strided) is NotImplemented

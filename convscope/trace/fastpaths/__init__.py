@@ -11,8 +11,8 @@ so PyTorch's own error messages still reach ``analyses.diagnose``; ``run_op`` us
 tensor that holds values.
 One module a family of ops, each fast path named after its op: ``conv``, ``norms`` (batch,
 layer, group), ``pooling``, ``upsampling``, ``activations`` (GELU and softmax too),
-``arithmetic`` (Linear's addmm and an optimizer's in-place ops too), ``loss`` and ``tensors``
-(cat, empty); ``layout`` holds the layout checks they share. ``FAST_PATHS`` below is the one
+``arithmetic`` (Linear's addmm and an optimizer's in-place ops too), ``attention`` (the CPU's
+fused op), ``loss`` and ``tensors`` (cat, empty); ``layout`` holds the layout checks they share. ``FAST_PATHS`` below is the one
 table of which op goes to which fast path.
 Sizes go to ``torch.empty`` as separate ints: it parses them ~0.7 us faster than one tuple, and
 ~1.4 us faster than a ``torch.Size``.
@@ -31,6 +31,7 @@ from .activations import (_activation_backward, _gelu, _gelu_backward, _hardtanh
                           _relu, _relu_, _safe_softmax, _softmax, _softmax_backward_data)
 from .arithmetic import (_add_, _addmm, _div, _mul_, _number_binary, _pointwise_,
                          _same_layout_binary)
+from .attention import _flash_attention_for_cpu, _flash_attention_for_cpu_backward
 from .conv import _convolution
 from .loss import _mean, _nll_loss_backward, _nll_loss_forward
 from .norms import (_native_batch_norm, _native_batch_norm_backward, _native_group_norm,
@@ -111,6 +112,10 @@ FAST_PATHS = _one_entry_per_op(
     (aten.lerp_.Scalar, _pointwise_),
     (aten.addcmul_.default, _pointwise_),
     (aten.addcdiv_.default, _pointwise_),
+    # attention, as the CPU fuses it (trace.attention)
+    (aten._scaled_dot_product_flash_attention_for_cpu.default, _flash_attention_for_cpu),
+    (aten._scaled_dot_product_flash_attention_for_cpu_backward.default,
+     _flash_attention_for_cpu_backward),
     # the loss
     (aten.nll_loss_forward.default, _nll_loss_forward),
     (aten.nll_loss_backward.default, _nll_loss_backward),

@@ -27,6 +27,18 @@ def _like(x: torch.Tensor) -> torch.Tensor:
     return torch.empty_like(x)
 
 
+def _like_any_order(x: torch.Tensor):
+    """``torch.empty_like(x)`` for an x whose elements fill its storage without overlap in any
+    order of its dims (a transposed view too): PyTorch keeps x's strides for such a tensor.
+    NotImplemented for any other x, whose layout the kernel works out."""
+    expected = 1
+    for stride, size in sorted((s, n) for s, n in zip(x.stride(), x.shape) if n != 1):
+        if stride != expected:
+            return NotImplemented
+        expected *= size
+    return torch.empty_strided(x.shape, x.stride(), dtype=x.dtype, device=x.device)
+
+
 def _row_major(t: torch.Tensor) -> bool:
     """Strides exactly those of a contiguous tensor of its shape. ``is_contiguous`` also holds
     for a [N, C, 1, 1] laid out channels-last, which a kernel may keep channels-last."""
