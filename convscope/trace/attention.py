@@ -35,9 +35,9 @@ def _stand_in(t: torch.Tensor, batch: int | None) -> torch.Tensor:
     requires_grad, its last dim of stride 1 exactly when ``t``'s is."""
     shape = (batch, *t.shape[1:]) if batch is not None else tuple(t.shape)
     if t.stride(-1) == 1:
-        copy = torch.empty(shape, dtype=t.dtype)
+        copy = torch.empty(shape, dtype=t.dtype, device="cpu")
     else:
-        copy = torch.empty((*shape, 2), dtype=t.dtype)[..., 0]
+        copy = torch.empty((*shape, 2), dtype=t.dtype, device="cpu")[..., 0]
     return copy.requires_grad_(t.requires_grad)
 
 

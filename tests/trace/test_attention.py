@@ -106,6 +106,13 @@ def test_vit_takes_the_fused_op_and_nothing_else_changes():
     assert F.scaled_dot_product_attention is torch._C._nn.scaled_dot_product_attention
 
 
+def test_the_cpu_is_asked_under_a_default_device_of_meta():
+    q = torch.empty(2, 4, 17, 16, device="meta")
+    with torch.device("meta"), as_on_cpu(), _Ops() as fused:  # stand-ins are made on the CPU
+        F.scaled_dot_product_attention(q, q, q)
+    assert fused.ops == ["aten._scaled_dot_product_flash_attention_for_cpu.default"]
+
+
 def test_the_function_is_torch_s_again_after_an_error():
     with pytest.raises(ValueError), as_on_cpu():
         assert F.scaled_dot_product_attention is not torch._C._nn.scaled_dot_product_attention
