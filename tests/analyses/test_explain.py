@@ -178,6 +178,23 @@ def test_attention_s_fused_op_is_explained_as_its_two_products():
                for n in report.graph.nodes)
 
 
+class _GroupedQueryAttention(nn.Module):
+    """8 query heads sharing 2 key and value heads, over 5 positions of 16 features."""
+
+    def forward(self, x):
+        q = x.view(1, 5, 8, 16).transpose(1, 2)
+        kv = x[..., :32].reshape(1, 5, 2, 16).transpose(1, 2)
+        return F.scaled_dot_product_attention(q, kv, kv, enable_gqa=True)
+
+
+def test_grouped_query_attention_counts_each_query_head_s_products():
+    report = convscope.analyze(_GroupedQueryAttention(), (5, 128))
+    line = next(x for x in explain(report).layers[0].lines if x.startswith("MACs"))
+    assert line == ("MACs = 2 matrix products (1 × (1×8×5×16 @ 1×8×16×5), "
+                    "1 × (1×8×5×5 @ 1×8×5×16)) = 6,400")  # 2 x 8 heads x 5 x 5 x 16
+    assert report.totals.macs == 2 * 8 * 5 * 5 * 16
+
+
 def test_a_1d_pool_is_explained_along_its_length_in_its_own_bytes():
     pool = layers_of(nn.Sequential(nn.MaxPool1d(2)), (64, 112))["0"]
     assert pool.lines[:3] == (

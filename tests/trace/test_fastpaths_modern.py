@@ -1,7 +1,7 @@
 """Pin the fast paths of today's architectures in convscope/trace/fastpaths/ (layer and group
 norm, GELU, softmax, upsampling, the loss, Adam's in-place ops, the CPU's fused attention; and
-the transposed convolution, 3-D cat and rank-broadcast) against PyTorch's CPU kernel: shape, dtype and strides of every
-output, and NotImplemented where the kernel must answer."""
+the transposed convolution, 3-D cat and rank-broadcast) against PyTorch's CPU kernel: shape,
+dtype and strides of every output, and NotImplemented where the kernel must answer."""
 from __future__ import annotations
 
 import pytest

@@ -53,10 +53,9 @@ def products_lines(products: list[Node], params: int) -> list[str]:
 
 def _operand_shapes(node: Node) -> list[tuple[tuple, tuple]]:
     """The (left, right) operand shapes of each matrix product ``node`` computes."""
-    if node.packet in ATTENTION_OPS:
-        q, k, v = (a.shape for a in node.args[:3])
-        scores = (*q[:-1], k[-2])  # [.., L, S]
-        return [(q, (*k[:-2], k[-1], k[-2])), (scores, v)]
+    if node.packet in ATTENTION_OPS:  # keys and values shared by groups of query heads count
+        q, k, v = (a.shape for a in node.args[:3])  # once per query head, as the rule does
+        return [(q, (*q[:-2], k[-1], k[-2])), ((*q[:-1], k[-2]), (*q[:-2], *v[-2:]))]
     if len(node.args) >= 2 and hasattr(node.args[-1], "shape") and hasattr(node.args[-2],
                                                                            "shape"):
         return [(node.args[-2].shape, node.args[-1].shape)]

@@ -11,8 +11,9 @@ so PyTorch's own error messages still reach ``analyses.diagnose``; ``run_op`` us
 tensor that holds values.
 One module a family of ops, each fast path named after its op: ``conv``, ``norms`` (batch,
 layer, group), ``pooling``, ``upsampling``, ``activations`` (GELU and softmax too),
-``arithmetic`` (Linear's addmm and an optimizer's in-place ops too), ``attention`` (the CPU's
-fused op), ``loss`` and ``tensors`` (cat, empty); ``layout`` holds the layout checks they share. ``FAST_PATHS`` below is the one
+``arithmetic`` (Linear's addmm and an optimizer's in-place ops too), ``attention`` (the
+CPU's fused op), ``loss`` and ``tensors`` (cat, empty); ``layout`` holds the layout checks they
+share. ``FAST_PATHS`` below is the one
 table of which op goes to which fast path.
 Sizes go to ``torch.empty`` as separate ints: it parses them ~0.7 us faster than one tuple, and
 ~1.4 us faster than a ``torch.Size``.
