@@ -88,6 +88,23 @@ def test_same_layout_binary_fast_paths_match_the_cpu_kernel(op, dtype, channels_
     assert _layout(fast) == _layout(op(x, y)) and fast.device.type == "meta"
 
 
+@pytest.mark.parametrize("make", [
+    # ViT's cls token joined to its patches, plus a position embedding: a batch dim of 1 whose
+    # strides differ; the CPU lays out every output of contiguous inputs row-major
+    lambda: (torch.randn(1, 17, 64), torch.randn(17, 64)[None]),
+    lambda: (torch.randn(17, 64)[None], torch.randn(1, 17, 64)),
+    # [N, C, 1, 1] laid out channels-last is contiguous too: a row-major output
+    lambda: tuple(torch.randn(2, 3, 1, 1).to(memory_format=torch.channels_last)
+                  for _ in range(2)),
+    lambda: (torch.tensor(1.5), torch.tensor(2.5)),  # Inception's main and auxiliary losses
+])
+def test_contiguous_operands_give_a_row_major_output_as_on_the_cpu(make):
+    x, y = make()
+    assert x.to("meta").stride() == x.stride() and y.to("meta").stride() == y.stride()
+    fast = FAST_PATHS[aten.add.Tensor](x.to("meta"), y.to("meta"))
+    assert _layout(fast) == _layout(x + y)
+
+
 @pytest.mark.parametrize("other", [
     torch.randn(2, 5, 4, 3, dtype=torch.float64),  # promotion
     torch.randn(2, 5, 4, 3).to(memory_format=torch.channels_last),  # mixed layouts

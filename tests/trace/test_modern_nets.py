@@ -41,9 +41,8 @@ def test_analysing_modern_architectures_imports_neither_dynamo_nor_sympy():
         import convscope
         from tests.modern_nets import MODERN
         # ConvNeXt and the channels-last net are left out: a convolution of a channels-last
-        # input is the meta kernel's (it lays the output out otherwise than the CPU kernel),
-        # and ViT's attention scaling of a transposed view too
-        for name in ("efficientnet_v2", "unet", "yolo_neck", "resnext"):
+        # input is the meta kernel's (it lays the output out otherwise than the CPU kernel)
+        for name in ("vit", "efficientnet_v2", "unet", "yolo_neck", "resnext"):
             build, size = MODERN[name]
             convscope.analyze(build().eval(), size)
             found = [m for m in ("torch._dynamo", "sympy") if m in sys.modules]

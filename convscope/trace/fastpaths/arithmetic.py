@@ -15,9 +15,9 @@ from .layout import _dense, _like, _row_major
 
 
 def _same_layout_binary(x, other, alpha=1):
-    """x + other (or -, *) of two tensors of one shape, dtype and layout: the output is laid out
-    like x. The meta kernel works out broadcasting and type promotion in Python (~0.4 ms, ~2 ms
-    when it broadcasts); a broadcast of two row-major tensors is ``_broadcast_binary``'s, a
+    """x + other (or -, *) of two tensors of one shape and dtype, both contiguous (a row-major
+    output) or of one dense layout (laid out like x). The meta kernel works out broadcasting
+    and type promotion in Python (~0.4 ms, ~2 ms when it broadcasts); a broadcast of two row-major tensors is ``_broadcast_binary``'s, a
     Python number ``_number_binary``'s; any other case (mixed dtypes or layouts) goes to it."""
     if not isinstance(other, torch.Tensor):
         return _number_binary(x, other, alpha)
@@ -28,6 +28,10 @@ def _same_layout_binary(x, other, alpha=1):
         return NotImplemented
     if other.shape != x.shape:
         return _broadcast_binary(x, other)
+    if x.is_contiguous() and other.is_contiguous():
+        # row-major, as the CPU's TensorIterator lays out an output of contiguous inputs,
+        # whatever the strides of their size-1 dims (ViT's cls-token cat + position embedding)
+        return torch.empty(*x.shape or ((),), dtype=x.dtype, device=x.device)  # () for 0-d
     if other.stride() != x.stride() or not _dense(x):
         return NotImplemented
     return torch.empty_strided(x.shape, x.stride(), dtype=x.dtype, device=x.device)
