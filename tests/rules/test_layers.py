@@ -148,8 +148,8 @@ def test_dropout_counts_the_scaling_and_the_multiply_not_the_random_draw():
 
 def test_attention_softmax_and_recurrent_splits_are_counted():
     layer = nn.TransformerEncoderLayer(16, 2, 32, batch_first=True).eval()
-    # in eval the CPU fuses the attention (trace.attention): Q K^T and P V over 2 x 2 heads,
-    # 5 queries, 5 keys, 8 features each, and 3 FLOPs a score for the softmax inside
+    # in eval the CPU fuses the attention (trace.attention): Q K^T and P V for a batch of 2,
+    # 2 heads, 5 queries, 5 keys, 8 features each, and 3 FLOPs a score for the softmax inside
     report = convscope.analyze(layer, (5, 16), batch_size=2)
     fused = [n for n in report.graph.nodes
              if n.op == "aten._scaled_dot_product_flash_attention_for_cpu.default"]

@@ -13,8 +13,7 @@ One module a family of ops, each fast path named after its op: ``conv``, ``norms
 layer, group), ``pooling``, ``upsampling``, ``activations`` (GELU and softmax too),
 ``arithmetic`` (Linear's addmm and an optimizer's in-place ops too), ``attention`` (the
 CPU's fused op), ``loss`` and ``tensors`` (cat, empty); ``layout`` holds the layout checks they
-share. ``FAST_PATHS`` below is the one
-table of which op goes to which fast path.
+share. ``FAST_PATHS`` below is the one table of which op goes to which fast path.
 Sizes go to ``torch.empty`` as separate ints: it parses them ~0.7 us faster than one tuple, and
 ~1.4 us faster than a ``torch.Size``.
 ``tests/trace/test_fastpaths.py`` (CNN ops) and ``tests/trace/test_fastpaths_modern.py`` (the

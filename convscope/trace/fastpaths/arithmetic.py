@@ -17,8 +17,9 @@ from .layout import _dense, _like, _row_major
 def _same_layout_binary(x, other, alpha=1):
     """x + other (or -, *) of two tensors of one shape and dtype, both contiguous (a row-major
     output) or of one dense layout (laid out like x). The meta kernel works out broadcasting
-    and type promotion in Python (~0.4 ms, ~2 ms when it broadcasts); a broadcast of two row-major tensors is ``_broadcast_binary``'s, a
-    Python number ``_number_binary``'s; any other case (mixed dtypes or layouts) goes to it."""
+    and type promotion in Python (~0.4 ms, ~2 ms when it broadcasts); a broadcast of two
+    row-major tensors is ``_broadcast_binary``'s, a Python number ``_number_binary``'s; any
+    other case (mixed dtypes or layouts) goes to it."""
     if not isinstance(other, torch.Tensor):
         return _number_binary(x, other, alpha)
     if (other.dtype != x.dtype
