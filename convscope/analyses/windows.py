@@ -14,6 +14,7 @@ Receptive fields are ``analyses/receptive_field.py``'s: explain and sizes read t
 from __future__ import annotations
 
 from ..graph import Node, record
+from ..rules.matmul import ATTENTION_OPS  # noqa: F401  (re-exported beside MATMUL_OPS)
 
 # the names of a layer's spatial axes, by how many it has, and what one step along each is
 AXES = {1: ["length"], 2: ["height", "width"], 3: ["depth", "height", "width"]}
@@ -34,12 +35,6 @@ ADAPTIVE_OPS = ("aten._adaptive_avg_pool1d", "aten._adaptive_avg_pool2d",
                 "aten.adaptive_max_pool2d", "aten.adaptive_max_pool3d",
                 "aten.adaptive_avg_pool1d", "aten.adaptive_avg_pool2d")
 MATMUL_OPS = ("aten.addmm", "aten.mm", "aten.bmm", "aten.matmul", "aten.linear", "aten.baddbmm")
-# softmax(Q K^T) V in one op: two matrix products (the CPU's, trace.attention; the GPUs')
-ATTENTION_OPS = ("aten._scaled_dot_product_flash_attention_for_cpu",
-                 "aten._scaled_dot_product_flash_attention",
-                 "aten._scaled_dot_product_efficient_attention",
-                 "aten._scaled_dot_product_cudnn_attention",
-                 "aten._scaled_dot_product_attention_math", "aten.scaled_dot_product_attention")
 WINDOW_OPS = frozenset(CONV_OPS + MAX_POOL_OPS + AVG_POOL_OPS)
 VIEW_OPS = ("aten.view", "aten._unsafe_view", "aten.reshape", "aten.flatten", "aten.squeeze",
             "aten.unsqueeze", "aten.alias", "aten.clone", "aten.contiguous")

@@ -53,7 +53,8 @@ def baddbmm(node) -> Cost:
     return Cost(macs=a.shape[0] * a.shape[1] * a.shape[2] * b.shape[2], flops=out_numel(node))
 
 
-@rule(
+# softmax(Q K^T) V in one op: the CPU's fused op (trace.attention), the GPUs', the math one
+ATTENTION_OPS = (
     "aten._scaled_dot_product_flash_attention_for_cpu",
     "aten._scaled_dot_product_flash_attention",
     "aten._scaled_dot_product_efficient_attention",
@@ -61,6 +62,9 @@ def baddbmm(node) -> Cost:
     "aten._scaled_dot_product_attention_math",
     "aten.scaled_dot_product_attention",
 )
+
+
+@rule(*ATTENTION_OPS)
 def attention(node) -> Cost:
     q, k, v = node.args[0], node.args[1], node.args[2]
     batch = prod(q.shape[:-2])

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from ...graph import Ref
 from ..field import Field, merge
+from ..windows import ATTENTION_OPS
 from . import arg, dim_index, field_rule, ints, union_of_args
 
 
@@ -82,11 +83,7 @@ def matmul(node, field):
     return merge([p for p in paths if p is not None], out)
 
 
-@field_rule("aten._scaled_dot_product_flash_attention_for_cpu",
-            "aten._scaled_dot_product_flash_attention",
-            "aten._scaled_dot_product_efficient_attention",
-            "aten._scaled_dot_product_cudnn_attention", "aten._scaled_dot_product_attention_math",
-            "aten.scaled_dot_product_attention")
+@field_rule(*ATTENTION_OPS)
 def attention(node, field):
     """softmax(Q K^T) V in one op, as its math decomposition's products read it: an output row
     reads its query's row, every key and every value (and its row of the mask); the op's other

@@ -24,7 +24,8 @@ def _like(x: torch.Tensor) -> torch.Tensor:
     are x's own."""
     if _dense(x):
         return torch.empty_strided(x.shape, x.stride(), dtype=x.dtype, device=x.device)
-    return torch.empty_like(x)
+    found = _like_any_order(x)  # a transposed view: still x's strides
+    return torch.empty_like(x) if found is NotImplemented else found
 
 
 def _like_any_order(x: torch.Tensor):
