@@ -260,6 +260,9 @@ EXACT = {
                         .transpose(1, 2).reshape(x.shape), "3 s1"),
     "transposed_stride_1": (lambda x: F.conv_transpose2d(x, torch.ones(2, 2, 3, 3), padding=1),
                             "5 s1"),
+    # a scale factor given is what the kernel steps by (1/0.5 = 2), not 32/16: exact
+    "nearest_scale_one_half": (lambda x: F.interpolate(x, scale_factor=0.5), "3 s2"),
+    "nearest_scale_one_third": (lambda x: F.interpolate(x, scale_factor=1 / 3), "3 s3"),
     # rows as heads, columns as the sequence: the CPU's fused attention op (trace.attention)
     "attention_along_rows": (lambda x: F.scaled_dot_product_attention(
         *[x.permute(0, 2, 3, 1).contiguous()] * 3).permute(0, 3, 1, 2), "3xall s1x-"),
@@ -281,6 +284,10 @@ ESTIMATES = {
     "transposed_stride_2": (lambda x: F.conv_transpose2d(x, torch.ones(2, 2, 3, 3), stride=2,
                                                          padding=1), "~4 s1/2"),
     "adaptive_uneven": (lambda x: F.adaptive_avg_pool2d(x, 5), "~10 s6.4"),
+    # 32 * 0.34 -> 10 rows, but the kernel steps by 1/0.34 = 50/17, not 32/10
+    "nearest_scale_0.34": (lambda x: F.interpolate(x, scale_factor=0.34), "~3 s2.941"),
+    "bilinear_scale_0.34": (lambda x: F.interpolate(x, scale_factor=0.34, mode="bilinear"),
+                            "~4 s2.941"),
     "pixel_shuffle": (lambda x: F.pixel_shuffle(torch.cat([x, x], 1), 2), "~3 s1/2"),
 }
 

@@ -5,6 +5,7 @@ Each is the window rule r' = r + (k-1)*S, S' = s*S, P' = P + p*S on the input's 
 """
 from __future__ import annotations
 
+import struct
 from fractions import Fraction
 
 from . import arg, field_rule, ints, spatial_count, window_last
@@ -83,17 +84,43 @@ def upsample(node, field):
     nearest, exact_mode = "nearest" in node.packet, "exact" in node.packet
     taps = 1 if nearest else 4 if "bicubic" in node.packet else 2
     corners = not nearest and arg(node, 2, "align_corners") is True
+    steps = _source_steps(node, n, 2 if nearest else 3)
 
     def geometry(i):
         if corners and n_out[i] > 1:  # source = u*(n_in-1)/(n_out-1), taps around it
             return taps, Fraction(n_in[i] - 1, n_out[i] - 1), Fraction(taps - 1, 2), False
-        s = Fraction(n_in[i], n_out[i])
-        if nearest and not exact_mode:  # source = floor(u*s)
+        s = steps[i] or Fraction(n_in[i], n_out[i])
+        if nearest and not exact_mode:  # source = floor(u*s), but u itself or u >> 1 (torch's
+            if n_out[i] in (n_in[i], 2 * n_in[i]):  # nearest_idx) at 1x and 2x whatever s
+                s = Fraction(n_in[i], n_out[i])
             return 1, s, 0, s.denominator == 1
         # source centre (u + 1/2)*s - 1/2, with taps around it
         return taps, s, Fraction(taps, 2) - s / 2, nearest and s.denominator == 1
 
     return window_last(node, field, n, geometry)
+
+
+_SCALE_NAMES = {1: ("scales",), 2: ("scales_h", "scales_w"), 3: ("scales_d", "scales_h", "scales_w")}
+
+
+def _source_steps(node, n: int, first: int) -> list:
+    """Input positions per output position along each axis where the call gave a scale factor
+    (``F.interpolate(scale_factor=...)`` keeps it unless ``recompute_scale_factor``): the kernel
+    steps by 1/scale, in float32, not by n_in/n_out. None for an axis without one. ``first``:
+    where the scales start in the op's arguments (a list of them in a ``.vec`` overload)."""
+    if node.op.endswith(".vec"):
+        scales = list(arg(node, first, "scale_factors") or [None] * n)
+    else:
+        scales = [arg(node, first + i, name) for i, name in enumerate(_SCALE_NAMES[n])]
+    return [_step(scale) if scale else None for scale in scales]
+
+
+def _step(scale: float) -> Fraction:
+    """1/scale as the kernel has it (a float32). A step that is no whole number is shown as the
+    ratio it stands for (0.34 steps by 50/17), not as the float's own binary fraction."""
+    step = Fraction(struct.unpack("f", struct.pack("f", 1 / scale))[0])
+    meant = step.limit_denominator(1000)
+    return meant if meant.denominator != 1 else step
 
 
 @field_rule("aten.pixel_shuffle")
