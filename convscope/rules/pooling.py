@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from math import prod
 
-from . import Cost, out_numel, rule
+from . import FREE, Cost, out_numel, rule
 
 
 def _pair(value, dims: int) -> list[int]:
@@ -39,3 +39,32 @@ def embedding_bag(node) -> Cost:
     # multiply per value when per-sample weights scale it, one divide per output for mean
     divides = out_numel(node) if mode == 1 else 0
     return Cost(flops=looked_up * (2 if weighted else 1) + divides)
+
+
+@rule("aten.col2im")
+def col2im(node) -> Cost:
+    # nn.Fold: every patch value [N, C*kH*kW, L] is added into its output position
+    return Cost(flops=prod(node.args[0].shape))
+
+
+@rule("aten.scatter", "aten.scatter_", "aten.scatter_add", "aten.scatter_add_",
+      "aten.scatter_reduce", "aten.scatter_reduce_")
+def scatter(node) -> Cost:
+    # one add (or multiply, max, mean's sum) per position the index names; a plain scatter only
+    # copies. scatter_reduce's reduce is positional, scatter's keyword-only
+    reduces = "add" in node.packet or "reduce" in node.packet or "reduce" in node.kwargs
+    return Cost(flops=prod(node.args[2].shape)) if reduces else FREE
+
+
+@rule("aten.index_put", "aten.index_put_", "aten._index_put_impl", "aten._index_put_impl_")
+def index_put(node) -> Cost:
+    # x[idx] += v as index_put(accumulate=True): one add per value; without it, a copy
+    accumulate = node.args[3] if len(node.args) > 3 else node.kwargs.get("accumulate", False)
+    return Cost(flops=prod(node.args[2].shape)) if accumulate else FREE
+
+
+@rule("aten.index_add", "aten.index_add_")
+def index_add(node) -> Cost:
+    # one add per value of source (times alpha: one multiply more per value where alpha != 1)
+    alpha = node.kwargs.get("alpha", node.args[4] if len(node.args) > 4 else 1)
+    return Cost(flops=prod(node.args[3].shape) * (1 if alpha == 1 else 2))

@@ -1,5 +1,6 @@
 """Ops that do no arithmetic: views, copies, padding, concatenation, tensor creation, and the
-profiler's range markers."""
+profiler's range markers. Writes that add into their positions (scatter_add, index_put with
+accumulate, col2im) are reductions: ``pooling``."""
 from __future__ import annotations
 
 from . import free
@@ -16,11 +17,12 @@ free(*[f"aten.{op}" for op in [
     "clone", "contiguous", "_to_copy", "copy", "copy_", "cat", "stack", "constant_pad_nd",
     "pad", "reflection_pad1d", "reflection_pad2d", "reflection_pad3d", "replication_pad1d",
     "replication_pad2d", "replication_pad3d", "_pad_circular", "roll", "flip", "repeat",
-    "index", "index_select", "gather", "scatter", "embedding", "take", "masked_select",
-    "upsample_nearest1d", "upsample_nearest2d", "upsample_nearest3d", "_upsample_nearest_exact2d",
+    "index", "index_select", "gather", "embedding", "take", "masked_select",
+    "upsample_nearest1d", "upsample_nearest2d", "upsample_nearest3d", "_upsample_nearest_exact1d",
+    "_upsample_nearest_exact2d", "_upsample_nearest_exact3d",
     "pixel_shuffle", "pixel_unshuffle", "channel_shuffle", "native_channel_shuffle", "tril",
-    "triu", "lift_fresh_copy", "_unsafe_index", "index_put", "index_put_", "masked_scatter",
-    "im2col", "col2im", "_local_scalar_dense", "item", "max_unpool2d", "max_unpool3d",
+    "triu", "lift_fresh_copy", "_unsafe_index", "masked_scatter",
+    "im2col", "_local_scalar_dense", "item", "max_unpool2d", "max_unpool3d",
     # tensor creation
     "empty", "empty_like", "empty_strided", "zeros", "zeros_like", "ones", "ones_like", "full",
     "full_like", "fill", "fill_", "zero_", "arange", "scalar_tensor", "new_empty", "new_zeros",

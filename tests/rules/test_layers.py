@@ -223,6 +223,41 @@ def test_log_sigmoid_and_max_unpool_are_counted():
     assert report.totals.other_flops == 3 * 4 * 4 * 4 + 3 * 8 * 8 and not report.uncounted
 
 
+def test_fold_adds_every_patch_value_into_its_position():
+    fold = nn.Fold((8, 8), 3, padding=1)
+    report = convscope.analyze(fold, (18, 64), batch_size=2)  # 2 channels x 3 x 3, 64 patches
+    assert report.rows[0].output_shape == list(fold(torch.rand(2, 18, 64)).shape) == [2, 2, 8, 8]
+    assert report.totals.other_flops == 2 * 18 * 64 and not report.uncounted
+
+
+class _Writes(nn.Module):
+    """Every way of writing values into positions of a [2, 3, 4, 4] tensor: the ones that add
+    (or multiply) count one FLOP per value written, the plain ones copy."""
+
+    def forward(self, x):
+        y, index = torch.zeros_like(x), torch.zeros(x.shape, dtype=torch.long)
+        first = torch.tensor([0])
+        return [y.scatter(1, index, x, reduce="add"), y.scatter_add(1, index, x),
+                y.scatter_reduce(1, index, x, "amax"), y.scatter(1, index, 2.0, reduce="multiply"),
+                y.index_put((first,), x[:1], accumulate=True),
+                y.index_add(1, torch.tensor([0, 1]), x[:, :2]),
+                y.index_add(1, torch.tensor([0, 1]), x[:, :2], alpha=3.0),
+                y.scatter(1, index, x), y.index_put((first,), x[:1])]
+
+
+def test_writes_that_add_into_positions_count_one_flop_per_value_and_copies_none():
+    report = convscope.analyze(_Writes(), (3, 4, 4), batch_size=2)
+    per_node = {n.op: cost_of(n).flops for n in report.graph.nodes if cost_of(n).flops}
+    everything = 2 * 3 * 4 * 4
+    assert per_node == {"aten.scatter.reduce": everything, "aten.scatter_add.default": everything,
+                        "aten.scatter_reduce.two": everything,
+                        "aten.scatter.value_reduce": everything,
+                        "aten.index_put.default": everything // 2,  # x[:1]: one of two images
+                        "aten.index_add.default": 2 * 2 * 4 * 4 * 2}  # alpha's multiply: 2 per value
+    assert report.totals.other_flops == 4 * everything + everything // 2 + 2 * 2 * 4 * 4 * 3
+    assert not report.uncounted
+
+
 @pytest.mark.parametrize("train", [False, True])
 def test_spectral_norm_power_iteration_counts_its_matrix_vector_products(train):
     layer = nn.utils.parametrizations.spectral_norm(nn.Conv2d(3, 4, 3))
