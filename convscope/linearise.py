@@ -1,7 +1,7 @@
 """A linear twin of a model, for measuring receptive fields with gradients.
 
-The twin is a float64, eval-mode copy whose weights are all positive (1/fan_in), biases zero and
-floating buffers one, run under ``Linearised``: activations and batch norm pass their input
+The twin is a float64, eval-mode copy whose weights are all positive (1/fan_in times a value
+drawn from [1, 2)), biases zero and floating buffers one, run under ``Linearised``: activations and batch norm pass their input
 through, max pooling becomes average pooling over the same windows. It is then linear with
 positive weights, so the gradient of one output unit is nonzero exactly on the input positions
 that unit can see, with no cancellation and no dead ReLU: its extent is the receptive field.
@@ -150,6 +150,12 @@ def run_until(model: nn.Module, modules: list[nn.Module], x: torch.Tensor,
     return [seen.get(id(m)) for m in modules]
 
 
+def positive(shape, draw: torch.Generator) -> torch.Tensor:
+    """Values in [1, 2), float64, not all equal: a layer norm over channels of equal values (or
+    read by equal weights) is a constant, whose gradient would hide the field behind it."""
+    return 1.0 + torch.rand(shape, generator=draw, dtype=torch.float64)
+
+
 def linear_twin(model: nn.Module, layers: list[str], input_size) -> nn.Module:
     """The positive float64 copy of ``model`` (see the module docstring).
 
@@ -168,13 +174,14 @@ def linear_twin(model: nn.Module, layers: list[str], input_size) -> nn.Module:
     used: set = set()
     run_until(twin, [modules[name] for name in layers],
               torch.empty((1, *input_size), dtype=torch.float64, device="meta"), used)
+    draw = torch.Generator().manual_seed(0)
     for module in twin.modules():
         for name, p in module._parameters.items():
             if p is not None and p.is_meta and id(p) in used:
                 # 1/fan_in keeps activations near 1 however deep the model; biases add nothing
                 value = 0.0 if name == "bias" else 1.0 / prod(p.shape[1:]) if p.dim() > 1 else 1.0
                 module._parameters[name] = nn.Parameter(
-                    torch.full(p.shape, value, dtype=torch.float64), p.requires_grad)
+                    value * positive(p.shape, draw), p.requires_grad)
         for name, b in module._buffers.items():
             if b is not None and b.is_meta and id(b) in used:
                 # ones, not zeros: spectral norm divides by u . (W v) of its buffers u and v

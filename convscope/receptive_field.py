@@ -8,7 +8,8 @@ gradients on a real forward, the oracle the computed ones are tested against.
     '212 s32'
 
 ``measure`` runs real torch on purpose, on a linear twin of the model (``convscope.linearise``:
-float64, positive weights, activations as identity, max pooling as averaging). It backpropagates
+float64, positive weights, activations as identity, max pooling as averaging), from positive
+inputs that are not constant. It backpropagates
 from the middle unit of the layer and takes the extent of the nonzero input gradient: the size
 and, from the first position, the padding; a second unit one step further on gives the stride.
 The user's model is not changed.
@@ -24,7 +25,7 @@ from torch import nn
 from .analyses.field import Axis, Field, whole_axis
 from .analyses.receptive_field import ReceptiveFields, receptive_fields, row_output
 from .errors import ModelError, UsageError, names_hint
-from .linearise import linear_twin, run_until
+from .linearise import linear_twin, positive, run_until
 
 __all__ = ["Axis", "Field", "ReceptiveFields", "receptive_fields", "compute", "measure",
            "measure_layers"]
@@ -71,7 +72,7 @@ def measure_layers(model: nn.Module, input_size, layers: Sequence[str]) -> dict[
                              "as `convscope summary` lists them.", layer=layer)
     twin = linear_twin(model, layers, input_size)
     modules = dict(twin.named_modules())
-    source = torch.ones((2, *input_size), dtype=torch.float64, requires_grad=True)
+    source = _source(input_size)
     outputs = run_until(twin, [modules[name] for name in layers], source)
     return {layer: _field(twin, modules[layer], source, out, input_size, layer)
             for layer, out in zip(layers, outputs)}
@@ -108,6 +109,13 @@ def _field(twin, module, source, out, input_size, layer: str) -> Field:
     return Field(tuple(axes), tuple(range(2, 2 + spatial)), size)
 
 
+def _source(input_size) -> torch.Tensor:
+    """Two positive inputs, not constant: a layer norm over the channels of a constant input
+    gives a constant, and no gradient reaches the positions behind it."""
+    values = positive((2, *input_size), torch.Generator().manual_seed(1))
+    return values.requires_grad_()
+
+
 def _gradient(source, out, units) -> torch.Tensor:
     """d(sum over channels of unit ``units[k]`` of sample k)/d input, for every k at once.
 
@@ -128,7 +136,7 @@ def _extent(grad: torch.Tensor, axis: int) -> tuple[int, int]:
 
 def _sees_all(twin, module, input_size, lengths) -> list[bool]:
     """Per axis, whether every unit sees all of it: the first unit reaches the end, and back."""
-    source = torch.ones((2, *input_size), dtype=torch.float64, requires_grad=True)
+    source = _source(input_size)
     out = run_until(twin, [module], source)[0]
     grad = _gradient(source, out, [tuple(0 for _ in lengths), tuple(n - 1 for n in lengths)])
     return [_extent(grad[0], i)[1] == n - 1 and _extent(grad[1], i)[0] == 0

@@ -111,6 +111,10 @@ class Field:
     input_size: tuple[int, ...]
     aligned: bool = True
     known: bool = True
+    # per axis, None, or (step, units) where a view merged the axis into one dim with others:
+    # unit u of the axis is index u*step of that dim (a Linear on a channels-last [N, H, W, C]
+    # flattens it to [N*H*W, C]: W has step 1, H step W). Empty: every axis is a dim of its own
+    within: tuple[tuple[int, int] | None, ...] = ()
 
     @classmethod
     def of_input(cls, shape: Sequence[int], spatial: int) -> "Field":
@@ -133,8 +137,25 @@ class Field:
     def exceeds_input(self) -> tuple[bool, ...]:
         return tuple(not a.whole and a.size > n for a, n in zip(self.axes, self.input_size))
 
+    def released(self, dims) -> "Field":
+        """Every axis merged (``within``) into one of ``dims`` spread over its units and out of
+        the dim: an op that slides, crops or joins along such a dim moves positions of several
+        axes at once, which no field per axis can follow."""
+        if not self.within or not any(w is not None and d in dims
+                                      for w, d in zip(self.within, self.dims)):
+            return self
+        axes, kept, within = [], [], []
+        for a, d, w, n in zip(self.axes, self.dims, self.within, self.input_size):
+            merged = w is not None and d in dims
+            axes.append(a.spread(w[1], n) if merged else a)
+            kept.append(None if merged else d)
+            within.append(None if merged else w)
+        return replace(self, axes=tuple(axes), dims=tuple(kept), within=_within(within))
+
     def window(self, per_dim: dict[int, tuple]) -> "Field":
         """Apply (kernel, stride, padding, exact) to the axes held in the given dims."""
+        if self.within:
+            self = self.released(per_dim)  # noqa: PLW0642 (the same field, merged axes spread)
         axes = []  # a loop, not a generator: every conv and pool of a network comes here
         for a, d in zip(self.axes, self.dims):
             geometry = per_dim.get(d)
@@ -145,12 +166,16 @@ class Field:
         """Every unit of these dims now sees all of them (a reduction that keeps the dims)."""
         if not any(map(dims.__contains__, self.dims)):  # e.g. channels: no spatial axis touched
             return self
+        if self.within:
+            self = self.released(dims)  # noqa: PLW0642 (the same field, merged axes spread)
         axes = tuple(a.spread(shape[d], n) if d in dims else a
                      for a, d, n in zip(self.axes, self.dims, self.input_size))
         return replace(self, axes=axes)
 
     def shift(self, dim: int, offset, step=1) -> "Field":
         """Unit u of ``dim`` now reads unit u*step + offset (a crop, a split, a strided slice)."""
+        if self.within:
+            self = self.released({dim})  # noqa: PLW0642 (the same field, merged axes spread)
         axes = tuple(a.shift(offset).window(1, step, 0) if d == dim else a
                      for a, d in zip(self.axes, self.dims))
         return replace(self, axes=axes)
@@ -159,12 +184,42 @@ class Field:
         """Relabel dims (view, permute, squeeze); an axis whose dim maps to None is merged away."""
         if not self.known:
             return self
-        axes, dims = [], []
-        for a, d, n in zip(self.axes, self.dims, self.input_size):
+        axes, dims, within = [], [], list(self.within or [None] * len(self.axes))
+        for i, (a, d, n) in enumerate(zip(self.axes, self.dims, self.input_size)):
             target = None if d is None else new_dim(d)
-            axes.append(a.spread(shape[d], n) if d is not None and target is None else a)
+            if d is not None and target is None:
+                a = a.spread(within[i][1] if within[i] else shape[d], n)
+                within[i] = None
+            axes.append(a)
             dims.append(target)
-        return replace(self, axes=tuple(axes), dims=tuple(dims))
+        return replace(self, axes=tuple(axes), dims=tuple(dims), within=_within(within))
+
+    def reshaped(self, src: Sequence[int], dst: Sequence[int]) -> "Field":
+        """After a view of shape ``src`` as ``dst``. Each axis follows its units through the
+        row-major index: into a dim of its own, into one dim with others (``within``), or, when
+        they land in several dims, spread. A view back undoes a merge exactly: [N, H, W, C] ->
+        [N*H*W, C] -> [N, H, W, C'] keeps every unit's field."""
+        if not self.known:
+            return self
+        mapping = _reshape_map(list(src), list(dst))
+        src_strides, dst_strides = _row_major(src), _row_major(dst)
+        axes, dims, within = [], [], []
+        for i, (a, d, n) in enumerate(zip(self.axes, self.dims, self.input_size)):
+            w = self.within[i] if self.within else None
+            target = inside = None
+            if d is not None and w is None and d in mapping:  # a dim that survives as it is
+                target = mapping[d]
+            elif d is not None and (w is not None or src[d] > 1):
+                step, units = w or (1, src[d])  # units at a row-major step: where do they land?
+                target, step = _landing(src_strides[d] * step, units, dst, dst_strides)
+                if target is not None and (step, units) != (1, dst[target]):
+                    inside = (step, units)
+            if d is not None and target is None:
+                a = a.spread(w[1] if w else src[d], n)
+            axes.append(a)
+            dims.append(target)
+            within.append(inside)
+        return replace(self, axes=tuple(axes), dims=tuple(dims), within=_within(within))
 
     def settled(self, shape: Sequence[int]) -> "Field":
         """A unit alone on its axis (length 1) whose field covers the input sees all of it."""
@@ -211,6 +266,56 @@ class Field:
                 "exact": self.exact, "exceeds_input": list(self.exceeds_input)}
 
 
+def _within(within) -> tuple:
+    return tuple(within) if any(w is not None for w in within) else ()
+
+
+def _row_major(shape: Sequence[int]) -> list[int]:
+    strides, step = [], 1
+    for size in reversed(shape):
+        strides.append(step)
+        step *= size
+    return strides[::-1]
+
+
+def _landing(step: int, units: int, dst: Sequence[int], dst_strides: list[int]):
+    """The dim of ``dst`` that holds all ``units`` positions at this row-major ``step`` (each
+    dim's index is the row-major index // its stride % its size), and their step within it;
+    (None, step) when they straddle two dims."""
+    for j, (size, stride) in enumerate(zip(dst, dst_strides)):
+        if size > 1 and stride and step % stride == 0 and step * units <= stride * size:
+            return j, step // stride
+    return None, step
+
+
+def _reshape_map(src, dst) -> dict[int, int]:
+    """Dims of ``src`` that survive a reshape to ``dst`` one to one: [1,C,H,W]->[1,g,C/g,H,W]."""
+    mapping, i, j = {}, 0, 0
+    while i < len(src) and j < len(dst):
+        if src[i] == 1 and dst[j] != 1:
+            i += 1
+            continue
+        if dst[j] == 1 and src[i] != 1:
+            j += 1
+            continue
+        a, b, i0, j0 = src[i], dst[j], i, j
+        while a != b and a and b:  # grow the side that is behind until the products meet
+            if a < b and i + 1 < len(src):
+                i += 1
+                a *= src[i]
+            elif b < a and j + 1 < len(dst):
+                j += 1
+                b *= dst[j]
+            else:
+                return mapping
+        if a != b:
+            return mapping
+        if i == i0 and j == j0:
+            mapping[i] = j
+        i, j = i + 1, j + 1
+    return mapping
+
+
 def number(value) -> str:
     """``7``, ``3.5``, or ``1/2`` for a fractional stride below one."""
     value = Fraction(value)
@@ -239,6 +344,10 @@ def merge(paths: Sequence[tuple[Field, Sequence[int]]], out_shape: Sequence[int]
         return first  # x + x
     if not all(f.known for f, _ in paths):
         return first.unknown()
+    within = {f.within for f, _ in paths}
+    if len(within) > 1:  # merged by different views: no unit lines up with one of the other
+        paths = [(f.released(range(len(shape))), shape) for f, shape in paths]
+        within = {()}
     axes, dims, aligned = [], [], all(f.aligned for f, _ in paths)
     for index, n in enumerate(first.input_size):
         parts, targets = [], set()
@@ -256,4 +365,4 @@ def merge(paths: Sequence[tuple[Field, Sequence[int]]], out_shape: Sequence[int]
         axes.append(axis)
         dims.append(targets.pop() if targets else None)
         aligned = aligned and same
-    return Field(tuple(axes), tuple(dims), first.input_size, aligned)
+    return Field(tuple(axes), tuple(dims), first.input_size, aligned, within=within.pop())

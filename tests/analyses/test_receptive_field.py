@@ -260,6 +260,15 @@ EXACT = {
                         .transpose(1, 2).reshape(x.shape), "3 s1"),
     "transposed_stride_1": (lambda x: F.conv_transpose2d(x, torch.ones(2, 2, 3, 3), padding=1),
                             "5 s1"),
+    # a Linear on channels-last works on [N*H*W, C]: the view back gives each unit its field
+    "pointwise_linear_channels_last": (lambda x: F.conv2d(F.linear(
+        x.permute(0, 2, 3, 1), torch.ones(2, 2)).permute(0, 3, 1, 2), torch.ones(2, 2, 3, 3)),
+        "5 s1"),
+    "flatten_and_view_back": (lambda x: F.conv2d((x.flatten(2) * 2).view(x.shape),
+                                                 torch.ones(2, 2, 3, 3)), "5 s1"),
+    "einsum_over_channels": (lambda x: torch.einsum("bchw,cd->bdhw", x, torch.ones(2, 2)),
+                             "3 s1"),
+    "matmul_over_width": (lambda x: x @ torch.ones(32, 32), "3xall s1x-"),
     # a scale factor given is what the kernel steps by (1/0.5 = 2), not 32/16: exact
     "nearest_scale_one_half": (lambda x: F.interpolate(x, scale_factor=0.5), "3 s2"),
     "nearest_scale_one_third": (lambda x: F.interpolate(x, scale_factor=1 / 3), "3 s3"),
@@ -305,6 +314,48 @@ def test_fractional_strides_are_reported_as_estimates_within_one_position(case):
     for c, m in zip(field.axes, measured.axes):
         lo_c, lo_m = u * c.stride - c.padding, u * m.stride - m.padding
         assert abs(lo_c - lo_m) <= 1 and abs((lo_c + c.size) - (lo_m + m.size)) <= 1
+
+
+class ConvNeXtBlock(nn.Module):
+    """Depthwise 7x7, then layer norm and two Linears on channels-last, added to its input."""
+
+    def __init__(self, channels=4):
+        super().__init__()
+        self.dw = nn.Conv2d(channels, channels, 7, padding=3, groups=channels)
+        self.norm = nn.LayerNorm(channels)
+        self.pw1, self.pw2 = nn.Linear(channels, 4 * channels), nn.Linear(4 * channels, channels)
+
+    def forward(self, x):
+        y = self.pw2(F.gelu(self.pw1(self.norm(self.dw(x).permute(0, 2, 3, 1)))))
+        return x + y.permute(0, 3, 1, 2)
+
+
+def _convnext_like():
+    return nn.Sequential(OrderedDict(stem=nn.Conv2d(3, 4, 4, stride=4), block1=ConvNeXtBlock(),
+                                     down=nn.Conv2d(4, 4, 2, stride=2), block2=ConvNeXtBlock()))
+
+
+def test_convnext_blocks_keep_exact_fields_through_their_channels_last_linears():
+    model = _convnext_like()
+    assert_matches(model, (3, 224, 224), ["block1", "down", "block2"])
+    fields = {name: f.short() for name, f in computed(
+        model, (3, 224, 224), ["block1", "down", "block2"]).items()}
+    assert fields == {"block1": "28 s4", "down": "32 s8", "block2": "80 s8"}
+    # the batch is merged with the positions too ([N*H*W, C]): the same fields at batch 3
+    rows = convscope.analyze(model, (3, 224, 224), batch_size=3, depth=1).rows
+    assert {r.name: r.rf.short() for r in rows if r.name in fields} == fields
+
+
+def test_measure_sees_through_a_layer_norm_over_channels():
+    """A constant input, or equal weights, would make the layer norm's output a constant and
+    hide the residual branch (measured 8 s8): the real gradient of a random model says 32 s8."""
+    torch.manual_seed(0)
+    model = _convnext_like()[:3]
+    x = torch.rand(1, 3, 96, 96, requires_grad=True)
+    model(x)[0, :, 6, 6].sum().backward()
+    rows = x.grad[0].abs().sum((0, 2)).nonzero().flatten()
+    assert (rows[0].item(), rows[-1].item()) == (36, 67)  # 32 rows, from 6 * 8 - 12
+    assert rf.measure(model, (3, 96, 96), "down").short() == "32 s8"
 
 
 def test_ops_it_cannot_follow_are_unknown_and_listed():

@@ -23,6 +23,7 @@ def cat(node, field):
             shape = tuple(out)
         else:
             new, shape = dim_index(dim, len(t.shape)), t.shape
+            f = f.released({new})  # tokens of a flattened map and a class token: spread
             if f.known and new in f.dims:  # joined along a spatial axis: positions jump
                 return f.unknown()
         paths.append((f, shape))

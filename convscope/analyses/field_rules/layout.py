@@ -74,34 +74,6 @@ def split(node, field):
 
 # -- views and permutations ------------------------------------------------------------------
 
-def _reshape_map(src, dst) -> dict[int, int]:
-    """Dims of ``src`` that survive a reshape to ``dst`` one to one: [1,C,H,W]->[1,g,C/g,H,W]."""
-    mapping, i, j = {}, 0, 0
-    while i < len(src) and j < len(dst):
-        if src[i] == 1 and dst[j] != 1:
-            i += 1
-            continue
-        if dst[j] == 1 and src[i] != 1:
-            j += 1
-            continue
-        a, b, i0, j0 = src[i], dst[j], i, j
-        while a != b and a and b:  # grow the side that is behind until the products meet
-            if a < b and i + 1 < len(src):
-                i += 1
-                a *= src[i]
-            elif b < a and j + 1 < len(dst):
-                j += 1
-                b *= dst[j]
-            else:
-                return mapping
-        if a != b:
-            return mapping
-        if i == i0 and j == j0:
-            mapping[i] = j
-        i, j = i + 1, j + 1
-    return mapping
-
-
 @field_rule("aten.view", "aten._unsafe_view", "aten.reshape", "aten._reshape_alias",
             "aten.view_copy", "aten.squeeze", "aten.unsqueeze", "aten.flatten", "aten.unflatten",
             "aten.squeeze_", "aten.unsqueeze_", "aten.view_as", "aten.reshape_as")
@@ -109,8 +81,7 @@ def view(node, field):
     x, f = node.args[0], field(node.args[0])
     if f is None or not f.known:
         return f
-    mapping = _reshape_map(list(x.shape), list(node.outputs[0].shape))
-    return f.move(mapping.get, x.shape)  # spatial dims merged by a flatten are spread
+    return f.reshaped(x.shape, node.outputs[0].shape)
 
 
 @field_rule("aten.permute", "aten.transpose", "aten.t", "aten.transpose_", "aten.t_",
@@ -158,6 +129,7 @@ def reorder(node, field):
     else:
         indexed = [node.args[1]]
     touched = {dim_index(d, ndim) for d in indexed}
+    f = f.released(touched)  # positions moved along a merged dim: its axes spread
     return f.unknown() if touched & set(f.dims) else f
 
 
