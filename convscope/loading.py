@@ -7,6 +7,7 @@ import contextlib
 import difflib
 import importlib
 import importlib.util
+import inspect
 import sys
 from pathlib import Path
 
@@ -21,15 +22,21 @@ SPEC_HELP = ("MODEL is zoo:NAME, package.module:callable, path/to/file.py:callab
              "folder written by convscope train")
 
 
+# how a shell user writes them: "false" would otherwise stay a string, and a true one
+_WORDS = {"true": True, "false": False, "none": None, "null": None}
+
+
 def parse_args(pairs: list[str]) -> dict:
-    """``["num_classes=10", "alpha=0.5", "name=x"]`` -> values as Python literals where they parse."""
+    """``["num_classes=10", "alpha=0.5", "name=x", "aux_logits=false"]`` -> values as Python
+    literals where they parse (true, false and none in any case too), else the text."""
     kwargs = {}
     for pair in pairs:
         key, sep, raw = pair.partition("=")
         if not sep or not key.isidentifier():
             raise UsageError(f"--arg {pair!r} is not key=value; write e.g. --arg num_classes=10.")
         try:
-            kwargs[key] = ast.literal_eval(raw)
+            kwargs[key] = _WORDS[raw.strip().lower()] if raw.strip().lower() in _WORDS else (
+                ast.literal_eval(raw))
         except (ValueError, SyntaxError):
             kwargs[key] = raw
     return kwargs
@@ -100,6 +107,15 @@ def _check_arguments(target, kwargs: dict, spec: str) -> None:
     """Arguments the builder does not take, or required ones missing, as zoo.create says it,
     with how to give them on the command line."""
     zoo.check_arguments(target, kwargs, spec, how="; give values with --arg NAME=VALUE")
+    try:
+        params = inspect.signature(target).parameters
+    except (TypeError, ValueError):
+        return
+    for name, value in kwargs.items():
+        default = params[name].default if name in params else None
+        if isinstance(default, bool) and not isinstance(value, bool) and value not in (0, 1):
+            raise UsageError(f"--arg {name}={value!r}: {spec} takes true or false for {name} "
+                             f"(default {str(default).lower()}), e.g. --arg {name}=false.")
 
 
 def load_model(spec: str, kwargs: dict | None = None, shapes_only: bool = False

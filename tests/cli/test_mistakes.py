@@ -3,6 +3,8 @@ was expected and how to fix it, exit code 2, and no traceback (the CLI's sweep o
 the Python API's are pinned at the end)."""
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -194,6 +196,22 @@ def test_a_misspelt_argument_is_named_with_the_closest_one_not_as_the_one_missin
     assert mistake("summary", spec, "--input", "3x8x8", "--arg", "widht=3") == (
         f"error: {spec}: got an unexpected keyword argument 'widht' (did you mean 'width'?). It "
         "takes: width, classes; give values with --arg NAME=VALUE.")
+
+
+@pytest.mark.parametrize("word,params", [("false", 6_624_904), ("FALSE", 6_624_904),
+                                         ("0", 6_624_904), ("true", 13_004_888)])
+def test_a_flag_given_as_a_word_is_that_bool(word, params):
+    # "--arg aux_logits=false" stayed the text "false", which is true: the aux heads were built
+    result = runner.invoke(app, ["summary", "zoo:googlenet", "--arg", f"aux_logits={word}",
+                                 "--no-memory", "--format", "json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["totals"]["params"] == params
+
+
+def test_a_flag_given_a_value_that_is_no_bool_is_refused():
+    assert mistake("summary", "zoo:googlenet", "--arg", "aux_logits=maybe") == (
+        "error: --arg aux_logits='maybe': zoo:googlenet takes true or false for aux_logits "
+        "(default false), e.g. --arg aux_logits=false.")
 
 
 def test_a_zoo_models_arguments_are_checked_as_a_files_are():
