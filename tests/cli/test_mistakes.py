@@ -614,3 +614,20 @@ def test_a_weight_decay_of_text_and_a_budget_of_float_bytes():
     model = zoo.create("lenet5")
     assert convscope.largest_batch(model, (1, 32, 32), budget=1.5e9) == \
         convscope.largest_batch(model, (1, 32, 32), budget=1_500_000_000)
+
+
+@pytest.mark.parametrize("layer,size", [(nn.Conv2d, (3, 16, 16)), (nn.Conv1d, (3, 16)),
+                                        (nn.ConvTranspose2d, (3, 16, 16))])
+def test_a_kernel_size_of_zero_fails_as_the_cpu_fails_it(layer, size):
+    # the meta kernel takes it: a Conv2d with kernel_size=0 was [1, 8, 17, 17], exit 0
+    with pytest.warns(UserWarning, match="zero-element"):  # torch's, while building the layer
+        conv = layer(3, 8, 0)
+    with pytest.raises(RuntimeError, match="kernel size should be greater than zero"):
+        conv(torch.zeros(1, *size))
+    with pytest.raises(convscope.ModelError) as caught:
+        convscope.analyze(conv, size)
+    sizes = "kernel_width: 0" if layer is nn.Conv1d else "kernel_height: 0 kernel_width: 0"
+    assert str(caught.value) == (
+        f"the model's own forward ({layer.__name__}) failed in aten.convolution.default: kernel "
+        f"size should be greater than zero, but got {sizes}. Fix: a kernel_size of 1 or more "
+        "along every axis")

@@ -16,6 +16,12 @@ def _convolution(x, weight, bias, stride, padding, dilation, transposed, output_
     transposed one imports sympy on first use, ~1 s). Anything it would reject, and every other
     case (1-D/3-D, channels-last, where the meta and CPU kernels disagree on the layout, mixed
     dtypes), goes to it."""
+    kernel = weight.shape[2:]
+    if kernel and min(kernel) < 1:  # the meta kernel takes it and makes an output, the CPU's not
+        sizes = " ".join(f"kernel_{name}: {k}" for name, k in zip(
+            ("depth", "height", "width")[3 - len(kernel):], kernel))
+        raise RuntimeError(f"kernel size should be greater than zero, but got {sizes}. Fix: "
+                           "a kernel_size of 1 or more along every axis")
     if groups < 1 or len(stride) != 2 or len(padding) != 2 or len(dilation) != 2:
         return NotImplemented
     xs, ws = x.shape, weight.shape  # each read makes a new torch.Size: read once
