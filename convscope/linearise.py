@@ -1,10 +1,11 @@
 """A linear twin of a model, for measuring receptive fields with gradients.
 
 The twin is a float64, eval-mode copy whose weights are all positive (1/fan_in times a value
-drawn from [1, 2)), biases zero and floating buffers one, run under ``Linearised``: activations and batch norm pass their input
-through, max pooling becomes average pooling over the same windows. It is then linear with
-positive weights, so the gradient of one output unit is nonzero exactly on the input positions
-that unit can see, with no cancellation and no dead ReLU: its extent is the receptive field.
+drawn from [1, 2)), biases zero and floating buffers one, run under ``Linearised``: activations
+and batch norm pass their input through, max pooling becomes average pooling over the same
+windows. It is then linear with positive weights, so the gradient of one output unit is nonzero
+exactly on the input positions that unit can see, with no cancellation and no dead ReLU: its
+extent is the receptive field.
 1/fan_in keeps activations near one at any depth; float64 keeps the corner gradients (about
 9**-depth) from underflowing.
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 import sys
 import traceback
 from pathlib import Path
@@ -38,11 +39,31 @@ def friendly(command):
         except Exception as exc:  # a bug of ours: say so, briefly
             if debug:
                 traceback.print_exc()
+            limit = beyond_limits(exc)
+            if limit:
+                err.print(f"error: {limit}", markup=False)
+                raise typer.Exit(2) from None
             err.print(f"internal error: {type(exc).__name__}: {exc}\n(rerun with --debug for "
                       "the traceback, and please report it)", markup=False)
             raise typer.Exit(1)
 
     return run
+
+
+def beyond_limits(exc: Exception) -> str | None:
+    """The message for what torch refuses as too large, wherever a command meets it: a number
+    past int64, or a real tensor past the machine's memory. None for anything else."""
+    text = str(exc)
+    if isinstance(exc, OverflowError) or "Overflow when unpacking long" in text:
+        return (f"a number is too large for PyTorch, which takes at most {2**63 - 1:,} "
+                f"(2**63 - 1) ({type(exc).__name__}: {text.splitlines()[0]}).")
+    if isinstance(exc, MemoryError) or "can't allocate memory" in text:
+        found = re.search(r"allocate (\d+) bytes", text)
+        needed = f" of {int(found.group(1)) / 2**30:,.1f} GiB" if found else ""
+        return (f"this machine does not have the memory for a real tensor{needed} (a real forward, "
+                "training or pictures): use a smaller --batch or input size; summary, explain, "
+                "memory and rf without --real use shape-only tensors, which take none.")
+    return None
 
 
 def parse_dtype(name: str):

@@ -631,3 +631,15 @@ def test_a_kernel_size_of_zero_fails_as_the_cpu_fails_it(layer, size):
         f"the model's own forward ({layer.__name__}) failed in aten.convolution.default: kernel "
         f"size should be greater than zero, but got {sizes}. Fix: a kernel_size of 1 or more "
         "along every axis")
+
+
+def test_numbers_past_int64_and_tensors_past_the_memory_are_usage_errors():
+    # both were "internal error: ... please report it", exit 1, with C++ frames for the first
+    assert mistake("conv", "--input", "3x8x8", "-o", "4", "-k", "99999999999999999999").startswith(
+        "error: a number is too large for PyTorch, which takes at most "
+        "9,223,372,036,854,775,807 (2**63 - 1) (TypeError: ")
+    assert mistake("summary", "zoo:simple_cnn", "--real", "--batch", "100000000",
+                   "--no-memory") == (
+        "error: this machine does not have the memory for a real tensor of 292.1 GiB (a real "
+        "forward, training or pictures): use a smaller --batch or input size; summary, explain, "
+        "memory and rf without --real use shape-only tensors, which take none.")

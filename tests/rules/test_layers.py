@@ -253,7 +253,8 @@ def test_writes_that_add_into_positions_count_one_flop_per_value_and_copies_none
                         "aten.scatter_reduce.two": everything,
                         "aten.scatter.value_reduce": everything,
                         "aten.index_put.default": everything // 2,  # x[:1]: one of two images
-                        "aten.index_add.default": 2 * 2 * 4 * 4 * 2}  # alpha's multiply: 2 per value
+                        # the second index_add, with alpha's multiply: 2 per value
+                        "aten.index_add.default": 2 * 2 * 4 * 4 * 2}
     assert report.totals.other_flops == 4 * everything + everything // 2 + 2 * 2 * 4 * 4 * 3
     assert not report.uncounted
 

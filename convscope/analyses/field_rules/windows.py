@@ -100,7 +100,8 @@ def upsample(node, field):
     return window_last(node, field, n, geometry)
 
 
-_SCALE_NAMES = {1: ("scales",), 2: ("scales_h", "scales_w"), 3: ("scales_d", "scales_h", "scales_w")}
+_SCALE_NAMES = {1: ("scales",), 2: ("scales_h", "scales_w"),
+                3: ("scales_d", "scales_h", "scales_w")}
 
 
 def _source_steps(node, n: int, first: int) -> list:
