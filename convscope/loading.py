@@ -118,6 +118,14 @@ def _check_arguments(target, kwargs: dict, spec: str) -> None:
                              f"(default {str(default).lower()}), e.g. --arg {name}=false.")
 
 
+def refuse_run_arguments(spec: str, kwargs: dict) -> None:
+    """A run's model is rebuilt with the arguments it recorded: others would be ignored."""
+    if kwargs:
+        raise UsageError(f"--arg {', '.join(kwargs)}: {spec} is a run, whose model is rebuilt "
+                         "as it was trained, with the arguments it recorded; --arg builds a "
+                         "MODEL spec (zoo:NAME, file.py:NAME).")
+
+
 def load_model(spec: str, kwargs: dict | None = None, shapes_only: bool = False
                ) -> tuple[nn.Module, str]:
     """Build the model a spec names; returns it with a display name.
@@ -127,6 +135,7 @@ def load_model(spec: str, kwargs: dict | None = None, shapes_only: bool = False
     """
     kwargs = kwargs or {}
     if is_run(spec):
+        refuse_run_arguments(spec, kwargs)
         model, run = load_trained_model(spec)
         return model, run.name
     if spec.startswith("zoo:"):

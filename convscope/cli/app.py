@@ -104,7 +104,7 @@ def load_network_and_run(model: str, args: list[str], input: Optional[str],
                          shapes_only: bool = True):
     """``load_network``, and the ``checkpoint.Run`` a run folder holds (None for any other
     MODEL): best.pt is read once, for the weights, the default input and the recipe."""
-    from ..loading import default_input, load_model, parse_args
+    from ..loading import default_input, load_model, parse_args, refuse_run_arguments
     from ..trace.inputs import parse_input
     from ..train.checkpoint import is_run, load_trained_model
 
@@ -112,6 +112,7 @@ def load_network_and_run(model: str, args: list[str], input: Optional[str],
     try:
         kwargs = parse_args(args)
         if is_run(model):
+            refuse_run_arguments(model, kwargs)
             network, run = load_trained_model(model)
             name = run.name
         else:
