@@ -47,6 +47,10 @@ class TrainOptions:
                             ("--weight-decay", self.weight_decay), ("--workers", self.workers)):
             if value < 0:
                 raise UsageError(f"{flag} cannot be negative, got {value}; give 0 or more.")
+        if self.momentum >= 1:
+            raise UsageError(f"--momentum must be below 1, got {self.momentum:g}: at 1 or more "
+                             "SGD's velocity keeps every past gradient and grows without bound; "
+                             "try 0.9.")
 
     def to_dict(self) -> dict:
         return asdict(self)

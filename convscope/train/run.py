@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import inspect
+import math
 from dataclasses import replace
 from pathlib import Path
 from typing import Protocol
@@ -76,6 +77,8 @@ def _train(model, options, model_args, input_size, out, progress, device, world)
         checked = validate(network, val_loader, device)
         step_schedule(schedule, checked.loss)
         record = epoch_record(epoch, lr, fit, checked, world)
+        if not math.isfinite(record["train_loss"]):
+            raise UsageError(_diverged(record, options, run, out))
         is_best = not run.best or record["val_accuracy"] > run.best["val_accuracy"]
         run = replace(run, epoch=epoch, metrics=record, history=run.history + [record],
                       best=record if is_best else run.best, path=out)
@@ -86,6 +89,16 @@ def _train(model, options, model_args, input_size, out, progress, device, world)
         progress.end_epoch(record, is_best)
     progress.finish(run)
     return network, run
+
+
+def _diverged(record: dict, options: TrainOptions, run: Run, out) -> str:
+    """What to change when the loss is no longer a number: the weights are lost with it."""
+    kept = (f"; {out} keeps the checkpoints of epoch {run.epoch}" if run.epoch and out is not None
+            else "")
+    momentum = f", --momentum {options.momentum:g}" if options.optimizer == "sgd" else ""
+    return (f"training diverged in epoch {record['epoch']}: the training loss is "
+            f"{record['train_loss']} (--optimizer {options.optimizer}, --lr {options.lr:g}"
+            f"{momentum}). Lower the learning rate, e.g. --lr {options.lr / 10:g}{kept}.")
 
 
 def epoch_record(epoch: int, lr: float, fit: Pass, checked: Pass, world: World) -> dict:

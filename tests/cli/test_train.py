@@ -289,3 +289,29 @@ def test_evaluate_on_data_whose_class_names_differ_says_classes_match_by_positio
                             "position, and 1 of their names differs: 'pale' as 'light'.\n")
     # scored against the run's names, in the data's order
     assert "light" in other.stdout and "pale" not in other.stdout
+
+
+def test_a_loss_that_is_no_longer_a_number_stops_training_with_what_to_change(tmp_path):
+    # every epoch printed "train loss nan", the NaN epoch was saved as the best, and it exited 0
+    result = invoke("train", "zoo:simple_cnn", "--lr", 1e6, "--epochs", 2, "--out", tmp_path)
+    assert result.exit_code == 2, result.output
+    assert result.stderr.strip().splitlines()[-1] == (
+        "error: training diverged in epoch 1: the training loss is nan (--optimizer sgd, --lr "
+        "1e+06, --momentum 0.9). Lower the learning rate, e.g. --lr 100000.")
+    assert not list(tmp_path.iterdir())  # no checkpoint of a network of NaNs
+
+
+def test_momentum_of_one_or_more_is_refused():
+    result = invoke("train", "zoo:simple_cnn", "--momentum", 2, "--epochs", 1)
+    assert result.exit_code == 2 and result.stderr == (
+        "error: --momentum must be below 1, got 2: at 1 or more SGD's velocity keeps every past "
+        "gradient and grows without bound; try 0.9.\n")
+
+
+def test_arguments_for_a_run_are_refused_not_ignored(run_folder):
+    # `summary RUN --arg num_classes=3` showed the run's 10 classes and exited 0
+    out, _ = run_folder
+    result = invoke("summary", out, "--arg", "num_classes=3")
+    assert result.exit_code == 2 and result.stderr == (
+        f"error: --arg num_classes: {out} is a run, whose model is rebuilt as it was trained, "
+        "with the arguments it recorded; --arg builds a MODEL spec (zoo:NAME, file.py:NAME).\n")
