@@ -198,7 +198,13 @@ def test_data_dependent_message_points_at_the_users_line_and_says_what_it_does(t
         "`if x.mean().item() > 0:`: aten._local_scalar_dense.default reads a Python number "
         "from a tensor, as .item(), float(t), int(t), bool(t) and `if t:` do.")
     mask = invoke("summary", f"{source}:Net", "--input", "3x8x8", "--arg", "kind=mask")
-    assert mask.exit_code == 2 and "--real" in mask.output
+    assert mask.exit_code == 2 and " ".join(mask.output.split()).endswith(
+        "`convscope summary` and `convscope rf` take --real (Python: analyze(..., real=True)) to "
+        "analyse it with a real random input; explain, memory and sizes work on shape-only "
+        "tensors only.")
+    # explain has no --real: it said "Run with --real", and --real was "No such option"
+    assert "take --real" in invoke("explain", f"{source}:Net", "--input", "3x8x8", "--arg",
+                                   "kind=mask").output
     assert "needs real tensor values at picky.py:11: `return x[x > 0]`: aten.index.Tensor " \
            "(aten.nonzero.default) makes a tensor whose size depends on the values" in " ".join(
                mask.output.split())

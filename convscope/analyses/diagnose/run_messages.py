@@ -68,8 +68,9 @@ def _data(failure, finding, ctx) -> str:
     does = next((text for name, text in VALUE_READS.items() if name in ops), None)
     return (f"{finding.where} needs real tensor values{' at ' + line if line else ''}: {ops}"
             f"{' ' + does if does else ''}. Shape-only analysis cannot follow control flow that "
-            "reads tensor values (.item(), data-dependent shapes). Run with --real (Python: "
-            "real=True) to analyse with a real random input.")
+            "reads tensor values (.item(), data-dependent shapes). `convscope summary` and "
+            "`convscope rf` take --real (Python: analyze(..., real=True)) to analyse it with a "
+            "real random input; explain, memory and sizes work on shape-only tensors only.")
 
 
 def _dtype(failure, finding, ctx) -> str:
