@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from math import prod
 
 from .explain import flattened_shape
-from .windows import window_of
+from .windows import ADAPTIVE_OPS, window_of
 
 NOTES_VGG16 = {"memory": 24_000_000, "memory_text": "24M (~93MB)", "params_text": "138M"}
 
@@ -61,9 +61,19 @@ def _row(graph, row) -> TableRow | None:
             kernel = window.kernel[0] if len(set(window.kernel)) == 1 else \
                 "x".join(map(str, window.kernel))
             return TableRow(f"POOL{kernel}", _hwc(out), prod(out[1:]), 0, ())
-        if node.packet == "aten.addmm":
-            inputs, outputs = node.args[2].shape
-            before = flattened_shape(graph, node.args[1])
+        # global pooling, 7x7 -> 1x1, is a POOL7; to 1x1 PyTorch runs it as a mean
+        if node.packet in ADAPTIVE_OPS or (row.type.startswith("Adaptive") and node.args
+                                           and len(node.args[0].shape) == len(out)):
+            sizes = [n // o if n % o == 0 else f"{n}→{o}"
+                     for n, o in zip(node.args[0].shape[2:], out[2:])]
+            if set(sizes) == {1}:
+                return None  # VGG's 7x7 -> 7x7 at 224 pixels: nothing pooled, no row
+            kernel = sizes[0] if len(set(sizes)) == 1 else "x".join(map(str, sizes))
+            return TableRow(f"POOL{kernel}", _hwc(out), prod(out[1:]), 0, ())
+        if node.packet in ("aten.addmm", "aten.mm"):  # a Linear with a bias, and without
+            x, weight = node.args[-2:] if node.packet == "aten.addmm" else node.args[:2]
+            inputs, outputs = weight.shape
+            before = flattened_shape(graph, x)
             flat = before is not None and prod(before[1:]) == inputs
             factors = (*_hwc(before), outputs) if flat else (inputs, outputs)
             return TableRow("FC", _hwc(out), prod(out[1:]), inputs * outputs, factors, fc=True)

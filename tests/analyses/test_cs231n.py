@@ -4,6 +4,7 @@ from __future__ import annotations
 import re
 
 import torch
+from torch import nn
 
 import convscope
 from convscope import zoo
@@ -85,3 +86,15 @@ def test_other_models_get_the_table_without_the_vgg16_remark():
     assert "CONV5-6: [28x28x6]  memory:  28*28*6=4.7K   weights: (5*5*1)*6 = 150" in text
     assert "FC: [1x1x120]  memory:  120   weights: 5*5*16*120 = 48,000" in text
     assert "remark" not in text
+
+
+def test_a_linear_without_bias_and_a_global_pooling_get_their_rows():
+    # a bias-free Linear (aten.mm, not addmm) had no FC row, and its weights were counted as
+    # biases; AdaptiveAvgPool2d(1) (a mean on the CPU) had no POOL row and no memory
+    model = nn.Sequential(nn.Conv2d(3, 8, 3, bias=False), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+                          nn.Linear(8, 10, bias=False))
+    table = cs231n_table(convscope.analyze(model, (3, 8, 8)))
+    assert [(r.label, r.shape, r.memory, r.weights) for r in table.rows] == [
+        ("INPUT", (8, 8, 3), 192, 0), ("CONV3-8", (6, 6, 8), 288, 216),
+        ("POOL6", (1, 1, 8), 8, 0), ("FC", (1, 1, 10), 10, 80)]
+    assert (table.memory, table.weights, table.biases) == (498, 296, 0)
