@@ -3,12 +3,16 @@ from __future__ import annotations
 
 import csv
 import io
+from collections import Counter
 
+from ..rules import find_rule
 from .json import row_dict
 
-# saved_bytes last: added with the training-memory column of the table (empty when not computed)
+# saved_bytes: added with the training-memory column of the table (empty when not computed);
+# uncounted: the row's ops convscope has no rule for ("aten.fractional_max_pool2d.default x1"),
+# which the other formats list under the table: a 0 in flops is then no count
 COLUMNS = ["name", "type", "depth", "output_shape", "params", "trainable_params", "macs",
-           "other_flops", "flops", "output_bytes", "saved_bytes"]
+           "other_flops", "flops", "output_bytes", "saved_bytes", "uncounted"]
 
 
 def _shape(row) -> str:
@@ -17,12 +21,18 @@ def _shape(row) -> str:
     return "; ".join(" ".join(map(str, s)) for s in shapes)
 
 
+def _uncounted(report, row) -> str:
+    ops = Counter(node.op for node in (report.graph.nodes[i] for i in row.nodes)
+                  if find_rule(node) is None) if report.uncounted else {}
+    return "; ".join(f"{op} x{n}" for op, n in sorted(ops.items()))
+
+
 def render_csv(report) -> str:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(COLUMNS)
     for row in report.rows:
-        data = row_dict(row)
+        data = row_dict(row) | {"uncounted": _uncounted(report, row)}
         writer.writerow([_shape(row) if c == "output_shape" else
                          "" if data[c] is None else data[c] for c in COLUMNS])
     return buffer.getvalue()

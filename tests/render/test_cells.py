@@ -61,6 +61,9 @@ def test_csv_carries_the_json_values_of_every_row_several_outputs_and_saved_byte
         assert len(lines) == len(rows)
         for line, row in zip(lines, rows):
             for key, text in line.items():
+                if key == "uncounted":  # the JSON's is the model's, under "uncounted"
+                    assert text == ""
+                    continue
                 value = row[key]
                 if key == "output_shape":
                     shapes = value if isinstance(value[0], list) else [value]
@@ -82,3 +85,12 @@ def test_human_units_never_print_a_thousand_of_a_unit():
     # 2**20 - 1 bytes = 1,023.999 KiB rounds to 1,024.00 KiB: it is 1.00 MiB
     assert [units.nbytes(v) for v in (1023, 2**20 - 1, 2**20 - 6, 2**30 - 1)] == [
         "1,023 B", "1.00 MiB", "1,023.99 KiB", "1.00 GiB"]
+
+
+def test_csv_names_each_rows_ops_that_are_not_counted():
+    # the table, markdown and JSON list them; a CSV row of 0 FLOPs said nothing
+    model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.FractionalMaxPool2d(2, output_size=(5, 5)))
+    lines = convscope.analyze(model, (3, 16, 16)).to_csv().splitlines()
+    assert lines[0].endswith(",saved_bytes,uncounted")
+    assert lines[1].endswith(",3136,,") and lines[2] == (
+        "1,FractionalMaxPool2d,1,1 4 5 5,0,0,0,0,0,400,,aten.fractional_max_pool2d.default x1")
