@@ -643,3 +643,23 @@ def test_numbers_past_int64_and_tensors_past_the_memory_are_usage_errors():
         "error: this machine does not have the memory for a real tensor of 292.1 GiB (a real "
         "forward, training or pictures): use a smaller --batch or input size; summary, explain, "
         "memory and rf without --real use shape-only tensors, which take none.")
+
+
+def test_inputs_of_two_dtypes_are_sent_to_input_data_not_round_in_a_loop(tmp_path):
+    # --dtype int64 for the ids made the image integer, and that message asked for float32
+    (tmp_path / "two.py").write_text(
+        "from torch import nn\n"
+        "class TwoIn(nn.Module):\n"
+        "    def __init__(self):\n"
+        "        super().__init__()\n"
+        "        self.c, self.e = nn.Conv2d(3, 4, 3), nn.Embedding(10, 4)\n"
+        "    def forward(self, x, ids):\n"
+        "        return self.c(x).mean((2, 3)) + self.e(ids).mean(1)\n")
+    spec = f"{tmp_path}/two.py:TwoIn"
+    way_out = ("With several inputs, dtype= (CLI: --dtype) sets every input's: for inputs of "
+               "different dtypes (an image and ids) pass example tensors, input_data=(torch.rand("
+               "1, 3, 32, 32), torch.zeros(1, 10, dtype=torch.long)) with your sizes, in Python; "
+               "the CLI has no dtype per input.")
+    for dtype in ("float32", "int64"):
+        assert mistake("summary", spec, "--input", "3x8x8,5", "--dtype", dtype).endswith(way_out)
+    assert not mistake("summary", "zoo:lenet5", "--dtype", "int64").endswith(way_out)

@@ -75,8 +75,9 @@ def _data(failure, finding, ctx) -> str:
 
 def _dtype(failure, finding, ctx) -> str:
     op = failure.node.op if failure.node is not None else "one op"
-    return dtype_text(finding.where, op, dtypes_met(failure), ctx.dtypes(finding.layer),
+    text = dtype_text(finding.where, op, dtypes_met(failure), ctx.dtypes(finding.layer),
                       ctx.dtypes(None))
+    return text + (_several_dtypes(ctx) if "CLI: --dtype" in text else "")
 
 
 def _indices(failure, finding, ctx) -> str:
@@ -86,7 +87,18 @@ def _indices(failure, finding, ctx) -> str:
     return (f"{finding.where}: index dtype: it takes integer indices (int64 or int32), but the "
             f"tensor arriving is {got}. Fix: analyse with an integer input, dtype=torch.int64 "
             "(CLI: --dtype int64), or pass example tensors with input_data; the dtype is the "
-            "input's only, parameters keep their own.")
+            "input's only, parameters keep their own." + _several_dtypes(ctx))
+
+
+def _several_dtypes(ctx) -> str:
+    """With several inputs, the dtype fix for one would break another: --dtype int64 for the ids
+    makes the image integer too, and the next message asks for float32 again."""
+    if len(ctx.input_shapes) < 2:
+        return ""
+    return (" With several inputs, dtype= (CLI: --dtype) sets every input's: for inputs of "
+            "different dtypes (an image and ids) pass example tensors, input_data=(torch.rand(1, "
+            "3, 32, 32), torch.zeros(1, 10, dtype=torch.long)) with your sizes, in Python; the "
+            "CLI has no dtype per input.")
 
 
 def _other(failure, finding, ctx) -> str:
