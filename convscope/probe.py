@@ -85,9 +85,12 @@ def checked_step(model: nn.Module, spec: InputSpec, *, one_input: bool = False) 
 
 
 def _at(spec: InputSpec, side: int) -> InputSpec:
-    """``spec`` with every spatial dim of the first input set to ``side``."""
+    """``spec`` with every spatial dim of the first input set to ``side``, and of every other
+    input of the first's shape (two views of one image, added together), which must follow it."""
     first = spec.args[0]
-    return replace(spec, args=((first[0], *([side] * (len(first) - 1))), *spec.args[1:]))
+    resized = (first[0], *([side] * (len(first) - 1)))
+    return replace(spec, args=tuple(resized if tuple(a) == tuple(first) else a
+                                    for a in spec.args))
 
 
 class _Sides:

@@ -91,7 +91,14 @@ def render_sizes(report, name: str) -> str:
              f"{name}: input {channels}x{'x'.join('HWD'[:n])} (square sizes; each side follows "
              f"the same rule)"]
     if report.smallest is None:
-        lines.append("no input size up to 4096 runs: see the error `convscope summary` gives")
+        at = "x".join(map(str, given)) if given else ""
+        if not (given and report.given_runs):
+            lines.append("no input size up to 4096 runs: see the error `convscope summary` gives")
+        else:  # a model that takes only one width, say: squares never fit it
+            lines.append(f"no square input up to 4096 runs, but {at} does: the sizes that run "
+                         "are not square, and this command scans square ones only")
+            lines += [f"at {at}:"] + [f"  {d.text()}" for d in report.drops_given] if \
+                report.drops_given else [f"at {at}: no layer drops {pixels}"]
         return "\n".join(lines) + "\n"
     lines.append(f"smallest input that runs: {'x'.join(map(str, report.smallest))}")
     largest = "x".join(map(str, (channels, *[report.largest] * n)))
@@ -103,7 +110,8 @@ def render_sizes(report, name: str) -> str:
                  f"(larger ones not tried: --max)")
     strided = [s for s in report.strided if not s.skips]
     if strided:
-        names = ", ".join(f"{s.layer} (stride {'x'.join(map(str, s.stride))})" for s in strided)
+        names = ", ".join(dict.fromkeys(  # a layer called twice is one layer
+            f"{s.layer} (stride {'x'.join(map(str, s.stride))})" for s in strided))
         lines.append(f"strided layers: {names}; the pattern repeats every {report.period} "
                      f"{pixels}")
     for skip in (s for s in report.strided if s.skips):
@@ -119,7 +127,8 @@ def render_sizes(report, name: str) -> str:
         if not report.given_runs:
             lines.append(f"at {at}: the network does not run (`convscope summary` says why)")
         elif report.drops_given:
-            lines += [f"at {at}:"] + [f"  {d.text()}" for d in report.drops_given]
+            lines += [f"at {at}:"] + list(dict.fromkeys(f"  {d.text()}"
+                                                        for d in report.drops_given))
         else:
             lines.append(f"at {at}: no layer drops {pixels}")
     return "\n".join(lines) + "\n"

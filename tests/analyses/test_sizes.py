@@ -279,3 +279,38 @@ def test_a_layer_that_grows_a_1x1_map_is_no_broadcast(build, rule):
                   if runs_for_real(model, (3, s, s))
                   and dropped(attempt(model, make_spec((3, s, s)))) == ())
     assert report.clean == truth
+
+
+class _TwoViews(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3, stride=2)
+
+    def forward(self, x, y):
+        return self.conv(x) + self.conv(y)
+
+
+def test_inputs_shaped_like_the_first_follow_it():
+    # only the first input grew: "largest input that runs: 3x4x4" for a model that runs at any
+    # size, and "no size up to 4 passes", each drop listed twice
+    report = size_report(_TwoViews(), make_spec([(3, 16, 16), (3, 16, 16)]))
+    assert (report.smallest, report.largest, report.limit) == ((3, 3, 3), None, 32)
+    assert report.clean[:4] == (3, 5, 7, 9)
+    model = _TwoViews()
+    for side in (report.smallest[1], *report.clean[:3], 32):
+        x = torch.zeros(1, 3, side, side)
+        assert model(x, x).shape[2] == (side - 3) // 2 + 1
+    text = render_sizes(report, "TwoViews")
+    assert "strided layers: conv (stride 2x2); the pattern repeats every 2 pixels" in text
+    assert text.count("never looks at the last 1 row") == 1
+
+
+def test_a_model_no_square_fits_says_so_and_reads_the_input_given():
+    # "no input size up to 4096 runs" about a model that runs at the 1x29x9 it was given
+    rect = nn.Sequential(nn.Conv2d(1, 2, (5, 1), stride=(4, 1)), nn.Flatten(),
+                         nn.Linear(2 * 7 * 9, 3))
+    report = size_report(rect, make_spec((1, 29, 9)))
+    assert report.smallest is None and report.given_runs
+    assert render_sizes(report, "rect").splitlines()[1:] == [
+        "no square input up to 4096 runs, but 1x29x9 does: the sizes that run are not square, "
+        "and this command scans square ones only", "at 1x29x9: no layer drops pixels"]

@@ -34,5 +34,6 @@ class Context:
 
     def smallest_text(self) -> str:
         found = self.smallest() if self.smallest is not None else None
-        return f"the smallest input that works is {dims(found)}" if found else \
-            "no input size up to 4096 works"
+        return f"the smallest input that works is {dims(found)}" if found else (
+            "no square input (side x side) up to 4096 works; the size this layer needs may not "
+            "be square")
