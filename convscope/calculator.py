@@ -134,6 +134,11 @@ def _keep_line(sizes, kernels, strides, dilations, run, max_padding=None) -> str
         return (f"same size: padding={pad_text} keeps {'x'.join(str(f[0]) for f in found)} "
                 f"(P = D(K−1)/2 = {d}·({k}−1)/2 = {pad})")
     outs = "x".join(str(f[4]) for f in found)
+    if len(set(found)) > 1:  # axes of their own sizes or strides: each its own ceiling
+        strides = "x".join(str(f[2]) for f in found)
+        ceilings = " x ".join(f"⌈{f[0]}/{f[2]}⌉" for f in found)
+        return (f"same size: no padding keeps the size at stride {strides}; padding={pad_text} "
+                f"gives {ceilings} = {outs} (TensorFlow's 'same')")
     return (f"same size: no padding keeps the size at stride {s}; padding={pad_text} gives "
             f"⌈{h}/{s}⌉ = {target} ({outs}, TensorFlow's 'same')")
 

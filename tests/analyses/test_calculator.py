@@ -26,6 +26,17 @@ def test_seed_001_conv():
                               "⌈64/2⌉ = 32 (32x32, TensorFlow's 'same')")
 
 
+def test_size_keeping_padding_with_a_stride_per_axis_gives_each_axis_its_ceiling():
+    # it said "no padding keeps the size at stride 1; padding=1 gives ⌈8/1⌉ = 8 (8x4, ...)":
+    # the first axis's stride and ceiling only
+    calc = conv_calculation(ConvOptions((3, 8, 8), out_channels=4, kernel=3, stride=(1, 2)))
+    assert calc.output_shape == (4, 6, 3)
+    assert calc.keep_line == ("same size: no padding keeps the size at stride 1x2; padding=1 "
+                              "gives ⌈8/1⌉ x ⌈8/2⌉ = 8x4 (TensorFlow's 'same')")
+    assert list(nn.Conv2d(3, 4, 3, stride=(1, 2), padding=1)(torch.zeros(1, 3, 8, 8)).shape) == [
+        1, 4, 8, 4]
+
+
 def test_size_keeping_padding_or_why_there_is_none():
     odd = conv_calculation(ConvOptions((3, 32, 32), 8, kernel=5))
     assert odd.keep_line == "same size: padding=2 keeps 32x32 (P = D(K−1)/2 = 1·(5−1)/2 = 2)"

@@ -352,3 +352,22 @@ def test_every_error_is_one_convscope_error_with_the_layer():
         convscope.analyze(zoo.create("lenet5"), (1, 28, 28))
     assert caught.value.layer == "classifier.0" and isinstance(caught.value, ModelError)
     assert isinstance(caught.value.__cause__, RuntimeError)  # PyTorch's own error, for --debug
+
+
+def test_circular_padding_wider_than_the_map_names_the_layer_and_the_most_it_can_be():
+    # the message was PyTorch's own, "Padding value causes wrapping around more than once."
+    conv = nn.Sequential(nn.Conv2d(3, 3, 3),
+                         nn.Conv2d(3, 3, 3, padding=(1, 5), padding_mode="circular"))
+    with pytest.raises(RuntimeError, match="wrapping around more than once"):
+        conv(torch.zeros(1, 3, 6, 6))
+    with pytest.raises(ModelError) as caught:
+        convscope.analyze(conv, (3, 6, 6))
+    assert str(caught.value) == (
+        "layer 1 (Conv2d): circular padding of (1, 5) wraps more than once around the 4x4 map it "
+        "receives: it copies the opposite edge in, so each side's padding can be at most that "
+        "side. Fix: padding=4 or less, or padding_mode='zeros' or 'replicate' (any padding); or "
+        "a larger input.")
+    with pytest.raises(ModelError, match=r"circular padding of \(5, 5, 5, 5\) wraps more than "
+                                         r"once around the 4x4 map.*or nn.ZeroPad2d or "
+                                         r"nn.ReplicationPad2d \(any padding\)"):
+        convscope.analyze(nn.Sequential(nn.Conv2d(3, 3, 3), nn.CircularPad2d(5)), (3, 6, 6))

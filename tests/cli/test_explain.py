@@ -182,8 +182,10 @@ ERRORS = [
      ["layer conv (Conv2d)", "= 0", "the smallest input that works is 3x5x5"]),
     # max_pool1d refuses before any op runs: once "failed: max_pool1d() Invalid computed ..."
     ("pool-1d-collapse", ["pool", "--input", "3x4", "--kernel", "5"],
-     ["layer pool (MaxPool1d): the feature map has shrunk to 4",
-      "output length = ⌊(4 + 2·0 − 1·(5−1) − 1) / 5⌋ + 1 = 0", "smallest input that works is 3x5"]),
+     # the pool reads the input itself: nothing shrank; one layer: no `convscope sizes MODEL`
+     ["layer pool (MaxPool1d): the input is 4, too small",
+      "output length = ⌊(4 + 2·0 − 1·(5−1) − 1) / 5⌋ + 1 = 0",
+      "smallest input that works is 3x5."]),
     ("pool-1d-padding", ["pool", "--input", "3x10", "--kernel", "2", "--padding", "2"],
      ["layer pool (MaxPool1d): padding 2 is more than half the 2-wide window"]),
     ("style", ["explain", "zoo:lenet5", "--style", "fancy"], ["steps, cs231n"]),

@@ -108,6 +108,8 @@ def classify(failure) -> Finding:
     if node is not None and node.packet.startswith("aten.reflection_pad") and \
             "Padding size should be less" in message:
         return Finding("reflect", layer, where)
+    if "wrapping around more than once" in message:  # checked before any op is dispatched
+        return Finding("circular", layer, where)
     running = RUNNING.search(message)  # "should contain <channels arriving> elements not <C>"
     if running:
         return Finding("channels", layer, where, int(running.group(1)), int(running.group(2)))

@@ -29,10 +29,15 @@ def _collapse(failure, finding, ctx) -> str:
              for i, d in enumerate(own) if window.output_size(size[i], d) < 1]
     kernel = "x".join(str(window.effective_kernel(d)) for d in own)
     given = f"the input {dims(ctx.input_shapes[0])}" if ctx.input_shapes else "the input"
-    return (f"{finding.where}: the feature map has shrunk to {dims(size)} before this layer, "
-            f"too small for its {kernel} window: {'; '.join(steps)}, and a size must be at "
-            f"least 1. Fix: {given} is too small for this network; {ctx.smallest_text()} "
-            f"{SIZES_HINT}.")
+    reaching = (f"the input is {dims(size)}" if x.kind == "input" else
+                f"the feature map has shrunk to {dims(size)} before this layer")
+    # one layer alone (convscope conv, or a Conv2d analysed by itself) has no network to list
+    leaves = 2 if ctx.model is None else sum(1 for m in ctx.model.modules() if not any(
+        True for _ in m.children()))
+    hint = f" {SIZES_HINT}" if leaves > 1 else ""
+    return (f"{finding.where}: {reaching}, too small for its {kernel} window: "
+            f"{'; '.join(steps)}, and a size must be at least 1. Fix: {given} is too small for "
+            f"this network; {ctx.smallest_text()}{hint}.")
 
 
 def _padding(failure, finding, ctx) -> str:
@@ -80,4 +85,23 @@ def _reflect(failure, finding, ctx) -> str:
             f"than the side it mirrors ({rule}), and {checks}. Fix: {fix}; or {bigger}.")
 
 
-WORDS = {"collapse": _collapse, "padding": _padding, "reflect": _reflect}
+def _circular(failure, finding, ctx) -> str:
+    """Circular padding copies the far edge in, once: each side's padding is at most the side
+    (torch checks it before any op runs, so the sizes come from the layer's input)."""
+    inputs = getattr(failure, "inputs", ())
+    sides = list(inputs[0].shape[2:]) if inputs and hasattr(inputs[0], "shape") else []
+    module = ctx.module(finding.layer) if finding.layer is not None else None
+    padding = getattr(module, "padding", None)
+    given = f" of {padding}" if padding is not None else ""
+    reaching = f" the {dims(sides)} map it receives" if sides else " the map it receives"
+    others = ("padding_mode='zeros' or 'replicate'" if hasattr(module, "padding_mode") else
+              f"nn.ZeroPad{len(sides) or 2}d or nn.ReplicationPad{len(sides) or 2}d")
+    fix = (f"padding={min(sides)} or less, " if sides else "a smaller padding, ") + \
+        f"or {others} (any padding); or a larger input"
+    return (f"{finding.where}: circular padding{given} wraps more than once around{reaching}: "
+            f"it copies the opposite edge in, so each side's padding can be at most that side. "
+            f"Fix: {fix}.")
+
+
+WORDS = {"collapse": _collapse, "padding": _padding, "reflect": _reflect,
+         "circular": _circular}
