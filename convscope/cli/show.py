@@ -184,12 +184,17 @@ def _gradcam(request: Request) -> str:
 
     image, label, source, classes = _picture_input(request)
     cam = grad_cam(request.model, image, request.layer, request.target)
-    if classes is not None and len(classes) != len(cam.probabilities):
-        classes = None  # an untrained model's outputs are not the data's classes: numbered
+    outputs, unlike = len(cam.probabilities), None
+    if classes is not None and len(classes) != outputs:
+        # an untrained model's outputs are not the data's classes: numbered, and said so
+        unlike, classes = len(classes), None
     predicted = cam.predicted
     about = f"predicted {_class(predicted, classes)}, p={cam.probabilities[predicted]:.2f}"
     if label is not None:
         about += f", true {label}"
+    if unlike is not None:
+        about += (f"; the model has {outputs} outputs and the data {unlike} classes, so its "
+                  "outputs are numbers, not the data's classes (train it on the data first)")
     if cam.target != predicted:
         about += f"; class {_class(cam.target, classes)}, p={cam.probabilities[cam.target]:.2f}"
     title = f"Grad-CAM of class {_class(cam.target, classes)} at {cam.layer}, {source}"

@@ -80,6 +80,16 @@ def test_gradcam_of_a_run_names_the_prediction_and_the_true_class(tmp_path, run)
     assert f"; class digit {(k + 1) % 10}, p=" in chosen.stdout
 
 
+def test_gradcam_of_a_model_whose_outputs_are_not_the_datas_classes_says_so(tmp_path):
+    # "predicted 1, p=0.52, true 6" for simple_cnn's 2 outputs against the digits' 10 classes
+    result = invoke("zoo:simple_cnn", "--what", "gradcam", "--out", tmp_path)
+    assert result.exit_code == 0, result.output
+    assert re.fullmatch(
+        r"wrote \S+gradcam\.png \(predicted [01], p=0\.\d\d, true \d; the model has 2 outputs and "
+        r"the data 10 classes, so its outputs are numbers, not the data's classes \(train it on "
+        r"the data first\); layer 3\.1\)", result.stdout.strip())
+
+
 def test_curves_of_a_run(tmp_path, run):
     result = invoke(run[0], "--what", "curves", "--out", tmp_path / "c")
     assert result.exit_code == 0, result.output
@@ -189,7 +199,8 @@ def test_gradcam_names_the_true_class_by_its_data_and_numbers_outputs_no_run_nam
     torch.manual_seed(0)
     result = invoke(*MODEL, "--data", tmp_path / "nine", "--what", "gradcam", "--out", tmp_path)
     assert result.exit_code == 0, result.output
-    about = re.search(r"\(predicted (\d), p=[\d.]+, true (class \d); layer", result.stdout)
+    about = re.search(r"\(predicted (\d), p=[\d.]+, true (class \d); the model has 10 outputs "
+                      r"and the data 9 classes", result.stdout)
     assert about is not None and int(about[1]) < 9, result.stdout  # a number, not "class k"
 
 
