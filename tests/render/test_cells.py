@@ -94,3 +94,27 @@ def test_csv_names_each_rows_ops_that_are_not_counted():
     assert lines[0].endswith(",saved_bytes,uncounted")
     assert lines[1].endswith(",3136,,") and lines[2] == (
         "1,FractionalMaxPool2d,1,1 4 5 5,0,0,0,0,0,400,,aten.fractional_max_pool2d.default x1")
+
+
+class _Unused(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv, self.fc = nn.Conv2d(3, 4, 3), nn.Linear(1000, 10)
+
+    def forward(self, x):
+        return self.conv(x)
+
+
+def test_parameters_no_op_reads_are_named_under_the_totals():
+    # Total params said 10,122 under one row of 112, with no word on the other 10,010
+    from convscope.render.cells import total_lines
+
+    lines = dict(total_lines(convscope.analyze(_Unused(), (3, 8, 8))))
+    assert lines["Total params"].startswith("10,122")
+    assert lines["Unused params"] == "10,010 of fc: in Total params, read by no op of this forward"
+    from convscope import zoo
+
+    inception = dict(total_lines(convscope.analyze(zoo.create("inception_v3"), (3, 299, 299))))
+    assert inception["Unused params"].startswith("3,326,696 of AuxLogits:")  # eval: no aux head
+    assert "Unused params" not in dict(total_lines(convscope.analyze(nn.Conv2d(3, 4, 3),
+                                                                     (3, 8, 8))))
