@@ -5,7 +5,7 @@ from collections import Counter
 from dataclasses import dataclass
 
 from ..graph import Graph
-from ..rules import Cost, cost_of
+from ..rules import Cost, cost_of, find_rule
 
 
 @dataclass(frozen=True)
@@ -31,6 +31,12 @@ def count_ops(graph: Graph) -> OpCosts:
             cost = Cost()
         costs.append(cost)
     return OpCosts(tuple(costs), dict(missing))
+
+
+def uncounted_among(graph: Graph, nodes) -> dict[str, int]:
+    """Op name -> how many of these nodes (indices) ran without a cost rule: one row's share of
+    ``OpCosts.uncounted``."""
+    return dict(Counter(graph.nodes[i].op for i in nodes if find_rule(graph.nodes[i]) is None))
 
 
 def allocates(node) -> bool:

@@ -3,9 +3,8 @@ from __future__ import annotations
 
 import csv
 import io
-from collections import Counter
 
-from ..rules import find_rule
+from ..analyses.costs import uncounted_among
 from .json import row_dict
 
 # saved_bytes: added with the training-memory column of the table (empty when not computed);
@@ -22,8 +21,7 @@ def _shape(row) -> str:
 
 
 def _uncounted(report, row) -> str:
-    ops = Counter(node.op for node in (report.graph.nodes[i] for i in row.nodes)
-                  if find_rule(node) is None) if report.uncounted else {}
+    ops = uncounted_among(report.graph, row.nodes) if report.uncounted else {}
     return "; ".join(f"{op} x{n}" for op, n in sorted(ops.items()))
 
 
