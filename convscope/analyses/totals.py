@@ -47,3 +47,24 @@ def compute_totals(graph: Graph, costs: OpCosts) -> Totals:
         input_bytes=sum(m.nbytes for m in graph.inputs),
         output_bytes=sum(r.meta.nbytes for r in graph.outputs),
     )
+
+
+def unused_params(graph) -> tuple[int, list[str]]:
+    """Parameters no op of the forward reads (a head left unused, a branch not taken): counted
+    in Total params, as model.parameters() holds them, but in no row. Their count, and the
+    outermost modules that hold only such parameters (Inception v3's ``AuxLogits``, not each
+    of its layers)."""
+    read = {ref.source for node in graph.nodes for ref in node.refs if ref.kind == "param"}
+    unused = [p for p in graph.params if p.name not in read]
+    left = {p.name for p in unused}
+
+    def owner(module: str) -> str:
+        parts = module.split(".") if module else []
+        for depth in range(1, len(parts) + 1):
+            prefix = ".".join(parts[:depth]) + "."
+            if all(p.name in left for p in graph.params if p.name.startswith(prefix)):
+                return prefix[:-1]
+        return module or "the model"
+
+    return (sum(p.meta.numel for p in unused),
+            list(dict.fromkeys(owner(p.module) for p in unused)))

@@ -1,6 +1,7 @@
 """The cells every human-readable renderer shows, as strings: one place decides the wording."""
 from __future__ import annotations
 
+from ..analyses.totals import unused_params
 from . import units
 
 CONVENTION_NOTE = ("MACs: multiply-accumulates of convolutions and matrix products, bias "
@@ -73,11 +74,8 @@ def total_lines(report) -> list[tuple[str, str]]:
         ("Buffers size", units.nbytes(t.buffer_bytes)),
         ("Estimated total size", units.nbytes(t.total_bytes)),
     ]
-    unused = _unused_params(report.graph)
-    if unused:
-        count = sum(p.meta.numel for p in unused)
-        owners = list(dict.fromkeys(_unused_owner(p.module, report.graph, unused)
-                                    for p in unused))
+    count, owners = unused_params(report.graph)
+    if count:
         named = ", ".join(owners[:3]) + (f" and {len(owners) - 3} more" if len(owners) > 3 else "")
         lines.insert(4, ("Unused params", f"{count:,} of {named}: in Total params, read by no op "
                                           "of this forward"))
@@ -87,22 +85,3 @@ def total_lines(report) -> list[tuple[str, str]]:
         listed = ", ".join(f"{op} x{n}" for op, n in sorted(report.uncounted.items()))
         lines.append(("Not counted", listed))
     return lines
-
-
-def _unused_params(graph) -> list:
-    """Parameters no op of the forward reads (a head left unused, a branch not taken): counted
-    in Total params, as model.parameters() holds them, but in no row."""
-    read = {ref.source for node in graph.nodes for ref in node.refs if ref.kind == "param"}
-    return [p for p in graph.params if p.name not in read]
-
-
-def _unused_owner(module: str, graph, unused: list) -> str:
-    """The outermost module around ``module`` none of whose parameters is read: Inception v3's
-    ``AuxLogits``, not each of its layers."""
-    left = {p.name for p in unused}
-    parts = module.split(".") if module else []
-    for depth in range(1, len(parts) + 1):
-        prefix = ".".join(parts[:depth]) + "."
-        if all(p.name in left for p in graph.params if p.name.startswith(prefix)):
-            return prefix[:-1]
-    return module or "the model"
