@@ -9,10 +9,9 @@ gradients on a real forward, the oracle the computed ones are tested against.
 
 ``measure`` runs real torch on purpose, on a linear twin of the model (``convscope.linearise``:
 float64, positive weights, activations as identity, max pooling as averaging), from positive
-inputs that are not constant. It backpropagates
-from the middle unit of the layer and takes the extent of the nonzero input gradient: the size
-and, from the first position, the padding; a second unit one step further on gives the stride.
-The user's model is not changed.
+inputs that are not constant. It backpropagates from the middle unit of the layer and takes the
+extent of the nonzero input gradient: the size and, from the first position, the padding; a
+second unit one step further on gives the stride. The user's model is not changed.
 """
 from __future__ import annotations
 
