@@ -160,7 +160,8 @@ class Field:
         for a, d in zip(self.axes, self.dims):
             geometry = per_dim.get(d)
             axes.append(a if geometry is None else a.window(*geometry))
-        return Field(tuple(axes), self.dims, self.input_size, self.aligned, self.known)
+        return Field(tuple(axes), self.dims, self.input_size, self.aligned, self.known,
+                     self.within)
 
     def spread(self, dims, shape: Sequence[int]) -> "Field":
         """Every unit of these dims now sees all of them (a reduction that keeps the dims)."""
@@ -283,7 +284,9 @@ def _landing(step: int, units: int, dst: Sequence[int], dst_strides: list[int]):
     dim's index is the row-major index // its stride % its size), and their step within it;
     (None, step) when they straddle two dims."""
     for j, (size, stride) in enumerate(zip(dst, dst_strides)):
-        if size > 1 and stride and step % stride == 0 and step * units <= stride * size:
+        # the units fit in the dim, and its span is whole laps of them: none carries over
+        span = stride * size
+        if size > 1 and stride and step % stride == 0 and span % (step * units) == 0:
             return j, step // stride
     return None, step
 
@@ -316,6 +319,22 @@ def _reshape_map(src, dst) -> dict[int, int]:
     return mapping
 
 
+def _merged_apart(paths, out_shape) -> list:
+    """Paths whose merged axes (``within``) reach the output along different dims (q @ k^T over
+    flattened positions: q's in the rows, k's in the columns) spread those axes first: every
+    output unit then reads all of them, as before the merge was followed."""
+    apart = set()
+    for index in range(len(paths[0][0].axes)):
+        targets = {f.dims[index] + len(out_shape) - len(shape) for f, shape in paths
+                   if f.dims[index] is not None}
+        if len(targets) > 1:
+            apart.add(index)
+    if not apart:
+        return paths
+    return [(f.released({f.dims[i] for i in apart if f.within and f.within[i]}), shape)
+            for f, shape in paths]
+
+
 def number(value) -> str:
     """``7``, ``3.5``, or ``1/2`` for a fractional stride below one."""
     value = Fraction(value)
@@ -344,6 +363,8 @@ def merge(paths: Sequence[tuple[Field, Sequence[int]]], out_shape: Sequence[int]
         return first  # x + x
     if not all(f.known for f, _ in paths):
         return first.unknown()
+    if any(f.within for f, _ in paths):
+        paths = _merged_apart(paths, out_shape)
     within = {f.within for f, _ in paths}
     if len(within) > 1:  # merged by different views: no unit lines up with one of the other
         paths = [(f.released(range(len(shape))), shape) for f, shape in paths]

@@ -346,6 +346,66 @@ def test_convnext_blocks_keep_exact_fields_through_their_channels_last_linears()
     assert {r.name: r.rf.short() for r in rows if r.name in fields} == fields
 
 
+class _TokensPooledThenMixed(nn.Module):
+    """Tokens [N, 64, C] pooled over channels (a window on another dim), then a conv along the
+    64 tokens: neighbouring tokens wrap from the end of one row to the next."""
+
+    def __init__(self):
+        super().__init__()
+        self.mix = nn.Conv1d(2, 2, 3, padding=1)
+
+    def forward(self, x):
+        return self.mix(F.max_pool1d(x.flatten(2).transpose(1, 2), 2).transpose(1, 2))
+
+
+class _RowsOfAnotherWidth(nn.Module):
+    """[12, 10] seen as [8, 15]: a width of 10 does not fit rows of 15 whole."""
+
+    def __init__(self):
+        super().__init__()
+        self.out = nn.Conv2d(1, 1, 1)
+
+    def forward(self, x):
+        y = x.view(x.shape[0], 1, 8, 15)
+        return self.out((y + y.roll(1, 2)).view(x.shape[0], 1, 12, 10))
+
+
+class _NonLocal(nn.Module):
+    """Attention written with matmuls: queries' positions in the rows, keys' in the columns."""
+
+    def __init__(self):
+        super().__init__()
+        self.q, self.k, self.v, self.out = (nn.Conv2d(4, 4, 1) for _ in range(4))
+
+    def forward(self, x):
+        n, c, h, w = x.shape
+        q, k, v = self.q(x).flatten(2).transpose(1, 2), self.k(x).flatten(2), self.v(x).flatten(2)
+        return self.out((v @ (q @ k).softmax(-1).transpose(1, 2)).view(n, c, h, w))
+
+
+@pytest.mark.parametrize("model,size,short", [
+    (_TokensPooledThenMixed(), (4, 8, 8), "global"),  # was an exact 3 s1: window kept no merge
+    (_RowsOfAnotherWidth(), (1, 12, 10), "global"),  # was 1 wide: the width straddles rows
+    (_NonLocal(), (4, 8, 8), "global"),  # was "?": q's and k's positions along two dims
+])
+def test_merged_positions_a_field_cannot_follow_are_spread_never_claimed_exact(model, size,
+                                                                                short):
+    # global holds whatever the units see (the oracle: global, 3x6 s2x-4, global)
+    layer = "mix" if isinstance(model, _TokensPooledThenMixed) else "out"
+    assert rf.compute(model, size, layer).short() == short
+
+
+@pytest.mark.parametrize("scale,size,side", [(0.5, None, 31), (0.25, None, 33), (1 / 3, None, 30),
+                                             (None, 16, 32)])
+def test_nearest_exact_downsampling_is_exact_with_its_half_step_offset(scale, size, side):
+    # floor((u + 1/2) * s) = u*s + s // 2: the padding was 1/2 - s/2, off by a half, yet exact
+    model = Functional(lambda x: F.interpolate(x, scale_factor=scale, size=size,
+                                               mode="nearest-exact"))
+    field = computed(model, (2, side, side), ["block"])["block"]
+    assert field.exact
+    assert triples(field) == triples(rf.measure(model, (2, side, side), "block"))
+
+
 def test_measure_sees_through_a_layer_norm_over_channels():
     """A constant input, or equal weights, would make the layer norm's output a constant and
     hide the residual branch (measured 8 s8): the real gradient of a random model says 32 s8."""

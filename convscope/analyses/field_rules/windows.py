@@ -94,8 +94,10 @@ def upsample(node, field):
             if n_out[i] in (n_in[i], 2 * n_in[i]):  # nearest_idx) at 1x and 2x whatever s
                 s = Fraction(n_in[i], n_out[i])
             return 1, s, 0, s.denominator == 1
+        if nearest and s.denominator == 1:  # nearest-exact: floor((u + 1/2)*s) = u*s + s // 2
+            return 1, s, -(s.numerator // 2), True
         # source centre (u + 1/2)*s - 1/2, with taps around it
-        return taps, s, Fraction(taps, 2) - s / 2, nearest and s.denominator == 1
+        return taps, s, Fraction(taps, 2) - s / 2, False
 
     return window_last(node, field, n, geometry)
 
