@@ -58,9 +58,23 @@ def scatter(node) -> Cost:
 
 @rule("aten.index_put", "aten.index_put_", "aten._index_put_impl", "aten._index_put_impl_")
 def index_put(node) -> Cost:
-    # x[idx] += v as index_put(accumulate=True): one add per value; without it, a copy
+    # index_put_(indices, values, accumulate=True): one add per position the indices name (the
+    # values broadcast to them); without accumulate, a copy
     accumulate = node.args[3] if len(node.args) > 3 else node.kwargs.get("accumulate", False)
-    return Cost(flops=prod(node.args[2].shape)) if accumulate else FREE
+    return Cost(flops=_indexed_positions(node.args[0].shape, node.args[1])) if accumulate else FREE
+
+
+def _indexed_positions(shape, indices) -> int:
+    """How many elements ``x[indices]`` names: the index tensors' broadcast shape, times every
+    dim no index tensor covers (a None index is a whole dim, a ``:``)."""
+    given = [i for i in indices if i is not None]
+    broadcast: list[int] = []
+    for index in given:
+        dims = list(index.shape)
+        broadcast = [max(a, b) for a, b in zip([1] * (len(dims) - len(broadcast)) + broadcast,
+                                               [1] * (len(broadcast) - len(dims)) + dims)]
+    whole = [n for d, n in enumerate(shape) if d >= len(indices) or indices[d] is None]
+    return prod(broadcast) * prod(whole)
 
 
 @rule("aten.index_add", "aten.index_add_")

@@ -230,6 +230,25 @@ def test_fold_adds_every_patch_value_into_its_position():
     assert report.totals.other_flops == 2 * 18 * 64 and not report.uncounted
 
 
+def test_index_put_with_accumulate_counts_the_positions_its_indices_name():
+    # it counted the values tensor: 1 add for a scalar broadcast to 256 positions
+    class Scatter(nn.Module):
+        def forward(self, x):
+            return torch.zeros(256).index_put((torch.zeros(256, dtype=torch.long),), x.sum(),
+                                              accumulate=True)
+
+    report = convscope.analyze(Scatter(), (4, 8, 8))
+    assert [cost_of(n).flops for n in report.graph.nodes if "index_put" in n.op] == [256]
+    from convscope.graph import Ref, TensorMeta
+    from convscope.rules.pooling import _indexed_positions
+
+    def index(*shape):
+        return Ref("node", 0, 0, TensorMeta(shape, "int64", 8))
+
+    y, i, j = torch.zeros(2, 3, 4, 4), torch.tensor([0, 1]), torch.tensor([[1], [2]])
+    assert _indexed_positions(y.shape, [index(2), None, index(2, 1)]) == y[i, :, j].numel() == 48
+
+
 class _Writes(nn.Module):
     """Every way of writing values into positions of a [2, 3, 4, 4] tensor: the ones that add
     (or multiply) count one FLOP per value written, the plain ones copy."""
