@@ -22,13 +22,14 @@ SPEC_HELP = ("MODEL is zoo:NAME, package.module:callable, path/to/file.py:callab
              "folder written by convscope train")
 
 
-# how a shell user writes them: "false" would otherwise stay a string, and a true one
-_WORDS = {"true": True, "false": False, "none": None, "null": None}
+# how a shell user writes them: "false" would otherwise stay a string, and a true one. Not
+# "none": a text option (norm="none") takes that word as it is
+_WORDS = {"true": True, "false": False}
 
 
 def parse_args(pairs: list[str]) -> dict:
     """``["num_classes=10", "alpha=0.5", "name=x", "aux_logits=false"]`` -> values as Python
-    literals where they parse (true, false and none in any case too), else the text."""
+    literals where they parse (true and false in any case too), else the text."""
     kwargs = {}
     for pair in pairs:
         key, sep, raw = pair.partition("=")

@@ -56,7 +56,7 @@ def beyond_limits(exc: Exception) -> str | None:
     text = str(exc)
     if isinstance(exc, OverflowError) or "Overflow when unpacking long" in text:
         return (f"a number is too large for PyTorch, which takes at most {2**63 - 1:,} "
-                f"(2**63 - 1) ({type(exc).__name__}: {text.splitlines()[0]}).")
+                f"(2**63 - 1) ({type(exc).__name__}: {(text.splitlines() or [''])[0]}).")
     if isinstance(exc, MemoryError) or "can't allocate memory" in text:
         found = re.search(r"allocate (\d+) bytes", text)
         needed = f" of {int(found.group(1)) / 2**30:,.1f} GiB" if found else ""

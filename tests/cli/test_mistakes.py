@@ -208,6 +208,19 @@ def test_a_flag_given_as_a_word_is_that_bool(word, params):
     assert json.loads(result.stdout)["totals"]["params"] == params
 
 
+def test_the_word_none_stays_text_for_a_text_option(tmp_path):
+    (tmp_path / "net.py").write_text("from torch import nn\n"
+                                     "def build(norm='batch'):\n"
+                                     "    assert norm in ('batch', 'none'), norm\n"
+                                     "    layers = [nn.Conv2d(3, 4, 3)]\n"
+                                     "    return nn.Sequential(*layers, *([nn.BatchNorm2d(4)] if "
+                                     "norm == 'batch' else []))\n")
+    result = runner.invoke(app, ["summary", f"{tmp_path}/net.py:build", "--input", "3x8x8",
+                                 "--arg", "norm=none", "--no-memory", "--format", "json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["totals"]["params"] == 112  # no batch norm
+
+
 def test_a_flag_given_a_value_that_is_no_bool_is_refused():
     assert mistake("summary", "zoo:googlenet", "--arg", "aux_logits=maybe") == (
         "error: --arg aux_logits='maybe': zoo:googlenet takes true or false for aux_logits "
