@@ -406,6 +406,60 @@ def test_nearest_exact_downsampling_is_exact_with_its_half_step_offset(scale, si
     assert triples(field) == triples(rf.measure(model, (2, side, side), "block"))
 
 
+class _Views(nn.Module):
+    """A conv, then its map viewed as each of ``shapes`` in turn (in the ``order`` of dims,
+    scaled between views), viewed back, and a second conv."""
+
+    def __init__(self, order, shapes):
+        super().__init__()
+        self.first, self.last = nn.Conv2d(2, 2, 3, padding=1), nn.Conv2d(2, 2, 3, padding=1)
+        self.order, self.shapes = order, shapes
+
+    def forward(self, x):
+        y = self.first(x).permute(*self.order)
+        shape = y.shape
+        for viewed in self.shapes:
+            y = y.reshape(shape[0], *viewed) * 2
+        back = [self.order.index(d) for d in range(4)]
+        return self.last(y.reshape(shape).permute(*back))
+
+
+def _factorings(n: int) -> list[tuple[int, ...]]:
+    pairs = [(a, n // a) for a in range(2, n) if n % a == 0]
+    return [(n,)] + pairs
+
+
+@st.composite
+def _view_chains(draw):
+    h, w = draw(st.integers(9, 14)), draw(st.integers(9, 14))  # room for a field and the next
+    order = draw(st.sampled_from([(0, 1, 2, 3), (0, 2, 3, 1), (0, 3, 1, 2), (0, 1, 3, 2)]))
+    dims = [{1: 2, 2: h, 3: w}[d] for d in order[1:]]  # one image's dims, in that order
+    total = dims[0] * dims[1] * dims[2]
+    shapes = draw(st.lists(st.sampled_from(
+        [(dims[0], dims[1] * dims[2]), (dims[0] * dims[1], dims[2]), (total,)]
+        + [(dims[0], *f) for f in _factorings(dims[1] * dims[2]) if len(f) == 2]),
+        min_size=1, max_size=3))
+    return (h, w), order, shapes
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_view_chains())
+def test_views_that_come_back_keep_a_field_that_holds_the_measured_one(chain):
+    """However the map is viewed on the way (channels-last, flattened, refactored), each axis of
+    the field after the view back is global (spread where a view could not be followed) or
+    exactly the field the gradient oracle measures: never narrower, never a wrong exact."""
+    (h, w), order, shapes = chain
+    model, size = _Views(order, shapes), (2, h, w)
+    field = computed(model, size, ["last"])["last"]
+    measured = rf.measure(model, size, "last") if not field.is_global else None
+    if measured is None:
+        return
+    for c, m in zip(field.axes, measured.axes):
+        if c.whole:  # spread where the views could not be followed: holds any field
+            continue
+        assert c.exact and (c.size, c.stride, c.padding) == (m.size, m.stride, m.padding)
+
+
 def test_measure_sees_through_a_layer_norm_over_channels():
     """A constant input, or equal weights, would make the layer norm's output a constant and
     hide the residual branch (measured 8 s8): the real gradient of a random model says 32 s8."""
