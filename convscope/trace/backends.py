@@ -46,6 +46,10 @@ def fake_backend():
             return torch.empty(shape, dtype=dtype)
 
     def like(t):
+        if not t.shape and not t.is_floating_point() and not t.is_meta:
+            # a counter a forward reads as a number (BatchNorm's num_batches_tracked with
+            # momentum=None): a fake tensor that keeps its value, as the meta backend's real copy
+            return mode.fake_tensor_converter.from_real_tensor(mode, t.clone(), make_constant=True)
         with mode:
             copy = torch.empty_strided(t.shape, t.stride(), dtype=t.dtype)
         return copy.requires_grad_(t.requires_grad)

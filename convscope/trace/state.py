@@ -122,12 +122,14 @@ def training_flags(tensors: ModelTensors, train: bool):
     recursion (~2 us a module; a new model is in training mode, so most analyses switch).
     Otherwise the model's own ``train`` runs, so an override has its say. A flag that changed
     is put back directly, or through ``setattr`` where it is not plain (a ScriptModule's)."""
-    flags = [(module, module.training) for _, module in tensors.modules]
+    # a frozen TorchScript module has no flag at all: nothing to set or put back
+    flags = [(module, module.training) for _, module in tensors.modules
+             if hasattr(module, "training")]
     if any(flag != train for _, flag in flags):
         if all(_plain_flag(module) for module, _ in flags):
             for module, _ in flags:
                 module.__dict__["training"] = train
-        else:
+        elif hasattr(tensors.modules[0][1], "train"):
             tensors.modules[0][1].train(train)
     try:
         yield

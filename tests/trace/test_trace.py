@@ -127,6 +127,33 @@ def test_batch_norm_with_a_cumulative_average_traces_in_training_mode():
     assert_same_model(model, before)  # the counter is still 0
 
 
+def test_batch_norm_with_a_cumulative_average_traces_on_fake_tensors_too():
+    # a CPU constant sends the trace to fake tensors, whose counter copy had no value: "needs
+    # real tensor values" for a model a real forward runs
+    class Cumulative(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.bn = nn.BatchNorm2d(4, momentum=None)
+
+        def forward(self, x):
+            return self.bn(x) + torch.ones(1, 4, 1, 1)
+
+    model = Cumulative()
+    before = snapshot(model)
+    graph = trace(model, make_spec((4, 8, 8), batch_size=2), train=True)
+    assert graph.meta["backend"] == "fake" and graph.nodes[-1].outputs[0].shape == (2, 4, 8, 8)
+    assert convscope.analyze(model, (4, 8, 8), batch_size=2, memory=True).totals.train_peak_bytes
+    assert_same_model(model, before)
+
+
+def test_a_frozen_torchscript_model_has_no_training_flags_to_set():
+    # 'RecursiveScriptModule' object has no attribute 'training', before any forward ran
+    frozen = torch.jit.freeze(torch.jit.script(nn.Sequential(nn.Conv2d(3, 8, 3), nn.ReLU()).eval()))
+    report = convscope.analyze(frozen, (3, 8, 8))
+    assert report.totals.macs == 8 * 6 * 6 * 3 * 3 * 3
+    assert report.totals.params == sum(p.numel() for p in frozen.parameters()) == 0  # constants
+
+
 def test_a_module_that_overrides_train_keeps_its_own_rule():
     class FrozenNorm(nn.Module):
         def __init__(self):
