@@ -19,7 +19,10 @@ from .trace.compiled import uncompiled
 from .trace.inputs import make_spec
 
 
-def analyze(model: nn.Module, input_size=(3, 224, 224), batch_size: int = 1,
+DEFAULT_SIZE = (3, 224, 224)
+
+
+def analyze(model: nn.Module, input_size=DEFAULT_SIZE, batch_size: int = 1,
             dtype: torch.dtype = torch.float32, train: bool = False, *, input_data=None,
             input_kwargs=None, depth: int | None = None, real: bool = False,
             name: str | None = None, memory: bool = False,
@@ -46,8 +49,12 @@ def analyze(model: nn.Module, input_size=(3, 224, 224), batch_size: int = 1,
                          "than it are folded into their ancestor, e.g. depth=1 (CLI: --depth 1); "
                          "None keeps every row.")
     _check_step_options(memory, optimizer, weight_decay, nesterov)
-    spec = make_spec(None if input_data is not None else input_size, input_data, input_kwargs,
-                     batch_size, dtype)
+    _check_flags(train=train, real=real, memory=memory, name=name)
+    train, real, memory = bool(train), bool(real), bool(memory)  # a numpy bool, or 1: the JSON's
+    # keyword inputs alone replace the default size: it would be one positional input more
+    default = input_size is DEFAULT_SIZE and input_kwargs is not None
+    spec = make_spec(None if input_data is not None or default else input_size, input_data,
+                     input_kwargs, batch_size, dtype)
     # the trace and the analyses make thousands of small records that live as long as the
     # report: a collection they trigger would scan them all and find nothing to free
     with no_gc():
@@ -60,9 +67,19 @@ def analyze(model: nn.Module, input_size=(3, 224, 224), batch_size: int = 1,
                                         weight_decay=weight_decay, nesterov=nesterov)
         depth = None if depth is None else int(depth)  # a numpy integer too
         rows = with_receptive_fields(graph, fold(graph, rows, depth))
+    # example tensors bring their own dtype: the report says what was traced
+    traced = graph.inputs[0].dtype if input_data is not None and graph.inputs else None
     return Report(rows=rows, totals=totals, uncounted=costs.uncounted,
                   graph=graph, model_name=name or type(model).__name__,
-                  dtype=str(dtype).removeprefix("torch."))
+                  dtype=traced or str(dtype).removeprefix("torch."))
+
+
+def _check_flags(name, **flags) -> None:
+    for key, value in flags.items():
+        if not isinstance(value, (bool, numbers.Integral)) or value not in (0, 1):
+            raise UsageError(f"{key} takes True or False, got {value!r}.")
+    if name is not None and not isinstance(name, str):
+        raise UsageError(f"name is the model's name in the report, a str, got {name!r}.")
 
 
 def _check_step_options(memory: bool, optimizer, weight_decay, nesterov) -> None:

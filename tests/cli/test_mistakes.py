@@ -676,3 +676,28 @@ def test_inputs_of_two_dtypes_are_sent_to_input_data_not_round_in_a_loop(tmp_pat
     for dtype in ("float32", "int64"):
         assert mistake("summary", spec, "--input", "3x8x8,5", "--dtype", dtype).endswith(way_out)
     assert not mistake("summary", "zoo:lenet5", "--dtype", "int64").endswith(way_out)
+
+
+def test_flags_and_the_name_are_checked_and_keyword_inputs_replace_the_default_size():
+    # train="no" set every module's training flag to "no" and failed in the user's Dropout;
+    # name=123 reached the JSON; input_kwargs alone met the default size as a second input
+    model = nn.Sequential(nn.Dropout())
+    with pytest.raises(convscope.UsageError, match="train takes True or False, got 'no'"):
+        convscope.analyze(model, (3,), train="no")
+    with pytest.raises(convscope.UsageError, match="name is the model's name in the report"):
+        convscope.analyze(model, (3,), name=123)
+    assert convscope.analyze(model, (3,), train=1).to_dict()["train"] is True
+
+    class Keyword(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(3, 4)
+
+        def forward(self, x):
+            return self.fc(x)
+
+    report = convscope.analyze(Keyword(), input_kwargs={"x": torch.randn(2, 3)})
+    assert report.rows[0].output_shape == [2, 4]
+    half = nn.Conv2d(3, 4, 3).half()  # example tensors bring their dtype to the report
+    assert convscope.analyze(half, input_data=torch.zeros(1, 3, 8, 8).half()).to_dict()[
+        "dtype"] == "float16"
