@@ -104,9 +104,9 @@ def run_trace(model: nn.Module, spec: InputSpec, *, train: bool, backend: str,
     args, kwargs = materialise(spec, make, convert)
     inputs = [t for t in (*args, *kwargs.values()) if isinstance(t, torch.Tensor)]
     real = backend == "real"
-    # real buffers are cloned so BatchNorm's running statistics stay as they were
-    state = swapped(tensors, (lambda t: t) if real else like,
-                    (lambda t: t.clone()) if real else like)
+    # on the real backend ``like`` copies: BatchNorm's running statistics, and whatever else the
+    # forward writes into, stay as they were
+    state = swapped(tensors, like, like)
 
     lowerable = lower and backend == "meta" and lowering_allowed()
     stack = ModuleStack(tensors.modules)
@@ -148,8 +148,9 @@ def recorded_graph(model: nn.Module, tensors, stack: ModuleStack, recorder: Reco
 
 def trace(model: nn.Module, spec: InputSpec, *, train: bool = False, real: bool = False) -> Graph:
     """Trace ``model`` on shape-only tensors (meta, then fake), or on real ones when ``real``."""
-    if real:
-        return run_trace(model, spec, train=train, backend="real")
+    if real:  # the random input and the forward's draws (dropout) leave the generator as it was
+        with torch.random.fork_rng(devices=[]):
+            return run_trace(model, spec, train=train, backend="real")
     try:
         return run_trace(model, spec, train=train, backend="meta")
     except TraceFailure:

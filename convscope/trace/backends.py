@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 
 import torch
+from torch import nn
 
 from .attention import as_on_cpu
 
@@ -62,7 +63,14 @@ def real_backend():
         return torch.randn(shape, dtype=dtype) if dtype.is_floating_point else torch.zeros(
             shape, dtype=dtype)
 
-    return contextlib.nullcontext(), make, (lambda t: t), (lambda t: t)
+    def copy(t):
+        # the forward may write into its input or its weights (x.relu_(), weight.clamp_()): it
+        # writes into copies, and the user's tensors stay as they were
+        cloned = t.detach().clone()
+        return nn.Parameter(cloned, t.requires_grad) if isinstance(t, nn.Parameter) else \
+            cloned.requires_grad_(t.requires_grad)
+
+    return contextlib.nullcontext(), make, copy, copy
 
 
 BACKENDS = {"meta": meta_backend, "fake": fake_backend, "real": real_backend}

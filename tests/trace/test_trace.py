@@ -437,3 +437,29 @@ def test_what_the_forward_stores_on_a_module_is_undone(kwargs):
     assert model.proj.weight is weight  # not weight_norm's meta recomputation
     assert all(model.__dict__[k] is v for k, v in attributes.items())
     assert model(torch.ones(1, 5, 8)).shape == (1, 5, 8)  # the model still runs for real
+
+
+def test_a_real_trace_leaves_the_users_input_weights_and_random_generator_alone():
+    # x.relu_() wrote into the user's input_data, weight.clamp_() into the user's weight, and
+    # the random input advanced the global generator
+    class WritesInPlace(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv, self.drop = nn.Conv2d(3, 4, 3), nn.Dropout()
+
+        def forward(self, x):
+            with torch.no_grad():
+                self.conv.weight.clamp_(-0.01, 0.01)
+            return self.drop(self.conv(x.relu_()))
+
+    model, x = WritesInPlace(), torch.randn(1, 3, 8, 8)
+    before, x_before = snapshot(model), x.clone()
+    torch.manual_seed(0)
+    expected = torch.rand(3)
+    torch.manual_seed(0)
+    convscope.analyze(model, input_data=x, real=True, train=True)
+    convscope.analyze(model, (3, 8, 8), real=True, train=True)
+    assert torch.equal(torch.rand(3), expected)
+    assert torch.equal(x, x_before)
+    assert_same_model(model, before)
+    assert isinstance(model.conv.weight, nn.Parameter)
