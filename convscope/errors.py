@@ -40,3 +40,7 @@ def names_hint(name: str, names) -> str:
     hint = f"Did you mean: {', '.join(close)}? " if close else ""
     more = f" and {len(names) - 12} more" if len(names) > 12 else ""
     return f"{hint}Its layers: {', '.join(names[:12])}{more}."
+
+
+# the one fix for a model nested deeper than Python's recursion limit lets a trace follow
+RECURSION_FIX = "Fix: raise the limit before analysing, e.g. sys.setrecursionlimit(10_000)."

@@ -10,13 +10,14 @@ afterwards too (``attributes_kept``): the model is left exactly as it was.
 from __future__ import annotations
 
 import contextlib
+import sys
 from dataclasses import dataclass
 
 import torch
 from torch import nn
 from torch.nn.modules.lazy import LazyModuleMixin
 
-from ..errors import ModelError
+from ..errors import RECURSION_FIX, ModelError
 from ..graph import Param, Ref
 from .recorder import tensor_meta
 
@@ -39,6 +40,10 @@ class ModelTensors:
 def walk(model: nn.Module) -> ModelTensors:
     try:
         return _walk(model)
+    except RecursionError:  # named_modules recurses once per level of nesting
+        raise ModelError(f"{type(model).__name__} nests its modules deeper than Python's "
+                         f"recursion limit ({sys.getrecursionlimit()}) lets PyTorch list them. "
+                         f"{RECURSION_FIX}") from None
     except RuntimeError:  # a lazy module's parameter has no shape to read yet
         lazy = [(name, module) for name, module in model.named_modules()
                 if isinstance(module, LazyModuleMixin) and module.has_uninitialized_params()]

@@ -463,3 +463,19 @@ def test_a_real_trace_leaves_the_users_input_weights_and_random_generator_alone(
     assert torch.equal(x, x_before)
     assert_same_model(model, before)
     assert isinstance(model.conv.weight, nn.Parameter)
+
+
+@pytest.mark.parametrize("levels,start", [
+    (200, "layer 0.0.0"),  # past the limit in the trace: PyTorch alone runs it
+    (1000, "Sequential nests its modules deeper than Python's recursion limit (1000)"),
+])
+def test_a_model_nested_past_the_recursion_limit_is_told_how_to_raise_it(levels, start):
+    # a RecursionError: "failed: maximum recursion depth exceeded", or raw from named_modules
+    model = nn.Linear(8, 8)
+    for _ in range(levels):
+        model = nn.Sequential(model, nn.ReLU())
+    with pytest.raises(convscope.ModelError) as caught:
+        convscope.analyze(model, (8,))
+    assert str(caught.value).startswith(start)
+    assert str(caught.value).endswith(
+        "Fix: raise the limit before analysing, e.g. sys.setrecursionlimit(10_000).")

@@ -91,6 +91,8 @@ def classify(failure) -> Finding:
     layer, _, where = failing_layer(failure)
     cause, node = failure.cause, failure.node
     message = str(cause)
+    if isinstance(cause, RecursionError):
+        return Finding("recursion", layer, where)
     if any(marker in f"{type(cause).__name__} {message}" for marker in DATA_DEPENDENT):
         return Finding("data", layer, where)
     if RANK.search(message) or _unbatched(failure):

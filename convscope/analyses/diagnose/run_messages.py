@@ -5,6 +5,9 @@ place); and torch's own first line for anything else.
 """
 from __future__ import annotations
 
+import sys
+
+from ...errors import RECURSION_FIX
 from ..validate import dtype_text
 from .finding import CHANGED, INDICES, ONE_VALUE, TORCH_TYPES, dtypes_met
 from .origin import user_line
@@ -101,10 +104,18 @@ def _several_dtypes(ctx) -> str:
             "CLI has no dtype per input.")
 
 
+def _recursion(failure, finding, ctx) -> str:
+    depth = len(failure.calls)
+    return (f"{finding.where}: Python's recursion limit ({sys.getrecursionlimit()}) was reached "
+            f"{depth} module calls deep: each nested module call takes a few Python frames "
+            "(one more in convscope's trace than in a plain forward). " + RECURSION_FIX)
+
+
 def _other(failure, finding, ctx) -> str:
     op = f" in {failure.node.op}" if failure.node is not None else ""
     return f"{finding.where} failed{op}: {_first_line(failure.cause)}"
 
 
 WORDS = {"inputs": _inputs, "data": _data, "dtype": _dtype, "one_value": _one_value,
+         "recursion": _recursion,
          "indices": _indices, "changed": _changed, "other": _other}
