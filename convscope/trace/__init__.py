@@ -26,6 +26,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from ..errors import UsageError
 from ..graph import Graph, ModuleCall
 from .backends import BACKENDS
 from .compiled import eager_compiled, uncompiled
@@ -148,10 +149,28 @@ def recorded_graph(model: nn.Module, tensors, stack: ModuleStack, recorder: Reco
 
 def trace(model: nn.Module, spec: InputSpec, *, train: bool = False, real: bool = False) -> Graph:
     """Trace ``model`` on shape-only tensors (meta, then fake), or on real ones when ``real``."""
-    if real:  # the random input and the forward's draws (dropout) leave the generator as it was
-        with torch.random.fork_rng(devices=[]):
-            return run_trace(model, spec, train=train, backend="real")
+    if real:
+        return _real_trace(model, spec, train)
     try:
         return run_trace(model, spec, train=train, backend="meta")
     except TraceFailure:
         return run_trace(model, spec, train=train, backend="fake")
+
+
+def _real_trace(model: nn.Module, spec: InputSpec, train: bool) -> Graph:
+    """A real forward, on copies of the input and weights; the random input and the forward's
+    own draws (dropout) leave the global generator as it was."""
+    meta = next((name for name, p in uncompiled(model).named_parameters() if p.is_meta), None)
+    if meta is not None:
+        raise UsageError(f"real=True runs a real forward, but the model's weights are shapes only "
+                         f"(on the meta device, {meta} first): build it on the CPU, or leave "
+                         "real out, which needs no weights.")
+    try:
+        with torch.random.fork_rng(devices=[]):
+            return run_trace(model, spec, train=train, backend="real")
+    except RuntimeError as exc:  # the random input itself, before any op was recorded
+        if "can't allocate memory" not in str(exc):
+            raise
+        raise UsageError(f"real=True makes a real input of batch {spec.batch_size}, more than "
+                         "this machine's memory holds: use a smaller batch, or leave real out "
+                         "(shape-only tensors take no memory).") from None

@@ -479,3 +479,15 @@ def test_a_model_nested_past_the_recursion_limit_is_told_how_to_raise_it(levels,
     assert str(caught.value).startswith(start)
     assert str(caught.value).endswith(
         "Fix: raise the limit before analysing, e.g. sys.setrecursionlimit(10_000).")
+
+
+def test_a_real_trace_of_meta_weights_or_of_an_input_past_the_memory_says_what_to_change():
+    # "Tensor on device meta is not on the expected device cpu!", and a raw RuntimeError from
+    # the allocator for a batch of 10**9
+    with torch.device("meta"):
+        shapes_only = nn.Sequential(nn.Conv2d(3, 8, 3), nn.BatchNorm2d(8))
+    with pytest.raises(convscope.UsageError, match=r"weights are shapes only \(on the meta device, "
+                                                   r"0.weight first\)"):
+        convscope.analyze(shapes_only, (3, 8, 8), real=True)
+    with pytest.raises(convscope.UsageError, match="real input of batch 1000000000, more than"):
+        convscope.analyze(nn.Conv2d(1, 2, 3), (1, 32, 32), batch_size=10**9, real=True)
