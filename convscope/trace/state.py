@@ -5,7 +5,10 @@ module's ``_parameters`` and ``_buffers`` tables as it does, without its per-nam
 network of a few hundred modules those walks cost as much as the meta forward itself. A tensor
 shared by two modules gets one copy, so tied weights stay tied. What the forward itself stores on
 a module (a cache, a counter, weight_norm's recomputed weight, a buffer it registers) is undone
-afterwards too (``attributes_kept``): the model is left exactly as it was.
+afterwards too (``attributes_kept``): the model is left exactly as it was. Not undone: what it
+writes into a container the module already holds (``self.log.append(x)``, ``self.cache[k] = x``,
+a hook it registers): finding those would mean copying every such container of every module on
+each trace.
 """
 from __future__ import annotations
 
