@@ -91,6 +91,22 @@ def test_group_norm_and_its_backward_match_the_cpu_kernel(dtype, channels_last, 
                2, 8, 30, groups, mask)
 
 
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_group_norm_under_autocast_matches_the_cpu_kernel(dtype, channels_last):
+    # a reduced-precision input with float32 weights: the meta kernel kept the statistics in
+    # the input's dtype and made the input's gradient float32, where the CPU does the opposite
+    x = torch.randn(2, 8, 5, 6).to(dtype)
+    if channels_last:
+        x = x.to(memory_format=CL)
+    w = torch.randn(8)
+    _check(aten.native_group_norm.default, x, w, w, 2, 8, 30, 4, 1e-5)
+    _, mean, rstd = aten.native_group_norm.default(x, w, w, 2, 8, 30, 4, 1e-5)
+    for mask in ([True, True, True], [True, False, False]):
+        _check(aten.native_group_norm_backward.default, torch.randn_like(x), x, mean, rstd, w,
+               2, 8, 30, 4, mask)
+
+
 def test_group_norm_cases_left_to_the_kernel():
     x = torch.randn(2, 8, 5, 6)
     _left(aten.native_group_norm.default, x, None, None, 2, 8, 30, 3, 1e-5)  # 8 % 3

@@ -82,32 +82,46 @@ def _native_layer_norm_backward(grad_out, x, normalized_shape, mean, rstd, weigh
             per_feature() if output_mask[2] else None)
 
 
+def _autocast_mix(x, weight) -> bool:
+    """A float16 or bfloat16 input with a float32 weight, as autocast runs group norm: the CPU
+    keeps the statistics and the weight's gradients in float32 and the input's gradient in the
+    input's dtype, where the meta kernel has the statistics in the input's dtype and the input's
+    gradient in float32 (a GroupNorm step under amp was 7.5% over)."""
+    return (x.dtype in (torch.bfloat16, torch.float16) and isinstance(weight, torch.Tensor)
+            and weight.dtype == torch.float32 and weight.device == x.device)
+
+
 def _group_norm_checks(x, weight, n, c, hxw, group) -> bool:
-    """x [N, C, *] dense (row-major or channels-last), C a multiple of ``group``."""
-    return (x.dtype in _EXACT and x.dim() >= 2 and _dense(x) and min(x.shape) >= 1
+    """x [N, C, *] dense (row-major or channels-last), C a multiple of ``group``; the weight of
+    x's dtype, or float32 under autocast."""
+    return ((x.dtype in _EXACT and _same(weight, x) or _autocast_mix(x, weight))
+            and x.dim() >= 2 and _dense(x) and min(x.shape) >= 1
             and group >= 1 and c % group == 0 and (n, c) == tuple(x.shape[:2])
-            and x.numel() == n * c * hxw and _same(weight, x)
-            and (weight is None or tuple(weight.shape) == (c,)))
+            and x.numel() == n * c * hxw and (weight is None or tuple(weight.shape) == (c,)))
 
 
 def _native_group_norm(x, weight, bias, n, c, hxw, group, eps):
-    """(out laid out like x, mean [N, group], rstd [N, group])."""
-    if not (_group_norm_checks(x, weight, n, c, hxw, group) and _same(bias, x)
+    """(out laid out like x, mean [N, group], rstd [N, group]) of the weight's dtype."""
+    if not (_group_norm_checks(x, weight, n, c, hxw, group)
+            and _same(bias, x if weight is None else weight)
             and (bias is None or tuple(bias.shape) == (c,))):
         return NotImplemented
-    return (_like(x), torch.empty(n, group, dtype=x.dtype, device=x.device),
-            torch.empty(n, group, dtype=x.dtype, device=x.device))
+    stats = weight.dtype if weight is not None else x.dtype
+    return (_like(x), torch.empty(n, group, dtype=stats, device=x.device),
+            torch.empty(n, group, dtype=stats, device=x.device))
 
 
 def _native_group_norm_backward(grad_out, x, mean, rstd, weight, n, c, hxw, group,
                                 output_mask):
-    """(grad_input laid out like x, grad_weight [C], grad_bias [C]); None where masked."""
+    """(grad_input laid out like x, grad_weight [C], grad_bias [C] of the weight's dtype); None
+    where masked."""
     if (not _group_norm_checks(x, weight, n, c, hxw, group) or grad_out.shape != x.shape
             or grad_out.dtype != x.dtype or grad_out.stride() != x.stride()):
         return NotImplemented
 
     def per_channel():
-        return torch.empty(c, dtype=x.dtype, device=x.device)
+        return torch.empty(c, dtype=weight.dtype if weight is not None else x.dtype,
+                           device=x.device)
 
     return (_like(x) if output_mask[0] else None,
             per_channel() if output_mask[1] else None,
