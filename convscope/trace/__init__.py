@@ -171,6 +171,7 @@ def _real_trace(model: nn.Module, spec: InputSpec, train: bool) -> Graph:
     except RuntimeError as exc:  # the random input itself, before any op was recorded
         if "can't allocate memory" not in str(exc):
             raise
-        raise UsageError(f"real=True makes a real input of batch {spec.batch_size}, more than "
-                         "this machine's memory holds: use a smaller batch, or leave real out "
-                         "(shape-only tensors take no memory).") from None
+        raise UsageError(f"a real forward (real=True, CLI: --real) makes a real input of batch "
+                         f"{spec.batch_size}, more than this machine's memory holds: use a "
+                         "smaller batch, or leave real out (shape-only tensors take no "
+                         "memory).") from None

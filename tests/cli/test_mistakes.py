@@ -653,9 +653,16 @@ def test_numbers_past_int64_and_tensors_past_the_memory_are_usage_errors():
         "9,223,372,036,854,775,807 (2**63 - 1) (TypeError: ")
     assert mistake("summary", "zoo:simple_cnn", "--real", "--batch", "100000000",
                    "--no-memory") == (
-        "error: this machine does not have the memory for a real tensor of 292.1 GiB (a real "
-        "forward, training or pictures): use a smaller --batch or input size; summary, explain, "
-        "memory and rf without --real use shape-only tensors, which take none.")
+        "error: a real forward (real=True, CLI: --real) makes a real input of batch 100000000, "
+        "more than this machine's memory holds: use a smaller batch, or leave real out "
+        "(shape-only tensors take no memory).")
+    from convscope.cli.app import beyond_limits  # where a real tensor fails past the input
+
+    assert beyond_limits(RuntimeError("DefaultCPUAllocator: can't allocate memory: you tried "
+                                      "to allocate 313600000000 bytes.")) == (
+        "this machine does not have the memory for a real tensor of 292.1 GiB (a real forward, "
+        "training or pictures): use a smaller --batch or input size; summary, explain, memory "
+        "and rf without --real use shape-only tensors, which take none.")
 
 
 def test_inputs_of_two_dtypes_are_sent_to_input_data_not_round_in_a_loop(tmp_path):

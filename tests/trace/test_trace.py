@@ -489,5 +489,5 @@ def test_a_real_trace_of_meta_weights_or_of_an_input_past_the_memory_says_what_t
     with pytest.raises(convscope.UsageError, match=r"weights are shapes only \(on the meta device, "
                                                    r"0.weight first\)"):
         convscope.analyze(shapes_only, (3, 8, 8), real=True)
-    with pytest.raises(convscope.UsageError, match="real input of batch 1000000000, more than"):
+    with pytest.raises(convscope.UsageError, match="a real input of batch 1000000000, more than"):
         convscope.analyze(nn.Conv2d(1, 2, 3), (1, 32, 32), batch_size=10**9, real=True)
