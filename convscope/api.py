@@ -76,7 +76,11 @@ def analyze(model: nn.Module, input_size=DEFAULT_SIZE, batch_size: int = 1,
 
 def _check_flags(name, **flags) -> None:
     for key, value in flags.items():
-        if not isinstance(value, (bool, numbers.Integral)) or value not in (0, 1):
+        try:
+            plain = not isinstance(value, str) and value in (True, False)  # 1 and numpy's too
+        except (TypeError, ValueError, RuntimeError):  # an array or a tensor of several values
+            plain = False
+        if not plain:
             raise UsageError(f"{key} takes True or False, got {value!r}.")
     if name is not None and not isinstance(name, str):
         raise UsageError(f"name is the model's name in the report, a str, got {name!r}.")

@@ -694,6 +694,7 @@ def test_flags_and_the_name_are_checked_and_keyword_inputs_replace_the_default_s
     with pytest.raises(convscope.UsageError, match="name is the model's name in the report"):
         convscope.analyze(model, (3,), name=123)
     assert convscope.analyze(model, (3,), train=1).to_dict()["train"] is True
+    assert convscope.analyze(model, (3,), train=np.bool_(False)).to_dict()["train"] is False
 
     class Keyword(nn.Module):
         def __init__(self):
