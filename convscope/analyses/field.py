@@ -319,20 +319,25 @@ def _reshape_map(src, dst) -> dict[int, int]:
     return mapping
 
 
-def _merged_apart(paths, out_shape) -> list:
-    """Paths whose merged axes (``within``) reach the output along different dims (q @ k^T over
-    flattened positions: q's in the rows, k's in the columns) spread those axes first: every
-    output unit then reads all of them, as before the merge was followed."""
+def _merged_alike(paths, out_shape) -> tuple[list, tuple]:
+    """Paths of which some hold merged axes (``within``), made to agree, and the ``within`` they
+    share. Merged axes that reach the output along different dims (q @ k^T over flattened
+    positions: q's in the rows, k's in the columns) are spread first: every output unit reads
+    all of them, as before the merge was followed. Paths merged by different views, whose units
+    do not line up, spread all their merged axes."""
     apart = set()
     for index in range(len(paths[0][0].axes)):
         targets = {f.dims[index] + len(out_shape) - len(shape) for f, shape in paths
                    if f.dims[index] is not None}
         if len(targets) > 1:
             apart.add(index)
-    if not apart:
-        return paths
-    return [(f.released({f.dims[i] for i in apart if f.within and f.within[i]}), shape)
-            for f, shape in paths]
+    if apart:
+        paths = [(f.released({f.dims[i] for i in apart if f.within and f.within[i]}), shape)
+                 for f, shape in paths]
+    within = {f.within for f, _ in paths}
+    if len(within) > 1:
+        return [(f.released(range(len(shape))), shape) for f, shape in paths], ()
+    return paths, within.pop()
 
 
 def number(value) -> str:
@@ -363,12 +368,9 @@ def merge(paths: Sequence[tuple[Field, Sequence[int]]], out_shape: Sequence[int]
         return first  # x + x
     if not all(f.known for f, _ in paths):
         return first.unknown()
-    if any(f.within for f, _ in paths):
-        paths = _merged_apart(paths, out_shape)
-    within = {f.within for f, _ in paths}
-    if len(within) > 1:  # merged by different views: no unit lines up with one of the other
-        paths = [(f.released(range(len(shape))), shape) for f, shape in paths]
-        within = {()}
+    within = ()
+    if any(f.within for f, _ in paths):  # the common case, no view merged an axis, skips this
+        paths, within = _merged_alike(paths, out_shape)
     axes, dims, aligned = [], [], all(f.aligned for f, _ in paths)
     for index, n in enumerate(first.input_size):
         parts, targets = [], set()
@@ -386,4 +388,4 @@ def merge(paths: Sequence[tuple[Field, Sequence[int]]], out_shape: Sequence[int]
         axes.append(axis)
         dims.append(targets.pop() if targets else None)
         aligned = aligned and same
-    return Field(tuple(axes), tuple(dims), first.input_size, aligned, within=within.pop())
+    return Field(tuple(axes), tuple(dims), first.input_size, aligned, within=within)
