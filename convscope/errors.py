@@ -44,3 +44,9 @@ def names_hint(name: str, names) -> str:
 
 # the one fix for a model nested deeper than Python's recursion limit lets a trace follow
 RECURSION_FIX = "Fix: raise the limit before analysing, e.g. sys.setrecursionlimit(10_000)."
+
+
+def out_of_memory(exc: BaseException) -> bool:
+    """Whether ``exc`` is a real tensor the machine had no memory for (PyTorch's CPU allocator
+    raises a RuntimeError, Python a MemoryError)."""
+    return isinstance(exc, MemoryError) or "can't allocate memory" in str(exc)

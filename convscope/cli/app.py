@@ -12,7 +12,7 @@ from typing import Optional
 import typer
 from rich.console import Console
 
-from ..errors import ConvscopeError, UsageError, names_hint
+from ..errors import ConvscopeError, UsageError, names_hint, out_of_memory
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None,
                   help="convscope: shapes, parameters, MACs, memory and receptive fields of CNNs.")
@@ -57,7 +57,7 @@ def beyond_limits(exc: Exception) -> str | None:
     if isinstance(exc, OverflowError) or "Overflow when unpacking long" in text:
         return (f"a number is too large for PyTorch, which takes at most {2**63 - 1:,} "
                 f"(2**63 - 1) ({type(exc).__name__}: {(text.splitlines() or [''])[0]}).")
-    if isinstance(exc, MemoryError) or "can't allocate memory" in text:
+    if out_of_memory(exc):
         found = re.search(r"allocate (\d+) bytes", text)
         needed = f" of {int(found.group(1)) / 2**30:,.1f} GiB" if found else ""
         return (f"this machine does not have the memory for a real tensor{needed} (a real forward, "

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from ..errors import UsageError
+from ..errors import UsageError, out_of_memory
 from ..graph import Graph, ModuleCall
 from .backends import BACKENDS
 from .compiled import eager_compiled, uncompiled
@@ -169,7 +169,7 @@ def _real_trace(model: nn.Module, spec: InputSpec, train: bool) -> Graph:
         with torch.random.fork_rng(devices=[]):
             return run_trace(model, spec, train=train, backend="real")
     except RuntimeError as exc:  # the random input itself, before any op was recorded
-        if "can't allocate memory" not in str(exc):
+        if not out_of_memory(exc):
             raise
         raise UsageError(f"a real forward (real=True, CLI: --real) makes a real input of batch "
                          f"{spec.batch_size}, more than this machine's memory holds: use a "
