@@ -85,10 +85,14 @@ def explain_row(graph: Graph, row, found: ReceptiveFields) -> LayerExplanation:
                             out_shape, tuple(lines), tuple(notes), row.params, allocated)
 
 
+# matrix products, a fused attention op counting as its two
+PRODUCT_OPS = (*MATMUL_OPS, *ATTENTION_OPS)
+
+
 def _main(nodes: list[Node]) -> Node | None:
     for node in nodes:
-        if (window_of(node) or node.packet in ADAPTIVE_OPS or node.packet in MATMUL_OPS
-                or node.packet in ATTENTION_OPS or "batch_norm" in node.packet):
+        if (window_of(node) or node.packet in ADAPTIVE_OPS or node.packet in PRODUCT_OPS
+                or "batch_norm" in node.packet):
             return node
     return None
 
@@ -108,8 +112,8 @@ def _layer_lines(graph: Graph, row, nodes: list[Node], main: Node | None, first)
     """The lines of a row whose main op is no conv or pool (or that has no main op)."""
     if main is not None and main.packet in ADAPTIVE_OPS:
         return [adaptive_line(main)]
-    if main is not None and (main.packet in MATMUL_OPS or main.packet in ATTENTION_OPS):
-        products = [n for n in nodes if n.packet in MATMUL_OPS or n.packet in ATTENTION_OPS]
+    if main is not None and main.packet in PRODUCT_OPS:
+        products = [n for n in nodes if n.packet in PRODUCT_OPS]
         return (linear_lines(graph, main, row.params)
                 if len(products) == 1 and main.packet in MATMUL_OPS else
                 products_lines(products, row.params))
