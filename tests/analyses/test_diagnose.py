@@ -2,6 +2,8 @@
 the arithmetic (Python API); tests/cli/test_explain.py checks the same cases exit 2."""
 from __future__ import annotations
 
+import logging
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -371,3 +373,13 @@ def test_circular_padding_wider_than_the_map_names_the_layer_and_the_most_it_can
                                          r"once around the 4x4 map.*or nn.ZeroPad2d or "
                                          r"nn.ReplicationPad2d \(any padding\)"):
         convscope.analyze(nn.Sequential(nn.Conv2d(3, 3, 3), nn.CircularPad2d(5)), (3, 6, 6))
+
+
+def test_a_failing_op_on_fake_tensors_logs_nothing(caplog):
+    # the fake backend logs a traceback for every op that fails ("failed while attempting to
+    # run meta"); the diagnosis is the one message a broken model gets
+    model = nn.Sequential(nn.Conv2d(3, 8, 3), nn.Flatten(), nn.Linear(10, 2))
+    with caplog.at_level(logging.DEBUG), pytest.raises(ModelError):
+        convscope.analyze(model, (3, 8, 8))
+    assert [r.getMessage() for r in caplog.records if r.name.startswith("torch")] == []
+    assert not logging.getLogger("torch._subclasses.fake_tensor").disabled  # as it was
