@@ -169,7 +169,7 @@ def kept_leaves(modules) -> set[int]:
     (``state.swapped``), since only their lowering reads them, and only their shapes. A hook
     (weight norm's, pruning's) would read them on every call."""
     return {id(module) for _, module in modules
-            if _lowering(module) is not None and not (
+            if type(module) in LOWERINGS and _lowering(module) is not None and not (
                 module._forward_pre_hooks or module._forward_hooks or module._backward_hooks
                 or module._backward_pre_hooks)}
 
