@@ -14,7 +14,7 @@ import traceback
 from math import gcd
 
 from ..errors import ConvscopeError, ModelError
-from .windows import AXES, MATMUL_OPS, window_of
+from .windows import AXES, CONV_OPS, MATMUL_OPS, WINDOW_OPS, window_of
 
 SPATIAL_TYPES = re.compile(r"^(Conv|ConvTranspose|MaxPool|AvgPool|LPPool|AdaptiveAvgPool|"
                            r"AdaptiveMaxPool)([123])d$")
@@ -126,17 +126,24 @@ def check_graph(graph) -> ConvscopeError | None:
                                              conv_channels(graph.nodes, call.index)),
                               layer=call.name or None)
     for node in graph.nodes:
-        window = window_of(node)
-        met = sorted({r.meta.dtype for r in node.refs}) if (
-            window is not None or node.packet in MATMUL_OPS) else []
-        if len(met) > 1:  # the meta kernels of addmm and friends do not check dtypes
+        packet = node.packet
+        if packet not in WINDOW_OPS and packet not in MATMUL_OPS:
+            continue
+        met = {r.meta.dtype for r in node.refs}
+        # the meta kernels of addmm and friends do not check dtypes
+        if len(met) > 1 and (packet in MATMUL_OPS or window_of(node) is not None):
             layer, where = _layer_of(graph, node)
-            return ModelError(dtype_text(where, node.op, met, param_dtypes(graph.params, layer),
+            return ModelError(dtype_text(where, node.op, sorted(met),
+                                         param_dtypes(graph.params, layer),
                                          param_dtypes(graph.params)), layer=layer)
-        if window is not None and window.kind == "conv" and node.args[1].shape[0] % window.groups:
-            layer, where = _layer_of(graph, node)
-            return ModelError(groups_text(where, node.args[0].shape[1], node.args[1].shape[0],
-                                          window.groups), layer=layer)
+        # groups that do not divide the output channels (args[8]; a Window only if so: one
+        # for every convolution of a network cost more than the rest of the check)
+        if packet in CONV_OPS and node.args[1].shape[0] % int(node.args[8]):
+            window = window_of(node)
+            if window is not None and window.kind == "conv":
+                layer, where = _layer_of(graph, node)
+                return ModelError(groups_text(where, node.args[0].shape[1],
+                                              node.args[1].shape[0], window.groups), layer=layer)
     return None
 
 
