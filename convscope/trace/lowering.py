@@ -25,7 +25,7 @@ from torch import nn
 
 from .fastpaths import fast_path
 from .fastpaths.conv import _convolution
-from .fastpaths.norms import _native_batch_norm
+from .fastpaths.layout import _like
 
 aten = torch.ops.aten
 NOT_LOWERED = object()
@@ -77,20 +77,32 @@ def _batch_norm_2d(module: nn.BatchNorm2d, x: torch.Tensor, record: Record):
     weight, bias = _tensors(module, "_parameters", "weight", "bias")
     if mean is None or var is None:
         return NOT_LOWERED
-    per_channel = (x.shape[1],)
-    # _batch_norm_impl_index's own checks: every per-channel tensor has C elements
+    per_channel, dtype = (x.shape[1],), x.dtype
+    # _batch_norm_impl_index's own checks: every per-channel tensor has C elements; a mix of
+    # dtypes (mixed precision) is the kernel's to decide
     for t in (weight, bias, mean, var):
-        if t is not None and t.shape != per_channel:
+        if t is not None and (t.shape != per_channel or t.dtype != dtype):
             return NOT_LOWERED
     momentum = 0.0 if module.momentum is None else float(module.momentum)
     args = (x, weight, bias, mean, var, False, momentum, float(module.eps))
-    outs = _native_batch_norm(*args)
-    if outs is NotImplemented:
-        return NOT_LOWERED
-    reserve = torch.empty(0, dtype=torch.uint8, device=_META)
-    record(aten.empty.memory_format, ([0],), _RESERVE_KWARGS, reserve)
-    record(aten.native_batch_norm.default, args, {}, outs)
-    return outs[0]
+    statistic = _empty(dtype)  # in eval mode the CPU kernel's saved mean and invstd are [0]
+    record(aten.empty.memory_format, ([0],), _RESERVE_KWARGS, _empty(torch.uint8))
+    out = _like(x)
+    record(aten.native_batch_norm.default, args, {}, (out, statistic, statistic))
+    return out
+
+
+_EMPTY: dict[torch.dtype, torch.Tensor] = {}
+
+
+def _empty(dtype: torch.dtype) -> torch.Tensor:
+    """A [0] meta tensor of ``dtype``, the same one every time: a lowered batch norm's reserve
+    and eval-mode statistics are never read (the lowering returns only its output), so one
+    tensor stands for all of them, three tensors fewer a batch norm."""
+    found = _EMPTY.get(dtype)
+    if found is None:
+        found = _EMPTY[dtype] = torch.empty(0, dtype=dtype, device=_META)
+    return found
 
 
 def _elementwise(func, args, record: Record):

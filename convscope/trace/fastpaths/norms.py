@@ -4,7 +4,6 @@ statistics per channel (batch norm), per row (layer norm) or per group (group no
 Their meta kernels are Python decompositions: ``native_batch_norm`` and its backward ~3-4 ms a
 call, ``native_group_norm`` ~3 ms and its backward ~9 ms, ``native_layer_norm`` ~1 ms and its
 backward ~1.5 ms. Layer norm and group norm import TorchDynamo or sympy on first use (~1-2 s).
-``lowering`` calls ``_native_batch_norm`` directly for a BatchNorm2d in eval mode.
 """
 from __future__ import annotations
 
