@@ -8,7 +8,8 @@ used parameter lands in exactly one row; those of a module that is never called
 """
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import fields, replace
+from operator import attrgetter
 
 from ..graph import Graph, Node, TensorMeta, record
 from .costs import OpCosts
@@ -46,12 +47,14 @@ class Row:
         return self.params - self.trainable_params
 
 
+_ROW_VALUES = attrgetter(*(f.name for f in fields(Row)))  # every field, in one call
+_RF = [f.name for f in fields(Row)].index("rf")
+
+
 def with_rf(row: Row, rf) -> Row:
-    """``replace(row, rf=rf)`` without re-running the constructor, ~10x cheaper: every row of a
-    report goes through it. A Row has no ``__post_init__`` to skip."""
-    copy = object.__new__(Row)
-    copy.__dict__.update(row.__dict__, rf=rf)
-    return copy
+    """``replace(row, rf=rf)``, ~5x cheaper: every row of a report goes through it."""
+    values = _ROW_VALUES(row)
+    return Row(*values[:_RF], rf, *values[_RF + 1:])
 
 
 def _own_params(graph: Graph) -> dict[str, tuple[int, int]]:
