@@ -92,6 +92,24 @@ def _worked_out(onces: dict, setters: dict):
     return __getattr__
 
 
+def copier(cls, name: str):
+    """``lambda item, value: dataclasses.replace(item, **{name: value})`` for records of
+    ``cls``, ~5x cheaper: the copy's slots are set from the item's, one from ``value``, without
+    the constructor (a record has no ``__post_init__`` to skip)."""
+    names = [f.name for f in fields(cls)]
+    if name not in names:
+        raise TypeError(f"{cls.__name__} has no field {name!r}")
+    scope = {"_new": object.__new__, "_cls": cls}
+    scope.update({f"_set_{n}": vars(cls)[n].__set__ for n in names})
+    source = "\n".join(["def copied(item, value):", "    made = _new(_cls)",
+                        *(f"    _set_{n}(made, {'value' if n == name else f'item.{n}'})"
+                          for n in names),
+                        "    return made"])
+    made: dict = {}
+    exec(source, scope, made)  # noqa: S102 (our own field names)
+    return made["copied"]
+
+
 class once:
     """A property worked out on first read and stored in a slot of the record's own
     (``record``): ``functools.cached_property`` needs an instance dict, and takes a lock

@@ -87,3 +87,14 @@ def test_a_once_property_is_worked_out_on_first_read_and_then_read_as_stored():
     meta = TensorMeta((2, 3), "float32", 4)
     assert (meta.numel, meta.nbytes) == (6, 24)
     assert pickle.loads(pickle.dumps(meta)).nbytes == 24
+
+
+def test_a_copier_is_replace_with_one_field():
+    from convscope.graph import copier
+
+    item = Sample("a", 5, {"x": 1}, (2,))
+    renamed = copier(Sample, "name")(item, "b")
+    assert renamed == dataclasses.replace(item, name="b") and renamed.hidden == (2,)
+    assert item.name == "a" and renamed.tags is item.tags
+    with pytest.raises(TypeError, match="no field 'colour'"):
+        copier(Sample, "colour")

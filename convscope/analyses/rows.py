@@ -8,10 +8,9 @@ used parameter lands in exactly one row; those of a module that is never called
 """
 from __future__ import annotations
 
-from dataclasses import fields, replace
-from operator import attrgetter
+from dataclasses import replace
 
-from ..graph import Graph, Node, TensorMeta, record
+from ..graph import Graph, Node, TensorMeta, copier, record
 from .costs import OpCosts
 
 
@@ -47,14 +46,8 @@ class Row:
         return self.params - self.trainable_params
 
 
-_ROW_VALUES = attrgetter(*(f.name for f in fields(Row)))  # every field, in one call
-_RF = [f.name for f in fields(Row)].index("rf")
-
-
-def with_rf(row: Row, rf) -> Row:
-    """``replace(row, rf=rf)``, ~5x cheaper: every row of a report goes through it."""
-    values = _ROW_VALUES(row)
-    return Row(*values[:_RF], rf, *values[_RF + 1:])
+# ``replace(row, rf=rf)``, ~5x cheaper: every row of a report goes through it
+with_rf = copier(Row, "rf")
 
 
 def _own_params(graph: Graph) -> dict[str, tuple[int, int]]:
