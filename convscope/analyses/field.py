@@ -51,8 +51,8 @@ class Axis:
 
     def window(self, kernel, stride, padding, exact: bool = True) -> "Axis":
         """This field read by a window op (kernel k, stride s, left padding p)."""
-        if self.whole:
-            return self
+        if self.whole or (kernel == 1 and stride == 1 and padding == 0 and exact):
+            return self  # the whole axis, or a pointwise window (a 1x1 convolution's)
         return Axis(self.size + (kernel - 1) * self.stride, self.stride * stride,
                     self.padding + padding * self.stride, exact=self.exact and exact)
 
@@ -156,10 +156,14 @@ class Field:
         """Apply (kernel, stride, padding, exact) to the axes held in the given dims."""
         if self.within:
             self = self.released(per_dim)  # noqa: PLW0642 (the same field, merged axes spread)
-        axes = []  # a loop, not a generator: every conv and pool of a network comes here
+        axes, changed = [], False  # a loop, not a generator: every conv and pool comes here
         for a, d in zip(self.axes, self.dims):
             geometry = per_dim.get(d)
-            axes.append(a if geometry is None else a.window(*geometry))
+            moved = a if geometry is None else a.window(*geometry)
+            changed = changed or moved is not a
+            axes.append(moved)
+        if not changed:  # a pointwise window: the field as it was
+            return self
         return Field(tuple(axes), self.dims, self.input_size, self.aligned, self.known,
                      self.within)
 
