@@ -204,14 +204,20 @@ def attributes_kept(tensors: ModelTensors):
     (~0.3 us for a convolution's attributes; a Python loop of identity tests, twice that). A
     tensor put in place of another makes ``__eq__`` compare the two, which raises (devices
     differ, or the answer has several values): that table has changed."""
-    saved = []
+    saved, empty = [], []  # most parameter, buffer and child tables are empty: nothing to copy
     for _, module in tensors.modules:
         for table in (module.__dict__, module._parameters, module._buffers, module._modules):
             if isinstance(table, dict):  # a ScriptModule's tables are C++ wrappers: left be
-                saved.append((table, table.copy()))
+                if table:
+                    saved.append((table, table.copy()))
+                else:
+                    empty.append(table)
     try:
         yield
     finally:
+        for table in empty:
+            if table:
+                table.clear()
         for table, before in saved:
             try:
                 unchanged = table == before

@@ -439,6 +439,22 @@ def test_what_the_forward_stores_on_a_module_is_undone(kwargs):
     assert model(torch.ones(1, 5, 8)).shape == (1, 5, 8)  # the model still runs for real
 
 
+class _Grows(nn.Module):
+    """A leaf with no buffers or children that makes both in its forward: empty tables grow."""
+
+    def forward(self, x):
+        self.register_buffer("made", torch.zeros(1, device=x.device))
+        self.extra = nn.Identity()
+        return self.extra(x) * 2
+
+
+def test_what_the_forward_adds_to_an_empty_table_is_taken_out():
+    model = nn.Sequential(_Grows())
+    convscope.analyze(model, (3, 4))
+    assert dict(model[0]._buffers) == {} and dict(model[0]._modules) == {}
+    assert "extra" not in model[0].__dict__
+
+
 def test_a_real_trace_leaves_the_users_input_weights_and_random_generator_alone():
     # x.relu_() wrote into the user's input_data, weight.clamp_() into the user's weight, and
     # the random input advanced the global generator
