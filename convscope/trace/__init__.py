@@ -8,8 +8,7 @@ Backends, tried in this order:
   control flow depends on tensor values. Costs a real forward.
 The model itself is never changed: parameters and buffers are swapped for shape-only copies
 (``state``) and put back afterwards, with the ``training`` flags and whatever the forward stored
-on a module. A lowered leaf's own tensors stay in place (its lowering reads only their shapes);
-an op of the model's own code that would read one makes the trace run again with copies.
+on a module.
 
 Ops reach the recorder (``recorder``) through PyTorch's dispatcher, slow meta kernels answered by
 ``fastpaths`` (never on the real backend: there every op computes its values); on the meta
@@ -32,7 +31,7 @@ from ..graph import Graph, ModuleCall
 from .backends import BACKENDS
 from .compiled import eager_compiled, uncompiled
 from .inputs import InputSpec, materialise
-from .lowering import kept_leaves, lowering_allowed, unseen
+from .lowering import lowering_allowed
 from .modules import ModuleStack, flat_tensors
 from .recorder import Recorder, tensor_meta
 from .state import attributes_kept, sources_of, swapped, training_flags, walk
@@ -97,48 +96,34 @@ def no_gc():
 
 
 def run_trace(model: nn.Module, spec: InputSpec, *, train: bool, backend: str,
-              lower: bool = True, keep: bool = True) -> Graph:
+              lower: bool = True) -> Graph:
     """Run one forward of ``model`` under the recorder with the given backend. ``lower``: record
-    the common leaf modules without running their forward (``lowering``; meta backend only).
-    ``keep``: leave the tensors of those leaves in place (``state.swapped``); the trace runs
-    again with every tensor copied if the model's own code reads one of them."""
+    the common leaf modules without running their forward (``lowering``; meta backend only)."""
     model = uncompiled(model)
     mode, make, convert, like = BACKENDS[backend]()
     tensors = walk(model)
     args, kwargs = materialise(spec, make, convert)
     inputs = [t for t in (*args, *kwargs.values()) if isinstance(t, torch.Tensor)]
     real = backend == "real"
-    lowerable = lower and backend == "meta" and lowering_allowed()
     # on the real backend ``like`` copies: BatchNorm's running statistics, and whatever else the
     # forward writes into, stay as they were
-    state = swapped(tensors, like, like, kept_leaves(tensors.modules) if lowerable and keep
-                    else ())
+    state = swapped(tensors, like, like)
+
+    lowerable = lower and backend == "meta" and lowering_allowed()
     stack = ModuleStack(tensors.modules)
     recorder = None
-
-    def unlowered(module: nn.Module) -> None:
-        with unseen():  # the copies are no ops of the model's
-            pairs = state.swap_in(module)
-        for original, copy in pairs:
-            recorder.same_as(copy, original)
-
     try:
         with attributes_kept(tensors), state as copies:
-            recorder = Recorder(stack, sources_of(copies, inputs), shape_only=not real,
-                                kept=state.kept)
+            recorder = Recorder(stack, sources_of(copies, inputs), shape_only=not real)
             stack.attach(recorder.module_output, recorder.nodes.__len__,
-                         recorder.record if lowerable else None, unlowered)
+                         recorder.record if lowerable else None)
             with mode, torch.no_grad(), training_flags(tensors, train), stack, recorder, \
                     eager_compiled(), no_gc():
                 output = model(*args, **kwargs)
     except Exception as exc:
         if recorder is None:
             raise
-        if recorder.reads_kept:
-            return run_trace(model, spec, train=train, backend=backend, lower=lower, keep=False)
         raise failure_of(exc, stack, recorder, backend) from exc
-    if recorder.reads_kept:  # the model caught ReadsKept itself
-        return run_trace(model, spec, train=train, backend=backend, lower=lower, keep=False)
 
     return recorded_graph(model, tensors, stack, recorder, inputs, train=train,
                           meta={"backend": backend, "batch_size": spec.batch_size},

@@ -17,7 +17,6 @@ model and random layer configurations give the same graph either way.
 """
 from __future__ import annotations
 
-import contextlib
 from typing import Callable
 
 import torch
@@ -61,7 +60,7 @@ def _conv2d(module: nn.Conv2d, x: torch.Tensor, record: Record):
     weight, bias = _tensors(module, "_parameters", "weight", "bias")
     args = (x, weight, bias, [*module.stride], [*padding], [*module.dilation],
             False, [*_NO_OUTPUT_PADDING], module.groups)
-    out = _convolution(*args, any_device=True)  # a kept weight is on the model's device
+    out = _convolution(*args)
     if out is NotImplemented:
         return NOT_LOWERED
     record(aten.convolution.default, args, {}, out)
@@ -133,21 +132,14 @@ LOWERINGS = {
 }
 
 
-def _lowering(module: nn.Module):
-    """The lowering for ``module``: one of LOWERINGS' classes with that class's own forward."""
+def lowered_forward(module: nn.Module, record: Record):
+    """``module``'s forward on one plain tensor, recording its ops through ``record``; it
+    returns NOT_LOWERED where the module's own forward must run. None for modules that are not
+    one of LOWERINGS' classes with that class's own forward."""
     entry = LOWERINGS.get(type(module))
     if entry is None or type(module).forward is not entry[0] or "forward" in module.__dict__:
         return None
-    return entry[1]
-
-
-def lowered_forward(module: nn.Module, record: Record):
-    """``module``'s forward on one plain tensor, recording its ops through ``record``; it
-    returns NOT_LOWERED where the module's own forward must run. None for modules that have no
-    ``_lowering``."""
-    lower = _lowering(module)
-    if lower is None:
-        return None
+    lower = entry[1]
 
     def forward(x):
         if type(x) is not _Tensor or not x.is_meta:
@@ -162,28 +154,6 @@ def lowered_forward(module: nn.Module, record: Record):
             _exclude(_PYTHON_KEY, was_excluded)
 
     return forward
-
-
-@contextlib.contextmanager
-def unseen():
-    """Tensors made inside are unseen by our own mode, as in ``lowered_forward``."""
-    was_excluded = _is_excluded(_PYTHON_KEY)
-    _exclude(_PYTHON_KEY, True)
-    try:
-        yield
-    finally:
-        _exclude(_PYTHON_KEY, was_excluded)
-
-
-def kept_leaves(modules) -> set[int]:
-    """The ids of the modules ``lowered_forward`` takes and that have no hooks of their own,
-    from ``named_modules()``: their tensors can stay in place through a trace
-    (``state.swapped``), since only their lowering reads them, and only their shapes. A hook
-    (weight norm's, pruning's) would read them on every call."""
-    return {id(module) for _, module in modules
-            if type(module) in LOWERINGS and _lowering(module) is not None and not (
-                module._forward_pre_hooks or module._forward_hooks or module._backward_hooks
-                or module._backward_pre_hooks)}
 
 
 def lowering_allowed() -> bool:

@@ -33,20 +33,18 @@ class ModuleStack:
         self.calls: list[list] = []
         self.stack: list[int] = []
         self._call_counts: dict[int, int] = {}
-        self._on_output = self._node_count = self._record = self._unlowered = None
+        self._on_output = self._node_count = self._record = None
         self._wrapped: list[tuple[nn.Module, object]] = []
         self._hooks: list = []  # handles of the hooks ``_see_hooked_output`` added
         # (call index, refs of its tensor arguments) of the innermost call that raised
         self.failed: tuple[int, tuple] | None = None
 
-    def attach(self, on_output, node_count, record=None, unlowered=None) -> None:
+    def attach(self, on_output, node_count, record=None) -> None:
         """What the recorder answers, once it exists (it needs this stack to be made):
         ``on_output(value)``, the refs of a call's output; ``node_count()``, the ops so far;
         ``record``, given only where leaf modules may be lowered: the entry through which
-        ``lowering.lowered_forward`` records their ops without running their forward;
-        ``unlowered(module)``, told before such a module's own forward runs after all."""
+        ``lowering.lowered_forward`` records their ops without running their forward."""
         self._on_output, self._node_count, self._record = on_output, node_count, record
-        self._unlowered = unlowered
 
     @property
     def current(self) -> int | None:
@@ -65,7 +63,7 @@ class ModuleStack:
         self._unwrap()
         # the callbacks reach the recorder, which holds this stack: dropped, so that no cycle
         # leaves the recorder and every tensor it kept to the garbage collector
-        self._on_output = self._node_count = self._record = self._unlowered = None
+        self._on_output = self._node_count = self._record = None
 
     def _wrap(self, name: str, module: nn.Module) -> None:
         # a forward set on the instance (a ScriptModule's compiled one) is wrapped, and put back
@@ -89,8 +87,6 @@ class ModuleStack:
                 if lowered is not None and len(args) == 1 and not kwargs:
                     output = lowered(args[0])
                 if output is NOT_LOWERED:
-                    if lowered is not None and self._unlowered is not None:
-                        self._unlowered(module)
                     output = forward(*args, **kwargs)
             except Exception:
                 self._failed(args)

@@ -55,10 +55,6 @@ def _op_kind(func) -> tuple[str, bool, bool, object]:
     return found
 
 
-class ReadsKept(Exception):
-    """A dispatched op was about to read a tensor left in place (``Recorder``'s ``kept``)."""
-
-
 class EagerMode(TorchDispatchMode):
     """A dispatch mode that never runs under torch.compile. PyTorch wraps a mode's
     ``__torch_dispatch__`` in a guard that keeps torch.compile out of it, ~8 us an op once
@@ -79,17 +75,13 @@ class Recorder(EagerMode):
     """
 
     def __init__(self, stack, sources: dict[int, Ref], keep_alive: bool = True,
-                 shape_only: bool = True, kept=()):
+                 shape_only: bool = True):
         """``sources``: the Refs of the tensors no op makes (parameters, buffers, inputs) by id,
         as ``state.sources_of`` gives them; they stay alive for the whole trace.
         ``shape_only``: the tensors are meta or fake, so an op may be answered by its fast path
         (an empty tensor of the right shape); False for real tensors, whose values the model may
-        read, so every op runs its real kernel. ``kept``: the model's own tensors left in
-        place for lowered leaves (``state.swapped``), by id: a dispatched op that would read
-        one raises ``ReadsKept`` instead, and ``reads_kept`` says so afterwards."""
+        read, so every op runs its real kernel."""
         super().__init__()
-        self._kept = kept
-        self.reads_kept = False
         self._run = run_op if shape_only else run_kernel
         self.stack = stack
         self.nodes: list[Node] = []
@@ -156,27 +148,8 @@ class Recorder(EagerMode):
             return kind(self._convert(v, refs) for v in value)
         return _plain(value)
 
-    def same_as(self, copy: torch.Tensor, original: torch.Tensor) -> None:
-        """``copy`` is ``original``'s from now on (``state.swapped.swap_in``)."""
-        self._remember(copy, self._producers[id(original)])
-
-    def _check_kept(self, args, kwargs) -> None:
-        """Raise ReadsKept before an op reads a kept tensor: the model's own code reached a
-        lowered leaf's weight (``F.conv2d(x, self.conv.weight)`` in a parent, a global hook),
-        which must meet a copy, and may write into it. Every view of a tensor is made by an op
-        (``.data`` and ``.numpy()`` too are a detach), so the first one is caught here."""
-        kept = self._kept
-        for value in (*args, *kwargs.values()):
-            found = (any(id(v) in kept for v in value) if isinstance(value, (list, tuple))
-                     else id(value) in kept)
-            if found:
-                self.reads_kept = True
-                raise ReadsKept("an op read a tensor left in place for a lowered leaf")
-
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
-        if self._kept:
-            self._check_kept(args, kwargs)
         try:
             out = self._run(func, args, kwargs)
         except Exception:

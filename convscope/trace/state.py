@@ -22,7 +22,6 @@ from torch.nn.modules.lazy import LazyModuleMixin
 
 from ..errors import RECURSION_FIX, ModelError
 from ..graph import Param, Ref
-from .backends import PLAIN
 from .recorder import tensor_meta
 
 TABLES = (("_parameters", "param"), ("_buffers", "buffer"))
@@ -35,9 +34,8 @@ class ModelTensors:
 
     modules: tuple[tuple[str, nn.Module], ...]  # ``named_modules()``
     # every table entry, a shared tensor once per owner, as (the module's table, the name in
-    # it, tensor, "param" or "buffer", the qualified name of its first owner's entry, the
-    # module whose table it is)
-    slots: tuple[tuple[dict, str, torch.Tensor, str, str, nn.Module], ...]
+    # it, tensor, "param" or "buffer", the qualified name of its first owner's entry)
+    slots: tuple[tuple[dict, str, torch.Tensor, str, str], ...]
     params: tuple[Param, ...]  # ``named_parameters()`` order, a shared tensor counted once
     buffers: tuple[Param, ...]  # ``named_buffers()`` order, likewise
 
@@ -83,71 +81,30 @@ def _walk(model: nn.Module) -> ModelTensors:
                     listed[kind].add(id(t))
                     records[kind].append(Param(name, first_owner, tensor_meta(t),
                                                bool(t.requires_grad)))
-                slots.append((entries, local, t, kind, name, module))
+                slots.append((entries, local, t, kind, name))
     return ModelTensors(modules, tuple(slots), tuple(records["param"]), tuple(records["buffer"]))
 
 
-class swapped:
-    """Every parameter and buffer replaced by its converted copy for the duration, but the plain
-    tensors of the modules in ``keep`` (their ids): a lowered leaf reads only its tensors'
-    shapes and dtypes (``lowering``), so they stay in place (copying a batch norm's five took
-    about as long as tracing it). ``swap_in`` copies a kept module's tensors after all, once its own
-    forward runs. Entered, it gives the tensors an op may meet, one per tensor, as ("param" or
-    "buffer", qualified name, tensor): the copies, then the tensors kept (``kept``, by id).
-    The originals are back afterwards, whatever the forward raised."""
-
-    def __init__(self, tensors: ModelTensors, convert_param, convert_buffer, keep=frozenset()):
-        self._tensors, self._keep = tensors, set(keep)
-        self._convert = {"param": convert_param, "buffer": convert_buffer}
-        self._copies: dict[int, tuple[str, str, torch.Tensor]] = {}
-        self._done: list[tuple] = []
-        self.kept: dict[int, tuple[str, str, torch.Tensor]] = {}
-
-    def __enter__(self) -> list[tuple[str, str, torch.Tensor]]:
-        copies, done, keep, kept = self._copies, self._done, self._keep, self.kept
-        try:
-            for slot in self._tensors.slots:  # one flat loop: it runs for every tensor
-                entries, local, t, kind, name, module = slot
-                if keep and id(module) in keep and type(t) in PLAIN and not t.is_meta:
-                    # not a meta original: an op on it would change its shape in place
-                    kept[id(t)] = (kind, name, t)
-                    continue
-                copy = copies.get(id(t))
-                if copy is None:
-                    copy = copies[id(t)] = (kind, name, self._convert[kind](t))
-                entries[local] = copy[2]
-                done.append(slot)
-        except BaseException:
-            self._restore()
-            raise
-        return [*copies.values(), *kept.values()]
-
-    def swap_in(self, module: nn.Module) -> list[tuple[torch.Tensor, torch.Tensor]]:
-        """A kept module's tensors replaced by copies now, as (original, copy) pairs: its own
-        forward runs after all (its lowering declined the input), and must not write into the
-        originals. Nothing for any other module, or the second time."""
-        if id(module) not in self._keep:
-            return []
-        self._keep.discard(id(module))
-        pairs = []
-        for slot in self._tensors.slots:
-            entries, local, t, kind, name, owner = slot
-            if owner is module and id(t) in self.kept and entries[local] is t:
-                copy = self._copies.get(id(t))
-                if copy is None:
-                    copy = self._copies[id(t)] = (kind, name, self._convert[kind](t))
-                entries[local] = copy[2]
-                self._done.append(slot)
-                pairs.append((t, copy[2]))
-        return pairs
-
-    def __exit__(self, *exc):
-        self._restore()
-
-    def _restore(self) -> None:
-        for entries, local, t, *_ in self._done:
+@contextlib.contextmanager
+def swapped(tensors: ModelTensors, convert_param, convert_buffer):
+    """Every parameter and buffer replaced by its converted copy for the duration; yields the
+    copies, one per tensor, as ("param" or "buffer", qualified name, copy). The originals are
+    back afterwards, whatever the forward raised."""
+    copies: dict[int, tuple[str, str, torch.Tensor]] = {}
+    done: list[tuple] = []
+    try:
+        for slot in tensors.slots:
+            entries, local, t, kind, name = slot
+            copy = copies.get(id(t))
+            if copy is None:
+                convert = convert_param if kind == "param" else convert_buffer
+                copy = copies[id(t)] = (kind, name, convert(t))
+            entries[local] = copy[2]
+            done.append(slot)
+        yield list(copies.values())
+    finally:
+        for entries, local, t, _, _ in done:
             entries[local] = t
-        self._done.clear()
 
 
 def sources_of(copies: list[tuple[str, str, torch.Tensor]], inputs) -> dict[int, Ref]:

@@ -8,16 +8,14 @@ from __future__ import annotations
 import torch
 
 
-def _convolution(x, weight, bias, stride, padding, dilation, transposed, output_padding, groups,
-                 any_device=False):
+def _convolution(x, weight, bias, stride, padding, dilation, transposed, output_padding, groups):
     """A 2-D convolution of a contiguous NCHW input by a contiguous weight: a contiguous
     [N, C_out, H', W'] with H' = (H + 2p - d(k - 1) - 1) // s + 1, or for a transposed one
     (weight [C_in, C_out / groups, kH, kW]) H' = (H - 1)s - 2p + d(k - 1) + output_padding + 1.
     The meta kernel reaches the same answer through symbolic-shape helpers (~0.1 ms a call; a
     transposed one imports sympy on first use, ~1 s). Anything it would reject, and every other
     case (1-D/3-D, channels-last, where the meta and CPU kernels disagree on the layout, mixed
-    dtypes), goes to it. ``any_device``: the weight's device is not compared with the input's
-    (``lowering`` gives a Conv2d's own weight, left on the model's device, ``state.swapped``)."""
+    dtypes), goes to it."""
     kernel = weight.shape[2:]
     if kernel and min(kernel) < 1:  # the meta kernel takes it and makes an output, the CPU's not
         sizes = " ".join(f"kernel_{name}: {k}" for name, k in zip(
@@ -28,7 +26,7 @@ def _convolution(x, weight, bias, stride, padding, dilation, transposed, output_
         return NotImplemented
     xs, ws = x.shape, weight.shape  # each read makes a new torch.Size: read once
     if (len(xs) != 4 or len(ws) != 4 or not x.is_contiguous() or not weight.is_contiguous()
-            or weight.dtype != x.dtype or (weight.device != x.device and not any_device)
+            or weight.dtype != x.dtype or weight.device != x.device
             or min(stride) < 1 or min(dilation) < 1 or min(padding) < 0):
         return NotImplemented
     if transposed:
