@@ -455,6 +455,32 @@ def test_what_the_forward_adds_to_an_empty_table_is_taken_out():
     assert "extra" not in model[0].__dict__
 
 
+class _ReadsChildWeight(nn.Module):
+    """A parent that reads its child's weight without an op (its device, dtype, flag) and
+    writes into it without one (``requires_grad_``, ``.data =``)."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3)
+
+    def forward(self, x):
+        y = self.conv(x)
+        self.conv.weight.requires_grad_(False)
+        self.conv.bias.data = torch.zeros_like(self.conv.bias)
+        w = self.conv.weight
+        return y + torch.ones(y.shape[1:], device=w.device, dtype=w.dtype)
+
+
+def test_a_parent_sees_and_changes_only_shape_only_copies_of_its_childs_weight():
+    # every tensor is copied, a lowered leaf's too: leaving those in place (their lowering reads
+    # only their shapes) let the parent see a CPU device and change the user's model
+    model = _ReadsChildWeight().eval()
+    bias = model.conv.bias.detach().clone()
+    graph = trace(model, make_spec((3, 8, 8)))
+    assert graph.meta["backend"] == "meta"
+    assert model.conv.weight.requires_grad and torch.equal(model.conv.bias, bias)
+
+
 def test_a_real_trace_leaves_the_users_input_weights_and_random_generator_alone():
     # x.relu_() wrote into the user's input_data, weight.clamp_() into the user's weight, and
     # the random input advanced the global generator
