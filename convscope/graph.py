@@ -39,14 +39,15 @@ def record(cls):
         raise TypeError(f"{cls.__name__}: a record field cannot be called self or _set_*")
     body = {k: v for k, v in vars(cls).items() if k not in (*names, "__dict__", "__weakref__")}
     # a dict of slots: a once's docstring stays its slot's
-    body["__slots__"] = {**dict.fromkeys(names), **{n: o.__doc__ for n, o in onces.items()}}
+    body["__slots__"] = {**dict.fromkeys(names), **{n: o.__doc__ for n, o in onces.items()},
+                         "__weakref__": None}
     slotted = type(cls)(cls.__name__, cls.__bases__, body)
     slotted.__qualname__ = cls.__qualname__
     setters = {n: vars(slotted)[n].__set__ for n in (*names, *onces)}
     slotted.__init__ = _init(slotted, setters)
     slotted.__setattr__ = slotted.__delattr__ = _frozen
     slotted.__getstate__ = lambda self: tuple([getattr(self, n) for n in names])
-    slotted.__setstate__ = lambda self, state: [setters[n](self, v) for n, v in zip(names, state)]
+    slotted.__setstate__ = _set_state(names, setters)
     if onces:
         slotted.__getattr__ = _worked_out(onces, setters)
     return slotted
@@ -72,6 +73,18 @@ def _init(cls, setters):
     exec(source, scope, made)  # noqa: S102 (our own field names, as dataclasses does)
     made["__init__"].__qualname__ = f"{cls.__qualname__}.__init__"
     return made["__init__"]
+
+
+def _set_state(names: list[str], setters: dict):
+    """``__setstate__``: the field values in order, as ``__getstate__`` gives them, or the
+    instance dict a record pickled before records had slots carries."""
+    def __setstate__(self, state):
+        if isinstance(state, dict):
+            state = [state[n] for n in names]
+        for name, value in zip(names, state, strict=True):
+            setters[name](self, value)
+
+    return __setstate__
 
 
 def _frozen(self, name, *value):

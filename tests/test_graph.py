@@ -98,3 +98,16 @@ def test_a_copier_is_replace_with_one_field():
     assert item.name == "a" and renamed.tags is item.tags
     with pytest.raises(TypeError, match="no field 'colour'"):
         copier(Sample, "colour")
+
+
+def test_a_record_pickled_with_an_instance_dict_loads_and_records_take_weak_references():
+    import weakref
+
+    meta = TensorMeta((2, 3), "float32", 4)
+    # what pickle stored for a record before records had slots: (class, args, instance dict)
+    loaded = object.__new__(TensorMeta)
+    loaded.__setstate__({"shape": (2, 3), "dtype": "float32", "itemsize": 4})
+    assert loaded == meta and loaded.nbytes == 24
+    with pytest.raises(ValueError):
+        object.__new__(TensorMeta).__setstate__(((2, 3), "float32"))  # a value short
+    assert weakref.ref(meta)() is meta
