@@ -30,7 +30,7 @@ from ..errors import UsageError, out_of_memory
 from ..graph import Graph, ModuleCall
 from .backends import BACKENDS
 from .compiled import eager_compiled, uncompiled
-from .inputs import InputSpec, materialise
+from .inputs import InputSpec, input_tensors, materialise
 from .lowering import lowering_allowed
 from .modules import ModuleStack, flat_tensors
 from .recorder import Recorder, tensor_meta
@@ -103,7 +103,7 @@ def run_trace(model: nn.Module, spec: InputSpec, *, train: bool, backend: str,
     mode, make, convert, like = BACKENDS[backend]()
     tensors = walk(model)
     args, kwargs = materialise(spec, make, convert)
-    inputs = [t for t in (*args, *kwargs.values()) if isinstance(t, torch.Tensor)]
+    inputs = input_tensors(args, kwargs)
     real = backend == "real"
     # on the real backend ``like`` copies: BatchNorm's running statistics, and whatever else the
     # forward writes into, stay as they were

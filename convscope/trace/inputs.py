@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Sequence
 
 import torch
+from torch.utils._pytree import tree_leaves, tree_map_only
 
 from ..errors import UsageError
 
@@ -119,10 +120,20 @@ def materialise(spec: InputSpec, make: Callable[[Sequence[int], torch.dtype], to
             return convert(value)
         if shape:
             return make((spec.batch_size, *value), spec.dtype)
-        return value
+        # tensors in a tuple, list or dict (a forward taking a pair of images): shape-only too
+        return tree_map_only(torch.Tensor, convert, value)
 
     args = tuple(one(a, spec.shapes) for a in spec.args)
     return args, {k: one(v, False) for k, v in spec.kwargs.items()}
+
+
+def input_tensors(args: tuple, kwargs: dict) -> list[torch.Tensor]:
+    """Every tensor among the forward's inputs, in order, those in tuples, lists and dicts
+    too: the graph's inputs."""
+    found = [a for a in (*args, *kwargs.values()) if isinstance(a, torch.Tensor)]
+    if len(found) == len(args) + len(kwargs):  # the common case: every input a tensor
+        return found
+    return [t for t in tree_leaves((args, kwargs)) if isinstance(t, torch.Tensor)]
 
 
 def parse_input(text: str) -> list[tuple[int, ...]]:

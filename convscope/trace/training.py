@@ -25,7 +25,7 @@ from . import TraceFailure, failure_of, recorded_graph
 from .backends import BACKENDS
 from .compiled import eager_compiled, uncompiled
 from .gradient_sums import sole_owner
-from .inputs import InputSpec, materialise
+from .inputs import InputSpec, input_tensors, materialise
 from .modules import ModuleStack, flat_tensors
 from .optimizers import create_optimizer_state, make_optimizer
 from .recorder import Recorder
@@ -102,7 +102,7 @@ def simulate_step(model: nn.Module, spec: InputSpec, optimizer: str = "momentum"
                   nesterov: bool = False) -> TrainingTrace:
     """One steady-state training step on shape-only tensors, recorded (see module docstring)."""
     run = _shape_only(model, spec, dtype, amp, backend)
-    inputs = [t for t in (*run.args, *run.kwargs.values()) if isinstance(t, torch.Tensor)]
+    inputs = input_tensors(run.args, run.kwargs)
     stack = ModuleStack(run.tensors.modules)
 
     with attributes_kept(run.tensors), swapped(run.tensors, run.cast, run.cast) as copies, \
@@ -208,9 +208,8 @@ def simulate_inference(model: nn.Module, spec: InputSpec, *, dtype: torch.dtype 
             run.mode, training_flags(run.tensors, False), torch.no_grad(), tracker, \
             run.autocast, eager_compiled():
         tracker.recording = False
-        for t in [*(t for _, _, t in copies), *run.args, *run.kwargs.values()]:
-            if isinstance(t, torch.Tensor):
-                tracker.track(t, None)
+        for t in [*(t for _, _, t in copies), *input_tensors(run.args, run.kwargs)]:
+            tracker.track(t, None)
         tracker.recording = True
         output = run.model(*run.args, **run.kwargs)
         del output

@@ -228,6 +228,30 @@ def test_several_input_kinds():
         assert report.totals.macs == by_shape.totals.macs
 
 
+class _PairAndDict(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3)
+
+    def forward(self, pair, extra):
+        first, second = pair
+        first.relu_()  # into the example tensor, were it not a shape-only copy
+        return self.conv(first) + self.conv(second) * extra["scale"]
+
+
+def test_tensors_nested_in_the_inputs_are_shape_only_inputs_of_the_graph():
+    # they were passed as they were: left out of input_shapes and input_bytes, no receptive
+    # field, and the forward ran on (and wrote into) the user's real tensors
+    x, scale = torch.randn(2, 3, 8, 8), torch.ones(2, 1, 1, 1)
+    before = x.clone()
+    report = convscope.analyze(_PairAndDict(), input_data=((x, x.clone()), {"scale": scale}))
+    assert report.input_shapes == [[2, 3, 8, 8], [2, 3, 8, 8], [2, 1, 1, 1]]
+    assert report.totals.input_bytes == (2 * 2 * 3 * 8 * 8 + 2) * 4
+    assert torch.equal(x, before)
+    assert report.rows[-1].rf.axes[0].size == 3  # from the first image, through the conv
+    assert {n.op for n in report.graph.nodes if any(r.kind == "const" for r in n.refs)} == set()
+
+
 def test_values_that_are_not_tensors_are_passed_as_they_are():
     class Resize(nn.Module):
         def __init__(self):
