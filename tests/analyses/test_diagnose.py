@@ -383,3 +383,11 @@ def test_a_failing_op_on_fake_tensors_logs_nothing(caplog):
         convscope.analyze(model, (3, 8, 8))
     assert [r.getMessage() for r in caplog.records if r.name.startswith("torch")] == []
     assert not logging.getLogger("torch._subclasses.fake_tensor").disabled  # as it was
+
+
+def test_a_scripted_model_without_a_flatten_is_told_to_put_one_before_the_linear():
+    # TorchScript runs its layers in C++: no layer name is known, and the fix read "before None"
+    model = torch.jit.script(nn.Sequential(nn.Conv2d(3, 8, 3), nn.Linear(7200, 10)))
+    text = str(error_of(model, (3, 32, 32)))
+    assert "Put nn.Flatten() before the Linear: it gives 8·30·30 = 7,200 features." in text
+    assert "None" not in text

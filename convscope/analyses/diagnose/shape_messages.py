@@ -77,7 +77,8 @@ def _features(failure, finding, ctx) -> str:
     if inside:  # Linear flattened a [N, C, H, W] itself: it only reads the last dimension
         return (f"{finding.where}: expects in_features={expected:,} on the last dimension, but "
                 f"receives a {list(before)} tensor whose last dimension is {got}. Did you forget "
-                f"to flatten? Put nn.Flatten() before {finding.layer}: it gives {product} "
+                f"to flatten? Put nn.Flatten() before {finding.layer or 'the Linear'}: it "
+                f"gives {product} "
                 f"features.")
     wanted = _factor(expected, before[1], len(before) - 2)
     then = (f" (the flatten then gives {before[1]}·{'·'.join(map(str, wanted))} = {expected:,})"
