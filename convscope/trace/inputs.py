@@ -57,6 +57,7 @@ def make_spec(input_size=None, input_data=None, input_kwargs=None, batch_size=1,
                          f"{{'x': torch.randn(1, 3, 32, 32)}}, got {type(input_kwargs).__name__}.")
     if input_data is not None:
         args = _data_args(input_data)
+        batch_size = _data_batch(args, batch_size)
     elif input_size is None:
         args = ()
     elif _is_shape(input_size):  # () is one value per sample: the input is [batch]
@@ -89,6 +90,19 @@ def _data_args(input_data) -> tuple:
             "; for shapes, pass input_size=" if shapes else "")
     raise UsageError(f"input_data must be an example tensor or a tuple of them, e.g. "
                      f"torch.randn(1, 3, 224, 224), got {_short(input_data)}{hint}.")
+
+
+def _data_batch(args: tuple, batch_size: int) -> int:
+    """The batch of example tensors: the first one's leading dim. A ``batch_size`` other than 1
+    that differs from it would be silently ignored: refused."""
+    first = next((t for t in tree_leaves(args) if isinstance(t, torch.Tensor) and t.dim()), None)
+    if first is None:
+        return batch_size
+    if batch_size not in (1, first.shape[0]):
+        raise UsageError(f"batch_size={batch_size} does not apply to input_data: example tensors "
+                         f"keep their own batch ({first.shape[0]} here). Leave batch_size out, or "
+                         f"give input_size={tuple(first.shape[1:])} with batch_size={batch_size}.")
+    return first.shape[0]
 
 
 def _short(value) -> str:

@@ -252,6 +252,16 @@ def test_tensors_nested_in_the_inputs_are_shape_only_inputs_of_the_graph():
     assert {n.op for n in report.graph.nodes if any(r.kind == "const" for r in n.refs)} == set()
 
 
+def test_example_tensors_keep_their_batch_and_a_batch_size_against_it_is_refused():
+    model = nn.Conv2d(3, 4, 3)
+    report = convscope.analyze(model, input_data=torch.zeros(2, 3, 8, 8))
+    assert report.graph.meta["batch_size"] == 2 and report.input_shapes == [[2, 3, 8, 8]]
+    assert convscope.analyze(model, input_data=torch.zeros(2, 3, 8, 8), batch_size=2).rows
+    with pytest.raises(convscope.UsageError, match=r"batch_size=8 does not apply to input_data"
+                       r".*own batch \(2 here\).*input_size=\(3, 8, 8\) with batch_size=8"):
+        convscope.analyze(model, input_data=torch.zeros(2, 3, 8, 8), batch_size=8)
+
+
 def test_values_that_are_not_tensors_are_passed_as_they_are():
     class Resize(nn.Module):
         def __init__(self):
