@@ -71,9 +71,10 @@ def float_dtypes(tensors) -> list[str]:
     return sorted({t.meta.dtype for t in tensors if t.meta.dtype in FLOATING})
 
 
-def dtype_text(where: str, op: str, met, layer_dtypes, model_dtypes) -> str:
+def dtype_text(where: str, op: str, met, layer_dtypes, model_dtypes, input_note: str = "") -> str:
     """Tensors of two dtypes in one conv or matmul. ``layer_dtypes`` and ``model_dtypes``: the
-    floating dtypes of the failing layer's parameters and of the model's."""
+    floating dtypes of the failing layer's parameters and of the model's. ``input_note`` ends
+    the text where the fix is the input's dtype (with several inputs, it says how)."""
     text = f"{where}: dtype mismatch: {' and '.join(met)} tensors meet in {op}, which needs one."
     own = layer_dtypes[0] if len(layer_dtypes) == 1 else None
     arriving = [d for d in met if d != own]
@@ -82,12 +83,13 @@ def dtype_text(where: str, op: str, met, layer_dtypes, model_dtypes) -> str:
     text += f" The layer's parameters are {own}, the tensor arriving is {arriving[0]}."
     if arriving[0] not in FLOATING:
         return text + (f" Fix: give it a floating input (dtype=torch.{own}, CLI: --dtype "
-                       f"{own}); integer ids go through an nn.Embedding first.")
+                       f"{own}); integer ids go through an nn.Embedding first.{input_note}")
     if list(model_dtypes) != [own]:
         return text + (f" The model mixes {' and '.join(model_dtypes)} parameters. Fix: convert "
                        f"it to one dtype, e.g. model.to(torch.{arriving[0]}).")
     return text + (f" Fix: analyse with the model's dtype (dtype=torch.{own}, CLI: --dtype "
-                   f"{own}), or convert the model to the input's (model.to(torch.{arriving[0]})).")
+                   f"{own}), or convert the model to the input's (model.to(torch.{arriving[0]}))."
+                   f"{input_note}")
 
 
 def param_dtypes(params, owner: str | None = None) -> list[str]:

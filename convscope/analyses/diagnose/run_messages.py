@@ -78,9 +78,8 @@ def _data(failure, finding, ctx) -> str:
 
 def _dtype(failure, finding, ctx) -> str:
     op = failure.node.op if failure.node is not None else "one op"
-    text = dtype_text(finding.where, op, dtypes_met(failure), ctx.dtypes(finding.layer),
-                      ctx.dtypes(None))
-    return text + (_several_dtypes(ctx) if "CLI: --dtype" in text else "")
+    return dtype_text(finding.where, op, dtypes_met(failure), ctx.dtypes(finding.layer),
+                      ctx.dtypes(None), _several_dtypes(ctx))
 
 
 def _indices(failure, finding, ctx) -> str:
