@@ -78,8 +78,7 @@ def _features(failure, finding, ctx) -> str:
         return (f"{finding.where}: expects in_features={expected:,} on the last dimension, but "
                 f"receives a {list(before)} tensor whose last dimension is {got}. Did you forget "
                 f"to flatten? Put nn.Flatten() before {finding.layer or 'the Linear'}: it "
-                f"gives {product} "
-                f"features.")
+                f"gives {product} features.")
     wanted = _factor(expected, before[1], len(before) - 2)
     then = (f" (the flatten then gives {before[1]}·{'·'.join(map(str, wanted))} = {expected:,})"
             if wanted else "")
