@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 import traceback
+from functools import cache
 from math import gcd
 
 from ..errors import ConvscopeError, ModelError
@@ -114,16 +115,22 @@ def unbatched_text(where: str, shape, n: int, from_input: bool,
     return text
 
 
+@cache  # a few class names, met by every module call
+def _spatial_rank(type_name: str) -> int:
+    """1, 2 or 3 for a conv or pool layer class (``Conv2d``), 0 for any other."""
+    found = SPATIAL_TYPES.match(type_name)
+    return int(found.group(2)) if found else 0
+
+
 def check_graph(graph) -> ConvscopeError | None:
     """The first problem a shape-only trace let through, as the error to raise (None: all well)."""
     for call in graph.calls:
-        spatial = SPATIAL_TYPES.match(call.type)
-        if spatial and call.outputs and len(call.outputs[0].shape) == int(spatial.group(2)) + 1:
+        rank = _spatial_rank(call.type)
+        if rank and call.outputs and len(call.outputs[0].shape) == rank + 1:
             first = graph.nodes[call.first_node] if call.first_node < len(graph.nodes) else None
             ref = first.args[0] if first is not None and first.args else None
             shape = ref.shape if ref is not None else call.outputs[0].shape
-            return ModelError(unbatched_text(f"layer {call.name} ({call.type})", shape,
-                                             int(spatial.group(2)),
+            return ModelError(unbatched_text(f"layer {call.name} ({call.type})", shape, rank,
                                              getattr(ref, "kind", "") == "input",
                                              conv_channels(graph.nodes, call.index)),
                               layer=call.name or None)
