@@ -190,9 +190,11 @@ class Node:
         """The op without its overload: ``aten.add.Tensor`` -> ``aten.add``."""
         return _packet(self.op)
 
-    @property
+    @once  # rows, totals and memory each ask
     def output_bytes(self) -> int:
-        return sum(t.nbytes for t in self.outputs)
+        """Bytes of the op's outputs."""
+        outputs = self.outputs
+        return outputs[0].nbytes if len(outputs) == 1 else sum(t.nbytes for t in outputs)
 
 
 @record

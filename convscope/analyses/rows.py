@@ -79,7 +79,7 @@ def _borrowed_params(graph: Graph) -> dict[int, tuple[int, int]]:
 
 
 def _bytes(metas: tuple[TensorMeta, ...]) -> int:
-    return sum(m.nbytes for m in metas)
+    return metas[0].nbytes if len(metas) == 1 else sum(m.nbytes for m in metas)
 
 
 def _owner_calls(graph: Graph, owned) -> set[int]:

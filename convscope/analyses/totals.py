@@ -34,15 +34,16 @@ class Totals:
 def compute_totals(graph: Graph, costs: OpCosts) -> Totals:
     params = sum(p.meta.numel for p in graph.params)
     trainable = sum(p.meta.numel for p in graph.params if p.trainable)
+    macs, other_flops = costs.macs, costs.other_flops  # each a sum over every op: once
     return Totals(
         params=params,
         trainable_params=trainable,
         non_trainable_params=params - trainable,
         param_bytes=sum(p.meta.nbytes for p in graph.params),
         buffer_bytes=sum(b.meta.nbytes for b in graph.buffers),
-        macs=costs.macs,
-        other_flops=costs.other_flops,
-        flops=2 * costs.macs + costs.other_flops,
+        macs=macs,
+        other_flops=other_flops,
+        flops=2 * macs + other_flops,
         activation_bytes=activation_bytes(graph),
         input_bytes=sum(m.nbytes for m in graph.inputs),
         output_bytes=sum(r.meta.nbytes for r in graph.outputs),
