@@ -7,7 +7,6 @@ import contextlib
 import difflib
 import importlib
 import importlib.util
-import inspect
 import sys
 from pathlib import Path
 
@@ -107,11 +106,7 @@ def _name_the_model(path: Path) -> str:
 def _check_arguments(target, kwargs: dict, spec: str) -> None:
     """Arguments the builder does not take, or required ones missing, as zoo.create says it,
     with how to give them on the command line."""
-    zoo.check_arguments(target, kwargs, spec, how="; give values with --arg NAME=VALUE")
-    try:
-        params = inspect.signature(target).parameters
-    except (TypeError, ValueError):
-        return
+    params = zoo.check_arguments(target, kwargs, spec, how="; give values with --arg NAME=VALUE")
     for name, value in kwargs.items():
         default = params[name].default if name in params else None
         if isinstance(default, bool) and not isinstance(value, bool) and value not in (0, 1):

@@ -19,7 +19,7 @@ import importlib
 import inspect
 import pkgutil
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Mapping
 
 import torch
 from torch.overrides import TorchFunctionMode
@@ -121,15 +121,16 @@ def _of_type(value, default) -> bool:
     return type(value) is type(default)
 
 
-def check_arguments(builder: Callable, kwargs: dict, what: str, how: str = "") -> None:
+def check_arguments(builder: Callable, kwargs: dict, what: str, how: str = "") -> Mapping:
     """The one message for keyword arguments ``builder`` cannot take: a name it does not have
     (with the closest it has) or a required one missing, and the names it takes. ``what`` names
     the builder; ``how`` says how to give values (the CLI's ``--arg``). ``zoo.create`` and the
-    CLI's ``file.py:callable`` models both check with it before building."""
+    CLI's ``file.py:callable`` models both check with it before building. Returns the builder's
+    parameters, by name (empty where it has no signature to read)."""
     try:
         signature = inspect.signature(builder)
     except (TypeError, ValueError):  # no signature to read (a builtin): the call will say
-        return
+        return {}
     try:
         signature.bind(**kwargs)
     except TypeError as exc:
@@ -143,6 +144,7 @@ def check_arguments(builder: Callable, kwargs: dict, what: str, how: str = "") -
                        + (f" (did you mean {close[0]!r}?)" if close else ""))
         takes = ", ".join(params) or "no arguments"
         raise UsageError(f"{what}: {problem}. It takes: {takes}{how}.") from None
+    return signature.parameters
 
 
 class _NoInitialisation(TorchFunctionMode):
