@@ -21,7 +21,7 @@ from torch import nn
 from torch.nn.modules.lazy import LazyModuleMixin
 
 from ..errors import RECURSION_FIX, ModelError
-from ..graph import Param, Ref
+from ..graph import Param, Ref, TensorMeta
 from .recorder import tensor_meta
 
 TABLES = (("_parameters", "param"), ("_buffers", "buffer"))
@@ -34,8 +34,8 @@ class ModelTensors:
 
     modules: tuple[tuple[str, nn.Module], ...]  # ``named_modules()``
     # every table entry, a shared tensor once per owner, as (the module's table, the name in
-    # it, tensor, "param" or "buffer", the qualified name of its first owner's entry)
-    slots: tuple[tuple[dict, str, torch.Tensor, str, str], ...]
+    # it, tensor, "param" or "buffer", the qualified name of its first owner's entry, its meta)
+    slots: tuple[tuple[dict, str, torch.Tensor, str, str, TensorMeta], ...]
     params: tuple[Param, ...]  # ``named_parameters()`` order, a shared tensor counted once
     buffers: tuple[Param, ...]  # ``named_buffers()`` order, likewise
 
@@ -63,7 +63,7 @@ def walk(model: nn.Module) -> ModelTensors:
 
 def _walk(model: nn.Module) -> ModelTensors:
     modules = tuple(model.named_modules())
-    first_name: dict[int, tuple[str, str]] = {}
+    first_name: dict[int, tuple[str, str, TensorMeta]] = {}
     slots = []
     records: dict[str, list[Param]] = {"param": [], "buffer": []}
     listed: dict[str, set[int]] = {"param": set(), "buffer": set()}
@@ -75,41 +75,46 @@ def _walk(model: nn.Module) -> ModelTensors:
             for local, t in entries.items():
                 if t is None:
                     continue
-                name = f"{owner}.{local}" if owner else local
-                name, first_owner = first_name.setdefault(id(t), (name, owner))
+                first = first_name.get(id(t))
+                if first is None:
+                    first = first_name[id(t)] = (f"{owner}.{local}" if owner else local, owner,
+                                                 tensor_meta(t))
+                name, first_owner, meta = first
                 if id(t) not in listed[kind]:
                     listed[kind].add(id(t))
-                    records[kind].append(Param(name, first_owner, tensor_meta(t),
-                                               bool(t.requires_grad)))
-                slots.append((entries, local, t, kind, name))
+                    records[kind].append(Param(name, first_owner, meta, bool(t.requires_grad)))
+                slots.append((entries, local, t, kind, name, meta))
     return ModelTensors(modules, tuple(slots), tuple(records["param"]), tuple(records["buffer"]))
 
 
 @contextlib.contextmanager
 def swapped(tensors: ModelTensors, convert_param, convert_buffer):
     """Every parameter and buffer replaced by its converted copy for the duration; yields the
-    copies, one per tensor, as ("param" or "buffer", qualified name, copy). The originals are
-    back afterwards, whatever the forward raised."""
-    copies: dict[int, tuple[str, str, torch.Tensor]] = {}
+    copies, one per tensor, as ("param" or "buffer", qualified name, copy, the copy's
+    TensorMeta). A converter keeps the shape and may change the dtype. The originals are back
+    afterwards, whatever the forward raised."""
+    copies: dict[int, tuple[str, str, torch.Tensor, TensorMeta]] = {}
     done: list[tuple] = []
     try:
         for slot in tensors.slots:
-            entries, local, t, kind, name = slot
+            entries, local, t, kind, name, meta = slot
             copy = copies.get(id(t))
             if copy is None:
-                convert = convert_param if kind == "param" else convert_buffer
-                copy = copies[id(t)] = (kind, name, convert(t))
+                converted = (convert_param if kind == "param" else convert_buffer)(t)
+                if converted.dtype != t.dtype:  # a training step's cast
+                    meta = tensor_meta(converted)
+                copy = copies[id(t)] = (kind, name, converted, meta)
             entries[local] = copy[2]
             done.append(slot)
         yield list(copies.values())
     finally:
-        for entries, local, t, _, _ in done:
+        for entries, local, t, *_ in done:
             entries[local] = t
 
 
-def sources_of(copies: list[tuple[str, str, torch.Tensor]], inputs) -> dict[int, Ref]:
+def sources_of(copies: list[tuple[str, str, torch.Tensor, TensorMeta]], inputs) -> dict[int, Ref]:
     """The Ref of each tensor the recorder will not see made (param, buffer or input), by id."""
-    sources = {id(t): Ref(kind, name, 0, tensor_meta(t)) for kind, name, t in copies}
+    sources = {id(t): Ref(kind, name, 0, meta) for kind, name, t, meta in copies}
     sources.update({id(t): Ref("input", i, 0, tensor_meta(t)) for i, t in enumerate(inputs)})
     return sources
 

@@ -112,10 +112,10 @@ def simulate_step(model: nn.Module, spec: InputSpec, optimizer: str = "momentum"
         stack.attach(recorder.module_output, recorder.nodes.__len__)
         tracker = StorageTracker(recorder, sole_owner(run.backend, run.make))
         log = SavedTensorLog(tracker, recorder, sources)
-        params = [t for _, _, t in copies if t.requires_grad]
+        params = [t for _, _, t, _ in copies if t.requires_grad]
         with tracker:
             tracker.recording = False
-            for t in [*(t for _, _, t in copies), *inputs]:
+            for t in [*(t for _, _, t, _ in copies), *inputs]:
                 tracker.track(t, None)
             # a model with nothing to train (pooling only, or frozen) steps without one
             opt = make_optimizer(optimizer, params, weight_decay, nesterov) if params else None
@@ -179,8 +179,8 @@ def _baseline(tracker, copies, inputs, opt, stepped) -> dict[str, int]:
     optimizer_state = [] if opt is None else [v for p in stepped for v in opt.state[p].values()
                                               if isinstance(v, torch.Tensor)]
     return {
-        "params": total([t for kind, _, t in copies if kind == "param"]),
-        "buffers": total([t for kind, _, t in copies if kind == "buffer"]),
+        "params": total([t for kind, _, t, _ in copies if kind == "param"]),
+        "buffers": total([t for kind, _, t, _ in copies if kind == "buffer"]),
         "optimizer": total(optimizer_state),
         "inputs": total(inputs),
     }
@@ -208,7 +208,7 @@ def simulate_inference(model: nn.Module, spec: InputSpec, *, dtype: torch.dtype 
             run.mode, training_flags(run.tensors, False), torch.no_grad(), tracker, \
             run.autocast, eager_compiled():
         tracker.recording = False
-        for t in [*(t for _, _, t in copies), *input_tensors(run.args, run.kwargs)]:
+        for t in [*(t for _, _, t, _ in copies), *input_tensors(run.args, run.kwargs)]:
             tracker.track(t, None)
         tracker.recording = True
         output = run.model(*run.args, **run.kwargs)
