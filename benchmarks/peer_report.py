@@ -1,7 +1,9 @@
 """Markdown for ``peers.py``: time, memory and agreement tables, then the issue's targets.
 
-Each peer cell reads "value (ratio)", the ratio being peer / convscope on the same row. A peer
-that timed out shows its timeout as a lower bound (">150 s (>2000x)").
+Each peer cell reads "value (ratio)", the ratio being peer / convscope on the same row: for
+time, against convscope's runs interleaved with that peer's (``paired``), so a ratio may differ
+a little from the two cells' quotient. A peer that timed out shows its timeout as a lower bound
+(">150 s (>2000x)").
 """
 from __future__ import annotations
 
@@ -52,8 +54,13 @@ def _grid_table(results, tools, cell, ours_text, title) -> list[str]:
     return lines
 
 
+def _paired(peer: dict, ours: dict) -> float:
+    """convscope's time to set against ``peer``'s: its runs interleaved with the peer's."""
+    return peer.get("ours_seconds", ours.get("seconds", 0))
+
+
 def speed_table(results, tools) -> list[str]:
-    return _grid_table(results, tools, lambda r, o: _time_cell(r, o.get("seconds", 0)),
+    return _grid_table(results, tools, lambda r, o: _time_cell(r, _paired(r, o)),
                        lambda o: _seconds(o["seconds"]) if "seconds" in o else o["error"],
                        "time of one analysis")
 
@@ -103,10 +110,10 @@ def _exact_count(results, model, tool) -> str:
 def targets(results, growth, tools) -> list[str]:
     slower, torchinfo_short, notes = [], [], []
     for (model, batch, size), row in results.items():
-        ours = row["tools"]["convscope"].get("seconds")
         for tool in tools[1:]:
             peer = row["tools"][tool]
             seconds = peer.get("seconds", peer.get("lower_bound"))
+            ours = _paired(peer, row["tools"]["convscope"]) or None
             if ours is None or seconds is None:
                 continue
             if seconds <= ours:

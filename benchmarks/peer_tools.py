@@ -10,8 +10,9 @@ what the ``bench`` extra of pyproject.toml installs for each. ``GRAD`` names the
 forward runs with autograd on, so they keep every activation alive until the end (see
 ``peers.needed_bytes``).
 
-``measure`` is what one child process of ``peers.py`` runs: one tool, one model, one size;
-``scaling`` checks convscope alone at every size in one process.
+``serve`` is what one child process of ``peers.py`` runs: one tool, one model, one size, timed
+one run at a time as the parent asks; ``scaling`` checks convscope alone at every size in one
+process.
 """
 from __future__ import annotations
 
@@ -25,7 +26,6 @@ import warnings
 import torch
 
 WARMUP = (1, 96)  # (batch, pixels): the smallest size all five models run at, so it is cheap
-MOST_RUNS = 200  # a cap on a fast tool's runs within its time span
 
 
 def convscope_counts(model, batch: int, size: int):
@@ -126,31 +126,36 @@ def _reset_peak() -> bool:
         return False
 
 
-def measure(tool: str, model_name: str, batch: int, size: int, repeat: int, budget: float,
-            threads: int, span: float = 0.0) -> dict:
-    """Warm up at ``WARMUP``, then time analyses at (batch, size): the median of ``repeat`` runs,
-    more until they add up to ``span`` seconds, fewer once they add up to ``budget`` seconds.
-    The peak is measured on the first run: how far the peak RSS rises above the RSS just
-    before it."""
-    from convscope import zoo
+def serve(connection, tool: str, model_name: str, batch: int, size: int, threads: int) -> None:
+    """A child that times ``tool`` on one model at (batch, size), one analysis per request, so
+    that the parent can interleave its runs with another tool's. It builds the model, warms up
+    at ``WARMUP`` and says ``"ready"``, then sends the first timed run's result (its time, the
+    peak memory, the totals), and one more run's seconds for each ``"run"`` it receives, until
+    ``"stop"``. The peak is how far the peak RSS rises above the RSS just before that first
+    run."""
+    try:
+        from convscope import zoo
 
-    warnings.filterwarnings("ignore")
-    torch.set_num_threads(threads)
-    count = TOOLS[tool]
-    model = zoo.create(model_name).eval()
-    count(model, *WARMUP)
-    reset = _reset_peak()  # without it, the peak is counted from the warm-up's high-water mark
-    before = _rss_kib("VmRSS" if reset else "VmHWM")
-    times = []
-    while not times or ((len(times) < repeat or sum(times) < span) and sum(times) < budget
-                        and len(times) < MOST_RUNS):
+        warnings.filterwarnings("ignore")
+        torch.set_num_threads(threads)
+        count = TOOLS[tool]
+        model = zoo.create(model_name).eval()
+        count(model, *WARMUP)
+        connection.send("ready")
+        reset = _reset_peak()  # without it, the peak is counted from the warm-up's high-water mark
+        before = _rss_kib("VmRSS" if reset else "VmHWM")
         start = time.perf_counter()
         params, macs = count(model, batch, size)
-        times.append(time.perf_counter() - start)
-        if len(times) == 1:
-            peak_mib = (_rss_kib("VmHWM") - before) / 1024
-    return {"seconds": statistics.median(times), "runs": len(times), "peak_mib": peak_mib,
-            "params": int(params), "macs": int(macs), "peak_reset": reset}
+        seconds = time.perf_counter() - start
+        connection.send({"seconds": seconds, "peak_mib": (_rss_kib("VmHWM") - before) / 1024,
+                         "params": int(params), "macs": int(macs), "peak_reset": reset})
+    except Exception as error:  # reported in the table, never a hung parent
+        connection.send({"error": f"failed: {type(error).__name__}: {error}"[:160]})
+        return
+    while connection.recv() == "run":
+        start = time.perf_counter()
+        count(model, batch, size)
+        connection.send(time.perf_counter() - start)
 
 
 def scaling(model_name: str, configs: list, rounds: int, threads: int) -> dict:
@@ -176,7 +181,7 @@ def scaling(model_name: str, configs: list, rounds: int, threads: int) -> dict:
             for key, t in times.items()}
 
 
-def measure_into(connection, args: list, task=measure) -> None:
+def measure_into(connection, args: list, task) -> None:
     """A child's entry point: send ``task(*args)``, or what it raised, down ``connection``."""
     try:
         result = task(*args)

@@ -2,12 +2,13 @@
 
 For every model, batch and image size, each tool analyses the model in its own process:
 imports, builds the model, warms up with one analysis at batch 1 and 96 px (imports, lazy
-initialisation, hooks), resets the peak-RSS counter, then times analyses at the row's size:
-median of ``--repeat`` runs, more until they span ``--span`` seconds (so that a fast tool's
-median covers as much of the machine's varying load as a slow one's), fewer once they add up to
-``--budget`` seconds (slow real forwards run once or twice). Peak memory is how far the peak
-RSS rose above the RSS just before the first timed run. Tools alternate: each row runs them in a
-rotated order.
+initialisation, hooks), resets the peak-RSS counter, then times analyses at the row's size. The
+first timed run gives the peak memory: how far the peak RSS rose above the RSS just before it.
+Each peer's runs are interleaved with convscope's (``paired``): a peer run, then convscope runs
+for about as long, and so on, so that the ratio compares the two over the same minutes of a
+machine whose speed drifts. A peer runs at least ``--repeat`` times, more until its runs span
+``--span`` seconds, fewer once they add up to ``--budget`` seconds (slow real forwards run once
+or twice). Peers take turns in an order rotated by one from row to row.
 
 A row whose real forward would need more than ``--memory-limit`` GiB is skipped (estimated
 from convscope's own trace, see ``needed_bytes``); a process past ``--timeout`` is killed.
@@ -78,13 +79,12 @@ def needed_bytes(tool: str, report) -> int:
     return totals.input_bytes + int(1.5 * activations)
 
 
-def run_child(context, options, args, task=None) -> dict:
-    """``peer_tools.measure(*args)`` (or ``task``) in a process forked from the fork server;
-    killed at the timeout."""
-    from peer_tools import measure, measure_into
+def run_child(context, options, args, task) -> dict:
+    """``task(*args)`` in a process forked from the fork server; killed at the timeout."""
+    from peer_tools import measure_into
 
     receive, send = context.Pipe(duplex=False)
-    child = context.Process(target=measure_into, args=(send, args, task or measure), daemon=True)
+    child = context.Process(target=measure_into, args=(send, args, task), daemon=True)
     child.start()
     send.close()
     try:
@@ -106,6 +106,7 @@ def run_grid(options, tools: list[str]) -> dict:
     import convscope
     from agreement import sites
     from convscope import zoo
+    from paired import Timed, time_alone, time_pair
     from peer_tools import scaling
 
     context = multiprocessing.get_context("forkserver")
@@ -118,16 +119,24 @@ def run_grid(options, tools: list[str]) -> dict:
             report = convscope.analyze(model, (3, size, size), batch_size=batch)
             row = results[(model_name, batch, size)] = {
                 "ours": report.totals.macs, "sites": sites(report, model), "tools": {}}
-            for tool in tools[index % len(tools):] + tools[:index % len(tools)]:
+            ours = Timed(context, ["convscope", model_name, batch, size, options.threads],
+                         options.timeout)
+            first = ours.first()
+            ours_times = [first["seconds"]] if "seconds" in first else []
+            peers = tools[1:]
+            for tool in peers[index % len(peers):] + peers[:index % len(peers)] if peers else ():
                 needed = needed_bytes(tool, report)
                 if needed > options.memory_limit * GIB:
                     result = {"error": f"skipped: needs {needed / GIB:.1f} GiB"}
                 else:
-                    result = run_child(context, options, [tool, model_name, batch, size,
-                                                          options.repeat, options.budget,
-                                                          options.threads, options.span])
+                    peer = Timed(context, [tool, model_name, batch, size, options.threads],
+                                 options.timeout)
+                    result, paired = time_pair(ours if ours_times else None, peer, options)
+                    ours_times += paired
                 row["tools"][tool] = result
                 _progress(model_name, batch, size, tool, result)
+            row["tools"]["convscope"] = time_alone(ours, first, ours_times, options)
+            _progress(model_name, batch, size, "convscope", row["tools"]["convscope"])
             index += 1
         if "convscope" in tools and len(options.configs) > 1:
             growth[model_name] = run_child(context, options, [
@@ -138,6 +147,8 @@ def run_grid(options, tools: list[str]) -> dict:
 def _progress(model_name, batch, size, tool, result):
     said = result.get("error") or f"{result['seconds']:.3f} s x{result['runs']}, " \
                                   f"{result['peak_mib']:.0f} MiB"
+    if "ours_seconds" in result:
+        said += f"; convscope meanwhile {result['ours_seconds']:.4f} s x{result['ours_runs']}"
     print(f"  {model_name:13s} {batch:3d} x {size:3d}  {tool:10s} {said}", file=sys.stderr,
           flush=True)
 
