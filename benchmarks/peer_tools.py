@@ -147,7 +147,9 @@ def serve(connection, tool: str, model_name: str, batch: int, size: int, threads
         start = time.perf_counter()
         params, macs = count(model, batch, size)
         seconds = time.perf_counter() - start
-        connection.send({"seconds": seconds, "peak_mib": (_rss_kib("VmHWM") - before) / 1024,
+        # at least 0: the RSS read just after the reset may exceed the high-water mark it set
+        peak_mib = max(0.0, (_rss_kib("VmHWM") - before) / 1024)
+        connection.send({"seconds": seconds, "peak_mib": peak_mib,
                          "params": int(params), "macs": int(macs), "peak_reset": reset})
     except Exception as error:  # reported in the table, never a hung parent
         connection.send({"error": f"failed: {type(error).__name__}: {error}"[:160]})
