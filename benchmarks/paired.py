@@ -33,6 +33,7 @@ class Timed:
         self._process.start()
         theirs.close()
         self.limit = limit
+        self.cut: str | None = None  # why a run after the first got no answer
 
     def first(self) -> dict:
         answer = self._answer()
@@ -45,30 +46,39 @@ class Timed:
         return {"error": answer} if isinstance(answer, str) else answer
 
     def run(self) -> float | None:
-        """The seconds of one more run; None if the child overran or died (it is then gone)."""
-        if not self._process.is_alive():
+        """The seconds of one more run; None if the child overran, failed or died (it is then
+        gone, and ``cut`` says why)."""
+        if self.cut is not None:
             return None
         try:
             self._connection.send("run")
         except OSError:
-            self.close()
-            return None
-        answer = self._answer()
-        return answer if isinstance(answer, float) else None
+            answer = "died"
+        else:
+            answer = self._answer()
+        if isinstance(answer, float):
+            return answer
+        self.cut = (f"timeout >{self.limit:.0f} s" if answer is None else
+                    answer["error"] if isinstance(answer, dict) else answer)
+        self.close()
+        return None
 
     def _answer(self):
         """The child's next message; None past ``limit``, or a str saying how it died."""
         try:
             if self._connection.poll(self.limit):
                 return self._connection.recv()
-            self.close()
+            self.close(wait=False)  # still busy: it would not read a "stop"
             return None
-        except EOFError:  # died without a word: the kernel's OOM killer, most likely
+        except (EOFError, OSError):  # died without a word: the OOM killer, most likely
             self._process.join()
             return f"killed (exit {self._process.exitcode}; out of memory?)"
 
-    def close(self) -> None:
-        if self._process.is_alive():
+    def close(self, wait: bool = True) -> None:
+        """Ask the child to stop (``wait``: give it 2 s), else kill it."""
+        if self._connection.closed:
+            return
+        if wait and self._process.is_alive():
             with contextlib.suppress(OSError):
                 self._connection.send("stop")
             self._process.join(timeout=2)
@@ -120,6 +130,8 @@ def time_pair(ours: Timed | None, peer: Timed, options) -> tuple[dict, list[floa
             times.append(seconds)
     peer.close()
     result.update(seconds=statistics.median(times), runs=len(times))
+    if peer.cut is not None:
+        result["cut_short"] = peer.cut
     if ours_times:
         result.update(ours_seconds=statistics.median(ours_times), ours_runs=len(ours_times))
     return result, ours_times
@@ -135,4 +147,9 @@ def time_alone(ours: Timed, first: dict, times: list[float], options) -> dict:
             break
         times.append(seconds)
     ours.close()
-    return {**first, "seconds": statistics.median(times), "runs": len(times)} if times else first
+    if not times:
+        return first
+    result = {**first, "seconds": statistics.median(times), "runs": len(times)}
+    if ours.cut is not None:
+        result["cut_short"] = ours.cut
+    return result

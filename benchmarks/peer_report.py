@@ -31,7 +31,8 @@ def _seconds(s: float) -> str:
 
 def _time_cell(result, ours) -> str:
     if "seconds" in result:
-        return f"{_seconds(result['seconds'])} ({_ratio(result['seconds'], ours)})"
+        cut = ", cut short" if "cut_short" in result else ""  # a later run failed or overran
+        return f"{_seconds(result['seconds'])} ({_ratio(result['seconds'], ours)}){cut}"
     bound = result.get("lower_bound")
     return f"{result['error']} (>{_ratio(bound, ours)})" if bound else result["error"]
 

@@ -155,9 +155,13 @@ def serve(connection, tool: str, model_name: str, batch: int, size: int, threads
         connection.send({"error": f"failed: {type(error).__name__}: {error}"[:160]})
         return
     while connection.recv() == "run":
-        start = time.perf_counter()
-        count(model, batch, size)
-        connection.send(time.perf_counter() - start)
+        try:
+            start = time.perf_counter()
+            count(model, batch, size)
+            connection.send(time.perf_counter() - start)
+        except Exception as error:  # a later run that fails: said, and the child stops
+            connection.send({"error": f"failed: {type(error).__name__}: {error}"[:160]})
+            return
 
 
 def scaling(model_name: str, configs: list, rounds: int, threads: int) -> dict:

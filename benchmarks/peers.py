@@ -4,14 +4,16 @@ For every model, batch and image size, each tool analyses the model in its own p
 imports, builds the model, warms up with one analysis at batch 1 and 96 px (imports, lazy
 initialisation, hooks), resets the peak-RSS counter, then times analyses at the row's size. The
 first timed run gives the peak memory: how far the peak RSS rose above the RSS just before it.
-Each peer's runs are interleaved with convscope's (``paired``): a peer run, then convscope runs
-for about as long, and so on, so that the ratio compares the two over the same minutes of a
-machine whose speed drifts. A peer runs at least ``--repeat`` times, more until its runs span
-``--span`` seconds, fewer once they add up to ``--budget`` seconds (slow real forwards run once
-or twice). Peers take turns in an order rotated by one from row to row.
+Each peer's runs are interleaved with convscope's (``paired``): about half a second of the
+peer's runs (one run, if it is slower), then of convscope's, and so on, so that the ratio
+compares the two over the same minutes of a machine whose speed drifts. A peer runs at least
+``--repeat`` times, more until its runs span ``--span`` seconds, fewer once they add up to
+``--budget`` seconds (slow real forwards run once or twice). Peers take turns in an order
+rotated by one from row to row.
 
 A row whose real forward would need more than ``--memory-limit`` GiB is skipped (estimated
-from convscope's own trace, see ``needed_bytes``); a process past ``--timeout`` is killed.
+from convscope's own trace, see ``needed_bytes``); a process whose build and warm-up, or any one
+timed run, takes longer than ``--timeout`` is killed.
 
     python benchmarks/peers.py [--quick] [--models resnet50 vgg16] [--json results.json]
 
@@ -149,6 +151,8 @@ def _progress(model_name, batch, size, tool, result):
                                   f"{result['peak_mib']:.0f} MiB"
     if "ours_seconds" in result:
         said += f"; convscope meanwhile {result['ours_seconds']:.4f} s x{result['ours_runs']}"
+    if "cut_short" in result:
+        said += f"; cut short: {result['cut_short']}"
     print(f"  {model_name:13s} {batch:3d} x {size:3d}  {tool:10s} {said}", file=sys.stderr,
           flush=True)
 
@@ -173,7 +177,8 @@ def parse(argv=None):
     parser.add_argument("--budget", type=float, default=6.0,
                         help="stop repeating once the timed runs add up to this many seconds")
     parser.add_argument("--timeout", type=float, default=45.0,
-                        help="seconds per process; a peer past it shows as a lower bound")
+                        help="seconds for a process's build and warm-up, and for each run; a "
+                             "peer whose first run passes it shows it as a lower bound")
     parser.add_argument("--memory-limit", type=float, default=12.0,
                         help="GiB; skip a real forward estimated to need more")
     parser.add_argument("--tools", nargs="+", default=None, choices=TOOL_NAMES,
