@@ -155,10 +155,13 @@ def fold(graph: Graph, rows: list[Row], depth: int | None) -> list[Row]:
     """Merge rows deeper than ``depth`` into their ancestor module call at that depth."""
     if depth is None:
         return rows
+    anchors = [_ancestor_at(graph, row, depth) for row in rows]
+    folding = set(anchors)
     merged: dict[int, Row] = {}
     out: list[Row | int] = []
-    for row in rows:
-        anchor = _ancestor_at(graph, row, depth)
+    for row, anchor in zip(rows, anchors):
+        if anchor is None and row.kind == "module" and row.calls[0] in folding:
+            anchor = row.calls[0]  # the row of the parameters the anchor owns itself: one row
         if anchor is None:
             out.append(row)
         elif anchor not in merged:

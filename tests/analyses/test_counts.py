@@ -178,3 +178,29 @@ def test_a_folded_block_that_calls_a_shared_layer_first_still_shows_its_own_para
     rows = convscope.analyze(Twice(), (8, 8, 8), depth=1).rows
     assert [(r.name, r.params, r.shared) for r in rows] == [("block", 584, False),
                                                             ("block", 0, True)]
+
+
+def test_a_folded_module_that_owns_a_parameter_and_has_children_is_one_row():
+    # block owns gamma itself and holds conv: its own row and its children's fold into one
+    class Block(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(8, 8, 3, padding=1)
+            self.gamma = nn.Parameter(torch.ones(1))
+
+        def forward(self, x):
+            return self.conv(x) * self.gamma
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.block, self.scale = Block(), nn.Parameter(torch.ones(1))
+
+        def forward(self, x):
+            return self.block(x) * self.scale
+
+    rows = convscope.analyze(Net(), (8, 8, 8), depth=1).rows
+    assert [(r.name, r.kind, r.params, r.macs) for r in rows] == [
+        ("Net", "module", 1, 0), ("block", "folded", 585, 8 * 8 * 8 * 8 * 9)]
+    assert [(r.name, r.params) for r in convscope.analyze(Net(), (8, 8, 8), depth=0).rows] == [
+        ("Net", 586)]
