@@ -1,12 +1,15 @@
 """Module attribution: which module call each op ran in, seen by wrapping each forward."""
 from __future__ import annotations
 
+import collections
+import dataclasses
 import inspect
 
 import pytest
 import torch
 from torch import nn
 
+import convscope
 from convscope.trace import trace
 from convscope.trace.inputs import make_spec
 
@@ -98,3 +101,39 @@ def test_a_scripted_child_is_a_module_call_of_its_own():
     assert graph.calls[0].outputs[0].shape == (1, 4, 6, 6)
     assert _call_of(graph, "aten.relu.default") == "scripted"
     assert model.scripted.__dict__.get("forward") is compiled
+
+
+@dataclasses.dataclass
+class _Out:
+    logits: torch.Tensor
+    extra: object = None
+
+
+class _Logits(collections.OrderedDict):  # as model-output classes are
+    pass
+
+
+def _head(wrap) -> nn.Module:
+    class Head(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(4, 3)
+
+        def forward(self, x):
+            return wrap(self.fc(x))
+
+    torch.manual_seed(0)
+    return nn.Sequential(Head())
+
+
+@pytest.mark.parametrize("wrap", [lambda y: _Out(y, {"aux": [y[:, :2]]}),
+                                  lambda y: _Logits(logits=y, aux=y[:, :2])])
+def test_tensors_in_a_dataclass_or_a_dict_subclass_are_the_call_s_outputs(wrap):
+    report = convscope.analyze(_head(wrap), (4,), memory=True)
+    assert [r.output_shapes for r in convscope.analyze(_head(wrap), (4,), depth=1).rows] == [
+        ((1, 3), (1, 2))]  # the folded Head row shows its call's outputs
+    assert report.totals.output_bytes == (3 + 2) * 4
+    # the same step as for a plain tuple: a loss over both outputs, and its backward
+    as_tuple = convscope.analyze(_head(lambda y: (y, y[:, :2])), (4,), memory=True)
+    assert report.totals.train_peak_bytes == as_tuple.totals.train_peak_bytes > 0
+    assert [r.saved_bytes for r in report.rows] == [r.saved_bytes for r in as_tuple.rows]
