@@ -31,7 +31,8 @@ def analyze(model: nn.Module, input_size=DEFAULT_SIZE, batch_size: int = 1,
     """Trace ``model`` on shape-only tensors and count every layer.
 
     ``input_size`` is one shape without batch, or a list of shapes for several inputs.
-    ``input_data`` (example tensors) or ``input_kwargs`` (keyword inputs) replace it.
+    ``input_data`` (example tensors) or ``input_kwargs`` (keyword inputs) replace it; a size
+    given with ``input_data`` must be the data's own (shapes without batch).
     ``train`` traces in training mode (BatchNorm batch statistics, dropout).
     ``depth`` folds rows deeper than this into their ancestor, summing their counts.
     ``real`` runs a real forward instead, for models whose control flow reads tensor values.
@@ -53,8 +54,11 @@ def analyze(model: nn.Module, input_size=DEFAULT_SIZE, batch_size: int = 1,
     train, real, memory = bool(train), bool(real), bool(memory)  # a numpy bool, or 1: the JSON's
     # keyword inputs alone replace the default size: it would be one positional input more
     default = input_size is DEFAULT_SIZE and input_kwargs is not None
-    spec = make_spec(None if input_data is not None or default else input_size, input_data,
-                     input_kwargs, batch_size, dtype)
+    if input_data is not None:  # a size given too is checked against the data's shapes
+        input_size = None if input_size is DEFAULT_SIZE else input_size
+    elif default:
+        input_size = None
+    spec = make_spec(input_size, input_data, input_kwargs, batch_size, dtype)
     # the trace and the analyses make thousands of small records that live as long as the
     # report: a collection they trigger would scan them all and find nothing to free
     with no_gc():

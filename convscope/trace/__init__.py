@@ -95,6 +95,9 @@ def no_gc():
             gc.enable()
 
 
+# a caller's inference mode would make the copies inference tensors and keep PyTorch from
+# breaking composite ops (linear, matmul, layer_norm) into the ops our rules count
+@torch.inference_mode(False)
 def run_trace(model: nn.Module, spec: InputSpec, *, train: bool, backend: str,
               lower: bool = True) -> Graph:
     """Run one forward of ``model`` under the recorder with the given backend. ``lower``: record

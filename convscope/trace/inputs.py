@@ -33,8 +33,9 @@ class InputSpec:
 
 
 def _is_shape(value) -> bool:
+    """A tuple or list of whole numbers (NumPy's too, as ``batch_size`` takes them)."""
     return isinstance(value, (tuple, list, torch.Size)) and all(
-        isinstance(v, int) and not isinstance(v, bool) for v in value
+        isinstance(v, numbers.Integral) and not isinstance(v, bool) for v in value
     )
 
 
@@ -58,12 +59,14 @@ def make_spec(input_size=None, input_data=None, input_kwargs=None, batch_size=1,
     if input_data is not None:
         args = _data_args(input_data)
         batch_size = _data_batch(args, batch_size)
+        if input_size is not None:
+            _check_data_size(args, input_size)
     elif input_size is None:
         args = ()
     elif _is_shape(input_size):  # () is one value per sample: the input is [batch]
-        args = (tuple(input_size),)
+        args = (tuple(int(v) for v in input_size),)
     elif isinstance(input_size, (tuple, list)) and all(_is_shape(s) for s in input_size):
-        args = tuple(tuple(s) for s in input_size)
+        args = tuple(tuple(int(v) for v in s) for s in input_size)
     else:
         raise UsageError(f"input_size must be a shape like (3, 224, 224) or a list of shapes, "
                          f"got {_short(input_size)}.")
@@ -103,6 +106,20 @@ def _data_batch(args: tuple, batch_size: int) -> int:
                          f"keep their own batch ({first.shape[0]} here). Leave batch_size out, or "
                          f"give input_size={tuple(first.shape[1:])} with batch_size={batch_size}.")
     return first.shape[0]
+
+
+def _check_data_size(args: tuple, input_size) -> None:
+    """``input_size`` given with ``input_data``: the data's shapes are what is traced, so a size
+    that differs from them would be ignored without a word: refused."""
+    data = [tuple(t.shape[1:]) for t in args if isinstance(t, torch.Tensor) and t.dim()]
+    sizes = ([tuple(input_size)] if _is_shape(input_size) else
+             [tuple(s) for s in input_size] if isinstance(input_size, (tuple, list))
+             and all(_is_shape(s) for s in input_size) else None)
+    if sizes != data[:len(sizes or ())] or not sizes:
+        shown = data[0] if len(data) == 1 else data
+        raise UsageError(f"input_size={_short(input_size)} does not apply to input_data: the "
+                         f"example tensors' own shapes are traced ({shown} without batch "
+                         "here). Give one or the other.")
 
 
 def _short(value) -> str:

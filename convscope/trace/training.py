@@ -96,6 +96,9 @@ def _cast(like, dtype):
     return convert
 
 
+# a step runs its backward whatever the caller's grad mode (no_grad, inference_mode)
+@torch.inference_mode(False)
+@torch.enable_grad()
 def simulate_step(model: nn.Module, spec: InputSpec, optimizer: str = "momentum", *,
                   dtype: torch.dtype | None = None, amp: bool = False,
                   backend: str = "meta", weight_decay: float | None = None,
@@ -198,6 +201,7 @@ def shape_only_step(model: nn.Module, spec: InputSpec, optimizer: str = "momentu
         return simulate_step(model, spec, optimizer, backend="fake", **options)
 
 
+@torch.inference_mode(False)  # as run_trace: the same ops, whatever the caller's mode
 def simulate_inference(model: nn.Module, spec: InputSpec, *, dtype: torch.dtype | None = None,
                        amp: bool = False, backend: str = "meta") -> tuple[MemoryEvent, ...]:
     """One forward under ``torch.no_grad`` in eval mode; events beyond params, buffers, inputs."""

@@ -262,6 +262,23 @@ def test_example_tensors_keep_their_batch_and_a_batch_size_against_it_is_refused
         convscope.analyze(model, input_data=torch.zeros(2, 3, 8, 8), batch_size=8)
 
 
+def test_an_input_size_given_with_example_tensors_must_be_their_shape():
+    model = nn.Conv2d(3, 4, 3)
+    x = torch.zeros(1, 3, 8, 8)
+    assert convscope.analyze(model, (3, 8, 8), input_data=x).input_shapes == [[1, 3, 8, 8]]
+    assert convscope.analyze(model, [(3, 8, 8)], input_data=x).input_shapes == [[1, 3, 8, 8]]
+    with pytest.raises(convscope.UsageError, match=r"input_size=\(3, 64, 64\) does not apply to "
+                       r"input_data.*\(3, 8, 8\) without batch"):
+        convscope.analyze(model, (3, 64, 64), input_data=x)
+
+
+def test_an_input_size_of_numpy_integers_is_a_shape():
+    numpy = pytest.importorskip("numpy")
+    report = convscope.analyze(nn.Conv2d(3, 4, 3), (3, numpy.int64(8), numpy.int32(8)))
+    assert report.input_shapes == [[1, 3, 8, 8]] and report.rows[0].output_shapes == ((1, 4, 6, 6),)
+    assert all(type(d) is int for d in report.graph.inputs[0].shape)
+
+
 def test_values_that_are_not_tensors_are_passed_as_they_are():
     class Resize(nn.Module):
         def __init__(self):
@@ -567,3 +584,18 @@ def test_a_real_trace_of_meta_weights_or_of_an_input_past_the_memory_says_what_t
         convscope.analyze(shapes_only, (3, 8, 8), real=True)
     with pytest.raises(convscope.UsageError, match="a real input of batch 1000000000, more than"):
         convscope.analyze(nn.Conv2d(1, 2, 3), (1, 32, 32), batch_size=10**9, real=True)
+
+
+@pytest.mark.parametrize("mode", [torch.no_grad, torch.inference_mode])
+def test_the_caller_s_grad_mode_changes_no_number_and_is_left_as_it_was(mode):
+    # under inference_mode PyTorch kept linear whole (uncounted, its MACs missing); under
+    # either mode the training step skipped its backward (no saved tensors, a lower peak)
+    model = nn.Sequential(nn.Conv2d(3, 8, 3), nn.ReLU(), nn.Flatten(), nn.Linear(8 * 30 * 30, 10))
+    plain = convscope.analyze(model, (3, 32, 32), memory=True)
+    with mode():
+        inside = convscope.analyze(model, (3, 32, 32), memory=True)
+        assert not torch.is_grad_enabled()
+    assert (inside.totals.macs, inside.uncounted) == (plain.totals.macs, plain.uncounted)
+    assert inside.totals.train_peak_bytes == plain.totals.train_peak_bytes
+    assert [r.saved_bytes for r in inside.rows] == [r.saved_bytes for r in plain.rows]
+    assert any(r.saved_bytes for r in plain.rows)
