@@ -23,6 +23,8 @@ import torch.nn.functional as F
 from torch import nn
 from torch.overrides import TorchFunctionMode
 
+from .tensors import flat_tensors
+
 # functions that become the identity: their gradient would otherwise depend on the values
 IDENTITY = {
     "relu", "relu_", "relu6", "hardtanh", "hardtanh_", "leaky_relu", "leaky_relu_", "elu",
@@ -134,8 +136,8 @@ def run_until(model: nn.Module, modules: list[nn.Module], x: torch.Tensor,
 
     def hook(mod, args, output):
         if id(mod) not in seen:
-            seen[id(mod)] = output if isinstance(output, torch.Tensor) else (
-                torch.utils._pytree.tree_leaves(output)[0])
+            seen[id(mod)] = output if isinstance(output, torch.Tensor) else next(
+                iter(flat_tensors(output)), None)
         if len(seen) == len({id(m) for m in modules}):
             raise Stop
 

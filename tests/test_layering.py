@@ -115,7 +115,8 @@ RULES = [
          why="renderers turn a result into text and compute nothing; take what you need from "
              "the Report or the analysis result you are given, never from the tracer, the cost "
              "rules or the zoo"),
-    Rule("convscope.trace", ("convscope.trace", "convscope.graph", "convscope.errors"),
+    Rule("convscope.trace",
+         ("convscope.trace", "convscope.graph", "convscope.errors", "convscope.tensors"),
          torch=True,
          why="trace emits plain records and knows nothing of what later stages do with them"),
     Rule("convscope.train",
@@ -127,7 +128,7 @@ RULES = [
              "the CLI)"),
     Rule("convscope.show",
          ("convscope.show", "convscope.errors", "convscope.receptive_field",
-          "convscope.analyses.field"), torch=True,
+          "convscope.analyses.field", "convscope.tensors"), torch=True,
          why="pictures take a model and an image tensor; loading runs and data is the "
              "command's job (cli/show.py), so show/ works on any nn.Module"),
     Rule("convscope.zoo", ("convscope.zoo", "convscope.errors"), torch=True,

@@ -8,6 +8,7 @@ from torch import nn
 
 from ..errors import UsageError
 from ..receptive_field import closest
+from ..tensors import flat_tensors
 
 
 def module_named(model: nn.Module, layer: str) -> nn.Module:
@@ -52,7 +53,7 @@ def capture(model: nn.Module, layer: str, x: torch.Tensor, whole: bool = True
     def hook(mod, args, output):
         if not caught:
             caught.append(output if isinstance(output, torch.Tensor)
-                          else torch.utils._pytree.tree_leaves(output)[0])
+                          else next(iter(flat_tensors(output)), None))
             if not whole:
                 raise _Stop
 
@@ -67,6 +68,9 @@ def capture(model: nn.Module, layer: str, x: torch.Tensor, whole: bool = True
     if not caught:
         raise UsageError(f"layer {layer} did not run in the forward of {type(model).__name__}; "
                          "pick a layer its forward calls.", layer=layer)
+    if caught[0] is None:
+        raise UsageError(f"layer {layer} returns no tensor; pick a layer whose output holds one.",
+                         layer=layer)
     return result, caught[0]
 
 

@@ -28,11 +28,12 @@ from torch import nn
 
 from ..errors import UsageError, out_of_memory
 from ..graph import Graph, ModuleCall
+from ..tensors import flat_tensors
 from .backends import BACKENDS
 from .compiled import eager_compiled, uncompiled
 from .inputs import InputSpec, input_tensors, materialise
 from .lowering import lowering_allowed
-from .modules import ModuleStack, flat_tensors
+from .modules import ModuleStack
 from .recorder import Recorder, tensor_meta
 from .state import attributes_kept, sources_of, swapped, training_flags, walk
 

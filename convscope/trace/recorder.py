@@ -8,8 +8,8 @@ import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from ..graph import Node, Ref, TensorMeta
+from ..tensors import flat_tensors
 from .fastpaths import run_kernel, run_op
-from .modules import flat_tensors
 
 
 _SCALARS = frozenset({int, float, bool, str, type(None)})

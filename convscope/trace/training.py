@@ -21,12 +21,13 @@ import torch
 from torch import nn
 
 from ..graph import Graph
+from ..tensors import flat_tensors
 from . import TraceFailure, failure_of, recorded_graph
 from .backends import BACKENDS
 from .compiled import eager_compiled, uncompiled
 from .gradient_sums import sole_owner
 from .inputs import InputSpec, input_tensors, materialise
-from .modules import ModuleStack, flat_tensors
+from .modules import ModuleStack
 from .optimizers import create_optimizer_state, make_optimizer
 from .recorder import Recorder
 from .saved_tensors import SavedTensor, SavedTensorChanged, SavedTensorLog

@@ -7,6 +7,7 @@ a fractional stride makes the computed field an estimate (then it must be within
 """
 from __future__ import annotations
 
+import dataclasses
 from collections import OrderedDict
 from fractions import Fraction
 
@@ -580,3 +581,29 @@ def test_measure_follows_a_spectral_norm_discriminator(norm):
     assert rf.measure(model, (3, 64, 64), "2").short() == "10 s4"
     assert rf.compute(model, (3, 64, 64), "2").short() == "10 s4"
     assert_same_model(model, before)
+
+
+def test_a_layer_that_returns_its_tensor_in_a_dataclass_is_measured_and_computed_alike():
+    @dataclasses.dataclass
+    class Out:
+        y: torch.Tensor
+
+    class Block(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(3, 4, 3, stride=2)
+
+        def forward(self, x):
+            return Out(self.conv(x))
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.block = Block()
+
+        def forward(self, x):
+            return self.block(x).y
+
+    measured = rf.measure(Net(), (3, 16, 16), "block")
+    computed = convscope.analyze(Net(), (3, 16, 16), depth=1).rows[0].rf
+    assert (measured.short(), computed.short()) == ("3 s2", "3 s2")
