@@ -52,6 +52,10 @@ def _users_code(spec: str):
     except SyntaxError as exc:  # its line is in the exception, not in the traceback
         raise ModelError(f"cannot import {exc.filename}:{exc.lineno} `{(exc.text or '').strip()}`"
                          f": {type(exc).__name__}: {exc.msg}. Fix the file and run again.") from exc
+    except SystemExit as exc:  # sys.exit() or argparse at import: it would end convscope
+        raise ModelError(f"{spec} called sys.exit({exc.code!r}) while convscope loaded it (argparse "
+                         "or a script's own entry point run at import?). Put that code under "
+                         "`if __name__ == \"__main__\":`.") from None
     except Exception as exc:
         from .analyses.validate import building_error
 
@@ -130,6 +134,8 @@ def load_model(spec: str, kwargs: dict | None = None, shapes_only: bool = False
     which is all an analysis needs (user models are built as they are).
     """
     kwargs = kwargs or {}
+    if not spec.strip():  # Path("") is the working directory: it would be read as a folder
+        raise UsageError(f"MODEL is empty. {SPEC_HELP}.")
     if is_run(spec):
         refuse_run_arguments(spec, kwargs)
         model, run = load_trained_model(spec)

@@ -174,7 +174,15 @@ def building_error(exc: BaseException, spec: str) -> ConvscopeError:
     numbers = _conv_arguments(exc)
     if numbers and "divisible by groups" in str(exc):
         return ModelError(groups_text(f"building {spec} failed{at}", *numbers))
-    return ModelError(f"building {spec} failed{at}: {type(exc).__name__}: {exc}")
+    return ModelError(f"building {spec} failed{at}: {type(exc).__name__}: {_first_part(exc)}")
+
+
+def _first_part(exc: BaseException) -> str:
+    """The exception's text without the C++ stack a PyTorch error may carry ("Exception raised
+    from ...", then a frame per line): one message, not a dump."""
+    text = str(exc)
+    cut = text.find("\nException raised from ")
+    return (text if cut < 0 else text[:cut]).strip()
 
 
 def _conv_arguments(exc) -> tuple[int, int, int] | None:

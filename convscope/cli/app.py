@@ -78,6 +78,9 @@ def parse_dtype(name: str):
 def output_folder(path, option: str = "--out") -> Path:
     """Create the folder a command writes into before the work starts: a path that cannot be
     written fails now, with the user's words, not after an epoch of training."""
+    if not str(path).strip():  # Path("") is the working directory
+        raise UsageError(f"{option} is empty: give a folder name (created if missing), e.g. "
+                         f"{option} pictures.")
     folder = Path(path)
     try:
         folder.mkdir(parents=True, exist_ok=True)
@@ -111,7 +114,7 @@ def load_network_and_run(model: str, args: list[str], input: Optional[str],
     run = None
     try:
         kwargs = parse_args(args)
-        if is_run(model):
+        if model.strip() and is_run(model):
             refuse_run_arguments(model, kwargs)
             network, run = load_trained_model(model)
             name = run.name

@@ -72,7 +72,7 @@ def memory(
     decay = {"weight_decay": weight_decay, "nesterov": nesterov}
     report = training_memory(network, shapes, batch, optimizer, precision, amp, **decay)
     fits = largest_batch(network, shapes, budget, optimizer, precision, amp,
-                         **decay) if budget else None
+                         **decay) if budget is not None else None
     if format == "json":
         sys.stdout.write(render_memory_json(report, fits) + "\n")
     else:

@@ -58,7 +58,7 @@ def train(
     shapes = parse_input(input) if input is not None else None
     if shapes is not None and len(shapes) != 1:
         raise UsageError("--input takes one image shape for training, e.g. --input 1x28x28.")
-    out = output_folder(out or f"runs/{model.rpartition(':')[2]}")
+    out = output_folder(f"runs/{model.rpartition(':')[2]}" if out is None else out)
     progress = RichProgress(stdout_console(), err) if _is_main_process() else Silent()
     run_training(model, options, model_args=parse_args(arg), input_size=shapes and shapes[0],
                  out=out, progress=progress)

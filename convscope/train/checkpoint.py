@@ -82,6 +82,8 @@ def is_run(path: str | Path) -> bool:
 
 def load_run(path: str | Path) -> tuple[Run, dict]:
     """A run folder (its ``best.pt``) or a checkpoint file -> the run and its state dict."""
+    if isinstance(path, str) and not path.strip():  # Path("") would be the working directory
+        raise UsageError(f"the run is empty: this command takes {EXPECTED}.")
     path = Path(path)
     file = path / BEST if path.is_dir() else path
     if not file.is_file() and not path.exists() and ":" in str(path):

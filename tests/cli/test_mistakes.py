@@ -648,9 +648,15 @@ def test_a_kernel_size_of_zero_fails_as_the_cpu_fails_it(layer, size):
 
 def test_numbers_past_int64_and_tensors_past_the_memory_are_usage_errors():
     # both were "internal error: ... please report it", exit 1, with C++ frames for the first
-    assert mistake("conv", "--input", "3x8x8", "-o", "4", "-k", "99999999999999999999").startswith(
-        "error: a number is too large for PyTorch, which takes at most "
-        "9,223,372,036,854,775,807 (2**63 - 1) (TypeError: ")
+    # conv and pool read their sizes themselves: padding, dilation and a pool's kernel reached
+    # PyTorch and came back as its C++ text
+    for command, option in [("conv", "-k"), ("conv", "-p"), ("conv", "-d"), ("pool", "-k"),
+                            ("pool", "-s")]:
+        extra = (["-o", "4"] if command == "conv" else []) + (["-k", "3"] if option != "-k" else [])
+        name = {"-k": "--kernel", "-p": "--padding", "-d": "--dilation", "-s": "--stride"}[option]
+        assert mistake(command, "--input", "3x8x8", *extra, option, "99999999999999999999") == (
+            "error: a number is too large for PyTorch, which takes at most "
+            f"9,223,372,036,854,775,807 (2**63 - 1): {name} '99999999999999999999'.")
     assert mistake("summary", "zoo:simple_cnn", "--real", "--batch", "100000000",
                    "--no-memory") == (
         "error: a real forward (real=True, CLI: --real) makes a real input of batch 100000000, "
@@ -709,3 +715,33 @@ def test_flags_and_the_name_are_checked_and_keyword_inputs_replace_the_default_s
     half = nn.Conv2d(3, 4, 3).half()  # example tensors bring their dtype to the report
     assert convscope.analyze(half, input_data=torch.zeros(1, 3, 8, 8).half()).to_dict()[
         "dtype"] == "float16"
+
+
+def test_a_builder_s_torch_error_is_one_message_without_the_c_plus_plus_stack():
+    said = mistake("summary", "zoo:resnet18", "--no-memory", "--arg",
+                   "num_classes=99999999999999999999")
+    assert said.startswith("error: building zoo:resnet18 failed at ") and "Overflow" in said
+    assert "Exception raised from" not in said and "frame #" not in said
+    assert len(said.splitlines()) == 1
+
+
+@pytest.mark.parametrize("body,code", [("import sys\nsys.exit(0)\n", "0"),
+                                       ("raise SystemExit('bye')\n", "'bye'")])
+def test_a_file_that_exits_while_imported_is_named_not_obeyed(tmp_path, body, code):
+    (tmp_path / "exits.py").write_text(body)
+    result = runner.invoke(app, ["summary", f"{tmp_path}/exits.py:Net", "--input", "3x8x8"])
+    assert result.exit_code == 2
+    assert result.output.strip().endswith(
+        f"exits.py:Net called sys.exit({code}) while convscope loaded it (argparse or a script's "
+        "own entry point run at import?). Put that code under `if __name__ == \"__main__\":`.")
+
+
+@pytest.mark.parametrize("args,said", [
+    (["summary", ""], "error: MODEL is empty. MODEL is zoo:NAME"),
+    (["explain", ""], "error: MODEL is empty. MODEL is zoo:NAME"),
+    (["evaluate", ""], "error: the run is empty: this command takes a run folder"),
+    (["train", "zoo:simple_cnn", "--epochs", "1", "--out", ""], "error: --out is empty"),
+    (["memory", "zoo:simple_cnn", "--budget", ""], "error: cannot read the size ''"),
+])
+def test_an_empty_value_is_refused_not_read_as_the_working_folder_or_as_absent(args, said):
+    assert mistake(*args).startswith(said)
