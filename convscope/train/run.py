@@ -166,10 +166,11 @@ def check_outputs(network: nn.Module, input_size, classes: int, spec: str) -> No
                          f"training needs one, the logits [2, {classes}]. Return them alone, e.g. "
                          "from a wrapper whose forward returns model(x)[0].")
     if len(shapes) != 1 or tuple(shapes[0]) != (2, classes):
+        # a zoo builder's class count is num_classes; a user's builder may have no such argument
+        how = f"--arg num_classes={classes}" if spec.startswith("zoo:") else "its last layer"
         raise UsageError(f"{spec} maps a batch of 2 inputs to {got}; training on {classes} "
                          f"classes needs logits of shape [2, {classes}]. Give the model "
-                         f"{classes} outputs (e.g. --arg num_classes={classes}) and end it with "
-                         "a flatten.")
+                         f"{classes} outputs (e.g. {how}) and end it with a flatten.")
     checked_step(network, two, one_input=True)
 
 

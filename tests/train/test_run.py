@@ -130,6 +130,15 @@ def test_a_model_without_class_logits_is_refused_before_training():
         train("zoo:broken_cnn", TrainOptions(epochs=1))
 
 
+def test_only_a_zoo_model_is_told_to_pass_num_classes():
+    from convscope.train.run import check_outputs
+
+    with pytest.raises(UsageError, match=r"Give the model 10 outputs \(e\.g\. its last layer\)"):
+        check_outputs(nn.Linear(4, 3), (4,), 10, "net.py:Net")  # its builder may take no such
+    with pytest.raises(UsageError, match=r"\(e\.g\. --arg num_classes=10\)"):
+        check_outputs(nn.Linear(4, 3), (4,), 10, "zoo:lenet5")
+
+
 class LogitsAndFeatures(nn.Module):
     def __init__(self):
         super().__init__()
