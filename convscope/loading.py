@@ -162,6 +162,9 @@ def _user_model(spec: str, kwargs: dict) -> tuple[nn.Module, str]:
         close = [f"zoo:{n}" for n in difflib.get_close_matches(spec, zoo.names(), n=3)]
         hint = f" Did you mean {' or '.join(close)}?" if close else ""
         raise UsageError(f"cannot read MODEL {spec!r}.{hint} {SPEC_HELP}, e.g. zoo:resnet18.")
+    if not where.endswith(".py") and Path(where).is_file():  # a path, but not to Python code
+        raise UsageError(f"{where} is a file but not a Python file: MODEL names a .py file, "
+                         f"e.g. net.py:{attr}. {SPEC_HELP}.")
     with _users_code(spec):
         module = _import_file(Path(where)) if where.endswith(".py") else _import_module(where)
     target = getattr(module, attr, None)

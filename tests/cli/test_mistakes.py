@@ -745,3 +745,11 @@ def test_a_file_that_exits_while_imported_is_named_not_obeyed(tmp_path, body, co
 ])
 def test_an_empty_value_is_refused_not_read_as_the_working_folder_or_as_absent(args, said):
     assert mistake(*args).startswith(said)
+
+
+def test_a_model_file_that_is_not_python_is_told_so(tmp_path):
+    (tmp_path / "net.txt").write_text("class Net: pass\n")
+    assert mistake("summary", f"{tmp_path}/net.txt:Net") == (
+        f"error: {tmp_path}/net.txt is a file but not a Python file: MODEL names a .py file, "
+        "e.g. net.py:Net. MODEL is zoo:NAME, package.module:callable, path/to/file.py:callable "
+        "or a run folder written by convscope train.")
