@@ -1,4 +1,4 @@
-"""convscope and one peer timed in the same minutes: their runs interleaved, each in its own process.
+"""convscope and one peer timed in the same minutes: their runs interleaved, each in a process.
 
 This machine's speed drifts in spells of seconds to minutes (a pure-Python loop takes 4 ms in a
 fast spell and 8 ms in a slow one). Timed one after the other, a peer and convscope can fall in

@@ -53,9 +53,9 @@ def _users_code(spec: str):
         raise ModelError(f"cannot import {exc.filename}:{exc.lineno} `{(exc.text or '').strip()}`"
                          f": {type(exc).__name__}: {exc.msg}. Fix the file and run again.") from exc
     except SystemExit as exc:  # sys.exit() or argparse at import: it would end convscope
-        raise ModelError(f"{spec} called sys.exit({exc.code!r}) while convscope loaded it (argparse "
-                         "or a script's own entry point run at import?). Put that code under "
-                         "`if __name__ == \"__main__\":`.") from None
+        raise ModelError(f"{spec} called sys.exit({exc.code!r}) while convscope loaded it "
+                         "(argparse or a script's own entry point run at import?). Put that code "
+                         "under `if __name__ == \"__main__\":`.") from None
     except Exception as exc:
         from .analyses.validate import building_error
 
