@@ -39,6 +39,15 @@ def _is_shape(value) -> bool:
     )
 
 
+def _shapes_of(input_size) -> list[tuple[int, ...]] | None:
+    """``input_size`` as shapes of plain ints: one shape, or a list of them; None if neither."""
+    if _is_shape(input_size):  # () is one value per sample: the input is [batch]
+        return [tuple(int(v) for v in input_size)]
+    if isinstance(input_size, (tuple, list)) and all(_is_shape(s) for s in input_size):
+        return [tuple(int(v) for v in s) for s in input_size]
+    return None
+
+
 def make_spec(input_size=None, input_data=None, input_kwargs=None, batch_size=1,
               dtype=torch.float32) -> InputSpec:
     """Normalise the user's description of the input.
@@ -63,10 +72,8 @@ def make_spec(input_size=None, input_data=None, input_kwargs=None, batch_size=1,
             _check_data_size(args, input_size)
     elif input_size is None:
         args = ()
-    elif _is_shape(input_size):  # () is one value per sample: the input is [batch]
-        args = (tuple(int(v) for v in input_size),)
-    elif isinstance(input_size, (tuple, list)) and all(_is_shape(s) for s in input_size):
-        args = tuple(tuple(int(v) for v in s) for s in input_size)
+    elif (shapes := _shapes_of(input_size)) is not None:
+        args = tuple(shapes)
     else:
         raise UsageError(f"input_size must be a shape like (3, 224, 224) or a list of shapes, "
                          f"got {_short(input_size)}.")
@@ -112,10 +119,8 @@ def _check_data_size(args: tuple, input_size) -> None:
     """``input_size`` given with ``input_data``: the data's shapes are what is traced, so a size
     that differs from them would be ignored without a word: refused."""
     data = [tuple(t.shape[1:]) for t in args if isinstance(t, torch.Tensor) and t.dim()]
-    sizes = ([tuple(input_size)] if _is_shape(input_size) else
-             [tuple(s) for s in input_size] if isinstance(input_size, (tuple, list))
-             and all(_is_shape(s) for s in input_size) else None)
-    if sizes != data[:len(sizes or ())] or not sizes:
+    sizes = _shapes_of(input_size)
+    if not sizes or sizes != data[:len(sizes)]:
         shown = data[0] if len(data) == 1 else data
         raise UsageError(f"input_size={_short(input_size)} does not apply to input_data: the "
                          f"example tensors' own shapes are traced ({shown} without batch "
