@@ -114,7 +114,7 @@ def load_network_and_run(model: str, args: list[str], input: Optional[str],
     run = None
     try:
         kwargs = parse_args(args)
-        if model.strip() and is_run(model):
+        if is_run(model):
             refuse_run_arguments(model, kwargs)
             network, run = load_trained_model(model)
             name = run.name

@@ -75,7 +75,10 @@ def save_checkpoint(run: Run, model: nn.Module, folder: Path, filename: str) -> 
 
 
 def is_run(path: str | Path) -> bool:
-    """Whether ``path`` is a run folder or a checkpoint file (rather than a MODEL spec)."""
+    """Whether ``path`` is a run folder or a checkpoint file (rather than a MODEL spec). Never
+    an empty string: ``Path("")`` is the working directory."""
+    if isinstance(path, str) and not path.strip():
+        return False
     path = Path(path)
     return (path.is_dir() and (path / BEST).exists()) or (path.suffix == ".pt" and path.is_file())
 
