@@ -152,7 +152,7 @@ def serve(connection, tool: str, model_name: str, batch: int, size: int, threads
         connection.send({"seconds": seconds, "peak_mib": peak_mib,
                          "params": int(params), "macs": int(macs), "peak_reset": reset})
     except Exception as error:  # reported in the table, never a hung parent
-        connection.send({"error": f"failed: {type(error).__name__}: {error}"[:160]})
+        connection.send(_failed(error))
         return
     while connection.recv() == "run":
         try:
@@ -160,7 +160,7 @@ def serve(connection, tool: str, model_name: str, batch: int, size: int, threads
             count(model, batch, size)
             connection.send(time.perf_counter() - start)
         except Exception as error:  # a later run that fails: said, and the child stops
-            connection.send({"error": f"failed: {type(error).__name__}: {error}"[:160]})
+            connection.send(_failed(error))
             return
 
 
@@ -187,10 +187,15 @@ def scaling(model_name: str, configs: list, rounds: int, threads: int) -> dict:
             for key, t in times.items()}
 
 
+def _failed(error: Exception) -> dict:
+    """What a child sends for an exception: a short line for the table."""
+    return {"error": f"failed: {type(error).__name__}: {error}"[:160]}
+
+
 def measure_into(connection, args: list, task) -> None:
     """A child's entry point: send ``task(*args)``, or what it raised, down ``connection``."""
     try:
         result = task(*args)
     except Exception as error:  # reported in the table, never a hung parent
-        result = {"error": f"failed: {type(error).__name__}: {error}"[:160]}
+        result = _failed(error)
     connection.send(result)
