@@ -75,6 +75,16 @@ def parse_dtype(name: str):
     return value
 
 
+def weights_in(network, dtype):
+    """``network`` with its floating parameters and buffers converted to a floating ``dtype``:
+    on the command line ``--dtype`` is the input's and, for a floating one, the weights' too, as
+    the fix for a mismatch (``model.to(...)``) is not a command-line user's to apply. The model
+    is the command's own copy. An integer dtype (token ids) is the input's alone."""
+    if dtype.is_floating_point:
+        network.to(dtype)
+    return network
+
+
 def output_folder(path, option: str = "--out") -> Path:
     """Create the folder a command writes into before the work starts: a path that cannot be
     written fails now, with the user's words, not after an epoch of training."""

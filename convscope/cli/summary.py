@@ -7,7 +7,8 @@ import typer
 
 from ..errors import ConvscopeError, UsageError
 from .app import (ArgOpt, DebugOpt, InputOpt, ModelArg, app, describe_optimizer, emit_report,
-                  err, friendly, load_network_and_run, parse_dtype, run_recipe, training_step)
+                  err, friendly, load_network_and_run, parse_dtype, run_recipe, training_step,
+                  weights_in)
 
 
 @app.command()
@@ -20,7 +21,9 @@ def summary(
     format: str = typer.Option("table", "--format", "-f", help="table|markdown|csv|json"),
     train: bool = typer.Option(False, "--train", help="trace in training mode"),
     real: bool = typer.Option(False, "--real", help="run a real forward (data-dependent models)"),
-    dtype: str = typer.Option("float32", "--dtype", help="input dtype"),
+    dtype: Optional[str] = typer.Option(None, "--dtype",
+                                        help="input dtype; a floating one given converts the "
+                                             "weights too  [default: float32]"),
     memory: bool = typer.Option(True, "--memory/--no-memory",
                                 help="simulate a training step: saved bytes per layer, peak"),
     optimizer: Optional[str] = typer.Option(None, "--optimizer",
@@ -52,6 +55,8 @@ def summary(
                          f"columns, which {dropped} leaves out: drop {dropped.split()[0]} to see "
                          "them, or drop --optimizer.")
     network, name, shapes, run = load_network_and_run(model, arg, input, shapes_only=not real)
+    if dtype is not None:  # not given: a float32 input, and the weights as they are
+        network = weights_in(network, parse_dtype(dtype))
     recipe = run_recipe(run) if memory and not real else None
     simulated, decay = training_step(recipe, optimizer)
     if recipe is not None:  # the step the run took, at the table's batch
@@ -62,8 +67,8 @@ def summary(
         theirs = f" (the run's: --batch {recipe.batch_size})" if batch != recipe.batch_size else ""
         err.print(f"note: training step peak with {used}, at the table's batch {batch}{theirs}",
                   markup=False)
-    options = dict(batch_size=batch, dtype=parse_dtype(dtype), train=train, depth=depth,
-                   real=real, name=name, optimizer=simulated, weight_decay=decay)
+    options = dict(batch_size=batch, dtype=parse_dtype(dtype or "float32"), train=train,
+                   depth=depth, real=real, name=name, optimizer=simulated, weight_decay=decay)
     try:
         report = analyze(network, shapes, memory=memory and not real, **options)
     except ConvscopeError as exc:

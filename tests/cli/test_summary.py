@@ -37,6 +37,21 @@ def test_summary_json_follows_the_documented_schema():
     assert data["uncounted"] == {}
 
 
+@pytest.mark.parametrize("dtype", ["bfloat16", "float64"])
+def test_a_floating_dtype_converts_the_weights_as_memory_does(dtype):
+    # every model failed with a dtype mismatch whose fix was model.to(...), which a
+    # command-line user cannot call: the option converts the weights, as memory --dtype does
+    data = json.loads(invoke("summary", "zoo:simple_cnn", "--input", "1x28x28", "--dtype",
+                             dtype, "--format", "json").stdout)
+    step = json.loads(invoke("memory", "zoo:simple_cnn", "--input", "1x28x28", "--dtype", dtype,
+                             "--format", "json").stdout)
+    totals, size = data["totals"], getattr(torch, dtype).itemsize
+    assert data["dtype"] == dtype and totals["params"] == 40 + 296 + 1168 + 4640 + 578
+    assert totals["param_bytes"] == totals["params"] * size
+    assert totals["input_bytes"] == 28 * 28 * size
+    assert totals["train_peak_bytes"] == step["train_peak_bytes"]
+
+
 def test_summary_table_shows_units_and_footer():
     result = invoke("summary", "zoo:resnet18", "--depth", "1")
     assert result.exit_code == 0, result.output
