@@ -24,7 +24,7 @@ from torch import nn
 
 from .fastpaths import fast_path
 from .fastpaths.conv import _convolution
-from .fastpaths.layout import _like
+from .fastpaths.layout import _dense, _like
 
 aten = torch.ops.aten
 NOT_LOWERED = object()
@@ -104,7 +104,9 @@ def _empty(dtype: torch.dtype) -> torch.Tensor:
     return found
 
 
-def _elementwise(func, args, record: Record):
+def _elementwise(func, args, record: Record, inplace: bool):
+    if inplace and not _dense(args[0]):  # may share memory: dispatched, the write is checked
+        return NOT_LOWERED
     out = fast_path(func)(*args)
     if out is NotImplemented:
         return NOT_LOWERED
@@ -114,13 +116,16 @@ def _elementwise(func, args, record: Record):
 
 def _relu(module: nn.ReLU, x: torch.Tensor, record: Record):
     """torch.relu_(x) in place (the output is x itself), else torch.relu(x)."""
-    return _elementwise(aten.relu_.default if module.inplace else aten.relu.default, (x,), record)
+    inplace = module.inplace
+    return _elementwise(aten.relu_.default if inplace else aten.relu.default, (x,), record,
+                        inplace)
 
 
 def _hardtanh(module: nn.Hardtanh, x: torch.Tensor, record: Record):
     """ReLU6 and Hardtanh: hardtanh_(x, min, max) in place, else hardtanh(x, min, max)."""
-    func = aten.hardtanh_.default if module.inplace else aten.hardtanh.default
-    return _elementwise(func, (x, module.min_val, module.max_val), record)
+    inplace = module.inplace
+    func = aten.hardtanh_.default if inplace else aten.hardtanh.default
+    return _elementwise(func, (x, module.min_val, module.max_val), record, inplace)
 
 
 LOWERINGS = {

@@ -10,6 +10,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from ..graph import Node, Ref, TensorMeta
 from ..tensors import flat_tensors
 from .fastpaths import run_kernel, run_op
+from .overlap import refuse_shared_writes
 
 
 _SCALARS = frozenset({int, float, bool, str, type(None)})
@@ -83,6 +84,7 @@ class Recorder(EagerMode):
         read, so every op runs its real kernel."""
         super().__init__()
         self._run = run_op if shape_only else run_kernel
+        self._shape_only = shape_only  # a real kernel refuses a write into shared memory itself
         self.stack = stack
         self.nodes: list[Node] = []
         self.failure: Node | None = None  # the op that raised, with its arguments
@@ -151,6 +153,8 @@ class Recorder(EagerMode):
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
         try:
+            if self._shape_only and (_KINDS.get(id(func)) or _op_kind(func))[1]:
+                refuse_shared_writes(func, args)
             out = self._run(func, args, kwargs)
         except Exception:
             self.failure = self._failed_node(func, args, kwargs)
