@@ -15,9 +15,9 @@ Ops reach the recorder (``recorder``) through PyTorch's dispatcher, slow meta ke
 backend the common leaf modules (Conv2d, BatchNorm2d, ReLU, ReLU6) are recorded as the aten ops
 their forward runs without running it (``lowering``). The shape-only kernels skip PyTorch's
 check that an in-place op does not write into memory its elements share: ``overlap`` makes it.
-Module attribution (``modules``) wraps
-each module's forward for the duration. A ``torch.compile``d model is traced as the module it
-wraps, its compiled submodules eagerly (``compiled``): TorchDynamo would compile the recorder.
+Module attribution (``modules``) wraps each module's forward for the duration. A
+``torch.compile``d model is traced as the module it wraps, its compiled submodules eagerly
+(``compiled``): TorchDynamo would compile the recorder.
 """
 from __future__ import annotations
 
