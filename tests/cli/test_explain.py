@@ -35,6 +35,14 @@ def nets(tmp_path):
         def double():
             return nn.Sequential(nn.Conv2d(3, 8, 3), nn.Flatten(), nn.Linear(288, 2)).double()
 
+        class ExpandedWrite(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.conv = nn.Conv2d(3, 4, 3)
+            def forward(self, x):
+                y = self.conv(x)
+                return y[:, :1].expand(-1, 4, -1, -1).add_(y)
+
         class FunctionalGroups(nn.Module):
             def __init__(self):
                 super().__init__()
@@ -154,6 +162,10 @@ ERRORS = [
                      "--groups", "4"], ["--groups: groups=4 must divide"]),
     ("dtype", ["summary", "{nets}:double", "--input", "3x8x8"],
      ["layer 0 (Conv2d): dtype mismatch: float32 and float64", "--dtype float64"]),
+    # the shape-only kernels skip the check, so this traced and got a table
+    ("shared-write", ["summary", "{nets}:ExpandedWrite", "--input", "3x8x8"],
+     ["the model's own forward (ExpandedWrite) failed in aten.add_.Tensor",
+      "more than one element of the written-to tensor", "Please clone() the tensor"]),
     ("zoo-name", ["explain", "zoo:resnet5"], ["no zoo model named 'resnet5'", "resnet50"]),
     ("zoo-prefix", ["sizes", "vgg16"], ["Did you mean zoo:vgg16"]),
     ("input-text", ["explain", "zoo:lenet5", "--input", "1x32x"], ["not a shape", "3x224x224"]),
