@@ -38,6 +38,10 @@ def _plain(value):
     return value
 
 
+# ops whose output shares its argument's storage though their schemas do not say so: reshape's
+# view of a tensor nothing else holds (a matmul of a 3-D input, a transposed tensor's reshape)
+_UNANNOTATED_VIEWS = frozenset({"aten._unsafe_view.default"})
+
 # id(op overload) -> (name, in place, view, the overload): OpOverload hashes in Python (~0.4 us
 # a lookup), its id does not; the overload is kept in the entry so its id stays its own
 _KINDS: dict[int, tuple[str, bool, bool, object]] = {}
@@ -51,8 +55,10 @@ def _op_kind(func) -> tuple[str, bool, bool, object]:
         schema = func._schema
         inplace = any(a.alias_info is not None and a.alias_info.is_write
                       for a in schema.arguments)
-        view = not inplace and any(r.alias_info is not None for r in schema.returns)
-        found = _KINDS[id(func)] = (str(func), inplace, view, func)
+        name = str(func)
+        view = not inplace and (any(r.alias_info is not None for r in schema.returns)
+                                or name in _UNANNOTATED_VIEWS)
+        found = _KINDS[id(func)] = (name, inplace, view, func)
     return found
 
 
