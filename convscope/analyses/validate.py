@@ -122,6 +122,19 @@ def _spatial_rank(type_name: str) -> int:
     return int(found.group(2)) if found else 0
 
 
+def _is_the_input(graph, ref) -> bool:
+    """``ref`` is a model input, or made from one by ops that keep its shape (``x / 255``, a
+    cast, an activation): a size given without its channels. A tensor of another shape the
+    model made itself (a Linear's [batch, features], ``x[0]``) is the model's to read unbatched,
+    as PyTorch does."""
+    while getattr(ref, "kind", "") == "node":
+        node = graph.nodes[ref.source]
+        if not node.refs or node.refs[0].shape != node.outputs[ref.slot].shape:
+            return False
+        ref = node.refs[0]
+    return getattr(ref, "kind", "") == "input"
+
+
 def check_graph(graph) -> ConvscopeError | None:
     """The first problem a shape-only trace let through, as the error to raise (None: all well)."""
     for call in graph.calls:
@@ -129,10 +142,10 @@ def check_graph(graph) -> ConvscopeError | None:
         if rank and call.outputs and len(call.outputs[0].shape) == rank + 1:
             first = graph.nodes[call.first_node] if call.first_node < len(graph.nodes) else None
             ref = first.args[0] if first is not None and first.args else None
-            shape = ref.shape if ref is not None else call.outputs[0].shape
-            return ModelError(unbatched_text(f"layer {call.name} ({call.type})", shape, rank,
-                                             getattr(ref, "kind", "") == "input",
-                                             conv_channels(graph.nodes, call.index)),
+            if not _is_the_input(graph, ref):
+                continue
+            return ModelError(unbatched_text(f"layer {call.name} ({call.type})", ref.shape, rank,
+                                             True, conv_channels(graph.nodes, call.index)),
                               layer=call.name or None)
     for node in graph.nodes:
         packet = node.packet

@@ -225,6 +225,49 @@ def test_an_input_without_its_channel_dim_says_so(model, shape, example):
     assert example in str(error) and "in_features" not in str(error)
 
 
+class _ScaledFirst(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(1, 4, 3)
+
+    def forward(self, x):
+        return self.conv(torch.relu(x / 255))  # same-shape ops: still the input
+
+
+class _PooledFeatures(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.linear, self.pool = nn.Linear(8, 10), nn.AvgPool1d(2)
+
+    def forward(self, x):
+        return self.pool(self.linear(x))  # pools each row's 10 features, as PyTorch reads it
+
+
+class _FirstSample(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv1d(3, 4, 3)
+
+    def forward(self, x):
+        return self.conv(x[0])
+
+
+def test_an_input_scaled_before_its_first_conv_is_still_told_to_give_its_channels():
+    error = error_of(_ScaledFirst(), (28, 28))
+    assert error.layer == "conv" and "give 3" in str(error) and "(e.g. 1x28x28)" in str(error)
+
+
+@pytest.mark.parametrize("model,size,batch", [(_PooledFeatures, (8,), 4),
+                                              (_FirstSample, (3, 10), 2)])
+def test_a_tensor_the_model_makes_may_be_read_unbatched_as_pytorch_reads_it(model, size, batch):
+    # refused as a missing channel dim: "layer pool (AvgPool1d) works on [batch, channels,
+    # length] but receives a 2-D tensor [4, 10]", though PyTorch runs the model
+    net = model()
+    real = net(torch.rand(batch, *size))
+    assert convscope.analyze(net, size, batch_size=batch).rows[-1].output_shapes == (
+        tuple(real.shape),)
+
+
 def test_three_1d_inputs_for_one_image():
     error = error_of(nn.Sequential(nn.Conv2d(3, 8, 3)), [(3,), (224,), (224,)])
     assert "3 separate 1-D inputs" in str(error) and "3x224x224" in str(error)
