@@ -198,6 +198,15 @@ ERRORS = [
      ["layer pool (MaxPool1d): the input is 4, too small",
       "output length = ⌊(4 + 2·0 − 1·(5−1) − 1) / 5⌋ + 1 = 0",
       "smallest input that works is 3x5."]),
+    # the 1-d pool's own unsqueeze made it "the feature map has shrunk to 2 before this layer"
+    ("pool-1d-avg-collapse", ["pool", "--input", "3x2", "--kernel", "5", "--kind", "avg"],
+     ["layer pool (AvgPool1d): the input is 2, too small for its 5 window"]),
+    # every output size fits; PyTorch's own words were passed through, with no rule or fix
+    ("pool-3d-avg-kernel", ["pool", "--input", "1x2x2x2", "--kernel", "3", "--stride", "2",
+                            "--padding", "1", "--kind", "avg"],
+     ["layer pool (AvgPool3d): the input is 2x2x2, too small for its 3x3x3 window",
+      "padding not counted: depth 2 < 3, height 2 < 3, width 2 < 3",
+      "the smallest input that works is 1x3x3x3"]),
     ("pool-1d-padding", ["pool", "--input", "3x10", "--kernel", "2", "--padding", "2"],
      ["layer pool (MaxPool1d): padding 2 is more than half the 2-wide window"]),
     ("style", ["explain", "zoo:lenet5", "--style", "fancy"], ["steps, cs231n"]),

@@ -131,8 +131,9 @@ def _from_the_op(node, message: str, layer: str | None, where: str) -> Finding:
         if x.shape[1] != expected:
             kind = "groups" if window.groups > 1 and x.shape[1] % window.groups else "channels"
             return Finding(kind, layer, where, x.shape[1], expected)
-    if window is not None and any(window.output_size(h, d) < 1
-                                  for d, h in enumerate(node.args[0].shape[2:])):
+    if window is not None and (any(window.output_size(h, d) < 1
+                                   for d, h in enumerate(node.args[0].shape[2:]))
+                               or "smaller than kernel size" in message):  # avg_pool3d's rule
         return Finding("collapse", layer, where)
     if node is not None and node.packet in MATMUL_OPS and len(node.args) >= 2:
         a, b = (node.args[1], node.args[2]) if node.packet == "aten.addmm" else node.args[:2]

@@ -18,26 +18,43 @@ def _own_dims(failure) -> tuple[int, ...]:
     return own_dims(node, made)
 
 
+def _is_the_input(failure) -> bool:
+    """The failing op reads the model's input, through the ops its own layer ran first (a 1-d
+    pool adds a height of 1 to run as a 2-d one)."""
+    node, nodes = failure.node, getattr(failure, "nodes", ())
+    x = node.args[0]
+    while x.kind == "node" and x.source < len(nodes) and nodes[x.source].call == node.call \
+            and nodes[x.source].refs:
+        x = nodes[x.source].refs[0]
+    return x.kind == "input"
+
+
 def _collapse(failure, finding, ctx) -> str:
     node = failure.node
     x = node.args[0]
     # a 1-d pool runs as a 2-d one on a height of 1: its words are the length's alone
     window, own = window_of(node), _own_dims(failure)
     size, names = [x.shape[2 + d] for d in own], axis_names(len(own))
-    steps = [f"output {names[i]} = {window.formula(size[i], d)} = "
-             f"{window.output_size(size[i], d)}"
-             for i, d in enumerate(own) if window.output_size(size[i], d) < 1]
+    steps = "; ".join(f"output {names[i]} = {window.formula(size[i], d)} = "
+                      f"{window.output_size(size[i], d)}"
+                      for i, d in enumerate(own) if window.output_size(size[i], d) < 1)
+    if steps:
+        steps += ", and a size must be at least 1"
+    else:  # every output size fits: avg_pool3d's own rule, which leaves its padding out
+        steps = ("PyTorch's 3-d average pool needs every side at least its window, padding "
+                 "not counted: " + ", ".join(
+                     f"{names[i]} {size[i]} < {window.effective_kernel(d)}"
+                     for i, d in enumerate(own) if size[i] < window.effective_kernel(d)))
     kernel = "x".join(str(window.effective_kernel(d)) for d in own)
     given = f"the input {dims(ctx.input_shapes[0])}" if ctx.input_shapes else "the input"
-    reaching = (f"the input is {dims(size)}" if x.kind == "input" else
+    reaching = (f"the input is {dims(size)}" if _is_the_input(failure) else
                 f"the feature map has shrunk to {dims(size)} before this layer")
     # one layer alone (convscope conv, or a Conv2d analysed by itself) has no network to list
     leaves = 2 if ctx.model is None else sum(1 for m in ctx.model.modules() if not any(
         True for _ in m.children()))
     hint = f" {SIZES_HINT}" if leaves > 1 else ""
-    return (f"{finding.where}: {reaching}, too small for its {kernel} window: "
-            f"{'; '.join(steps)}, and a size must be at least 1. Fix: {given} is too small for "
-            f"this network; {ctx.smallest_text()}{hint}.")
+    return (f"{finding.where}: {reaching}, too small for its {kernel} window: {steps}. Fix: "
+            f"{given} is too small for this network; {ctx.smallest_text()}{hint}.")
 
 
 def _padding(failure, finding, ctx) -> str:
