@@ -87,9 +87,13 @@ def render_sizes(report, name: str) -> str:
     n = len(given) - 1 if given else 2
     # a 1-d input has one size, its length: no square, no rows
     pixels, rows = ("positions", "positions") if n == 1 else ("pixels", "rows")
+    # PyTorch's order: depth before height and width
+    sides = "x".join("DHW"[3 - n:]) if n in (2, 3) else "x".join(["S"] * n)
+    rule = ("each side follows the same rule" if all(len(set(s.stride)) == 1
+                                                    for s in report.strided)
+            else "the strides differ by side: a size below passes on every side")
     lines = [f"{name}: input {channels}xL" if n == 1 else
-             f"{name}: input {channels}x{'x'.join('HWD'[:n])} (square sizes; each side follows "
-             f"the same rule)"]
+             f"{name}: input {channels}x{sides} (square sizes; {rule})"]
     if report.smallest is None:
         at = "x".join(map(str, given)) if given else ""
         if not (given and report.given_runs):

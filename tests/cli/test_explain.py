@@ -43,6 +43,12 @@ def nets(tmp_path):
                 y = self.conv(x)
                 return y[:, :1].expand(-1, 4, -1, -1).add_(y)
 
+        def volume():
+            return nn.Sequential(nn.Conv3d(1, 4, 3, stride=2), nn.Flatten())
+
+        def wide_stride():
+            return nn.Sequential(nn.Conv2d(3, 4, 3, stride=(2, 1)), nn.MaxPool2d((1, 2)))
+
         class FunctionalGroups(nn.Module):
             def __init__(self):
                 super().__init__()
@@ -128,6 +134,8 @@ def test_pool_calculator():
 def test_sizes():
     result = invoke("sizes", "zoo:lenet5", "--input", "1x28x28")
     assert result.exit_code == 0, result.output
+    assert result.stdout.startswith("lenet5: input 1xHxW (square sizes; each side follows the "
+                                    "same rule)\n")
     assert "smallest input that runs: 1x32x32" in result.stdout
     assert "largest input that runs: 1x35x35" in result.stdout
     assert "without dropping pixels: only 32" in result.stdout
@@ -266,3 +274,16 @@ def test_the_installed_command_prints_no_torch_log_traceback():
     plain = subprocess.run(cmd, capture_output=True, text=True)
     assert plain.returncode == 2 and plain.stdout == ""
     assert "Traceback" not in plain.stderr and plain.stderr.startswith("error: layer classifier.0")
+
+
+@pytest.mark.parametrize("builder,size,header", [
+    # it said 1xHxWxD, and "each side follows the same rule" where the strides differ by side
+    ("volume", "1x16x16x16", "input 1xDxHxW (square sizes; each side follows the same rule)"),
+    ("wide_stride", "3x32x32", "input 3xHxW (square sizes; the strides differ by side: a size "
+                               "below passes on every side)"),
+])
+def test_the_sizes_header_names_the_sides_in_pytorch_order_and_says_when_strides_differ(
+        nets, builder, size, header):
+    result = invoke("sizes", f"{nets}:{builder}", "--input", size)
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines()[0] == f"{builder}: {header}"
