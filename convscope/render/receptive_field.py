@@ -45,7 +45,8 @@ def rf_notes(report, fields) -> list[tuple[str, str]]:
         return lines + [("Receptive field", "no input has spatial dims (C x H x W or C x L)")]
     local = [r for r in report.rows if r.rf is not None and r.rf.known and not r.rf.is_global]
     if local:
-        widest = max(local, key=lambda r: max(a.size for a in r.rf.axes))
+        # the widest side first, then the others; on a full tie the layer that made the field
+        widest = max(local, key=lambda r: sorted((a.size for a in r.rf.axes), reverse=True))
         lines.append(("Widest local field", f"{widest.rf.short()} at {widest.name}"))
     if fields.assumed:
         lines.append(("Assumed elementwise", _ops(fields.assumed)))

@@ -125,3 +125,14 @@ def test_every_key_of_the_rf_json_is_documented_in_its_section_of_docs_json_sche
     keys = set(data) | {k for row in data["rows"] for k in row}
     assert keys - documented == set()
     assert data["schema"] == "convscope.rf/1"
+
+
+def test_the_widest_field_on_a_tie_of_the_widest_side_is_the_one_wider_on_the_other(tmp_path):
+    # 1x5 then 3x5: both 5 wide, and the first was named
+    source = tmp_path / "tie.py"
+    source.write_text("from torch import nn\n\ndef build():\n    return nn.Sequential("
+                      "nn.Conv2d(1, 1, (1, 5)), nn.Conv2d(1, 1, (3, 1)), nn.ReLU())\n")
+    result = invoke("rf", f"{source}:build", "--input", "1x16x16")
+    assert result.exit_code == 0, result.output
+    # the ReLU sees what the second conv sees: on a full tie, the layer that made the field
+    assert re.search(r"Widest local field\s+3x5 s1 at 1\s*\n", result.stdout)
