@@ -68,6 +68,19 @@ def test_channel_mismatch_between_layers_names_both():
 def test_channels_last_input_is_recognised():
     error = error_of(nn.Sequential(nn.Conv2d(3, 8, 3)), (28, 28, 3))
     assert "28x28x3 looks channels-last" in str(error) and "feed 3x28x28" in str(error)
+    # a square image channels first whose side is the channel count: "feed 8x3x8" was advised
+    square = str(error_of(nn.Sequential(nn.BatchNorm2d(8)), (3, 8, 8)))
+    assert "channels-last" not in square and "feed a 8x8x8 input" in square
+
+
+def test_a_batch_norm_in_training_names_the_layer_its_input_came_from():
+    # its own num_batches_tracked += 1 ran first, and the message said the 32 channels came
+    # from the batch norm itself: "make layer 1 (BatchNorm2d) output 16 channels"
+    model = nn.Sequential(nn.Conv2d(3, 32, 3), nn.ReLU(), nn.BatchNorm2d(16))
+    with pytest.raises(ModelError) as caught:
+        convscope.analyze(model, (3, 8, 8), train=True)
+    assert "has 32 channels, from layer 0 (Conv2d)" in str(caught.value)
+    assert "make layer 0 (Conv2d) output 16 channels" in str(caught.value)
 
 
 def test_spatial_collapse_shows_the_formula_and_the_smallest_input():

@@ -31,8 +31,11 @@ def short_input(failure, ctx) -> tuple[str, str] | None:
 
 def _channels(failure, finding, ctx) -> str:
     node, got, expected = failure.node, finding.got, finding.expected
-    nodes = getattr(failure, "nodes", ())
+    nodes, inputs = getattr(failure, "nodes", ()), getattr(failure, "inputs", ())
+    # no failing op (BatchNorm checks its running statistics first): the layer's own input, not
+    # the last op, which in training is its own num_batches_tracked += 1
     origin = (producer(failure, node.args[0], True) if node is not None else
+              producer(failure, inputs[0], True) if inputs else
               made_by(failure, len(nodes) - 1, True) if nodes else "the model's input")
     built = ctx.built(finding.layer)
     if node is not None:
@@ -50,7 +53,8 @@ def _channels(failure, finding, ctx) -> str:
         return text + (f" Fix: build {layer} with {option}={got}, or make {origin} output "
                        f"{expected} channels.")
     shape = ctx.input_shapes[0]
-    if shape[-1] == expected and shape[0] != expected:
+    # 224x224x3 for 3 channels; not 3x8x8 for 8, a square image already channels first
+    if shape[-1] == expected and shape[0] != expected and shape[-1] != shape[-2]:
         return text + (f" The input {dims(shape)} looks channels-last; convscope wants channels "
                        f"first (channels x height x width): feed {dims((expected, *shape[:-1]))}.")
     return text + (f" Fix: feed a {dims((expected, *shape[1:]))} input, or build the layer with "
