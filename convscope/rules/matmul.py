@@ -1,4 +1,4 @@
-"""Matrix products: mm, addmm (Linear), bmm, baddbmm, mv, dot, attention, bilinear forms, and
+"""Matrix products: mm, addmm (Linear), bmm, baddbmm, addbmm, mv, dot, attention, bilinear forms, and
 affine grids."""
 from __future__ import annotations
 
@@ -50,6 +50,14 @@ def bmm(node) -> Cost:
 @rule("aten.baddbmm")
 def baddbmm(node) -> Cost:
     a, b = node.args[1], node.args[2]
+    return Cost(macs=a.shape[0] * a.shape[1] * a.shape[2] * b.shape[2], flops=out_numel(node))
+
+
+@rule("aten.addbmm")
+def addbmm(node) -> Cost:
+    a, b = node.args[1], node.args[2]
+    # input [M, N] plus the sum over b of [B, M, K] @ [B, K, N]: the sum is the products' own
+    # accumulation, so B·M·K·N MACs, and the input's add
     return Cost(macs=a.shape[0] * a.shape[1] * a.shape[2] * b.shape[2], flops=out_numel(node))
 
 

@@ -135,6 +135,18 @@ def test_matrix_products_agree_with_flop_counter():
     assert prod(report.rows[-1].output_shape[1]) == 2 * 5 * 7
 
 
+def test_the_sum_of_batched_products_counts_each_product():
+    class SummedProducts(nn.Module):  # listed as uncounted once
+        def forward(self, a, b):
+            return torch.addbmm(torch.zeros(5, 3), a, b)
+
+    report = convscope.analyze(SummedProducts(), input_data=(torch.randn(4, 5, 7),
+                                                            torch.randn(4, 7, 3)))
+    assert not report.uncounted
+    # four [5, 7] @ [7, 3] products, summed; the zeros added: 5 x 3 FLOPs
+    assert report.totals.macs == 4 * 5 * 7 * 3 and report.totals.other_flops == 5 * 3
+
+
 def test_dropout_counts_the_scaling_and_the_multiply_not_the_random_draw():
     report = convscope.analyze(nn.Dropout(0.5), (4, 6, 6), batch_size=2, train=True)
     ops = [n.op for n in report.graph.nodes]
