@@ -12,7 +12,7 @@ ONE_PER_ELEMENT = [
     "cos", "erf", "silu", "gelu", "elu", "selu", "celu", "mish", "softplus", "hardswish",
     "hardsigmoid", "prelu", "_prelu_kernel", "glu", "lerp", "addcmul", "addcdiv",
     "bitwise_and", "bitwise_or", "bitwise_not", "floor_divide", "fmod", "atan2",
-    "log_sigmoid_forward", "log_sigmoid",
+    "log_sigmoid_forward", "log_sigmoid", "hardshrink", "softshrink", "rrelu_with_noise",
 ]
 
 

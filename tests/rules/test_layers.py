@@ -135,6 +135,13 @@ def test_matrix_products_agree_with_flop_counter():
     assert prod(report.rows[-1].output_shape[1]) == 2 * 5 * 7
 
 
+@pytest.mark.parametrize("layer", [nn.Hardshrink(), nn.Softshrink(), nn.RReLU()])
+def test_shrinks_and_the_random_leaky_relu_are_one_flop_an_element(layer):
+    # listed as uncounted
+    report = convscope.analyze(nn.Sequential(layer), (3, 4, 4), batch_size=2, train=True)
+    assert not report.uncounted and report.totals.other_flops == 2 * 3 * 4 * 4
+
+
 def test_the_sum_of_batched_products_counts_each_product():
     class SummedProducts(nn.Module):  # listed as uncounted once
         def forward(self, a, b):
