@@ -4,13 +4,14 @@ the traced model::
     CONV3-64: [224x224x64]  memory:  224*224*64=3.2M   weights: (3*3*3)*64 = 1,728
 
 ``memory`` counts the values of the layer's output for one image, ``weights`` the layer's weights
-without biases, as the notes do. The totals are the sums of the rows. The notes' own totals say
+without biases, as the notes do. The totals are the sums of the rows, each parameter counted once:
+a layer called twice has a second row, marked shared, whose weights the first row counted. The notes' own totals say
 "24M" values and "138M" parameters: their rows add up to 15.2M values, and 138M includes the
 13,416 biases the rows leave out (docs/explain.md has the arithmetic).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from math import prod
 
 from .explain import flattened_shape
@@ -27,17 +28,25 @@ class TableRow:
     weights: int  # weights, biases excluded
     weight_factors: tuple  # ((3, 3, 3), 64) for a conv, (7, 7, 512, 4096) for an FC
     fc: bool = False
+    biases: int = 0
+    shared: bool = False  # a later call of a layer: an earlier row counted its parameters
+    reads: frozenset[str] = frozenset()  # the names of the parameters it reads (weight, bias)
 
 
 @dataclass(frozen=True)
 class Table:
     rows: tuple[TableRow, ...]
     memory: int  # sum of the rows
-    weights: int  # sum of the rows
-    biases: int
+    weights: int  # sum of the rows, shared rows left out
+    biases: int  # of the layers with a row
     params: int  # every parameter of the model
     itemsize: int
     remarks: tuple[str, ...]
+
+    @property
+    def other_params(self) -> int:
+        """Parameters of the layers without a row: normalisation, embeddings, ..."""
+        return self.params - self.weights - self.biases
 
 
 def _hwc(shape) -> tuple[int, int, int]:
@@ -45,6 +54,21 @@ def _hwc(shape) -> tuple[int, int, int]:
     if len(shape) >= 4:
         return shape[2], shape[3], shape[1]
     return 1, 1, shape[-1]
+
+
+def _parameter_name(graph, ref) -> str | None:
+    """The name of the parameter ``ref`` is, or a view of (a Linear reads its weight transposed);
+    None for a tensor computed from one, or no parameter at all."""
+    while ref is not None and ref.kind == "node" and graph.nodes[ref.source].view:
+        ref = graph.nodes[ref.source].args[0]
+    return ref.source if ref is not None and ref.kind == "param" else None
+
+
+def _with_parameters(graph, table_row: TableRow, weight, bias, shared: bool) -> TableRow:
+    names = frozenset(n for n in (_parameter_name(graph, weight), _parameter_name(graph, bias))
+                      if n is not None)
+    biases = prod(bias.shape) if bias is not None and hasattr(bias, "shape") else 0
+    return replace(table_row, biases=biases, shared=shared, reads=names)
 
 
 def _row(graph, row) -> TableRow | None:
@@ -55,8 +79,9 @@ def _row(graph, row) -> TableRow | None:
         if window is not None and window.kind == "conv":
             weight = node.args[1].shape  # [C_out, C_in/groups, kH, kW]
             kernel = weight[2] if len(set(weight[2:])) == 1 else "x".join(map(str, weight[2:]))
-            return TableRow(f"CONV{kernel}-{weight[0]}", _hwc(out), prod(out[1:]), prod(weight),
+            conv = TableRow(f"CONV{kernel}-{weight[0]}", _hwc(out), prod(out[1:]), prod(weight),
                             ((*weight[2:], weight[1]), weight[0]))
+            return _with_parameters(graph, conv, node.args[1], node.args[2], row.shared)
         if window is not None and window.kind in ("max", "avg"):
             kernel = window.kernel[0] if len(set(window.kernel)) == 1 else \
                 "x".join(map(str, window.kernel))
@@ -72,11 +97,13 @@ def _row(graph, row) -> TableRow | None:
             return TableRow(f"POOL{kernel}", _hwc(out), prod(out[1:]), 0, ())
         if node.packet in ("aten.addmm", "aten.mm"):  # a Linear with a bias, and without
             x, weight = node.args[-2:] if node.packet == "aten.addmm" else node.args[:2]
+            bias = node.args[0] if node.packet == "aten.addmm" else None
             inputs, outputs = weight.shape
             before = flattened_shape(graph, x)
             flat = before is not None and prod(before[1:]) == inputs
             factors = (*_hwc(before), outputs) if flat else (inputs, outputs)
-            return TableRow("FC", _hwc(out), prod(out[1:]), inputs * outputs, factors, fc=True)
+            fc = TableRow("FC", _hwc(out), prod(out[1:]), inputs * outputs, factors, fc=True)
+            return _with_parameters(graph, fc, weight, bias, row.shared)
     return None
 
 
@@ -85,14 +112,27 @@ def cs231n_table(report) -> Table:
     graph = report.graph
     first = graph.inputs[0].shape
     rows = [TableRow("INPUT", _hwc(first), prod(first[1:]), 0, ())]
-    rows += [r for r in (_row(graph, row) for row in report.rows if row.kind == "module") if r]
+    rows += _mark_shared([r for r in (_row(graph, row) for row in report.rows
+                                      if row.kind == "module") if r])
     memory = sum(r.memory for r in rows)
-    weights = sum(r.weights for r in rows)
+    counted = [r for r in rows if not r.shared]
+    weights, biases = sum(r.weights for r in counted), sum(r.biases for r in counted)
     params = report.totals.params
     remarks = ()
     if report.model_name == "vgg16" and tuple(first[1:]) == (3, 224, 224):
         remarks = (f"remark: the notes' TOTAL memory says {NOTES_VGG16['memory_text']}, but their "
                    f"own rows add up to {memory:,} values; their 138M parameters count the "
-                   f"{params - weights:,} biases the rows leave out (rows: {weights:,} weights).",)
-    return Table(tuple(rows), memory, weights, params - weights, params,
-                 graph.inputs[0].itemsize, remarks)
+                   f"{biases:,} biases the rows leave out (rows: {weights:,} weights).",)
+    return Table(tuple(rows), memory, weights, biases, params, graph.inputs[0].itemsize, remarks)
+
+
+def _mark_shared(rows: list[TableRow]) -> list[TableRow]:
+    """Marks the rows whose parameters an earlier row read: one module called twice, or one
+    weight passed to two functional convs. Their weights and biases are counted once."""
+    seen: set[str] = set()
+    marked = []
+    for row in rows:
+        shared = row.shared or (bool(row.reads) and row.reads <= seen)
+        seen |= row.reads
+        marked.append(replace(row, shared=shared) if shared != row.shared else row)
+    return marked

@@ -47,23 +47,30 @@ def _weights(row) -> str:
     return f"({'*'.join(map(str, per_filter))})*{filters} = {row.weights:,}"
 
 
+def _weights_cell(row) -> str:
+    # a layer called twice: the sums count its weights on its first row only
+    return f"{_weights(row)} (shared: counted above)" if row.shared else _weights(row)
+
+
 def table_line(row) -> str:
     """One row as the notes write it (single spacing where the notes' spacing wanders)."""
     h, w, c = row.shape
     memory = f"{c}" if row.fc else f"{h}*{w}*{c}={short(row.memory)}"
-    return f"{row.label}: [{h}x{w}x{c}]  memory:  {memory}   weights: {_weights(row)}"
+    return f"{row.label}: [{h}x{w}x{c}]  memory:  {memory}   weights: {_weights_cell(row)}"
 
 
 def render_cs231n(table) -> str:
     lines = [table_line(row) for row in table.rows]
     total_bytes = table.memory * table.itemsize
+    other = (f" + {table.other_params:,} in layers without a row" if table.other_params
+             else "")
     lines += [
         "",
         f"TOTAL memory: {short(table.memory, 3)} * {table.itemsize} bytes ~= "
         f"{total_bytes / 10**6:.0f}MB / image (only forward! ~*2 for bwd)"
         f"   [{table.memory:,} values, {units.nbytes(total_bytes)}]",
         f"TOTAL params: {round(table.params / 10**6)}M parameters   [{table.weights:,} weights "
-        f"in the rows + {table.biases:,} biases = {table.params:,}]",
+        f"in the rows + {table.biases:,} biases{other} = {table.params:,}]",
     ]
     lines += list(table.remarks)
     return "\n".join(lines) + "\n"

@@ -98,3 +98,39 @@ def test_a_linear_without_bias_and_a_global_pooling_get_their_rows():
         ("INPUT", (8, 8, 3), 192, 0), ("CONV3-8", (6, 6, 8), 288, 216),
         ("POOL6", (1, 1, 8), 8, 0), ("FC", (1, 1, 10), 10, 80)]
     assert (table.memory, table.weights, table.biases) == (498, 296, 0)
+
+
+class SharedConv(nn.Module):
+    """One conv called twice: the second call reads the same weights."""
+
+    def __init__(self):
+        super().__init__()
+        self.first = nn.Conv2d(3, 12, 3, padding=1)
+        self.shared = nn.Conv2d(12, 12, 3, padding=1)
+
+    def forward(self, x):
+        return self.shared(self.shared(self.first(x)))
+
+
+def test_a_module_called_twice_counts_its_weights_once():
+    # weights (3*3*3)*12 + (3*3*12)*12 = 324 + 1,296 = 1,620, biases 12 + 12 = 24, params 1,644;
+    # the second CONV3-12 row was counted again: 2,916 weights and -1,272 biases
+    table = cs231n_table(convscope.analyze(SharedConv(), (3, 8, 8)))
+    assert [(r.label, r.weights, r.shared) for r in table.rows[1:]] == [
+        ("CONV3-12", 324, False), ("CONV3-12", 1_296, False), ("CONV3-12", 1_296, True)]
+    assert (table.weights, table.biases, table.params) == (1_620, 24, 1_644)
+    assert table.memory == 192 + 3 * 768  # the second call runs: its output is memory
+    text = render_cs231n(table)
+    assert "weights: (3*3*12)*12 = 1,296 (shared: counted above)" in text
+    assert "[1,620 weights in the rows + 24 biases = 1,644]" in text
+
+
+def test_parameters_of_layers_without_a_row_are_counted_apart_from_the_biases():
+    # BatchNorm2d(8): 8 scales + 8 shifts, no row; the bias-free conv has (3*3*3)*8 = 216 weights
+    model = nn.Sequential(nn.Conv2d(3, 8, 3, bias=False), nn.BatchNorm2d(8), nn.Flatten(),
+                          nn.Linear(8 * 6 * 6, 10))
+    table = cs231n_table(convscope.analyze(model, (3, 8, 8)))
+    assert (table.weights, table.biases, table.other_params) == (216 + 2_880, 10, 16)
+    assert table.weights + table.biases + table.other_params == table.params == 3_122
+    assert "[3,096 weights in the rows + 10 biases + 16 in layers without a row = 3,122]" in \
+        render_cs231n(table)
