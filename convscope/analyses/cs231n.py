@@ -5,9 +5,10 @@ the traced model::
 
 ``memory`` counts the values of the layer's output for one image, ``weights`` the layer's weights
 without biases, as the notes do. The totals are the sums of the rows, each parameter counted once:
-a layer called twice has a second row, marked shared, whose weights the first row counted. The notes' own totals say
-"24M" values and "138M" parameters: their rows add up to 15.2M values, and 138M includes the
-13,416 biases the rows leave out (docs/explain.md has the arithmetic).
+a layer called twice has a second row, marked shared, whose weights the first row counted.
+
+The notes' own totals say "24M" values and "138M" parameters: their rows add up to 15.2M values,
+and 138M includes the 13,416 biases the rows leave out (docs/explain.md has the arithmetic).
 """
 from __future__ import annotations
 
