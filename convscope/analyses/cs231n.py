@@ -16,7 +16,7 @@ from dataclasses import dataclass, replace
 from math import prod
 
 from .explain import flattened_shape
-from .windows import ADAPTIVE_OPS, window_of
+from .windows import ADAPTIVE_OPS, own_dims, window_of
 
 NOTES_VGG16 = {"memory": 24_000_000, "memory_text": "24M (~93MB)", "params_text": "138M"}
 
@@ -24,7 +24,7 @@ NOTES_VGG16 = {"memory": 24_000_000, "memory_text": "24M (~93MB)", "params_text"
 @dataclass(frozen=True)
 class TableRow:
     label: str  # INPUT, CONV3-64, POOL2, FC
-    shape: tuple[int, int, int]  # H, W, C of one image
+    shape: tuple[int, ...]  # one image, channels last: H, W, C; L, C in 1-d; D, H, W, C in 3-d
     memory: int  # values in the output
     weights: int  # weights, biases excluded
     weight_factors: tuple  # ((3, 3, 3), 64) for a conv, (7, 7, 512, 4096) for an FC
@@ -50,11 +50,17 @@ class Table:
         return self.params - self.weights - self.biases
 
 
-def _hwc(shape) -> tuple[int, int, int]:
-    # [N, C, H, W] -> (H, W, C); [N, C] -> (1, 1, C)
-    if len(shape) >= 4:
-        return shape[2], shape[3], shape[1]
-    return 1, 1, shape[-1]
+def _channels_last(shape) -> tuple[int, ...]:
+    """One image's shape in the notes' order, channels last: [N, C, H, W] -> (H, W, C), a 1-d
+    [N, C, L] -> (L, C), a 3-d [N, C, D, H, W] -> (D, H, W, C); a vector [N, C] -> (1, 1, C), as
+    the notes write an FC's output."""
+    if len(shape) <= 2:
+        return 1, 1, shape[-1]
+    return (*shape[2:], shape[1])
+
+
+def _kernel_text(sizes) -> str:
+    return str(sizes[0]) if len(set(sizes)) == 1 else "x".join(map(str, sizes))
 
 
 def _parameter_name(graph, ref) -> str | None:
@@ -72,39 +78,55 @@ def _with_parameters(graph, table_row: TableRow, weight, bias, shared: bool) -> 
     return replace(table_row, biases=biases, shared=shared, reads=names)
 
 
+def _conv_row(graph, node, out, shared: bool) -> TableRow:
+    weight = node.args[1].shape  # [C_out, C_in/groups, *kernel]
+    conv = TableRow(f"CONV{_kernel_text(weight[2:])}-{weight[0]}", _channels_last(out),
+                    prod(out[1:]), prod(weight), ((*weight[2:], weight[1]), weight[0]))
+    return _with_parameters(graph, conv, node.args[1], node.args[2], shared)
+
+
+def _pool_row(graph, node, window, out) -> TableRow:
+    # a 1-d pool runs as a 2-d one on its input unsqueezed to a height of 1: not its own dim
+    own = own_dims(node, graph.producer(node.args[0]))
+    if len(out) == len(node.args[0].shape):  # the op's output, not its module's: height 1 too
+        out = (*out[:2], *(out[2 + d] for d in own))
+    kernel = _kernel_text([window.kernel[d] for d in own])
+    return TableRow(f"POOL{kernel}", _channels_last(out), prod(out[1:]), 0, ())
+
+
+def _global_pool_row(node, out) -> TableRow | None:
+    sizes = [n // o if n % o == 0 else f"{n}→{o}"
+             for n, o in zip(node.args[0].shape[2:], out[2:])]
+    if set(sizes) == {1}:
+        return None  # VGG's 7x7 -> 7x7 at 224 pixels: nothing pooled, no row
+    return TableRow(f"POOL{_kernel_text(sizes)}", _channels_last(out), prod(out[1:]), 0, ())
+
+
+def _fc_row(graph, node, out, shared: bool) -> TableRow:
+    x, weight = node.args[-2:] if node.packet == "aten.addmm" else node.args[:2]
+    bias = node.args[0] if node.packet == "aten.addmm" else None
+    inputs, outputs = weight.shape
+    before = flattened_shape(graph, x)
+    flat = before is not None and prod(before[1:]) == inputs
+    factors = (*_channels_last(before), outputs) if flat else (inputs, outputs)
+    fc = TableRow("FC", _channels_last(out), prod(out[1:]), inputs * outputs, factors, fc=True)
+    return _with_parameters(graph, fc, weight, bias, shared)
+
+
 def _row(graph, row) -> TableRow | None:
-    nodes = [graph.nodes[i] for i in row.nodes]
     out = row.output_shapes[0] if row.output_shapes else None
-    for node in nodes:
+    for node in (graph.nodes[i] for i in row.nodes):
         window = window_of(node)
         if window is not None and window.kind == "conv":
-            weight = node.args[1].shape  # [C_out, C_in/groups, kH, kW]
-            kernel = weight[2] if len(set(weight[2:])) == 1 else "x".join(map(str, weight[2:]))
-            conv = TableRow(f"CONV{kernel}-{weight[0]}", _hwc(out), prod(out[1:]), prod(weight),
-                            ((*weight[2:], weight[1]), weight[0]))
-            return _with_parameters(graph, conv, node.args[1], node.args[2], row.shared)
+            return _conv_row(graph, node, out, row.shared)
         if window is not None and window.kind in ("max", "avg"):
-            kernel = window.kernel[0] if len(set(window.kernel)) == 1 else \
-                "x".join(map(str, window.kernel))
-            return TableRow(f"POOL{kernel}", _hwc(out), prod(out[1:]), 0, ())
+            return _pool_row(graph, node, window, out)
         # global pooling, 7x7 -> 1x1, is a POOL7; to 1x1 PyTorch runs it as a mean
         if node.packet in ADAPTIVE_OPS or (row.type.startswith("Adaptive") and node.args
                                            and len(node.args[0].shape) == len(out)):
-            sizes = [n // o if n % o == 0 else f"{n}→{o}"
-                     for n, o in zip(node.args[0].shape[2:], out[2:])]
-            if set(sizes) == {1}:
-                return None  # VGG's 7x7 -> 7x7 at 224 pixels: nothing pooled, no row
-            kernel = sizes[0] if len(set(sizes)) == 1 else "x".join(map(str, sizes))
-            return TableRow(f"POOL{kernel}", _hwc(out), prod(out[1:]), 0, ())
+            return _global_pool_row(node, out)
         if node.packet in ("aten.addmm", "aten.mm"):  # a Linear with a bias, and without
-            x, weight = node.args[-2:] if node.packet == "aten.addmm" else node.args[:2]
-            bias = node.args[0] if node.packet == "aten.addmm" else None
-            inputs, outputs = weight.shape
-            before = flattened_shape(graph, x)
-            flat = before is not None and prod(before[1:]) == inputs
-            factors = (*_hwc(before), outputs) if flat else (inputs, outputs)
-            fc = TableRow("FC", _hwc(out), prod(out[1:]), inputs * outputs, factors, fc=True)
-            return _with_parameters(graph, fc, weight, bias, row.shared)
+            return _fc_row(graph, node, out, row.shared)
     return None
 
 
@@ -112,7 +134,7 @@ def cs231n_table(report) -> Table:
     """The notes' table for ``report``: INPUT, then every conv, pool and fully connected layer."""
     graph = report.graph
     first = graph.inputs[0].shape
-    rows = [TableRow("INPUT", _hwc(first), prod(first[1:]), 0, ())]
+    rows = [TableRow("INPUT", _channels_last(first), prod(first[1:]), 0, ())]
     rows += _mark_shared([r for r in (_row(graph, row) for row in report.rows
                                       if row.kind == "module") if r])
     memory = sum(r.memory for r in rows)

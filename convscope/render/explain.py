@@ -54,9 +54,9 @@ def _weights_cell(row) -> str:
 
 def table_line(row) -> str:
     """One row as the notes write it (single spacing where the notes' spacing wanders)."""
-    h, w, c = row.shape
-    memory = f"{c}" if row.fc else f"{h}*{w}*{c}={short(row.memory)}"
-    return f"{row.label}: [{h}x{w}x{c}]  memory:  {memory}   weights: {_weights_cell(row)}"
+    dims, product = "x".join(map(str, row.shape)), "*".join(map(str, row.shape))
+    memory = f"{row.shape[-1]}" if row.fc else f"{product}={short(row.memory)}"
+    return f"{row.label}: [{dims}]  memory:  {memory}   weights: {_weights_cell(row)}"
 
 
 def render_cs231n(table) -> str:

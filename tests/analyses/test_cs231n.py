@@ -134,3 +134,25 @@ def test_parameters_of_layers_without_a_row_are_counted_apart_from_the_biases():
     assert table.weights + table.biases + table.other_params == table.params == 3_122
     assert "[3,096 weights in the rows + 10 biases + 16 in layers without a row = 3,122]" in \
         render_cs231n(table)
+
+
+def test_a_1d_network_keeps_its_channels_length_first():
+    # [N, C, L] read as (1, 1, L): "[1x1x50] memory: 1*1*50=100" for a 2x50 input; the notes'
+    # order is W x C, so a signal is L x C. MaxPool1d runs as a 2-d pool of kernel 1x2: a POOL2
+    model = nn.Sequential(nn.Conv1d(2, 4, 5, stride=2), nn.MaxPool1d(2))
+    table = cs231n_table(convscope.analyze(model, (2, 50)))
+    assert [(r.label, r.shape, r.memory) for r in table.rows] == [
+        ("INPUT", (50, 2), 100), ("CONV5-4", (23, 4), 92), ("POOL2", (11, 4), 44)]
+    assert render_cs231n(table).splitlines()[:3] == [
+        "INPUT: [50x2]  memory:  50*2=100   weights: 0",
+        "CONV5-4: [23x4]  memory:  23*4=92   weights: (5*2)*4 = 40",
+        "POOL2: [11x4]  memory:  11*4=44   weights: 0"]
+
+
+def test_a_3d_network_keeps_its_depth():
+    # [N, C, D, H, W] read as (H, W, C): the depth was lost, "[6x7x2] memory: 6*7*2=672"
+    table = cs231n_table(convscope.analyze(nn.Conv3d(2, 4, 3), (2, 6, 7, 8)))
+    assert [(r.label, r.shape, r.memory) for r in table.rows] == [
+        ("INPUT", (6, 7, 8, 2), 672), ("CONV3-4", (4, 5, 6, 4), 480)]
+    assert "CONV3-4: [4x5x6x4]  memory:  4*5*6*4=480   weights: (3*3*3*2)*4 = 216" in \
+        render_cs231n(table)
