@@ -109,7 +109,9 @@ def _fc_row(graph, node, out, shared: bool) -> TableRow:
     before = flattened_shape(graph, x)
     flat = before is not None and prod(before[1:]) == inputs
     factors = (*_channels_last(before), outputs) if flat else (inputs, outputs)
-    fc = TableRow("FC", _channels_last(out), prod(out[1:]), inputs * outputs, factors, fc=True)
+    # a Linear works on the last dim: its output is channels last already, [N, H, W, F] -> H, W, F
+    shape = (1, 1, outputs) if len(out) <= 2 else tuple(out[1:])
+    fc = TableRow("FC", shape, prod(out[1:]), inputs * outputs, factors, fc=True)
     return _with_parameters(graph, fc, weight, bias, shared)
 
 

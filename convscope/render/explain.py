@@ -55,7 +55,9 @@ def _weights_cell(row) -> str:
 def table_line(row) -> str:
     """One row as the notes write it (single spacing where the notes' spacing wanders)."""
     dims, product = "x".join(map(str, row.shape)), "*".join(map(str, row.shape))
-    memory = f"{row.shape[-1]}" if row.fc else f"{product}={short(row.memory)}"
+    # the notes print an FC's 4096 values as a plain count; one applied at every pixel multiplies
+    one_vector = row.fc and row.memory == row.shape[-1]
+    memory = f"{row.memory}" if one_vector else f"{product}={short(row.memory)}"
     return f"{row.label}: [{dims}]  memory:  {memory}   weights: {_weights_cell(row)}"
 
 

@@ -156,3 +156,25 @@ def test_a_3d_network_keeps_its_depth():
         ("INPUT", (6, 7, 8, 2), 672), ("CONV3-4", (4, 5, 6, 4), 480)]
     assert "CONV3-4: [4x5x6x4]  memory:  4*5*6*4=480   weights: (3*3*3*2)*4 = 216" in \
         render_cs231n(table)
+
+
+class ChannelsLastLinear(nn.Module):
+    """A Linear on every pixel: [1, 12, 8, 6] -> [1, 8, 6, 12] -> Linear(12, 16) -> [1, 8, 6, 16]"""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 12, 3, padding=1)
+        self.fc = nn.Linear(12, 16)
+
+    def forward(self, x):
+        return self.fc(self.conv(x).permute(0, 2, 3, 1))
+
+
+def test_a_linear_on_every_pixel_counts_every_value_of_its_output():
+    # printed "FC: [6x16x8] memory: 16" (the last dim as channels, the count of one pixel), while
+    # the TOTAL added the output's 8*6*16 = 768 values
+    table = cs231n_table(convscope.analyze(ChannelsLastLinear(), (3, 8, 6)))
+    fc = table.rows[-1]
+    assert (fc.label, fc.shape, fc.memory) == ("FC", (8, 6, 16), 768)
+    assert table.memory == 144 + 576 + 768
+    assert "FC: [8x6x16]  memory:  8*6*16=768   weights: 12*16 = 192" in render_cs231n(table)
