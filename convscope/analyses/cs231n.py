@@ -71,18 +71,26 @@ def _parameter_name(graph, ref) -> str | None:
     return ref.source if ref is not None and ref.kind == "param" else None
 
 
-def _with_parameters(graph, table_row: TableRow, weight, bias, shared: bool) -> TableRow:
-    names = frozenset(n for n in (_parameter_name(graph, weight), _parameter_name(graph, bias))
-                      if n is not None)
-    biases = prod(bias.shape) if bias is not None and hasattr(bias, "shape") else 0
-    return replace(table_row, biases=biases, shared=shared, reads=names)
+def _with_parameters(graph, row, table_row: TableRow, weight, bias) -> TableRow:
+    """``table_row`` with the parameters its layer reads: the conv's or matmul's ``weight`` and
+    ``bias`` arguments, and those its other ops read, as the bias a Linear on a channels-last
+    tensor adds after its matmul."""
+    sizes = {ref.source: ref.meta.numel for i in row.nodes for ref in graph.nodes[i].refs
+             if ref.kind == "param"}
+    bias_name = _parameter_name(graph, bias)
+    for name, ref in ((_parameter_name(graph, weight), weight), (bias_name, bias)):
+        if name is not None:
+            sizes[name] = prod(ref.shape)
+    biases = sum(size for name, size in sizes.items()
+                 if name == bias_name or name.rsplit(".", 1)[-1] == "bias")
+    return replace(table_row, biases=biases, shared=row.shared, reads=frozenset(sizes))
 
 
-def _conv_row(graph, node, out, shared: bool) -> TableRow:
+def _conv_row(graph, row, node, out) -> TableRow:
     weight = node.args[1].shape  # [C_out, C_in/groups, *kernel]
     conv = TableRow(f"CONV{_kernel_text(weight[2:])}-{weight[0]}", _channels_last(out),
                     prod(out[1:]), prod(weight), ((*weight[2:], weight[1]), weight[0]))
-    return _with_parameters(graph, conv, node.args[1], node.args[2], shared)
+    return _with_parameters(graph, row, conv, node.args[1], node.args[2])
 
 
 def _pool_row(graph, node, window, out) -> TableRow:
@@ -102,7 +110,7 @@ def _global_pool_row(node, out) -> TableRow | None:
     return TableRow(f"POOL{_kernel_text(sizes)}", _channels_last(out), prod(out[1:]), 0, ())
 
 
-def _fc_row(graph, node, out, shared: bool) -> TableRow:
+def _fc_row(graph, row, node, out) -> TableRow:
     x, weight = node.args[-2:] if node.packet == "aten.addmm" else node.args[:2]
     bias = node.args[0] if node.packet == "aten.addmm" else None
     inputs, outputs = weight.shape
@@ -112,7 +120,7 @@ def _fc_row(graph, node, out, shared: bool) -> TableRow:
     # a Linear works on the last dim: its output is channels last already, [N, H, W, F] -> H, W, F
     shape = (1, 1, outputs) if len(out) <= 2 else tuple(out[1:])
     fc = TableRow("FC", shape, prod(out[1:]), inputs * outputs, factors, fc=True)
-    return _with_parameters(graph, fc, weight, bias, shared)
+    return _with_parameters(graph, row, fc, weight, bias)
 
 
 def _row(graph, row) -> TableRow | None:
@@ -120,7 +128,7 @@ def _row(graph, row) -> TableRow | None:
     for node in (graph.nodes[i] for i in row.nodes):
         window = window_of(node)
         if window is not None and window.kind == "conv":
-            return _conv_row(graph, node, out, row.shared)
+            return _conv_row(graph, row, node, out)
         if window is not None and window.kind in ("max", "avg"):
             return _pool_row(graph, node, window, out)
         # global pooling, 7x7 -> 1x1, is a POOL7; to 1x1 PyTorch runs it as a mean
@@ -128,7 +136,7 @@ def _row(graph, row) -> TableRow | None:
                                            and len(node.args[0].shape) == len(out)):
             return _global_pool_row(node, out)
         if node.packet in ("aten.addmm", "aten.mm"):  # a Linear with a bias, and without
-            return _fc_row(graph, node, out, row.shared)
+            return _fc_row(graph, row, node, out)
     return None
 
 

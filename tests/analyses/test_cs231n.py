@@ -178,3 +178,10 @@ def test_a_linear_on_every_pixel_counts_every_value_of_its_output():
     assert (fc.label, fc.shape, fc.memory) == ("FC", (8, 6, 16), 768)
     assert table.memory == 144 + 576 + 768
     assert "FC: [8x6x16]  memory:  8*6*16=768   weights: 12*16 = 192" in render_cs231n(table)
+
+
+def test_the_bias_a_linear_adds_after_its_matmul_is_a_bias():
+    # on a non-contiguous [1, 8, 6, 12] a Linear runs mm then add(bias): the bias was not the
+    # matmul's argument, and the 16 biases were counted as parameters of layers without a row
+    table = cs231n_table(convscope.analyze(ChannelsLastLinear(), (3, 8, 6)))
+    assert (table.weights, table.biases, table.other_params) == (324 + 192, 12 + 16, 0)
