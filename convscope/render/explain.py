@@ -31,10 +31,13 @@ def render_explanation(explanation) -> str:
 
 def short(value: int, digits: int = 2) -> str:
     """The notes' rounding: two significant figures in K or M (150,528 -> 150K, 3,211,264 -> 3.2M);
-    their totals keep three (138M)."""
-    for unit, scale in (("M", 10**6), ("K", 10**3)):
-        if value >= scale:
-            return f"{float(f'{value / scale:.{digits}g}'):g}{unit}"
+    their totals keep three (138M, and 61,706 -> 61.7K). Below 1,000 the count is exact."""
+    if value < 1000:
+        return str(value)
+    rounded = float(f"{value:.{digits}g}")  # first, so that 999,999 reads 1M, not 1000K
+    for unit, scale in (("G", 10**9), ("M", 10**6), ("K", 10**3)):
+        if rounded >= scale:
+            return f"{rounded / scale:g}{unit}"
     return str(value)
 
 
@@ -69,9 +72,9 @@ def render_cs231n(table) -> str:
     lines += [
         "",
         f"TOTAL memory: {short(table.memory, 3)} * {table.itemsize} bytes ~= "
-        f"{total_bytes / 10**6:.0f}MB / image (only forward! ~*2 for bwd)"
+        f"{short(total_bytes, 3)}B / image (only forward! ~*2 for bwd)"
         f"   [{table.memory:,} values, {units.nbytes(total_bytes)}]",
-        f"TOTAL params: {round(table.params / 10**6)}M parameters   [{table.weights:,} weights "
+        f"TOTAL params: {short(table.params, 3)} parameters   [{table.weights:,} weights "
         f"in the rows + {table.biases:,} biases{other} = {table.params:,}]",
     ]
     lines += list(table.remarks)

@@ -185,3 +185,15 @@ def test_the_bias_a_linear_adds_after_its_matmul_is_a_bias():
     # matmul's argument, and the 16 biases were counted as parameters of layers without a row
     table = cs231n_table(convscope.analyze(ChannelsLastLinear(), (3, 8, 6)))
     assert (table.weights, table.biases, table.other_params) == (324 + 192, 12 + 16, 0)
+
+
+def test_small_totals_keep_three_significant_figures():
+    # LeNet-5 printed "~= 0MB / image" and "0M parameters" for 61,706 parameters: 9,118 values
+    # * 4 bytes = 36,472 bytes ~= 36.5KB, 61,706 ~= 61.7K (VGG16 keeps 61MB and 138M)
+    table = cs231n_table(convscope.analyze(zoo.create("lenet5"), (1, 32, 32), name="lenet5"))
+    text = render_cs231n(table)
+    assert "TOTAL memory: 9.12K * 4 bytes ~= 36.5KB / image (only forward! ~*2 for bwd)" in text
+    assert "TOTAL params: 61.7K parameters   [61,470 weights" in text
+    # rounded before the unit is chosen: 999,999 is 1M, not 1000K; below 1,000 the count is exact
+    assert [short(v, 3) for v in (999_999, 3_504_872, 1_234_567_890, 944)] == [
+        "1M", "3.5M", "1.23G", "944"]
