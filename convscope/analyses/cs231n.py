@@ -32,13 +32,14 @@ class TableRow:
     biases: int = 0
     shared: bool = False  # a later call of a layer: an earlier row counted its parameters
     reads: frozenset[str] = frozenset()  # the names of the parameters it reads (weight, bias)
+    computed: bool = False  # its weight is no parameter (computed, or an input): not counted
 
 
 @dataclass(frozen=True)
 class Table:
     rows: tuple[TableRow, ...]
     memory: int  # sum of the rows
-    weights: int  # sum of the rows, shared rows left out
+    weights: int  # sum of the rows, shared rows and computed weights left out
     biases: int  # of the layers with a row
     params: int  # every parameter of the model
     itemsize: int
@@ -46,7 +47,8 @@ class Table:
 
     @property
     def other_params(self) -> int:
-        """Parameters of the layers without a row: normalisation, embeddings, ..."""
+        """Parameters that are neither a row's weights nor a bias: normalisation, embeddings,
+        the parameters a computed weight is made of (weight norm's g and v), ..."""
         return self.params - self.weights - self.biases
 
 
@@ -77,13 +79,14 @@ def _with_parameters(graph, row, table_row: TableRow, weight, bias) -> TableRow:
     tensor adds after its matmul."""
     sizes = {ref.source: ref.meta.numel for i in row.nodes for ref in graph.nodes[i].refs
              if ref.kind == "param"}
-    bias_name = _parameter_name(graph, bias)
-    for name, ref in ((_parameter_name(graph, weight), weight), (bias_name, bias)):
+    weight_name, bias_name = _parameter_name(graph, weight), _parameter_name(graph, bias)
+    for name, ref in ((weight_name, weight), (bias_name, bias)):
         if name is not None:
             sizes[name] = prod(ref.shape)
     biases = sum(size for name, size in sizes.items()
                  if name == bias_name or name.rsplit(".", 1)[-1] == "bias")
-    return replace(table_row, biases=biases, shared=row.shared, reads=frozenset(sizes))
+    return replace(table_row, biases=biases, shared=row.shared, reads=frozenset(sizes),
+                   computed=weight_name is None)
 
 
 def _conv_row(graph, row, node, out) -> TableRow:
@@ -117,6 +120,8 @@ def _fc_row(graph, row, node, out) -> TableRow:
     before = flattened_shape(graph, x)
     flat = before is not None and prod(before[1:]) == inputs
     factors = (*_channels_last(before), outputs) if flat else (inputs, outputs)
+    if row.kind == "function" and before is not None and prod(before[:-1]) == out[0]:
+        out = (*before[:-1], outputs)  # F.linear on [N, T, C] runs on [N*T, C]: N, T, outputs
     # a Linear works on the last dim: its output is channels last already, [N, H, W, F] -> H, W, F
     shape = (1, 1, outputs) if len(out) <= 2 else tuple(out[1:])
     fc = TableRow("FC", shape, prod(out[1:]), inputs * outputs, factors, fc=True)
@@ -135,21 +140,31 @@ def _row(graph, row) -> TableRow | None:
         if node.packet in ADAPTIVE_OPS or (row.type.startswith("Adaptive") and node.args
                                            and len(node.args[0].shape) == len(out)):
             return _global_pool_row(node, out)
-        if node.packet in ("aten.addmm", "aten.mm"):  # a Linear with a bias, and without
+        if node.packet in ("aten.addmm", "aten.mm") and _is_linear(graph, row, node):
             return _fc_row(graph, row, node, out)
     return None
 
 
+def _is_linear(graph, row, node) -> bool:
+    """A Linear (addmm with a bias, mm without) or ``F.linear``: a product with a parameter.
+    ``x @ y`` of two activations, attention's say, is no layer of the notes' table."""
+    weight = node.args[-1] if node.packet == "aten.addmm" else node.args[1]
+    return row.kind == "module" or _parameter_name(graph, weight) is not None
+
+
 def cs231n_table(report) -> Table:
-    """The notes' table for ``report``: INPUT, then every conv, pool and fully connected layer."""
+    """The notes' table for ``report``: INPUT, then every conv, pool and fully connected layer,
+    modules and functional ops alike."""
     graph = report.graph
     first = graph.inputs[0].shape
     rows = [TableRow("INPUT", _channels_last(first), prod(first[1:]), 0, ())]
+    # "function": an F.max_pool2d or F.conv2d in a forward is a layer of the table too
     rows += _mark_shared([r for r in (_row(graph, row) for row in report.rows
-                                      if row.kind == "module") if r])
+                                      if row.kind in ("module", "function")) if r])
     memory = sum(r.memory for r in rows)
     counted = [r for r in rows if not r.shared]
-    weights, biases = sum(r.weights for r in counted), sum(r.biases for r in counted)
+    weights = sum(r.weights for r in counted if not r.computed)
+    biases = sum(r.biases for r in counted)
     params = report.totals.params
     remarks = ()
     if report.model_name == "vgg16" and tuple(first[1:]) == (3, 224, 224):

@@ -52,7 +52,9 @@ def _weights(row) -> str:
 
 def _weights_cell(row) -> str:
     # a layer called twice: the sums count its weights on its first row only
-    return f"{_weights(row)} (shared: counted above)" if row.shared else _weights(row)
+    if row.shared:
+        return f"{_weights(row)} (shared: counted above)"
+    return f"{_weights(row)} (computed: not a parameter)" if row.computed else _weights(row)
 
 
 def table_line(row) -> str:
@@ -67,7 +69,7 @@ def table_line(row) -> str:
 def render_cs231n(table) -> str:
     lines = [table_line(row) for row in table.rows]
     total_bytes = table.memory * table.itemsize
-    other = (f" + {table.other_params:,} in layers without a row" if table.other_params
+    other = (f" + {table.other_params:,} other parameters" if table.other_params
              else "")
     lines += [
         "",

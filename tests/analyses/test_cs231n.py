@@ -4,6 +4,7 @@ from __future__ import annotations
 import re
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 import convscope
@@ -132,7 +133,7 @@ def test_parameters_of_layers_without_a_row_are_counted_apart_from_the_biases():
     table = cs231n_table(convscope.analyze(model, (3, 8, 8)))
     assert (table.weights, table.biases, table.other_params) == (216 + 2_880, 10, 16)
     assert table.weights + table.biases + table.other_params == table.params == 3_122
-    assert "[3,096 weights in the rows + 10 biases + 16 in layers without a row = 3,122]" in \
+    assert "[3,096 weights in the rows + 10 biases + 16 other parameters = 3,122]" in \
         render_cs231n(table)
 
 
@@ -197,3 +198,53 @@ def test_small_totals_keep_three_significant_figures():
     # rounded before the unit is chosen: 999,999 is 1M, not 1000K; below 1,000 the count is exact
     assert [short(v, 3) for v in (999_999, 3_504_872, 1_234_567_890, 944)] == [
         "1M", "3.5M", "1.23G", "944"]
+
+
+class FunctionalLayers(nn.Module):
+    """Pools, a conv and a Linear called as functions, and a product of two activations."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 8, 3, padding=1)
+        self.fc = nn.Linear(8, 10)
+
+    def forward(self, x):
+        x = F.max_pool2d(self.conv(x), 2)  # [1, 8, 4, 4]
+        x = F.conv2d(x, self.conv.weight[:, :3].repeat(1, 1, 1, 1)[:, :1].expand(8, 8, 3, 3),
+                     padding=1)  # a weight computed from a parameter: still a conv
+        x = F.avg_pool1d(x.flatten(2), 2)  # [1, 8, 8]
+        x = F.linear(x.transpose(1, 2), self.fc.weight, self.fc.bias)  # [1, 8, 10]
+        return x @ x.transpose(1, 2)  # [1, 8, 8]: no layer
+
+
+def test_functional_convs_pools_and_linears_get_rows():
+    # rows were kept only for modules: F.max_pool2d had no row, and its 128 values were missing
+    # from TOTAL memory
+    table = cs231n_table(convscope.analyze(FunctionalLayers(), (3, 8, 8)))
+    assert [(r.label, r.shape, r.memory) for r in table.rows] == [
+        ("INPUT", (8, 8, 3), 192), ("CONV3-8", (8, 8, 8), 512), ("POOL2", (4, 4, 8), 128),
+        ("CONV3-8", (4, 4, 8), 128), ("POOL2", (8, 8), 64), ("FC", (8, 10), 80)]
+    assert table.memory == 192 + 512 + 128 + 128 + 64 + 80
+    # the computed conv weight is no parameter: the sums leave it out, and stay exact. F.linear
+    # on a transposed input adds its bias in an op of its own, with no row: 10 other parameters
+    assert (table.weights, table.biases, table.other_params) == (216 + 80, 8, 10)
+    text = render_cs231n(table)
+    assert "CONV3-8: [4x4x8]  memory:  4*4*8=128   weights: (3*3*8)*8 = 576 (computed: not a " \
+        "parameter)" in text
+    assert "FC: [8x10]  memory:  8*10=80   weights: 8*10 = 80" in text
+
+
+class TwiceThroughOneWeight(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(4, 4, 3, padding=1)
+
+    def forward(self, x):
+        x = self.conv(x)
+        return F.conv2d(x, self.conv.weight, self.conv.bias, padding=1)
+
+
+def test_a_weight_passed_to_a_functional_conv_again_is_shared():
+    table = cs231n_table(convscope.analyze(TwiceThroughOneWeight(), (4, 6, 6)))
+    assert [(r.label, r.shared) for r in table.rows[1:]] == [("CONV3-4", False), ("CONV3-4", True)]
+    assert (table.weights, table.biases, table.params) == (144, 4, 148)
