@@ -31,10 +31,13 @@ def render_explanation(explanation) -> str:
 
 def short(value: int, digits: int = 2) -> str:
     """The notes' rounding: two significant figures in K or M (150,528 -> 150K, 3,211,264 -> 3.2M);
-    their totals keep three (138M)."""
-    for unit, scale in (("M", 10**6), ("K", 10**3)):
-        if value >= scale:
-            return f"{float(f'{value / scale:.{digits}g}'):g}{unit}"
+    their totals keep three (138M, and 61,706 -> 61.7K). Below 1,000 the count is exact."""
+    if value < 1000:
+        return str(value)
+    rounded = float(f"{value:.{digits}g}")  # first, so that 999,999 reads 1M, not 1000K
+    for unit, scale in (("G", 10**9), ("M", 10**6), ("K", 10**3)):
+        if rounded >= scale:
+            return f"{rounded / scale:g}{unit}"
     return str(value)
 
 
@@ -47,23 +50,34 @@ def _weights(row) -> str:
     return f"({'*'.join(map(str, per_filter))})*{filters} = {row.weights:,}"
 
 
+def _weights_cell(row) -> str:
+    # a layer called twice: the sums count its weights on its first row only
+    if row.shared:
+        return f"{_weights(row)} (shared: counted above)"
+    return f"{_weights(row)} (computed: not a parameter)" if row.computed else _weights(row)
+
+
 def table_line(row) -> str:
     """One row as the notes write it (single spacing where the notes' spacing wanders)."""
-    h, w, c = row.shape
-    memory = f"{c}" if row.fc else f"{h}*{w}*{c}={short(row.memory)}"
-    return f"{row.label}: [{h}x{w}x{c}]  memory:  {memory}   weights: {_weights(row)}"
+    dims, product = "x".join(map(str, row.shape)), "*".join(map(str, row.shape))
+    # the notes print an FC's 4096 values as a plain count; one applied at every pixel multiplies
+    one_vector = row.fc and row.memory == row.shape[-1]
+    memory = f"{row.memory}" if one_vector else f"{product}={short(row.memory)}"
+    return f"{row.label}: [{dims}]  memory:  {memory}   weights: {_weights_cell(row)}"
 
 
 def render_cs231n(table) -> str:
     lines = [table_line(row) for row in table.rows]
     total_bytes = table.memory * table.itemsize
+    other = (f" + {table.other_params:,} other parameters" if table.other_params
+             else "")
     lines += [
         "",
         f"TOTAL memory: {short(table.memory, 3)} * {table.itemsize} bytes ~= "
-        f"{total_bytes / 10**6:.0f}MB / image (only forward! ~*2 for bwd)"
+        f"{short(total_bytes, 3)}B / image (only forward! ~*2 for bwd)"
         f"   [{table.memory:,} values, {units.nbytes(total_bytes)}]",
-        f"TOTAL params: {round(table.params / 10**6)}M parameters   [{table.weights:,} weights "
-        f"in the rows + {table.biases:,} biases = {table.params:,}]",
+        f"TOTAL params: {short(table.params, 3)} parameters   [{table.weights:,} weights "
+        f"in the rows + {table.biases:,} biases{other} = {table.params:,}]",
     ]
     lines += list(table.remarks)
     return "\n".join(lines) + "\n"

@@ -4,6 +4,7 @@ from __future__ import annotations
 import re
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 import convscope
@@ -98,3 +99,152 @@ def test_a_linear_without_bias_and_a_global_pooling_get_their_rows():
         ("INPUT", (8, 8, 3), 192, 0), ("CONV3-8", (6, 6, 8), 288, 216),
         ("POOL6", (1, 1, 8), 8, 0), ("FC", (1, 1, 10), 10, 80)]
     assert (table.memory, table.weights, table.biases) == (498, 296, 0)
+
+
+class SharedConv(nn.Module):
+    """One conv called twice: the second call reads the same weights."""
+
+    def __init__(self):
+        super().__init__()
+        self.first = nn.Conv2d(3, 12, 3, padding=1)
+        self.shared = nn.Conv2d(12, 12, 3, padding=1)
+
+    def forward(self, x):
+        return self.shared(self.shared(self.first(x)))
+
+
+def test_a_module_called_twice_counts_its_weights_once():
+    # weights (3*3*3)*12 + (3*3*12)*12 = 324 + 1,296 = 1,620, biases 12 + 12 = 24, params 1,644;
+    # the second CONV3-12 row was counted again: 2,916 weights and -1,272 biases
+    table = cs231n_table(convscope.analyze(SharedConv(), (3, 8, 8)))
+    assert [(r.label, r.weights, r.shared) for r in table.rows[1:]] == [
+        ("CONV3-12", 324, False), ("CONV3-12", 1_296, False), ("CONV3-12", 1_296, True)]
+    assert (table.weights, table.biases, table.params) == (1_620, 24, 1_644)
+    assert table.memory == 192 + 3 * 768  # the second call runs: its output is memory
+    text = render_cs231n(table)
+    assert "weights: (3*3*12)*12 = 1,296 (shared: counted above)" in text
+    assert "[1,620 weights in the rows + 24 biases = 1,644]" in text
+
+
+def test_parameters_of_layers_without_a_row_are_counted_apart_from_the_biases():
+    # BatchNorm2d(8): 8 scales + 8 shifts, no row; the bias-free conv has (3*3*3)*8 = 216 weights
+    model = nn.Sequential(nn.Conv2d(3, 8, 3, bias=False), nn.BatchNorm2d(8), nn.Flatten(),
+                          nn.Linear(8 * 6 * 6, 10))
+    table = cs231n_table(convscope.analyze(model, (3, 8, 8)))
+    assert (table.weights, table.biases, table.other_params) == (216 + 2_880, 10, 16)
+    assert table.weights + table.biases + table.other_params == table.params == 3_122
+    assert "[3,096 weights in the rows + 10 biases + 16 other parameters = 3,122]" in \
+        render_cs231n(table)
+
+
+def test_a_1d_network_keeps_its_channels_length_first():
+    # [N, C, L] read as (1, 1, L): "[1x1x50] memory: 1*1*50=100" for a 2x50 input; the notes'
+    # order is W x C, so a signal is L x C. MaxPool1d runs as a 2-d pool of kernel 1x2: a POOL2
+    model = nn.Sequential(nn.Conv1d(2, 4, 5, stride=2), nn.MaxPool1d(2))
+    table = cs231n_table(convscope.analyze(model, (2, 50)))
+    assert [(r.label, r.shape, r.memory) for r in table.rows] == [
+        ("INPUT", (50, 2), 100), ("CONV5-4", (23, 4), 92), ("POOL2", (11, 4), 44)]
+    assert render_cs231n(table).splitlines()[:3] == [
+        "INPUT: [50x2]  memory:  50*2=100   weights: 0",
+        "CONV5-4: [23x4]  memory:  23*4=92   weights: (5*2)*4 = 40",
+        "POOL2: [11x4]  memory:  11*4=44   weights: 0"]
+
+
+def test_a_3d_network_keeps_its_depth():
+    # [N, C, D, H, W] read as (H, W, C): the depth was lost, "[6x7x2] memory: 6*7*2=672"
+    table = cs231n_table(convscope.analyze(nn.Conv3d(2, 4, 3), (2, 6, 7, 8)))
+    assert [(r.label, r.shape, r.memory) for r in table.rows] == [
+        ("INPUT", (6, 7, 8, 2), 672), ("CONV3-4", (4, 5, 6, 4), 480)]
+    assert "CONV3-4: [4x5x6x4]  memory:  4*5*6*4=480   weights: (3*3*3*2)*4 = 216" in \
+        render_cs231n(table)
+
+
+class ChannelsLastLinear(nn.Module):
+    """A Linear on every pixel: [1, 12, 8, 6] -> [1, 8, 6, 12] -> Linear(12, 16) -> [1, 8, 6, 16]"""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 12, 3, padding=1)
+        self.fc = nn.Linear(12, 16)
+
+    def forward(self, x):
+        return self.fc(self.conv(x).permute(0, 2, 3, 1))
+
+
+def test_a_linear_on_every_pixel_counts_every_value_of_its_output():
+    # printed "FC: [6x16x8] memory: 16" (the last dim as channels, the count of one pixel), while
+    # the TOTAL added the output's 8*6*16 = 768 values
+    table = cs231n_table(convscope.analyze(ChannelsLastLinear(), (3, 8, 6)))
+    fc = table.rows[-1]
+    assert (fc.label, fc.shape, fc.memory) == ("FC", (8, 6, 16), 768)
+    assert table.memory == 144 + 576 + 768
+    assert "FC: [8x6x16]  memory:  8*6*16=768   weights: 12*16 = 192" in render_cs231n(table)
+
+
+def test_the_bias_a_linear_adds_after_its_matmul_is_a_bias():
+    # on a non-contiguous [1, 8, 6, 12] a Linear runs mm then add(bias): the bias was not the
+    # matmul's argument, and the 16 biases were counted as parameters of layers without a row
+    table = cs231n_table(convscope.analyze(ChannelsLastLinear(), (3, 8, 6)))
+    assert (table.weights, table.biases, table.other_params) == (324 + 192, 12 + 16, 0)
+
+
+def test_small_totals_keep_three_significant_figures():
+    # LeNet-5 printed "~= 0MB / image" and "0M parameters" for 61,706 parameters: 9,118 values
+    # * 4 bytes = 36,472 bytes ~= 36.5KB, 61,706 ~= 61.7K (VGG16 keeps 61MB and 138M)
+    table = cs231n_table(convscope.analyze(zoo.create("lenet5"), (1, 32, 32), name="lenet5"))
+    text = render_cs231n(table)
+    assert "TOTAL memory: 9.12K * 4 bytes ~= 36.5KB / image (only forward! ~*2 for bwd)" in text
+    assert "TOTAL params: 61.7K parameters   [61,470 weights" in text
+    # rounded before the unit is chosen: 999,999 is 1M, not 1000K; below 1,000 the count is exact
+    assert [short(v, 3) for v in (999_999, 3_504_872, 1_234_567_890, 944)] == [
+        "1M", "3.5M", "1.23G", "944"]
+
+
+class FunctionalLayers(nn.Module):
+    """Pools, a conv and a Linear called as functions, and a product of two activations."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 8, 3, padding=1)
+        self.fc = nn.Linear(8, 10)
+
+    def forward(self, x):
+        x = F.max_pool2d(self.conv(x), 2)  # [1, 8, 4, 4]
+        x = F.conv2d(x, self.conv.weight[:, :3].repeat(1, 1, 1, 1)[:, :1].expand(8, 8, 3, 3),
+                     padding=1)  # a weight computed from a parameter: still a conv
+        x = F.avg_pool1d(x.flatten(2), 2)  # [1, 8, 8]
+        x = F.linear(x.transpose(1, 2), self.fc.weight, self.fc.bias)  # [1, 8, 10]
+        return x @ x.transpose(1, 2)  # [1, 8, 8]: no layer
+
+
+def test_functional_convs_pools_and_linears_get_rows():
+    # rows were kept only for modules: F.max_pool2d had no row, and its 128 values were missing
+    # from TOTAL memory
+    table = cs231n_table(convscope.analyze(FunctionalLayers(), (3, 8, 8)))
+    assert [(r.label, r.shape, r.memory) for r in table.rows] == [
+        ("INPUT", (8, 8, 3), 192), ("CONV3-8", (8, 8, 8), 512), ("POOL2", (4, 4, 8), 128),
+        ("CONV3-8", (4, 4, 8), 128), ("POOL2", (8, 8), 64), ("FC", (8, 10), 80)]
+    assert table.memory == 192 + 512 + 128 + 128 + 64 + 80
+    # the computed conv weight is no parameter: the sums leave it out, and stay exact. F.linear
+    # on a transposed input adds its bias in an op of its own, with no row: 10 other parameters
+    assert (table.weights, table.biases, table.other_params) == (216 + 80, 8, 10)
+    text = render_cs231n(table)
+    assert "CONV3-8: [4x4x8]  memory:  4*4*8=128   weights: (3*3*8)*8 = 576 (computed: not a " \
+        "parameter)" in text
+    assert "FC: [8x10]  memory:  8*10=80   weights: 8*10 = 80" in text
+
+
+class TwiceThroughOneWeight(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(4, 4, 3, padding=1)
+
+    def forward(self, x):
+        x = self.conv(x)
+        return F.conv2d(x, self.conv.weight, self.conv.bias, padding=1)
+
+
+def test_a_weight_passed_to_a_functional_conv_again_is_shared():
+    table = cs231n_table(convscope.analyze(TwiceThroughOneWeight(), (4, 6, 6)))
+    assert [(r.label, r.shared) for r in table.rows[1:]] == [("CONV3-4", False), ("CONV3-4", True)]
+    assert (table.weights, table.biases, table.params) == (144, 4, 148)
