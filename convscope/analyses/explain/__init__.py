@@ -13,7 +13,8 @@ explanation, and a formula that disagrees with PyTorch says so instead of hiding
 A row is explained by its main op (a conv or pool, an adaptive pool, a matrix product, a batch
 norm). The lines, in the order a row shows them: ``window_lines`` (output sizes, a pool's work,
 and the notes on what a window never sees), ``conv_lines`` (a conv's weights and MACs),
-``linear_lines`` (a Linear's, or a layer of several matrix products), then for every row
+``linear_lines`` (a Linear's, or a layer of several matrix products), ``norm_lines`` (a
+normalisation's parameters and statistics), then for every row
 ``memory_line`` and, for a main op, ``receptive_field_line``.
 """
 from __future__ import annotations
@@ -27,6 +28,7 @@ from ..receptive_field import ReceptiveFields, receptive_fields
 from ..windows import ADAPTIVE_OPS, ATTENTION_OPS, MATMUL_OPS, window_of
 from .linear_lines import flattened_shape, linear_lines, products_lines
 from .memory_line import memory_line
+from .norm_lines import norm_kind, norm_lines
 from .receptive_field_line import receptive_field_line
 from .window_lines import adaptive_line, adaptive_sizes_line, window_lines
 
@@ -117,10 +119,9 @@ def _layer_lines(graph: Graph, row, nodes: list[Node], main: Node | None, first)
         return (linear_lines(graph, main, row.params)
                 if len(products) == 1 and main.packet in MATMUL_OPS else
                 products_lines(products, row.params))
-    if main is not None:  # _main picks nothing else: a batch norm
-        channels = main.args[0].shape[1]
-        return [f"parameters = 2 × {channels} = {2 * channels:,} (a scale γ and a shift β "
-                f"per channel), plus running mean and variance buffers 2 × {channels}"]
+    norm = main or next((n for n in nodes if norm_kind(n)), None)  # main: only a batch norm
+    if norm is not None:
+        return norm_lines(graph, row, norm)
     if row.type.startswith("Adaptive") and first is not None and row.output_shapes:
         return [adaptive_sizes_line(first.shape[2:], row.output_shapes[0][2:])]
     return [f"parameters = {row.params:,}"] if row.params else []
