@@ -53,3 +53,13 @@ def test_a_normalisation_says_the_parameters_and_statistics_it_has(norm, line, b
     assert (int(stated.group(1).replace(",", "")) if stated else 0) == held == layer.params
     tracked = getattr(norm, "running_mean", None) is not None
     assert ("running mean and variance buffers" in line) == tracked
+
+
+@pytest.mark.parametrize("passing", [nn.Dropout(0.5), nn.Identity(), nn.Dropout2d()])
+def test_a_module_that_runs_no_op_shows_the_tensor_it_hands_on_as_its_input(passing):
+    # in eval mode a Dropout runs no op, so the input was looked for among no ops: "? -> [...]"
+    layer = layers_of(nn.Sequential(nn.Conv2d(3, 8, 3), passing, nn.ReLU()), (3, 8, 8))["1"]
+    assert layer.input_shape == layer.output_shape == (1, 8, 6, 6)
+    assert layer.lines == ("output memory = 1 × 8 × 6 × 6 = 288 values × 4 bytes = 1,152 bytes "
+                           "(1.12 KiB) (returns its input: no new memory)",)
+    assert layer.allocated_bytes == 0

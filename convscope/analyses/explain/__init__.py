@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ...graph import Graph, Node
+from ...graph import Graph, Node, Ref
 from ..costs import allocates
 from ..highlights import separable_pairs, where_things_sit
 from ..receptive_field import ReceptiveFields, receptive_fields
@@ -70,7 +70,8 @@ def explain(report, layer: str | None = None) -> Explanation:
 
 def explain_row(graph: Graph, row, found: ReceptiveFields) -> LayerExplanation:
     nodes = [graph.nodes[i] for i in row.nodes]
-    main, first = _main(nodes), _first_input(nodes)
+    passed = _passed_through(graph, row) if not nodes else None
+    main, first = _main(nodes), _first_input(nodes) or passed
     window = window_of(main) if main is not None else None
     if window is not None:
         lines, notes = window_lines(main, window, first)
@@ -79,7 +80,7 @@ def explain_row(graph: Graph, row, found: ReceptiveFields) -> LayerExplanation:
     out_shape = row.output_shapes[0] if row.output_shapes else None
     allocated = sum(n.output_bytes for n in nodes if allocates(n))
     if out_shape is not None:
-        lines.append(memory_line(row, nodes, out_shape, allocated))
+        lines.append(memory_line(row, nodes, out_shape, allocated, passed is not None))
     field = receptive_field_line(found, main, window) if main is not None else None
     if field:
         lines.append(field)
@@ -108,6 +109,18 @@ def _first_input(nodes: list[Node]):
             if ref.kind == "input" or (ref.kind == "node" and ref.source not in inside):
                 return ref
     return None
+
+
+def _passed_through(graph: Graph, row) -> Ref | None:
+    """The tensor a module call that ran no op returns, when it was made before the call: its
+    input, handed on (an eval-mode Dropout, an Identity)."""
+    if row.kind != "module" or not row.calls:
+        return None
+    call = graph.calls[row.calls[0]]
+    out = call.output_refs[0] if call.output_refs else None
+    made_before = out is not None and (out.kind == "input" or (
+        out.kind == "node" and out.source < call.first_node))
+    return out if made_before else None
 
 
 def _layer_lines(graph: Graph, row, nodes: list[Node], main: Node | None, first) -> list[str]:
