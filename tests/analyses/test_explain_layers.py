@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 import pytest
+import torch
 from torch import nn
 
 import convscope
@@ -63,3 +64,58 @@ def test_a_module_that_runs_no_op_shows_the_tensor_it_hands_on_as_its_input(pass
     assert layer.lines == ("output memory = 1 × 8 × 6 × 6 = 288 values × 4 bytes = 1,152 bytes "
                            "(1.12 KiB) (returns its input: no new memory)",)
     assert layer.allocated_bytes == 0
+
+
+@pytest.mark.parametrize("mode", ["nearest", "bilinear", "nearest-exact"])
+@pytest.mark.parametrize("h, scale", [(7, 2), (7, 1.5), (13, 0.5), (9, 1.7), (5, 3.3)])
+def test_an_upsampling_derives_its_output_size_as_pytorch_computes_it(mode, h, scale):
+    # an Upsample once got no size line at all
+    up = nn.Upsample(scale_factor=scale, mode=mode)
+    layer = layers_of(nn.Sequential(up), (2, h, h + 1))["0"]
+    out = up(torch.zeros(1, 2, h, h + 1)).shape[2:]  # the real forward
+    assert layer.lines[:2] == (f"output height = ⌊{h} × {scale:g}⌋ = {out[0]} "
+                               f"(scale_factor={scale:g})",
+                               f"output width = ⌊{h + 1} × {scale:g}⌋ = {out[1]} "
+                               f"(scale_factor={scale:g})")
+    reads = ("a copy of the nearest input value" if mode.startswith("nearest") else
+             "a weighted average of the 2x2 nearest input values")
+    assert layer.lines[2] == f"no parameters: each output value is {reads}"
+
+
+def test_an_upsampling_given_a_size_says_it_was_given():
+    layer = layers_of(nn.Sequential(nn.Upsample(size=(13, 11), mode="bilinear")), (2, 6, 6))["0"]
+    given = "as given (size=, or recompute_scale_factor=True)"
+    assert layer.lines[:2] == (f"output height = 13, {given}", f"output width = 11, {given}")
+
+
+@pytest.mark.parametrize("model, lines", [
+    # bilinear 2x after a 4-pixel field, 2 apart: each output blends 2 inputs 1/2 a unit apart,
+    # r = 4 + (2−1)·2 = 6 (rf: ~6 s1)
+    (nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.MaxPool2d(2),
+                   nn.Upsample(scale_factor=2, mode="bilinear"), nn.Conv2d(8, 8, 3, padding=1)),
+     {"2": "receptive field = ~6x6 input pixels, jump 1 (as a window on its input k = 2 input "
+           "values per output, s = 1/2 input units per output unit; r = 4 + (2−1)·2 = 6, "
+           "j = 2·1/2 = 1; one step back: r_in = s·r + (k − s) = 1/2·r + 1.5); ~: an estimate "
+           "(fractional or uneven strides), as convscope rf marks it",
+      "3": "receptive field = ~8x8 input pixels, jump 1 (r = 6 + (3−1)·1 = 8, j = 1·1 = 1; one "
+           "step back: r_in = s·r + (k − s) = 1·r + 2); ~: an estimate (fractional or uneven "
+           "strides), as convscope rf marks it"}),
+    # a 2x2 stride-2 transposed conv reads its input as a window of (2−1)/2 + 1 = 1.5 units,
+    # 1/2 apart: r = 4 + (1.5−1)·2 = 5 (rf: ~5 s1)
+    (nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.MaxPool2d(2),
+                   nn.ConvTranspose2d(8, 8, 2, stride=2)),
+     {"2": "receptive field = ~5x5 input pixels, jump 1 (as a window on its input k = (2−1)/2 "
+           "+ 1 = 1.5, s = 1/2; r = 4 + (1.5−1)·2 = 5, j = 2·1/2 = 1; one step back: r_in = "
+           "s·r + (k − s) = 1/2·r + 1); ~: an estimate (fractional or uneven strides), as "
+           "convscope rf marks it"}),
+])
+def test_upsampling_and_transposed_convs_step_the_field_as_rf_does(model, lines):
+    # both once had no receptive-field line, though rf gives one and the next conv's used it
+    report = convscope.analyze(model, (3, 16, 16))
+    rows = {row.name: row for row in report.rows}
+    for layer in explain(report).layers:
+        if layer.name in lines:
+            field = next(x for x in layer.lines if x.startswith("receptive field"))
+            assert field == lines[layer.name]
+            size = re.match(r"receptive field = ~(\d+)x", field).group(1)
+            assert rows[layer.name].rf.short() == f"~{size} s1"

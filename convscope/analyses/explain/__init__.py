@@ -14,8 +14,8 @@ A row is explained by its main op (a conv or pool, an adaptive pool, a matrix pr
 norm). The lines, in the order a row shows them: ``window_lines`` (output sizes, a pool's work,
 and the notes on what a window never sees), ``conv_lines`` (a conv's weights and MACs),
 ``linear_lines`` (a Linear's, or a layer of several matrix products), ``norm_lines`` (a
-normalisation's parameters and statistics), then for every row
-``memory_line`` and, for a main op, ``receptive_field_line``.
+normalisation's parameters and statistics), ``upsample_lines`` (an upsampling's sizes), then for
+every row ``memory_line`` and, for a main op or an upsampling, ``receptive_field_line``.
 """
 from __future__ import annotations
 
@@ -29,7 +29,8 @@ from ..windows import ADAPTIVE_OPS, ATTENTION_OPS, MATMUL_OPS, window_of
 from .linear_lines import flattened_shape, linear_lines, products_lines
 from .memory_line import memory_line
 from .norm_lines import norm_kind, norm_lines
-from .receptive_field_line import receptive_field_line
+from .receptive_field_line import receptive_field_line, upsample_steps, window_steps
+from .upsample_lines import upsample_lines, upsample_of
 from .window_lines import adaptive_line, adaptive_sizes_line, window_lines
 
 __all__ = ["Explanation", "LayerExplanation", "explain", "explain_row", "flattened_shape"]
@@ -73,15 +74,21 @@ def explain_row(graph: Graph, row, found: ReceptiveFields) -> LayerExplanation:
     passed = _passed_through(graph, row) if not nodes else None
     main, first = _main(nodes), _first_input(nodes) or passed
     window = window_of(main) if main is not None else None
+    upsample = upsample_of(nodes) if main is None else None
     if window is not None:
         lines, notes = window_lines(main, window, first)
+    elif upsample is not None:
+        lines, notes = upsample_lines(upsample), []
     else:
         lines, notes = _layer_lines(graph, row, nodes, main, first), []
     out_shape = row.output_shapes[0] if row.output_shapes else None
     allocated = sum(n.output_bytes for n in nodes if allocates(n))
     if out_shape is not None:
         lines.append(memory_line(row, nodes, out_shape, allocated, passed is not None))
-    field = receptive_field_line(found, main, window) if main is not None else None
+    stepping = main or upsample
+    steps = (window_steps(main, window) if window is not None else
+             upsample_steps(upsample) if upsample is not None else None)
+    field = receptive_field_line(found, stepping, steps) if stepping is not None else None
     if field:
         lines.append(field)
     return LayerExplanation(row.name, row.type, first.shape if first is not None else None,
