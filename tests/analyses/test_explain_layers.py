@@ -119,3 +119,35 @@ def test_upsampling_and_transposed_convs_step_the_field_as_rf_does(model, lines)
             assert field == lines[layer.name]
             size = re.match(r"receptive field = ~(\d+)x", field).group(1)
             assert rows[layer.name].rf.short() == f"~{size} s1"
+
+
+class _Twice(nn.Module):
+    """One conv, one LSTM and one Linear on [N, L, C], each called twice."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(4, 4, 3, padding=1)
+        self.lstm = nn.LSTM(4, 4, batch_first=True)
+        self.fc = nn.Linear(4, 4)
+
+    def forward(self, x):
+        seq = self.conv(self.conv(x)).flatten(2).transpose(1, 2)  # [1, 64, 4]
+        return self.fc(self.fc(self.lstm(self.lstm(seq)[0])[0]))
+
+
+def test_a_module_called_again_says_its_parameters_were_counted_at_its_first_call():
+    # the second call repeated "parameters 148" without the "(shared)" the summary shows, and a
+    # shared LSTM said "parameters = 0"
+    report = convscope.analyze(_Twice(), (4, 8, 8))
+    first, again = {}, {}
+    for row, layer in zip(report.rows, explain(report).layers):
+        (again if row.shared else first)[row.name] = layer
+    assert set(again) == {"conv", "lstm", "fc"}
+    # conv 4·4·3·3 + 4 = 148; LSTM 4 gates x 4: (4 + 4)·16 + 2·16 = 160; Linear 4·4 + 4 = 20
+    for name, count in {"conv": 148, "lstm": 160, "fc": 20}.items():
+        lines = again[name].lines
+        at = next(i for i, line in enumerate(lines) if line.startswith("shared:"))
+        assert lines[at] == (f"shared: this is call 2 of {name}, whose {count} parameters were "
+                             "counted at its first call")
+        assert again[name].params == 0 and first[name].params == count
+        assert lines[:at] == first[name].lines[:at]  # the same layer, the same sums

@@ -81,6 +81,8 @@ def explain_row(graph: Graph, row, found: ReceptiveFields) -> LayerExplanation:
         lines, notes = upsample_lines(upsample), []
     else:
         lines, notes = _layer_lines(graph, row, nodes, main, first), []
+    if row.shared:
+        lines.append(_shared_line(graph, row))
     out_shape = row.output_shapes[0] if row.output_shapes else None
     allocated = sum(n.output_bytes for n in nodes if allocates(n))
     if out_shape is not None:
@@ -118,6 +120,18 @@ def _first_input(nodes: list[Node]):
     return None
 
 
+def _module_params(graph: Graph, row) -> int:
+    """The parameters the row's module owns, counted or not on this row."""
+    return sum(p.meta.numel for p in graph.params if p.module == graph.calls[row.calls[0]].name)
+
+
+def _shared_line(graph: Graph, row) -> str:
+    """A later call of a module: the summary counts its parameters once, at the first call."""
+    call = graph.calls[row.calls[0]]
+    return (f"shared: this is call {call.call_number + 1} of {row.name}, whose "
+            f"{_module_params(graph, row):,} parameters were counted at its first call")
+
+
 def _passed_through(graph: Graph, row) -> Ref | None:
     """The tensor a module call that ran no op returns, when it was made before the call: its
     input, handed on (an eval-mode Dropout, an Identity)."""
@@ -136,9 +150,10 @@ def _layer_lines(graph: Graph, row, nodes: list[Node], main: Node | None, first)
         return [adaptive_line(main)]
     if main is not None and main.packet in PRODUCT_OPS:
         products = [n for n in nodes if n.packet in PRODUCT_OPS]
-        return (linear_lines(graph, main, row.params)
+        params = _module_params(graph, row) if row.shared else row.params
+        return (linear_lines(graph, main, params)
                 if len(products) == 1 and main.packet in MATMUL_OPS else
-                products_lines(products, row.params))
+                products_lines(products, params))
     norm = main or next((n for n in nodes if norm_kind(n)), None)  # main: only a batch norm
     if norm is not None:
         return norm_lines(graph, row, norm)
