@@ -73,6 +73,13 @@ def test_explain_one_layer_with_its_numbers():
     assert "features.3" not in result.stdout
 
 
+def test_explain_shows_what_an_eval_mode_dropout_receives():
+    # the Dropout runs no op in eval mode: its input once printed as "?"
+    result = invoke("explain", "zoo:alexnet", "--layer", "classifier.0")
+    assert result.exit_code == 0, result.output
+    assert "classifier.0 (Dropout)  [1, 9216] -> [1, 9216]" in result.stdout.splitlines()
+
+
 def test_explain_every_layer_ends_with_where_things_sit():
     result = invoke("explain", "zoo:lenet5")
     assert result.exit_code == 0, result.output

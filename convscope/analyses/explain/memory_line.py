@@ -10,15 +10,18 @@ from math import prod
 from ..highlights import human_bytes
 
 
-def memory_line(row, nodes, shape, allocated: int) -> str:
-    """``allocated``: the new memory the row's ops allocate (``costs.allocates``)."""
+def memory_line(row, nodes, shape, allocated: int, passed_through: bool = False) -> str:
+    """``allocated``: the new memory the row's ops allocate (``costs.allocates``);
+    ``passed_through``: the row ran no op and returns its input."""
     itemsize = _bytes_per_value(row, nodes, shape)
     numel = prod(shape)
     text = (f"output memory = {' × '.join(map(str, shape))} = {numel:,} values × {itemsize} "
             f"bytes = {numel * itemsize:,} bytes")
     if numel * itemsize >= 1024:
         text += f" ({human_bytes(numel * itemsize)})"
-    if nodes and allocated == 0:
+    if passed_through:
+        text += " (returns its input: no new memory)"
+    elif nodes and allocated == 0:
         text += (" (a view of its input: no new memory)" if all(n.view for n in nodes) else
                  " (in place: written into its input, no new memory)")
     return text

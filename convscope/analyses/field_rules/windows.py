@@ -13,14 +13,20 @@ from . import arg, field_rule, ints, spatial_count, window_last
 
 @field_rule("aten.convolution", "aten._convolution")
 def convolution(node, field):
-    x, weight = node.args[0], node.args[1]
-    kernel = weight.shape[2:]
-    n = len(kernel)
-    stride, padding = ints(node.args[3], n), ints(node.args[4], n)
-    dilation, transposed = ints(node.args[5], n), bool(node.args[6])
+    x, n = node.args[0], len(node.args[1].shape) - 2
     f = field(x)
     if f is not None and f.known:
         f = f.spread({len(x.shape) - n - 1}, x.shape)  # every output channel reads all channels
+    return None if f is None else window_last(node, lambda _: f, n, convolution_geometry(node))
+
+
+def convolution_geometry(node):
+    """``geometry(i) -> (kernel, stride, padding, exact)`` along a convolution's spatial dim i
+    (explain prints the step it adds to the field)."""
+    kernel = node.args[1].shape[2:]
+    n = len(kernel)
+    stride, padding = ints(node.args[3], n), ints(node.args[4], n)
+    dilation, transposed = ints(node.args[5], n), bool(node.args[6])
 
     def geometry(i):
         span = dilation[i] * (kernel[i] - 1) + 1  # dilated kernel
@@ -30,7 +36,7 @@ def convolution(node, field):
         s = Fraction(stride[i])
         return (span - 1) / s + 1, 1 / s, (span - 1 - padding[i]) / s, s == 1
 
-    return None if f is None else window_last(node, lambda _: f, n, geometry)
+    return geometry
 
 
 @field_rule("aten.max_pool1d", "aten.max_pool2d", "aten.max_pool3d",
@@ -73,18 +79,31 @@ def adaptive_pool(node, field):
     return window_last(node, field, n, lambda i: _adaptive_window(n_in[i], n_out[i]))
 
 
-@field_rule("aten.upsample_nearest1d", "aten.upsample_nearest2d", "aten.upsample_nearest3d",
-            "aten._upsample_nearest_exact1d", "aten._upsample_nearest_exact2d",
-            "aten._upsample_nearest_exact3d", "aten.upsample_linear1d",
-            "aten.upsample_bilinear2d", "aten._upsample_bilinear2d_aa",
-            "aten.upsample_trilinear3d", "aten.upsample_bicubic2d")
+UPSAMPLE_OPS = ("aten.upsample_nearest1d", "aten.upsample_nearest2d", "aten.upsample_nearest3d",
+                "aten._upsample_nearest_exact1d", "aten._upsample_nearest_exact2d",
+                "aten._upsample_nearest_exact3d", "aten.upsample_linear1d",
+                "aten.upsample_bilinear2d", "aten._upsample_bilinear2d_aa",
+                "aten.upsample_trilinear3d", "aten.upsample_bicubic2d")
+
+
+@field_rule(*UPSAMPLE_OPS)
 def upsample(node, field):
+    return window_last(node, field, spatial_count(node), upsample_geometry(node))
+
+
+def upsample_taps(node) -> int:
+    """Input values an output value reads along each axis: 1 (nearest), 2 (linear), 4 (cubic)."""
+    return 1 if "nearest" in node.packet else 4 if "bicubic" in node.packet else 2
+
+
+def upsample_geometry(node):
+    """``geometry(i) -> (kernel, stride, padding, exact)`` along an upsampling's spatial dim i."""
     n = spatial_count(node)
     n_in, n_out = node.args[0].shape[-n:], node.outputs[0].shape[-n:]
     nearest, exact_mode = "nearest" in node.packet, "exact" in node.packet
-    taps = 1 if nearest else 4 if "bicubic" in node.packet else 2
+    taps = upsample_taps(node)
     corners = not nearest and arg(node, 2, "align_corners") is True
-    steps = _source_steps(node, n, 2 if nearest else 3)
+    steps = [_step(scale) if scale else None for scale in upsample_scales(node)]
 
     def geometry(i):
         if corners and n_out[i] > 1:  # source = u*(n_in-1)/(n_out-1), taps around it
@@ -99,23 +118,22 @@ def upsample(node, field):
         # source centre (u + 1/2)*s - 1/2, with taps around it
         return taps, s, Fraction(taps, 2) - s / 2, False
 
-    return window_last(node, field, n, geometry)
+    return geometry
 
 
 _SCALE_NAMES = {1: ("scales",), 2: ("scales_h", "scales_w"),
                 3: ("scales_d", "scales_h", "scales_w")}
 
 
-def _source_steps(node, n: int, first: int) -> list:
-    """Input positions per output position along each axis where the call gave a scale factor
-    (``F.interpolate(scale_factor=...)`` keeps it unless ``recompute_scale_factor``): the kernel
-    steps by 1/scale, in float32, not by n_in/n_out. None for an axis without one. ``first``:
-    where the scales start in the op's arguments (a list of them in a ``.vec`` overload)."""
-    if node.op.endswith(".vec"):
-        scales = list(arg(node, first, "scale_factors") or [None] * n)
-    else:
-        scales = [arg(node, first + i, name) for i, name in enumerate(_SCALE_NAMES[n])]
-    return [_step(scale) if scale else None for scale in scales]
+def upsample_scales(node) -> list:
+    """The scale factor along each axis where the call gave one (``F.interpolate(scale_factor=
+    ...)`` keeps it unless ``recompute_scale_factor``), None for an axis without one: the
+    kernel then steps by 1/scale, in float32, not by n_in/n_out."""
+    n = spatial_count(node)
+    first = 2 if "nearest" in node.packet else 3  # after align_corners in the others
+    if node.op.endswith(".vec"):  # a list of them
+        return list(arg(node, first, "scale_factors") or [None] * n)
+    return [arg(node, first + i, name) for i, name in enumerate(_SCALE_NAMES[n])]
 
 
 def _step(scale: float) -> Fraction:
