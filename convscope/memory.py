@@ -70,7 +70,9 @@ def training_memory(model: nn.Module, input_size=(3, 224, 224), batch_size: int 
     _check_precision(dtype, amp)
     spec = make_spec(input_size, batch_size=batch_size,
                      dtype=dtype if dtype is not None and not amp else torch.float32)
-    return predict(model, spec, optimizer, dtype, amp, inference, weight_decay, nesterov)
+    # an integer dtype is the inputs' alone (token ids for an nn.Embedding), as in analyze
+    weights = dtype if dtype is None or dtype.is_floating_point else None
+    return predict(model, spec, optimizer, weights, amp, inference, weight_decay, nesterov)
 
 
 def predict(model: nn.Module, spec, optimizer: str = "momentum",
@@ -98,14 +100,10 @@ def predict(model: nn.Module, spec, optimizer: str = "momentum",
 
 
 def _check_precision(dtype, amp: bool) -> None:
-    """The step converts the parameters to ``dtype`` (or autocasts to it): a floating one."""
+    """The step converts the parameters to a floating ``dtype`` (or autocasts to it); an
+    integer one is the inputs' alone."""
     if dtype is not None and not isinstance(dtype, torch.dtype):
         raise UsageError(f"dtype must be a torch.dtype such as torch.bfloat16, got {dtype!r}.")
-    if dtype is not None and not dtype.is_floating_point:
-        name = str(dtype).removeprefix("torch.")
-        raise UsageError(f"dtype {name}: a training step needs floating-point parameters; give "
-                         "torch.float32, torch.bfloat16, torch.float16 or torch.float64 (CLI: "
-                         "--dtype float32, bfloat16 or float16).")
     if amp and dtype not in (None, torch.bfloat16, torch.float16):
         name = str(dtype).removeprefix("torch.")
         raise UsageError(f"amp with dtype {name}: autocast on the CPU lowers the forward to "

@@ -23,8 +23,9 @@ def memory(
                                             help="sgd|momentum|adam|adamw|rmsprop  "
                                                  "[default: momentum; a run's own]"),
     dtype: Optional[str] = typer.Option(None, "--dtype",
-                                        help="float32|bfloat16|float16  [default: float32; "
-                                             "bfloat16 with --amp]"),
+                                        help="float32|bfloat16|float16, or int64 for "
+                                             "token ids (the input's alone)  [default: "
+                                             "float32; bfloat16 with --amp]"),
     amp: bool = typer.Option(False, "--amp", help="autocast the forward to --dtype (CPU)"),
     weight_decay: Optional[float] = typer.Option(
         None, "--weight-decay", help="e.g. 5e-4 (convscope train's default): SGD, Adam and "

@@ -175,6 +175,28 @@ def test_a_reentrant_checkpoint_adds_into_the_gradient_autograd_holds_alone():
     assert predicted.train_peak_bytes == measured["tensor_peak"]
 
 
+class _Embedded(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.embed, self.fc = nn.Embedding(100, 16), nn.Linear(16, 10)
+
+    def forward(self, ids):
+        return self.fc(self.embed(ids).mean(1))
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "momentum"])  # Adam: its documented 8 bytes
+def test_an_integer_dtype_is_the_inputs_and_an_embedding_model_steps_as_measured(optimizer):
+    # every integer dtype was refused ("a training step needs floating-point parameters"),
+    # while the message for float ids sent the user to --dtype int64: no Embedding model could
+    # be predicted
+    model = _Embedded()
+    predicted = training_memory(model, (12,), 4, optimizer, dtype=torch.int64, inference=False)
+    measured = measure_training_step(model, torch.randint(0, 100, (4, 12)), optimizer)
+    assert predicted.train_peak_bytes == measured["peak"]
+    assert largest_batch(model, (12,), predicted.train_peak_bytes, optimizer,
+                         dtype=torch.int64) >= 4
+
+
 class _Routed(nn.Module):
     """Two heads in a ModuleDict and the forward takes one, as multi-task code routes."""
 

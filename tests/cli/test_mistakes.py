@@ -38,13 +38,14 @@ def test_memory_of_an_input_too_small_gives_summarys_message_and_no_torch_log(ca
     assert "Traceback" not in capfd.readouterr().err
 
 
-def test_memory_at_an_integer_dtype_is_a_usage_error_not_an_internal_one():
+def test_memory_at_an_integer_dtype_is_the_inputs_and_a_conv_says_it_wants_a_float_one():
     # it exited 1 with "internal error: RuntimeError: only Tensors of floating point dtype
-    # can require gradients"
+    # can require gradients"; then every integer dtype was refused, Embedding models' too
     assert mistake("memory", "zoo:lenet5", "--dtype", "int64") == (
-        "error: dtype int64: a training step needs floating-point parameters; give "
-        "torch.float32, torch.bfloat16, torch.float16 or torch.float64 (CLI: --dtype float32, "
-        "bfloat16 or float16).")
+        "error: layer features.0 (Conv2d): dtype mismatch: float32 and int64 tensors meet in one "
+        "op, which needs one. The layer's parameters are float32, the tensor arriving is int64. "
+        "Fix: give it a floating input (dtype=torch.float32, CLI: --dtype float32); integer ids "
+        "go through an nn.Embedding first.")
 
 
 def test_amp_at_a_dtype_autocast_cannot_use_is_refused(recwarn):
@@ -139,10 +140,6 @@ def _lenet():
     # AttributeError: 'str' object has no attribute 'itemsize'
     (lambda m: convscope.training_memory(m, (1, 32, 32), dtype="bfloat16"), "dtype must be a "
      "torch.dtype such as torch.bfloat16, got 'bfloat16'."),
-    # RuntimeError: only Tensors of floating point dtype can require gradients
-    (lambda m: convscope.training_memory(m, (1, 32, 32), dtype=torch.int64), "dtype int64: a "
-     "training step needs floating-point parameters; give torch.float32, torch.bfloat16, "
-     "torch.float16 or torch.float64 (CLI: --dtype float32, bfloat16 or float16)."),
     # returned 0: a negative budget read as bytes
     (lambda m: convscope.largest_batch(m, (1, 32, 32), budget=-1), "a memory budget of -1 bytes "
      "is negative; give bytes or a size such as '16GiB'."),
