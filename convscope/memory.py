@@ -86,6 +86,7 @@ def predict(model: nn.Module, spec, optimizer: str = "momentum",
         raise UsageError(f"training memory is predicted for a torch.nn.Module, got "
                          f"{type(model).__name__}.")
     _check_decay(optimizer, weight_decay, nesterov)
+    _refuse_sparse_gradients(model)
     batch_size = spec.batch_size
     try:
         with quiet():  # torch's fake-tensor logger prints a traceback for every op that fails
@@ -97,6 +98,20 @@ def predict(model: nn.Module, spec, optimizer: str = "momentum",
     except TraceFailure as failure:
         raise _step_error(model, spec, failure) from failure.cause
     return memory_report(step, batch_size, forward)
+
+
+def _refuse_sparse_gradients(model: nn.Module) -> None:
+    """An embedding with ``sparse=True`` has a sparse gradient: its indices and values, a
+    storage layout the simulation does not follow."""
+    found = next(((name, type(m).__name__) for name, m in model.named_modules()
+                  if isinstance(m, (nn.Embedding, nn.EmbeddingBag)) and m.sparse), None)
+    if found is not None:
+        name, kind = found
+        where = f"layer {name} ({kind})" if name else f"the model ({kind})"
+        raise UsageError(f"{where} has sparse=True: its gradient is a sparse tensor, whose memory "
+                         "convscope does not predict. Fix: predict it with sparse=False (a dense "
+                         "gradient of the whole table instead), or leave the training step out "
+                         "(CLI: summary --no-memory).")
 
 
 def _check_precision(dtype, amp: bool) -> None:

@@ -197,6 +197,17 @@ def test_an_integer_dtype_is_the_inputs_and_an_embedding_model_steps_as_measured
                          dtype=torch.int64) >= 4
 
 
+def test_a_sparse_embedding_is_refused_with_the_fix_not_an_internal_error():
+    # "internal error: NotImplementedError: Cannot access storage of SparseTensorImpl"
+    model = _Embedded()
+    model.embed = nn.Embedding(100, 16, sparse=True)
+    with pytest.raises(convscope.UsageError, match=r"^layer embed \(Embedding\) has sparse=True"
+                       r".* Fix: predict it with sparse=False"):
+        training_memory(model, (12,), 4, "sgd", dtype=torch.int64)
+    report = convscope.analyze(model, (12,), 4, dtype=torch.int64)  # the forward alone: fine
+    assert report.totals.params == 100 * 16 + 16 * 10 + 10
+
+
 class _Routed(nn.Module):
     """Two heads in a ModuleDict and the forward takes one, as multi-task code routes."""
 
