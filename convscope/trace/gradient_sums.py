@@ -1,8 +1,9 @@
 """Where two gradients of one tensor meet (a residual, two heads on one trunk), autograd's engine
 adds the second into the first in place when its buffer is the first's only owner, else the
 first into the second when the engine is the second's only owner (``InputBuffer::accumulate``; a
-reentrant checkpoint's backward gets the first from Python, which still holds it), but never while
-a dispatch mode is active. Left alone, every such meeting would cost one more gradient-sized
+reentrant checkpoint's backward gets the first from Python, which still holds it) and no view
+shares the first's storage (tied weights, attention weights: measured, out of place), but never
+while a dispatch mode is active. Left alone, every such meeting would cost one more gradient-sized
 tensor than a real step allocates, so the memory simulation, which runs under a dispatch mode
 (``storage.StorageTracker``), puts it back: ``engine_add`` is the add the engine would run.
 
@@ -32,11 +33,18 @@ def engine_add(sole_owner: SoleOwner | None, func, args, kwargs):
     if (sole_owner is None or kwargs or type(new) is not type(old)
             or old.shape != new.shape or old.dtype != new.dtype or torch.is_grad_enabled()):
         return func, args
-    for into, other, sole in ((old, new, sole_owner[0]), (new, old, sole_owner[1])):
-        if owners(into) == sole and (into.is_contiguous() or
-                                     into.is_contiguous(memory_format=torch.channels_last)):
-            return torch.ops.aten.add_.Tensor, (into, other)
+    held = owners(old)
+    if held == sole_owner[0] and _dense(old):
+        return torch.ops.aten.add_.Tensor, (old, new)
+    # ``old`` held by Python alone (a reentrant checkpoint's incoming gradient), not by a view
+    # of its storage: a view's storage, tied weights' or attention weights', adds out of place
+    if held[1] == sole_owner[0][1] and owners(new) == sole_owner[1] and _dense(new):
+        return torch.ops.aten.add_.Tensor, (new, old)
     return func, args
+
+
+def _dense(t: torch.Tensor) -> bool:
+    return t.is_contiguous() or t.is_contiguous(memory_format=torch.channels_last)
 
 
 def owners(t: torch.Tensor) -> tuple[int, int]:

@@ -175,6 +175,28 @@ def test_a_reentrant_checkpoint_adds_into_the_gradient_autograd_holds_alone():
     assert predicted.train_peak_bytes == measured["tensor_peak"]
 
 
+class _TiedProjection(nn.Module):
+    """One weight read twice: ``x @ W`` and a Linear of it. Its second gradient meets the first,
+    whose storage a view (the matmul's transposed gradient) shares."""
+
+    def __init__(self):
+        super().__init__()
+        self.head = nn.Linear(64, 256, bias=False)
+
+    def forward(self, x):
+        return self.head(x @ self.head.weight)
+
+
+@pytest.mark.parametrize("optimizer,batch", [("sgd", 1), ("momentum", 16)])
+def test_gradients_that_meet_where_a_view_shares_the_first_add_out_of_place(optimizer, batch):
+    # the simulation added the first into the second in place, as it must after a reentrant
+    # checkpoint; autograd adds out of place here: the peak was 65,280 bytes (25%) low
+    model = _TiedProjection()
+    predicted = training_memory(model, (256,), batch, optimizer, inference=False)
+    measured = measure_training_step(model, torch.randn(batch, 256), optimizer)
+    assert predicted.train_peak_bytes == measured["peak"]
+
+
 class _Embedded(nn.Module):
     def __init__(self):
         super().__init__()
