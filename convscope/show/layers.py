@@ -87,11 +87,17 @@ def last_spatial_layer(model: nn.Module, x: torch.Tensor) -> str:
     """The last leaf module called whose output is a [N, C, H, W] map with more than one position:
     the default layer of Grad-CAM and of the effective receptive field (usually the activation
     or pooling after the last convolution; a 1x1 map would say nothing about where). Leaves, so
-    the name is a row of ``convscope summary`` rather than a container such as ``features``."""
+    the name is a row of ``convscope summary`` rather than a container such as ``features``.
+    A module called twice counts at its first call, the one ``capture`` takes: ResNet's shared
+    ReLU is last called on the block's output, but its name stands for the first."""
     names = {id(m): n for n, m in model.named_modules() if n}
     found: list[str] = []
+    called: set[int] = set()
 
     def hook(module, args, output):
+        if id(module) in called:
+            return
+        called.add(id(module))
         if isinstance(output, torch.Tensor) and output.dim() == 4 and output[0, 0].numel() > 1:
             found.append(names[id(module)])
 

@@ -62,6 +62,28 @@ def test_grad_cam_defaults_to_the_last_spatial_layer_and_leaves_the_model_alone(
     assert_untouched_by(model, lambda: grad_cam(model, image))
 
 
+class SharedActivation(nn.Module):
+    """ResNet's pattern: one ReLU called inside the block and again on its sum."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv1, self.conv2 = nn.Conv2d(1, 4, 3, padding=1), nn.Conv2d(4, 4, 3, padding=1)
+        self.relu, self.fc = nn.ReLU(), nn.Linear(4, 3)
+
+    def forward(self, x):
+        y = self.relu(self.conv1(x))
+        return self.fc(self.relu(self.conv2(y) + y).mean((2, 3)))
+
+
+def test_the_default_layer_is_the_last_whose_first_call_is_a_map_as_capture_reads_it():
+    # it was "relu", found at its last call (the block's output), while the picture showed its
+    # first (inside the block): ResNet's heat map was not the layer the title named
+    model, image = SharedActivation().eval(), torch.randn(1, 8, 8)
+    cam = grad_cam(model, image)
+    assert cam.layer == "conv2"
+    assert torch.equal(cam.heat, grad_cam(model, image, "conv2").heat)
+
+
 def test_grad_cam_teaches_about_bad_classes_and_outputs():
     model, image = Tiny().eval(), torch.randn(1, 8, 8)
     with pytest.raises(UsageError, match=r"class 5 is out of range: the model has 5 classes"):
