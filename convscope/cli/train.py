@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import List, Optional
 
 import typer
@@ -58,10 +59,21 @@ def train(
     shapes = parse_input(input) if input is not None else None
     if shapes is not None and len(shapes) != 1:
         raise UsageError("--input takes one image shape for training, e.g. --input 1x28x28.")
-    out = output_folder(f"runs/{model.rpartition(':')[2]}" if out is None else out)
+    out = output_folder(_default_out(model) if out is None else out)
     progress = RichProgress(stdout_console(), err) if _is_main_process() else Silent()
     run_training(model, options, model_args=parse_args(arg), input_size=shapes and shapes[0],
                  out=out, progress=progress)
+
+
+def _default_out(model: str) -> str:
+    """runs/NAME; a run fine-tuned goes to runs/ITS-FOLDER-tuned, beside it rather than over it
+    (its path read as a name gave runs/tmp/...)."""
+    from ..train.checkpoint import is_run
+
+    if not is_run(model):
+        return f"runs/{model.rpartition(':')[2]}"
+    folder = Path(model).resolve()
+    return f"runs/{(folder.parent if folder.suffix == '.pt' else folder).name}-tuned"
 
 
 def _is_main_process() -> bool:

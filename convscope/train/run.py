@@ -12,7 +12,7 @@ from torch import nn
 from torch.utils.data import DataLoader, DistributedSampler
 
 from ..errors import UsageError
-from .checkpoint import BEST, LAST, Run, is_run, save_checkpoint
+from .checkpoint import BEST, LAST, Run, is_run, load_run, save_checkpoint
 from .data import TORCHVISION_SETS, DataSplit, load_data
 from .distributed import World, join_world, leave_world, world_sum, wrap
 from .loop import Pass, train_epoch, validate
@@ -60,7 +60,10 @@ def _train(model, options, model_args, input_size, out, progress, device, world)
     network = _build(model, spec, model_args, len(data.classes))
     check_outputs(network, input_size, len(data.classes), spec)
     network.to(device)
-    run = Run(spec, model_args, _name(model), tuple(input_size), data.classes,
+    source = load_run(model)[0] if isinstance(model, str) and is_run(model) else None
+    recorded, recorded_args = (spec, model_args) if source is None else (
+        source.model, {**source.model_args, **model_args})
+    run = Run(recorded, recorded_args, _name(model, source), tuple(input_size), data.classes,
               _data_spec(options.data), options.seed, options.val_fraction, data.normalisation,
               options.to_dict())
     train_loader, val_loader = _loaders(data, options, world)
@@ -120,7 +123,7 @@ def _describe(model, input_size) -> tuple[str, tuple[int, ...]]:
     else:
         where, _, attr = model.rpartition(":")
         spec = f"{Path(where).resolve()}:{attr}" if where.endswith(".py") else model
-        spec = str(Path(model).resolve()) if is_run(model) else spec  # fine-tuning a run
+        spec = str(Path(model).resolve()) if is_run(model) else spec  # the weights to start from
         input_size = input_size or default_input(model)
     if input_size is None:
         raise UsageError(f"--input is needed for {model}: e.g. --input 1x28x28 (channels x "
@@ -134,7 +137,10 @@ def _data_spec(name: str) -> str:
     return name if name in ("digits", *TORCHVISION_SETS) else str(Path(name).resolve())
 
 
-def _name(model) -> str:
+def _name(model, source: Run | None = None) -> str:
+    """A fine-tuned run keeps its source run's name."""
+    if source is not None:
+        return source.name
     return type(model).__name__ if isinstance(model, nn.Module) else model.rpartition(":")[2]
 
 

@@ -266,6 +266,35 @@ def test_a_run_on_a_relative_folder_evaluates_from_anywhere(tmp_path, monkeypatc
         assert f"val split: accuracy {100 * correct / 4:.1f}% ({correct}/4)" in result.stdout
 
 
+def test_a_run_fine_tuned_over_its_own_folder_or_whose_source_is_gone_still_loads(tmp_path,
+                                                                                   monkeypatch):
+    # the new checkpoint recorded its source run's folder as its model: written over that
+    # folder, it named itself and loading recursed ("not a convscope checkpoint:
+    # RecursionError"); elsewhere, it could not be loaded once the source was deleted
+    from PIL import Image
+
+    for name, value in (("dark", 30), ("light", 220)):
+        (tmp_path / "images" / name).mkdir(parents=True)
+        for i in range(5):
+            Image.new("L", (8, 8), value + i).save(tmp_path / "images" / name / f"{i}.png")
+    monkeypatch.chdir(tmp_path)
+    common = ("--data", "images", "--epochs", 1, "--device", "cpu", "--val-fraction", 0.4)
+    assert invoke("train", "zoo:simple_cnn", *common, "--out", "src").exit_code == 0
+    assert invoke("train", "src", *common, "--out", "tuned").exit_code == 0
+    assert invoke("train", "src", *common).exit_code == 0  # default: runs/src-tuned
+    over = invoke("train", "src", *common, "--out", "src")
+    assert over.exit_code == 0, over.output
+    for run in ("src", "tuned", "runs/src-tuned"):
+        recorded, _ = load_run(run)
+        assert (recorded.model, recorded.name) == ("zoo:simple_cnn", "simple_cnn")
+        assert recorded.model_args == {"num_classes": 2}
+    import shutil
+
+    shutil.rmtree("src")
+    evaluated = invoke("evaluate", "tuned", "--out", tmp_path)
+    assert evaluated.exit_code == 0, evaluated.output
+
+
 def test_evaluate_on_data_whose_class_names_differ_says_classes_match_by_position(tmp_path):
     from PIL import Image
 
