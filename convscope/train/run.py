@@ -76,7 +76,7 @@ def _train(model, options, model_args, input_size, out, progress, device, world)
             train_loader.sampler.set_epoch(epoch)
         lr = optimizer.param_groups[0]["lr"]
         progress.start_epoch(epoch)
-        fit = train_epoch(replica, train_loader, optimizer, device, progress.batch)
+        fit = _one_epoch(replica, train_loader, optimizer, device, progress, len(data.train))
         checked = validate(network, val_loader, device)
         step_schedule(schedule, checked.loss)
         record = epoch_record(epoch, lr, fit, checked, world)
@@ -92,6 +92,21 @@ def _train(model, options, model_args, input_size, out, progress, device, world)
         progress.end_epoch(record, is_best)
     progress.finish(run)
     return network, run
+
+
+def _one_epoch(replica, loader, optimizer, device, progress, samples: int) -> Pass:
+    """``train_epoch``; a batch of one sample that reaches a BatchNorm on a 1x1 map (or on
+    features) stops it with PyTorch's words, which are the user's to fix, not a crash."""
+    try:
+        return train_epoch(replica, loader, optimizer, device, progress.batch)
+    except ValueError as exc:
+        if "Expected more than 1 value per channel when training" not in str(exc):
+            raise
+        split = (f", and a training split of 2 samples or more (it has {samples}: a smaller "
+                 "--val-fraction)") if samples < 2 else ""
+        raise UsageError(f"a batch of one sample reached a BatchNorm in training, where it "
+                         f"normalises each channel over the batch and positions: one value "
+                         f"({exc}). Fix: --batch 2 or more{split}.") from None
 
 
 def _diverged(record: dict, options: TrainOptions, run: Run, out) -> str:

@@ -295,6 +295,18 @@ def test_a_run_fine_tuned_over_its_own_folder_or_whose_source_is_gone_still_load
     assert evaluated.exit_code == 0, evaluated.output
 
 
+def test_a_batch_of_one_at_a_batch_norm_is_a_user_mistake_with_the_fix(tmp_path):
+    # "internal error: ValueError: Expected more than 1 value per channel when training", exit 1
+    source = tmp_path / "net.py"
+    source.write_text("from torch import nn\n\ndef build():\n    return nn.Sequential("
+                      "nn.Flatten(), nn.Linear(64, 8), nn.BatchNorm1d(8), nn.Linear(8, 10))\n")
+    result = invoke("train", f"{source}:build", "--input", "1x8x8", "--epochs", 1, "--batch", 1,
+                    "--device", "cpu", "--out", tmp_path / "run")
+    assert result.exit_code == 2, result.output
+    assert result.stderr.startswith("error: a batch of one sample reached a BatchNorm")
+    assert result.stderr.rstrip().endswith("Fix: --batch 2 or more.")
+
+
 def test_evaluate_on_data_whose_class_names_differ_says_classes_match_by_position(tmp_path):
     from PIL import Image
 
