@@ -4,6 +4,7 @@ from __future__ import annotations
 from rich import box
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from .training import percent
 
@@ -16,7 +17,8 @@ def print_evaluation(result, title: str, console: Console) -> None:
     for header in ("class", "samples", "accuracy"):
         per_class.add_column(header, justify="left" if header == "class" else "right")
     for name, samples, accuracy in result.per_class:
-        per_class.add_row(name, str(samples), "-" if samples == 0 else percent(accuracy))
+        # Text: a class folder's name is printed as it is, "[old]" in it not read as a style
+        per_class.add_row(Text(name), str(samples), "-" if samples == 0 else percent(accuracy))
     console.print(per_class)
     console.print(confusion_table(result))
 
@@ -27,7 +29,7 @@ def confusion_table(result) -> Table:
                   title="confusion matrix (rows: true, columns: predicted)")
     table.add_column("true \\ predicted", justify="left")
     for name in result.classes:
-        table.add_column(name, justify="right")
+        table.add_column(Text(name), justify="right")
     for name, counts in zip(result.classes, result.confusion.tolist()):
-        table.add_row(name, *[str(c) if c else "." for c in counts])
+        table.add_row(Text(name), *[str(c) if c else "." for c in counts])
     return table

@@ -8,6 +8,7 @@ from rich import box
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 
 def percent(fraction: float) -> str:
@@ -66,7 +67,7 @@ class RichProgress:
 
 def print_run_report(run, console: Console) -> None:
     table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False,
-                  title=f"{run.name} on {run.data}")
+                  title=Text(f"{run.name} on {run.data}"))  # names printed as they are
     for header in ("", "epoch", "train loss", "train acc", "val loss", "val acc"):
         table.add_column(header, justify="left" if not header else "right")
     for label, record in (("best", run.best), ("last", run.metrics)):
@@ -75,7 +76,8 @@ def print_run_report(run, console: Console) -> None:
                       percent(record["val_accuracy"]))
     console.print(table)
     seconds = sum(r["seconds"] for r in run.history)
-    console.print(f"{len(run.history)} epochs in {seconds:.1f} s", markup=False)
+    epochs = len(run.history)
+    console.print(f"{epochs} epoch{'s' * (epochs != 1)} in {seconds:.1f} s", markup=False)
     if run.path is not None:
         console.print(f"checkpoints: {run.path}/best.pt (epoch {run.best['epoch']}), "
                       f"{run.path}/last.pt; history: {run.path}/history.json\n"
