@@ -187,12 +187,20 @@ def check_outputs(network: nn.Module, input_size, classes: int, spec: str) -> No
                          f"training needs one, the logits [2, {classes}]. Return them alone, e.g. "
                          "from a wrapper whose forward returns model(x)[0].")
     if len(shapes) != 1 or tuple(shapes[0]) != (2, classes):
-        # a zoo builder's class count is num_classes; a user's builder may have no such argument
-        how = f"--arg num_classes={classes}" if spec.startswith("zoo:") else "its last layer"
+        # a zoo builder's class count is num_classes (broken_cnn has none); a user's builder may
+        # have no such argument
+        how = (f"--arg num_classes={classes}" if _zoo_takes_classes(spec) else "its last layer")
         raise UsageError(f"{spec} maps a batch of 2 inputs to {got}; training on {classes} "
                          f"classes needs logits of shape [2, {classes}]. Give the model "
                          f"{classes} outputs (e.g. {how}) and end it with a flatten.")
     checked_step(network, two, one_input=True)
+
+
+def _zoo_takes_classes(spec: str) -> bool:
+    from .. import zoo
+
+    return spec.startswith("zoo:") and spec[4:] in zoo.names() and (
+        "num_classes" in inspect.signature(zoo.info(spec[4:]).builder).parameters)
 
 
 def _loaders(data: DataSplit, options: TrainOptions, world: World):

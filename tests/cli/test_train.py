@@ -198,6 +198,8 @@ def test_train_into_a_folder_that_cannot_be_created_fails_before_training():
     (["train", "zoo:simple_cnn", "--optimizer", "lion"], "--optimizer 'lion' is not one of"),
     (["train", "zoo:simple_cnn", "--data", "imagenet"], "unknown data 'imagenet'"),
     (["train", "zoo:broken_cnn"], "maps a batch of 2 inputs to [2, 1, 28, 28]"),
+    # its builder takes no num_classes: "--arg num_classes=10" failed as an unknown argument
+    (["train", "zoo:broken_cnn"], "Give the model 10 outputs (e.g. its last layer)"),
     (["train", "zoo:simple_cnn", "--device", "cuda"], "this machine has no CUDA GPU"),
     (["train", "zoo:simple_cnn", "--device", "mps"], "(MPS) is not available on this machine"),
     (["train", "zoo:simple_cnn", "--device", "xla"], "--device xla: this PyTorch cannot use it "
