@@ -59,10 +59,17 @@ def train(
     shapes = parse_input(input) if input is not None else None
     if shapes is not None and len(shapes) != 1:
         raise UsageError("--input takes one image shape for training, e.g. --input 1x28x28.")
-    out = output_folder(_default_out(model) if out is None else out)
+    wanted = _default_out(model) if out is None else out
+    made = bool(str(wanted).strip()) and not Path(wanted).exists()
+    out = output_folder(wanted)
     progress = RichProgress(stdout_console(), err) if _is_main_process() else Silent()
-    run_training(model, options, model_args=parse_args(arg), input_size=shapes and shapes[0],
-                 out=out, progress=progress)
+    try:
+        run_training(model, options, model_args=parse_args(arg), input_size=shapes and shapes[0],
+                     out=out, progress=progress)
+    except BaseException:  # a mistake found before the first checkpoint, or Ctrl-C
+        if made and out.is_dir() and not any(out.iterdir()):
+            out.rmdir()  # made for this run and still empty: leave no folder behind
+        raise
 
 
 def _default_out(model: str) -> str:

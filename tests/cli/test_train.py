@@ -307,6 +307,18 @@ def test_a_batch_of_one_at_a_batch_norm_is_a_user_mistake_with_the_fix(tmp_path)
     assert result.exit_code == 2, result.output
     assert result.stderr.startswith("error: a batch of one sample reached a BatchNorm")
     assert result.stderr.rstrip().endswith("Fix: --batch 2 or more.")
+    assert not (tmp_path / "run").exists()  # made for the run, left empty: removed
+
+
+def test_a_run_that_fails_before_its_first_checkpoint_leaves_a_folder_it_found_alone(tmp_path):
+    # an empty run folder was left behind by every mistake found once training had begun
+    kept = tmp_path / "kept"
+    kept.mkdir()
+    for out in (tmp_path / "new" / "run", kept):
+        result = invoke("train", "zoo:simple_cnn", "--arg", "num_classes=5", "--epochs", 1,
+                        "--device", "cpu", "--out", out)
+        assert result.exit_code == 2 and "training on 10 classes" in result.stderr
+    assert not (tmp_path / "new" / "run").exists() and kept.is_dir()
 
 
 def test_evaluate_on_data_whose_class_names_differ_says_classes_match_by_position(tmp_path):
