@@ -42,7 +42,7 @@ def evaluate(
     if batch < 1:
         raise UsageError(f"--batch must be at least 1, got {batch}; e.g. --batch 256.")
     model, trained = load_trained_model(run)
-    folder = output_folder(out or trained.path)
+    folder = output_folder(trained.path if out is None else out)  # "" is refused, not the run's
     name = data or trained.data
     splits = load_data(name, trained.input_size, trained.seed, trained.val_fraction,
                        trained.normalisation)

@@ -41,7 +41,7 @@ def show(
         help="a run folder or .pt checkpoint from `convscope train`, or a MODEL spec (zoo:NAME, "
              "package.module:callable, file.py:callable) with its untrained weights"),
     what: str = typer.Option(..., "--what", "-w", help="filters|features|gradcam|erf|curves"),
-    out: Path = typer.Option(..., "--out", "-o", help="folder for the PNG files (created)"),
+    out: str = typer.Option(..., "--out", "-o", help="folder for the PNG files (created)"),
     image: Optional[Path] = typer.Option(None, "--image", help="an image file to look at"),
     index: Optional[int] = typer.Option(None, "--index",
                                         help="look at validation image N of --data (default 0)"),
@@ -82,8 +82,8 @@ def show(
                          f"{run_or_model} is a MODEL spec, which has no training history.")
     if what in ("features", "gradcam", "erf"):
         _check_forward(model, input_size)
-    output_folder(out)
-    request = Request(model, run, input_size, out, layer, target, image, index, data)
+    folder = output_folder(out)  # a str: typer would have read "" as the working directory
+    request = Request(model, run, input_size, folder, layer, target, image, index, data)
     line = {"filters": _filters, "features": _features, "gradcam": _gradcam, "erf": _erf,
             "curves": _curves}[what](request)
     typer.echo(line)

@@ -370,3 +370,11 @@ def test_arguments_for_a_run_are_refused_not_ignored(run_folder):
     assert result.exit_code == 2 and result.stderr == (
         f"error: --arg num_classes: {out} is a run, whose model is rebuilt as it was trained, "
         "with the arguments it recorded; --arg builds a MODEL spec (zoo:NAME, file.py:NAME).\n")
+
+
+@pytest.mark.parametrize("command", [["evaluate"], ["show", "--what", "curves"]])
+def test_an_empty_out_is_refused_by_evaluate_and_show_as_by_train(run_folder, command):
+    # evaluate wrote into the run's folder; show read "" as the working directory
+    result = invoke(command[0], run_folder[0], *command[1:], "--out", "")
+    assert result.exit_code == 2, result.output
+    assert result.stderr.startswith("error: --out is empty: give a folder name")
