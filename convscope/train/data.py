@@ -70,6 +70,10 @@ def load_data(name: str, input_size: Sequence[int], seed: int = 0, val_fraction:
         return _torchvision_split(name, input_size, normalisation)
     elif Path(name).is_dir():
         images, labels, classes = _folder(Path(name), input_size)
+    elif Path(name).is_absolute():  # what a run records of the folder it trained on
+        raise UsageError(f"the data folder {name} does not exist: give an existing folder (a "
+                         "run records the folder it trained on; if that one moved, pass --data "
+                         "FOLDER with the same classes).")
     else:
         raise UsageError(f"unknown data {name!r}. {DATA_HELP}.")
     images = fit_images(images, input_size)
