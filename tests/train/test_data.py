@@ -115,7 +115,7 @@ def test_a_sixteen_bit_grey_png_keeps_its_levels(tmp_path, channels):
     # a run's recorded folder, since deleted: "unknown data ... --data is digits, ..." blamed a
     # --data the user never gave
     ("/no/such/folder", (1, 28, 28), "the data folder /no/such/folder does not exist: give an "
-                                     "existing folder (a run records the folder it trained on"),
+                                     "existing folder"),
     ("digits", (28, 28), "needs image inputs C x H x W"),
 ])
 def test_bad_data_requests_say_what_to_do(name, input_size, message):
