@@ -76,7 +76,7 @@ def show(
         raise UsageError(f"--what {what!r} is not one of {', '.join(WHATS)}.")
     if image is not None and index is not None:
         raise UsageError("give --image PATH or --index N, not both.")
-    model, run, input_size = _load(run_or_model, arg, input)
+    model, run, input_size = _load(run_or_model, arg, input, what != "curves")
     if what == "curves" and run is None:
         raise UsageError(f"--what curves needs a run written by `convscope train`; "
                          f"{run_or_model} is a MODEL spec, which has no training history.")
@@ -89,15 +89,17 @@ def show(
     typer.echo(line)
 
 
-def _load(spec: str, args: list[str], input: Optional[str]):
-    """(model in eval mode, Run or None, input size C x H x W) of RUN_OR_MODEL."""
-    from ..train.checkpoint import is_run, load_trained_model
+def _load(spec: str, args: list[str], input: Optional[str], needs_model: bool = True):
+    """(model in eval mode, Run or None, input size C x H x W) of RUN_OR_MODEL. Without
+    ``needs_model`` (curves: the history alone) a run's model is not rebuilt, and is None: a
+    run of a model passed as a Python object has curves too."""
+    from ..train.checkpoint import is_run, load_run, load_trained_model
 
     if is_run(spec) or Path(spec).is_dir():
         if args or input is not None:
             raise UsageError("--arg and --input describe a MODEL spec; a run already records its "
                              "model and input size.")
-        model, run = load_trained_model(spec)
+        model, run = load_trained_model(spec) if needs_model else (None, load_run(spec)[0])
         return model, run, tuple(run.input_size)
     network, _, shapes = load_network(spec, args, input, shapes_only=False)
     if len(shapes) != 1 or len(shapes[0]) != 3:

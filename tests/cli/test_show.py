@@ -212,3 +212,18 @@ def test_gradcam_of_a_run_on_other_data_names_its_true_class_by_that_data(tmp_pa
     assert result.exit_code == 0, result.output
     about = re.search(r"\(predicted (digit \d), p=[\d.]+, true (class \d); layer", result.stdout)
     assert about is not None, result.stdout  # outputs by the run's names, the truth by the data's
+
+
+def test_curves_of_a_run_of_a_model_passed_as_a_python_object(tmp_path):
+    # refused: "holds the weights of a model passed as a Python object", though curves need the
+    # history alone
+    from torch import nn
+
+    from convscope.train import TrainOptions, train
+
+    model = nn.Sequential(nn.Flatten(), nn.Linear(64, 10))
+    train(model, TrainOptions(epochs=2, device="cpu"), input_size=(1, 8, 8), out=tmp_path / "run")
+    result = runner.invoke(app, ["show", str(tmp_path / "run"), "--what", "curves", "--out",
+                                 str(tmp_path / "pictures")])
+    assert result.exit_code == 0, result.output
+    assert "(2 epochs: " in result.stdout and (tmp_path / "pictures" / "curves.png").is_file()
