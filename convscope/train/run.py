@@ -9,7 +9,7 @@ from typing import Protocol
 
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, DistributedSampler
+from torch.utils.data import DataLoader, DistributedSampler, RandomSampler
 
 from ..errors import UsageError
 from .checkpoint import BEST, LAST, Run, is_run, load_run, save_checkpoint
@@ -205,15 +205,20 @@ def _zoo_takes_classes(spec: str) -> bool:
 
 def _loaders(data: DataSplit, options: TrainOptions, world: World):
     generator = torch.Generator().manual_seed(options.seed)
+    # the shuffle draws from a generator of its own: the loader draws a seed from its generator
+    # for every iterator, once a run with persistent workers but every epoch without, and a
+    # shared generator made --workers change the order (and the weights) from the second epoch
+    order = torch.Generator().manual_seed(options.seed)
     sampler = (DistributedSampler(data.train, world.size, world.rank, shuffle=True,
-                                  seed=options.seed) if world.distributed else None)
+                                  seed=options.seed) if world.distributed else
+               RandomSampler(data.train, generator=order))
     common = dict(num_workers=options.workers, persistent_workers=options.workers > 0)
-    shard = len(sampler) if sampler is not None else len(data.train)
+    shard = len(sampler)
     # A last batch of one sample stops BatchNorm in training ("Expected more than 1 value per
     # channel"): drop that one sample, as PyTorch users do; any other last batch trains.
     drop_last = shard > options.batch and shard % options.batch == 1
-    train_loader = DataLoader(data.train, options.batch, shuffle=sampler is None, sampler=sampler,
-                              generator=generator, drop_last=drop_last, **common)
+    train_loader = DataLoader(data.train, options.batch, sampler=sampler, generator=generator,
+                              drop_last=drop_last, **common)
     val_loader = DataLoader(data.val, max(options.batch, 256), **common)
     return train_loader, val_loader
 

@@ -350,3 +350,16 @@ def test_the_step_memory_simulates_builds_the_optimizer_train_builds(options):
     group = {k: v for k, v in real.param_groups[0].items() if k not in ignored}
     assert {k: v for k, v in simulated.param_groups[0].items() if k not in ignored} == group
     assert real.param_groups[0]["foreach"] is None and simulated.param_groups[0]["foreach"] is False
+
+
+def test_loader_workers_leave_the_shuffle_and_the_weights_as_they_were():
+    # the shuffle shared the loader's generator, which draws a seed per iterator: once a run
+    # with persistent workers, every epoch without, so --workers changed epoch 2 on
+    weights = []
+    for workers in (0, 1):
+        torch.manual_seed(0)
+        model = nn.Sequential(nn.Flatten(), nn.Linear(64, 10))
+        trained, _ = train(model, TrainOptions(epochs=2, device="cpu", workers=workers),
+                           input_size=(1, 8, 8))
+        weights.append({k: v.clone() for k, v in trained.state_dict().items()})
+    assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])
