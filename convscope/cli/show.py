@@ -76,6 +76,9 @@ def show(
         raise UsageError(f"--what {what!r} is not one of {', '.join(WHATS)}.")
     if image is not None and index is not None:
         raise UsageError("give --image PATH or --index N, not both.")
+    if layer is not None and not layer.strip():  # was read as no --layer: the default one
+        raise UsageError("--layer is empty: give a layer's name, as `convscope summary MODEL` "
+                         "lists them, or leave --layer out for the default.")
     model, run, input_size = _load(run_or_model, arg, input, what != "curves")
     if what == "curves" and run is None:
         raise UsageError(f"--what curves needs a run written by `convscope train`; "

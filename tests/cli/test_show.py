@@ -227,3 +227,9 @@ def test_curves_of_a_run_of_a_model_passed_as_a_python_object(tmp_path):
                                  str(tmp_path / "pictures")])
     assert result.exit_code == 0, result.output
     assert "(2 epochs: " in result.stdout and (tmp_path / "pictures" / "curves.png").is_file()
+
+
+def test_an_empty_layer_is_refused_not_read_as_the_default(tmp_path):
+    # --layer '' drew the default layer's Grad-CAM, as explain and rf refuse it
+    result = invoke("zoo:lenet5", "--what", "gradcam", "--layer", "", "--out", tmp_path)
+    assert result.exit_code == 2 and result.stderr.startswith("error: --layer is empty")
