@@ -15,7 +15,8 @@ def evaluate(
     data: Optional[str] = typer.Option(None, "--data", help="default: the data the run used"),
     split: str = typer.Option("val", "--split", help="val|train|all"),
     out: Optional[str] = typer.Option(None, "--out",
-                                      help="folder for confusion.png (default: the run folder)"),
+                                      help="folder for confusion.png (confusion-SPLIT.png for "
+                                           "--split train or all; default: the run folder)"),
     batch: int = typer.Option(256, "--batch"),
     debug: bool = DebugOpt,
 ):
@@ -62,6 +63,8 @@ def evaluate(
     result = evaluation(logits, labels, trained.classes)
     console = stdout_console()
     print_evaluation(result, f"{trained.name} ({run}) on {name}, {split} split", console)
+    # the validation split's is confusion.png; another split's does not write over it
     picture = draw_confusion(result.confusion, result.classes,
-                             folder / "confusion.png")
+                             folder / ("confusion.png" if split == "val" else
+                                       f"confusion-{split}.png"))
     console.print(f"wrote {picture}", markup=False)

@@ -171,7 +171,9 @@ def test_summary_and_evaluate_of_the_whole_data(run_folder):
     assert summary.stdout.splitlines()[1].startswith("0.0,Conv2d,2,1 4 14 14,40,40,")
     every = invoke("evaluate", out, "--split", "all", "--out", out / "all")
     assert "all split: accuracy" in every.stdout and "/1797)" in every.stdout
-    assert (out / "all" / "confusion.png").exists()
+    # its own file: every split's evaluation wrote confusion.png, over the validation split's
+    assert (out / "all" / "confusion-all.png").exists()
+    assert not (out / "all" / "confusion.png").exists()
 
 
 @pytest.mark.parametrize("command", ["train", "evaluate"])
