@@ -116,7 +116,12 @@ def _diverged(record: dict, options: TrainOptions, run: Run, out) -> str:
     momentum = f", --momentum {options.momentum:g}" if options.optimizer == "sgd" else ""
     return (f"training diverged in epoch {record['epoch']}: the training loss is "
             f"{record['train_loss']} (--optimizer {options.optimizer}, --lr {options.lr:g}"
-            f"{momentum}). Lower the learning rate, e.g. --lr {options.lr / 10:g}{kept}.")
+            f"{momentum}). Lower the learning rate, e.g. --lr {_lower(options.lr):g}{kept}.")
+
+
+def _lower(lr: float) -> float:
+    """A tenth of ``lr``, but no more than 0.1: from --lr 1e6 a tenth is still far too large."""
+    return min(lr / 10, 0.1)
 
 
 def epoch_record(epoch: int, lr: float, fit: Pass, checked: Pass, world: World) -> dict:

@@ -354,7 +354,7 @@ def test_a_loss_that_is_no_longer_a_number_stops_training_with_what_to_change(tm
     assert result.exit_code == 2, result.output
     assert result.stderr.strip().splitlines()[-1] == (
         "error: training diverged in epoch 1: the training loss is nan (--optimizer sgd, --lr "
-        "1e+06, --momentum 0.9). Lower the learning rate, e.g. --lr 100000.")
+        "1e+06, --momentum 0.9). Lower the learning rate, e.g. --lr 0.1.")  # was 100000
     assert not list(tmp_path.iterdir())  # no checkpoint of a network of NaNs
 
 
