@@ -104,7 +104,8 @@ def _refuse_sparse_gradients(model: nn.Module) -> None:
     """An embedding with ``sparse=True`` has a sparse gradient: its indices and values, a
     storage layout the simulation does not follow."""
     found = next(((name, type(m).__name__) for name, m in model.named_modules()
-                  if isinstance(m, (nn.Embedding, nn.EmbeddingBag)) and m.sparse), None)
+                  if isinstance(m, (nn.Embedding, nn.EmbeddingBag)) and m.sparse
+                  and m.weight.requires_grad), None)  # frozen: no gradient at all
     if found is not None:
         name, kind = found
         where = f"layer {name} ({kind})" if name else f"the model ({kind})"

@@ -33,6 +33,8 @@ class TableRow:
     shared: bool = False  # a later call of a layer: an earlier row counted its parameters
     reads: frozenset[str] = frozenset()  # the names of the parameters it reads (weight, bias)
     computed: bool = False  # its weight is no parameter (computed, or an input): not counted
+    weight_name: str | None = None  # the parameter its weights are
+    bias_sizes: tuple[tuple[str, int], ...] = ()  # (name, size) of each bias it reads
 
 
 @dataclass(frozen=True)
@@ -83,10 +85,11 @@ def _with_parameters(graph, row, table_row: TableRow, weight, bias) -> TableRow:
     for name, ref in ((weight_name, weight), (bias_name, bias)):
         if name is not None:
             sizes[name] = prod(ref.shape)
-    biases = sum(size for name, size in sizes.items()
-                 if name == bias_name or name.rsplit(".", 1)[-1] == "bias")
-    return replace(table_row, biases=biases, shared=row.shared, reads=frozenset(sizes),
-                   computed=weight_name is None)
+    bias_sizes = tuple((name, size) for name, size in sizes.items()
+                       if name == bias_name or name.rsplit(".", 1)[-1] == "bias")
+    return replace(table_row, biases=sum(size for _, size in bias_sizes), shared=row.shared,
+                   reads=frozenset(sizes), computed=weight_name is None,
+                   weight_name=weight_name, bias_sizes=bias_sizes)
 
 
 def _conv_row(graph, row, node, out) -> TableRow:
@@ -162,9 +165,7 @@ def cs231n_table(report) -> Table:
     rows += _mark_shared([r for r in (_row(graph, row) for row in report.rows
                                       if row.kind in ("module", "function")) if r])
     memory = sum(r.memory for r in rows)
-    counted = [r for r in rows if not r.shared]
-    weights = sum(r.weights for r in counted if not r.computed)
-    biases = sum(r.biases for r in counted)
+    weights, biases = _counted_once(rows)
     params = report.totals.params
     remarks = ()
     if report.model_name == "vgg16" and tuple(first[1:]) == (3, 224, 224):
@@ -174,13 +175,30 @@ def cs231n_table(report) -> Table:
     return Table(tuple(rows), memory, weights, biases, params, graph.inputs[0].itemsize, remarks)
 
 
+def _counted_once(rows: list[TableRow]) -> tuple[int, int]:
+    """(weights, biases) of the rows, each parameter counted once, by name: a weight two layers
+    share (tied, with a bias each) is counted at its first row, each bias at its own."""
+    seen: set[str] = set()
+    weights = biases = 0
+    for row in rows:
+        if row.weight_name is not None and row.weight_name not in seen and not row.computed:
+            weights += row.weights
+            seen.add(row.weight_name)
+        for name, size in row.bias_sizes:
+            if name not in seen:
+                biases += size
+                seen.add(name)
+    return weights, biases
+
+
 def _mark_shared(rows: list[TableRow]) -> list[TableRow]:
     """Marks the rows whose parameters an earlier row read: one module called twice, or one
     weight passed to two functional convs. Their weights and biases are counted once."""
     seen: set[str] = set()
     marked = []
     for row in rows:
-        shared = row.shared or (bool(row.reads) and row.reads <= seen)
+        shared = row.shared or (bool(row.reads) and row.reads <= seen) or (
+            row.weight_name in seen)  # tied: another layer's weight, with a bias of its own
         seen |= row.reads
         marked.append(replace(row, shared=shared) if shared != row.shared else row)
     return marked

@@ -1,6 +1,7 @@
 """`convscope train`: fit a model on real data, with progress, checkpoints and a final report."""
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 from typing import List, Optional
@@ -67,8 +68,9 @@ def train(
         run_training(model, options, model_args=parse_args(arg), input_size=shapes and shapes[0],
                      out=out, progress=progress)
     except BaseException:  # a mistake found before the first checkpoint, or Ctrl-C
-        if made and out.is_dir() and not any(out.iterdir()):
-            out.rmdir()  # made for this run and still empty: leave no folder behind
+        if made and _is_main_process():  # under torchrun, one process cleans up
+            with contextlib.suppress(OSError):  # not empty, or gone: the error is what matters
+                out.rmdir()  # made for this run and still empty: leave no folder behind
         raise
 
 

@@ -1,5 +1,5 @@
-"""Matrix products: mm, addmm (Linear), bmm, baddbmm, addbmm, mv, dot, attention, bilinear forms, and
-affine grids."""
+"""Matrix products: mm, addmm (Linear), bmm, baddbmm, addbmm, mv, dot, attention, bilinear
+forms, and affine grids."""
 from __future__ import annotations
 
 from math import prod

@@ -248,3 +248,23 @@ def test_a_weight_passed_to_a_functional_conv_again_is_shared():
     table = cs231n_table(convscope.analyze(TwiceThroughOneWeight(), (4, 6, 6)))
     assert [(r.label, r.shared) for r in table.rows[1:]] == [("CONV3-4", False), ("CONV3-4", True)]
     assert (table.weights, table.biases, table.params) == (144, 4, 148)
+
+
+class _TiedLinears(nn.Module):
+    """Two Linears sharing one weight, each with its own bias."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc1, self.fc2 = nn.Linear(48, 48), nn.Linear(48, 48)
+        self.fc2.weight = self.fc1.weight
+
+    def forward(self, x):
+        return self.fc2(torch.relu(self.fc1(x.flatten(1))))
+
+
+def test_a_weight_two_layers_share_with_a_bias_each_is_counted_once():
+    # each row counted it, as its own bias made it no shared row: "[4,608 weights in the rows +
+    # 96 biases + -2,304 other parameters = 2,400]"
+    text = render_cs231n(cs231n_table(convscope.analyze(_TiedLinears(), (3, 4, 4))))
+    assert "weights: 48*48 = 2,304 (shared: counted above)" in text
+    assert "[2,304 weights in the rows + 96 biases = 2,400]" in text
