@@ -84,32 +84,45 @@ def spatial(activation: torch.Tensor, layer: str, picture: str) -> torch.Tensor:
 
 
 def last_spatial_layer(model: nn.Module, x: torch.Tensor) -> str:
-    """The last leaf module called whose output is a [N, C, H, W] map with more than one position:
-    the default layer of Grad-CAM and of the effective receptive field (usually the activation
-    or pooling after the last convolution; a 1x1 map would say nothing about where). Leaves, so
-    the name is a row of ``convscope summary`` rather than a container such as ``features``.
-    A module called twice counts at its first call, the one ``capture`` takes: ResNet's shared
-    ReLU is last called on the block's output, but its name stands for the first."""
+    """The module whose output is the last [N, C, H, W] map with more than one position a leaf
+    module makes: the default layer of Grad-CAM and of the effective receptive field (usually
+    the activation or pooling after the last convolution; a 1x1 map would say nothing about
+    where). A leaf, so the name is a row of ``convscope summary`` rather than a container such
+    as ``features``, unless that leaf made the map at a later call: ``capture`` takes a module's
+    first call, so the map is named by the innermost module whose first call returned it
+    (ResNet's shared ReLU makes the block's output at its second call: ``layer4.1``)."""
     names = {id(m): n for n, m in model.named_modules() if n}
-    found: list[str] = []
-    called: set[int] = set()
+    leaves = {id(m) for n, m in model.named_modules() if n and next(m.children(), None) is None}
+    # a map is (tensor, version): an in-place op (ResNet's += and ReLU) keeps the tensor and
+    # changes its values, so a batch norm's output object is also the block's
+    maps: list[tuple[torch.Tensor, int]] = []  # every spatial map a leaf returned, in order
+    first: dict[str, tuple[torch.Tensor, int] | None] = {}  # each module's first call's output
 
     def hook(module, args, output):
-        if id(module) in called:
-            return
-        called.add(id(module))
-        if isinstance(output, torch.Tensor) and output.dim() == 4 and output[0, 0].numel() > 1:
-            found.append(names[id(module)])
+        name = names[id(module)]
+        spatial = (isinstance(output, torch.Tensor) and output.dim() == 4
+                   and output[0, 0].numel() > 1)
+        made = (output, output._version) if spatial else None
+        if spatial and id(module) in leaves:
+            maps.append(made)
+        first.setdefault(name, made)
 
-    handles = [m.register_forward_hook(hook) for n, m in model.named_modules()
-               if n and next(m.children(), None) is None]
+    handles = [m.register_forward_hook(hook) for n, m in model.named_modules() if n]
     try:
         with torch.no_grad(), evaluating(model):
             model(x)
     finally:
         for handle in handles:
             handle.remove()
-    if not found:
+    if not maps:
         raise UsageError(f"{type(model).__name__} has no layer with a [N, C, H, W] output of more "
                          "than one position; pass --layer.")
-    return found[-1]
+    last, version = maps[-1]
+    returned = [name for name, made in first.items()
+                if made is not None and made[0] is last and made[1] == version]
+    if returned:  # the last leaf that made it, else the innermost module that returned it
+        return max(reversed(returned), key=lambda name: (
+            id(module_named(model, name)) in leaves, name.count(".")))
+    # made at a later call inside the model's own forward: the last leaf's first map instead
+    return [name for name, out in first.items() if out is not None and
+            id(module_named(model, name)) in leaves][-1]

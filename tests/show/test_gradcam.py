@@ -75,13 +75,34 @@ class SharedActivation(nn.Module):
         return self.fc(self.relu(self.conv2(y) + y).mean((2, 3)))
 
 
-def test_the_default_layer_is_the_last_whose_first_call_is_a_map_as_capture_reads_it():
-    # it was "relu", found at its last call (the block's output), while the picture showed its
-    # first (inside the block): ResNet's heat map was not the layer the title named
-    model, image = SharedActivation().eval(), torch.randn(1, 8, 8)
+class Block(nn.Module):
+    """ResNet's basic block: a ReLU in place, called inside and on the sum, which is also
+    the batch norm's output tensor (+= in place)."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv1, self.conv2 = nn.Conv2d(4, 4, 3, padding=1), nn.Conv2d(4, 4, 3, padding=1)
+        self.bn, self.relu = nn.BatchNorm2d(4), nn.ReLU(inplace=True)
+
+    def forward(self, x):
+        out = self.bn(self.conv2(self.relu(self.conv1(x))))
+        out += x
+        return self.relu(out)
+
+
+def test_the_default_layer_names_the_last_map_by_a_module_whose_first_call_made_it():
+    # ResNet's default was "relu", found at its last call (the block's output), while the
+    # picture showed its first (inside the block): the block is named now, whose only call
+    # returns that map
+    model = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), Block(), nn.AdaptiveAvgPool2d(1),
+                          nn.Flatten(), nn.Linear(4, 3)).eval()
+    image = torch.randn(1, 8, 8)
     cam = grad_cam(model, image)
-    assert cam.layer == "conv2"
-    assert torch.equal(cam.heat, grad_cam(model, image, "conv2").heat)
+    assert cam.layer == "1"
+    assert torch.equal(cam.heat, grad_cam(model, image, "1").heat)
+    # no module's first call returns the sum (the model's own forward makes it): the last
+    # leaf whose first call made a map, as capture reads it
+    assert grad_cam(SharedActivation().eval(), image).layer == "conv2"
 
 
 def test_grad_cam_teaches_about_bad_classes_and_outputs():
