@@ -166,14 +166,12 @@ def _name(model, source: Run | None = None) -> str:
 
 def _build(model, spec: str, model_args: dict, classes: int) -> nn.Module:
     """The network; a zoo builder that takes ``num_classes`` gets the data's class count."""
-    from .. import zoo
     from ..loading import load_model
 
     if isinstance(model, nn.Module):
         return model
-    if spec.startswith("zoo:") and "num_classes" not in model_args:
-        if "num_classes" in inspect.signature(zoo.info(spec[4:]).builder).parameters:
-            model_args["num_classes"] = classes
+    if "num_classes" not in model_args and _zoo_takes_classes(spec):
+        model_args["num_classes"] = classes
     return load_model(spec, model_args)[0]
 
 
@@ -202,6 +200,7 @@ def check_outputs(network: nn.Module, input_size, classes: int, spec: str) -> No
 
 
 def _zoo_takes_classes(spec: str) -> bool:
+    """A zoo model whose builder takes ``num_classes`` (every one but broken_cnn)."""
     from .. import zoo
 
     return spec.startswith("zoo:") and spec[4:] in zoo.names() and (
