@@ -95,7 +95,7 @@ def last_spatial_layer(model: nn.Module, x: torch.Tensor) -> str:
     leaves = {id(m) for n, m in model.named_modules() if n and next(m.children(), None) is None}
     # a map is (tensor, version): an in-place op (ResNet's += and ReLU) keeps the tensor and
     # changes its values, so a batch norm's output object is also the block's
-    maps: list[tuple[torch.Tensor, int]] = []  # every spatial map a leaf returned, in order
+    maps: list[tuple[torch.Tensor, int, str]] = []  # each spatial map a leaf made, and the leaf
     first: dict[str, tuple[torch.Tensor, int] | None] = {}  # each module's first call's output
 
     def hook(module, args, output):
@@ -104,7 +104,7 @@ def last_spatial_layer(model: nn.Module, x: torch.Tensor) -> str:
                    and output[0, 0].numel() > 1)
         made = (output, output._version) if spatial else None
         if spatial and id(module) in leaves:
-            maps.append(made)
+            maps.append((*made, name))
         first.setdefault(name, made)
 
     handles = [m.register_forward_hook(hook) for n, m in model.named_modules() if n]
@@ -117,12 +117,13 @@ def last_spatial_layer(model: nn.Module, x: torch.Tensor) -> str:
     if not maps:
         raise UsageError(f"{type(model).__name__} has no layer with a [N, C, H, W] output of more "
                          "than one position; pass --layer.")
-    last, version = maps[-1]
+    last, version, maker = maps[-1]
     returned = [name for name, made in first.items()
                 if made is not None and made[0] is last and made[1] == version]
     if returned:  # the last leaf that made it, else the innermost module that returned it
         return max(reversed(returned), key=lambda name: (
             id(module_named(model, name)) in leaves, name.count(".")))
     # made at a later call inside the model's own forward: the last leaf's first map instead
-    return [name for name, out in first.items() if out is not None and
-            id(module_named(model, name)) in leaves][-1]
+    firsts = [name for name, out in first.items() if out is not None and
+              id(module_named(model, name)) in leaves]
+    return firsts[-1] if firsts else maker
