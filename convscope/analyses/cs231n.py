@@ -29,7 +29,6 @@ class TableRow:
     weights: int  # weights, biases excluded
     weight_factors: tuple  # ((3, 3, 3), 64) for a conv, (7, 7, 512, 4096) for an FC
     fc: bool = False
-    biases: int = 0
     shared: bool = False  # a later call of a layer: an earlier row counted its parameters
     reads: frozenset[str] = frozenset()  # the names of the parameters it reads (weight, bias)
     computed: bool = False  # its weight is no parameter (computed, or an input): not counted
@@ -87,9 +86,8 @@ def _with_parameters(graph, row, table_row: TableRow, weight, bias) -> TableRow:
             sizes[name] = prod(ref.shape)
     bias_sizes = tuple((name, size) for name, size in sizes.items()
                        if name == bias_name or name.rsplit(".", 1)[-1] == "bias")
-    return replace(table_row, biases=sum(size for _, size in bias_sizes), shared=row.shared,
-                   reads=frozenset(sizes), computed=weight_name is None,
-                   weight_name=weight_name, bias_sizes=bias_sizes)
+    return replace(table_row, shared=row.shared, reads=frozenset(sizes),
+                   computed=weight_name is None, weight_name=weight_name, bias_sizes=bias_sizes)
 
 
 def _conv_row(graph, row, node, out) -> TableRow:

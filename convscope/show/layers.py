@@ -92,7 +92,7 @@ def last_spatial_layer(model: nn.Module, x: torch.Tensor) -> str:
     first call, so the map is named by the innermost module whose first call returned it
     (ResNet's shared ReLU makes the block's output at its second call: ``layer4.1``)."""
     names = {id(m): n for n, m in model.named_modules() if n}
-    leaves = {id(m) for n, m in model.named_modules() if n and next(m.children(), None) is None}
+    leaves = {n for n, m in model.named_modules() if n and next(m.children(), None) is None}
     # a map is (tensor, version): an in-place op (ResNet's += and ReLU) keeps the tensor and
     # changes its values, so a batch norm's output object is also the block's
     maps: list[tuple[torch.Tensor, int, str]] = []  # each spatial map a leaf made, and the leaf
@@ -103,7 +103,7 @@ def last_spatial_layer(model: nn.Module, x: torch.Tensor) -> str:
         spatial = (isinstance(output, torch.Tensor) and output.dim() == 4
                    and output[0, 0].numel() > 1)
         made = (output, output._version) if spatial else None
-        if spatial and id(module) in leaves:
+        if spatial and name in leaves:
             maps.append((*made, name))
         first.setdefault(name, made)
 
@@ -121,9 +121,7 @@ def last_spatial_layer(model: nn.Module, x: torch.Tensor) -> str:
     returned = [name for name, made in first.items()
                 if made is not None and made[0] is last and made[1] == version]
     if returned:  # the last leaf that made it, else the innermost module that returned it
-        return max(reversed(returned), key=lambda name: (
-            id(module_named(model, name)) in leaves, name.count(".")))
+        return max(reversed(returned), key=lambda name: (name in leaves, name.count(".")))
     # made at a later call inside the model's own forward: the last leaf's first map instead
-    firsts = [name for name, out in first.items() if out is not None and
-              id(module_named(model, name)) in leaves]
+    firsts = [name for name, out in first.items() if out is not None and name in leaves]
     return firsts[-1] if firsts else maker
