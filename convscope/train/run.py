@@ -12,7 +12,7 @@ from torch import nn
 from torch.utils.data import DataLoader, DistributedSampler, RandomSampler
 
 from ..errors import UsageError
-from .checkpoint import BEST, LAST, Run, is_run, load_run, save_checkpoint
+from .checkpoint import BEST, LAST, Run, is_run, load_trained_model, save_checkpoint
 from .data import TORCHVISION_SETS, DataSplit, load_data
 from .distributed import World, join_world, leave_world, world_sum, wrap
 from .loop import Pass, train_epoch, validate
@@ -57,12 +57,11 @@ def _train(model, options, model_args, input_size, out, progress, device, world)
     torch.manual_seed(options.seed)  # the same initial weights in every process
     spec, input_size = _describe(model, input_size)
     data = load_data(options.data, input_size, options.seed, options.val_fraction)
-    network = _build(model, spec, model_args, len(data.classes))
+    network, source = _build(model, spec, model_args, len(data.classes))
     check_outputs(network, input_size, len(data.classes), spec)
     network.to(device)
-    source = load_run(model)[0] if isinstance(model, str) and is_run(model) else None
     recorded, recorded_args = (spec, model_args) if source is None else (
-        source.model, {**source.model_args, **model_args})
+        source.model, source.model_args)
     run = Run(recorded, recorded_args, _name(model, source), tuple(input_size), data.classes,
               _data_spec(options.data), options.seed, options.val_fraction, data.normalisation,
               options.to_dict())
@@ -164,15 +163,20 @@ def _name(model, source: Run | None = None) -> str:
     return type(model).__name__ if isinstance(model, nn.Module) else model.rpartition(":")[2]
 
 
-def _build(model, spec: str, model_args: dict, classes: int) -> nn.Module:
-    """The network; a zoo builder that takes ``num_classes`` gets the data's class count."""
-    from ..loading import load_model
+def _build(model, spec: str, model_args: dict, classes: int) -> tuple[nn.Module, Run | None]:
+    """The network, and the run it starts from when fine-tuning one (its weights, and the MODEL
+    spec and arguments it was built from); a zoo builder that takes ``num_classes`` gets the
+    data's class count."""
+    from ..loading import load_model, refuse_run_arguments
 
     if isinstance(model, nn.Module):
-        return model
+        return model, None
+    if is_run(spec):
+        refuse_run_arguments(spec, model_args)
+        return load_trained_model(spec)
     if "num_classes" not in model_args and _zoo_takes_classes(spec):
         model_args["num_classes"] = classes
-    return load_model(spec, model_args)[0]
+    return load_model(spec, model_args)[0], None
 
 
 def check_outputs(network: nn.Module, input_size, classes: int, spec: str) -> None:
