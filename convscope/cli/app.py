@@ -50,13 +50,18 @@ def friendly(command):
     return run
 
 
+def too_large(which: str) -> str:
+    """The words for a number past int64, whichever command meets it; ``which`` names it."""
+    return (f"a number is too large for PyTorch, which takes at most {2**63 - 1:,} "
+            f"(2**63 - 1){which}.")
+
+
 def beyond_limits(exc: Exception) -> str | None:
     """The message for what torch refuses as too large, wherever a command meets it: a number
     past int64, or a real tensor past the machine's memory. None for anything else."""
     text = str(exc)
     if isinstance(exc, OverflowError) or "Overflow when unpacking long" in text:
-        return (f"a number is too large for PyTorch, which takes at most {2**63 - 1:,} "
-                f"(2**63 - 1) ({type(exc).__name__}: {(text.splitlines() or [''])[0]}).")
+        return too_large(f" ({type(exc).__name__}: {(text.splitlines() or [''])[0]})")
     if out_of_memory(exc):
         found = re.search(r"allocate (\d+) bytes", text)
         needed = f" of {int(found.group(1)) / 2**30:,.1f} GiB" if found else ""

@@ -7,7 +7,7 @@ from typing import Optional
 import typer
 
 from ..errors import UsageError
-from .app import DebugOpt, app, friendly
+from .app import DebugOpt, app, friendly, too_large
 
 InputCalc = typer.Option(..., "--input", "-i", help="channels x size without batch, e.g. 3x64x64")
 
@@ -25,8 +25,7 @@ def parse_ints(text: str, option: str, dims: int, minimum: int = 1) -> int | tup
         raise UsageError(f"{option} {text!r}: each value must be a whole number of at least "
                          f"{minimum}, e.g. {each}.")
     if any(v > 2**63 - 1 for v in values):  # PyTorch's own refusal would quote its C++ text
-        raise UsageError(f"a number is too large for PyTorch, which takes at most "
-                         f"{2**63 - 1:,} (2**63 - 1): {option} {text!r}.")
+        raise UsageError(too_large(f": {option} {text!r}"))
     if len(values) not in (1, dims):
         sides = f"one value, or {dims} (one per side)" if dims > 1 else "one value"
         raise UsageError(f"{option} {text!r} gives {len(values)} values, but the input has "
