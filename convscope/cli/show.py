@@ -122,35 +122,30 @@ def _check_forward(model: nn.Module, input_size: tuple[int, ...]) -> None:
 def _picture_input(request: Request):
     """(image [C, H, W], its true class's name or None, what it is, the names of the model's
     outputs: the run's classes, or the data's for a model that was not trained here, else None).
-    The true class is named by the data it comes from, which may not be the run's."""
-    from ..train.data import load_image
+    The true class is named by the data it comes from, which may not be the run's. Only the one
+    image is resized (``validation_image``): not the whole data set, at the model's size."""
+    from ..train.data import load_image, measured_normalisation, validation_image
 
-    run = request.run
+    run, name = request.run, _data_name(request)
     if request.image is not None:
-        normalisation = run.normalisation if run else _split(request).normalisation
+        normalisation = run.normalisation if run else measured_normalisation(
+            name, request.input_size)
         image = load_image(request.image, request.input_size, normalisation)
         return image, None, str(request.image), run.classes if run else None
-    split = _split(request)
-    index = request.index or 0
-    if not 0 <= index < len(split.val):
-        raise UsageError(f"--index {index} is out of range: the validation split of {split.name} "
-                         f"has {len(split.val)} images (0..{len(split.val) - 1}).")
-    image, label = split.val[index]
+    # standardised as the run was, or as training on the data would
+    picked = (validation_image(name, request.input_size, request.index or 0, run.seed,
+                               run.val_fraction, run.normalisation) if run else
+              validation_image(name, request.input_size, request.index or 0))
     # the run's own data is named as the run names it; another data set by its own names
-    names = run.classes if run and request.data is None else split.classes
-    return image, names[int(label)], f"validation image {index} of {split.name}", (
-        run.classes if run else split.classes)
+    names = run.classes if run and request.data is None else picked.classes
+    return picked.image, names[picked.label], f"{picked.what} of {name}", (
+        run.classes if run else picked.classes)
 
 
-def _split(request: Request):
-    """The data --index picks from, standardised as the run was (or as training on it would)."""
-    from ..train.data import load_data
-
+def _data_name(request: Request) -> str:
+    """The data --index picks from: --data, else the run's own, else digits."""
     run = request.run
-    name = request.data or (run.data if run else "digits")
-    if run is None:
-        return load_data(name, request.input_size)
-    return load_data(name, request.input_size, run.seed, run.val_fraction, run.normalisation)
+    return request.data or (run.data if run else "digits")
 
 
 def _class(k: int, classes) -> str:

@@ -15,8 +15,9 @@ deviation, which the checkpoint keeps so ``evaluate`` and ``show`` see inputs th
 from __future__ import annotations
 
 from dataclasses import dataclass
+from math import prod
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -58,36 +59,134 @@ def load_data(name: str, input_size: Sequence[int], seed: int = 0, val_fraction:
 
     ``normalisation`` (from a checkpoint) replaces the one measured on the training split.
     """
+    _check_split(input_size, val_fraction)
+    if name in TORCHVISION_SETS:
+        return _torchvision_split(name, input_size, normalisation)
+    source = _source(name, input_size)
+    train_index, val_index = _split(source, val_fraction, seed)
+    images = source.fitted(torch.arange(source.count))
+    if normalisation is None:
+        train_images = images[train_index]
+        normalisation = Normalisation(train_images.mean().item(), train_images.std().item() or 1.0)
+    dataset = TensorDataset(normalisation.apply(images), source.labels)
+    return DataSplit(Subset(dataset, train_index.tolist()), Subset(dataset, val_index.tolist()),
+                     source.classes, normalisation, name)
+
+
+@dataclass(frozen=True)
+class OneImage:
+    """One validation image as ``load_data`` would give it, standardised, and what it belongs
+    to: the split's class names, its standardisation, and how many validation images it has."""
+
+    image: torch.Tensor  # [C, H, W]
+    label: int
+    classes: list[str]
+    what: str  # "validation image N"
+
+
+def validation_image(name: str, input_size: Sequence[int], index: int, seed: int = 0,
+                     val_fraction: float = 0.2,
+                     normalisation: Normalisation | None = None) -> OneImage:
+    """Validation image ``index`` of ``name`` (out of range: a UsageError naming --index), as
+    ``load_data(name, input_size, seed, val_fraction, normalisation)`` has it, without resizing
+    the whole data set: one picture of a 224-pixel model would otherwise hold every image of
+    the data set at 224 pixels, twice. ``normalisation`` None: measured as ``load_data``
+    measures it, to within float rounding (``measured_normalisation``)."""
+    _check_split(input_size, val_fraction)
+    if name in TORCHVISION_SETS:  # read one image at a time already
+        split = load_data(name, input_size, seed, val_fraction, normalisation)
+        _check_index(index, len(split.val), name)
+        image, label = split.val[index]
+        return OneImage(image, int(label), split.classes, f"validation image {index}")
+    source = _source(name, input_size)
+    train_index, val_index = _split(source, val_fraction, seed)
+    _check_index(index, len(val_index), name)
+    normalisation = normalisation or _measured(source, train_index)
+    picked = val_index[index]
+    image = normalisation.apply(source.fitted(picked[None]))[0]
+    return OneImage(image, int(source.labels[picked]), source.classes,
+                    f"validation image {index}")
+
+
+def _check_index(index: int, count: int, name: str) -> None:
+    if not 0 <= index < count:
+        raise UsageError(f"--index {index} is out of range: the validation split of {name} "
+                         f"has {count} images (0..{count - 1}).")
+
+
+def measured_normalisation(name: str, input_size: Sequence[int], seed: int = 0,
+                           val_fraction: float = 0.2) -> Normalisation:
+    """The standardisation training on ``name`` would measure (``load_data``'s, to within float
+    rounding), a few images at a time."""
+    _check_split(input_size, val_fraction)
+    if name in TORCHVISION_SETS:
+        return load_data(name, input_size, seed, val_fraction).normalisation
+    source = _source(name, input_size)
+    return _measured(source, _split(source, val_fraction, seed)[0])
+
+
+@dataclass(frozen=True)
+class _Source:
+    """A data set's labels and class names, and its images resized on demand."""
+
+    name: str
+    count: int
+    labels: torch.Tensor
+    classes: list[str]
+    fitted: Callable[[torch.Tensor], torch.Tensor]  # indices -> [n, C, H, W] in [0, 1]
+
+
+def _check_split(input_size: Sequence[int], val_fraction: float) -> None:
     if len(input_size) != 3:
         raise UsageError(f"training needs image inputs C x H x W, got {tuple(input_size)}; "
                          "pass --input, e.g. --input 1x28x28.")
     if not 0 < val_fraction < 1:
         raise UsageError(f"the validation fraction (--val-fraction) must lie strictly between 0 "
                          f"and 1, got {val_fraction}; e.g. --val-fraction 0.2 holds out 20%.")
+
+
+def _source(name: str, input_size: Sequence[int]) -> _Source:
     if name == "digits":
         images, labels, classes = _digits()
-    elif name in TORCHVISION_SETS:
-        return _torchvision_split(name, input_size, normalisation)
-    elif Path(name).is_dir():
-        images, labels, classes = _folder(Path(name), input_size)
-    elif Path(name).is_absolute():  # what a run records of the folder it trained on
+        return _Source(name, len(labels), labels, classes,
+                       lambda index: fit_images(images[index], input_size))
+    if Path(name).is_dir():
+        files, labels, classes = _folder(Path(name))
+        return _Source(name, len(labels), labels, classes, lambda index: torch.stack(
+            [fit_images(_read_image(files[i], input_size[0])[None], input_size)[0]
+             for i in index.tolist()]))
+    if Path(name).is_absolute():  # what a run records of the folder it trained on
         raise UsageError(f"the data folder {name} does not exist: give an existing folder (a "
                          "run records the folder it trained on; if that one moved, pass --data "
                          "FOLDER with the same classes).")
-    else:
-        raise UsageError(f"unknown data {name!r}. {DATA_HELP}.")
-    images = fit_images(images, input_size)
-    train_index, val_index = split_indices(len(labels), val_fraction, seed)
+    raise UsageError(f"unknown data {name!r}. {DATA_HELP}.")
+
+
+def _split(source: _Source, val_fraction: float, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    train_index, val_index = split_indices(source.count, val_fraction, seed)
     if len(train_index) == 0:  # round(count * fraction) can hold out every sample
-        raise UsageError(f"--val-fraction {val_fraction} holds out all {len(labels)} samples of "
-                         f"{name} for validation and leaves none to train on; give a smaller "
+        raise UsageError(f"--val-fraction {val_fraction} holds out all {source.count} samples "
+                         f"of {source.name} for validation and leaves none to train on; give a smaller "
                          "fraction, e.g. --val-fraction 0.2.")
-    if normalisation is None:
-        train_images = images[train_index]
-        normalisation = Normalisation(train_images.mean().item(), train_images.std().item() or 1.0)
-    dataset = TensorDataset(normalisation.apply(images), labels)
-    return DataSplit(Subset(dataset, train_index.tolist()), Subset(dataset, val_index.tolist()),
-                     classes, normalisation, name)
+    return train_index, val_index
+
+
+_CHUNK = 64  # images resized at a time while measuring a standardisation
+
+
+def _measured(source: _Source, train_index: torch.Tensor) -> Normalisation:
+    """The training images' mean and (unbiased) standard deviation, as ``load_data`` takes
+    them, from float32 sums over chunks of ``_CHUNK`` images added up in float64 (a float64 sum
+    in torch costs 20 times a float32 one)."""
+    total = squares = 0.0
+    for chunk in train_index.split(_CHUNK):
+        images = source.fitted(chunk)
+        total += images.sum().item()
+        squares += images.square().sum().item()
+    count = len(train_index) * prod(source.fitted(train_index[:1]).shape)
+    mean = total / count
+    variance = max(squares - total * mean, 0.0) / max(count - 1, 1)
+    return Normalisation(mean, variance ** 0.5 or 1.0)
 
 
 def split_indices(count: int, val_fraction: float, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -131,7 +230,8 @@ def _digits():
     return images, torch.tensor(digits.target), [str(c) for c in digits.target_names]
 
 
-def _folder(root: Path, input_size: Sequence[int]):
+def _folder(root: Path) -> tuple[list[Path], torch.Tensor, list[str]]:
+    """The image files of a folder of class folders, their labels and the class names."""
     # hidden folders (.ipynb_checkpoints, .git) are not classes
     classes = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
     files = [(f, label) for label, c in enumerate(classes) for f in sorted((root / c).iterdir())
@@ -145,8 +245,7 @@ def _folder(root: Path, input_size: Sequence[int]):
         raise UsageError(f"class folder{'s' * (len(empty) > 1)} {', '.join(empty)} of {root} "
                          f"{'hold' if len(empty) > 1 else 'holds'} no images (PNG, JPEG, ...; "
                          "sub-folders are not read); add images or remove the folder.")
-    images = [fit_images(_read_image(f, input_size[0])[None], input_size)[0] for f, _ in files]
-    return torch.stack(images), torch.tensor([label for _, label in files]), classes
+    return [f for f, _ in files], torch.tensor([label for _, label in files]), classes
 
 
 def _read_image(path: Path, channels: int) -> torch.Tensor:

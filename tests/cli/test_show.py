@@ -119,6 +119,26 @@ def test_features_of_an_image_file_through_a_run(tmp_path, run):
                                      f"{picture})")
 
 
+@pytest.mark.parametrize("source", [["--image", "seven.png"], ["--index", "5"]])
+def test_a_picture_of_a_model_spec_resizes_one_image_not_the_data_set(tmp_path, source,
+                                                                         monkeypatch):
+    # it loaded every digit at the model's size, twice: 4.4 GB for one picture of resnet18
+    import convscope.train.data as data
+
+    def whole_data_set(*args, **kwargs):
+        raise AssertionError("load_data resizes every image")
+
+    monkeypatch.setattr(data, "load_data", whole_data_set)
+    Image.fromarray((np.random.default_rng(0).random((20, 24)) * 255).astype("uint8")).save(
+        tmp_path / "seven.png")
+    monkeypatch.chdir(tmp_path)
+    result = invoke(*MODEL, "--what", "features", *source, "--out", tmp_path)
+    assert result.exit_code == 0, result.output
+    about = "seven.png" if source[0] == "--image" else "validation image 5 of digits"
+    assert result.stdout.strip() == (f"wrote {tmp_path / 'features-0.0.png'} (0.0: 4 maps 8x8 "
+                                     f"of {about})")
+
+
 @pytest.mark.parametrize("args,words", [
     ([*MODEL, "--what", "saliency"], "--what 'saliency' is not one of filters, features"),
     ([*MODEL, "--what", "features", "--layer", "3.O"], "no layer named '3.O'"),

@@ -7,7 +7,8 @@ import torch.nn.functional as F
 from PIL import Image
 
 from convscope.errors import UsageError
-from convscope.train.data import Normalisation, fit_images, load_data, load_image, split_indices
+from convscope.train.data import (Normalisation, fit_images, load_data, load_image,
+                                  measured_normalisation, split_indices, validation_image)
 
 
 def test_split_is_seeded_disjoint_and_complete():
@@ -137,3 +138,44 @@ def test_a_folder_without_class_folders_is_refused(tmp_path):
     (tmp_path / "only").mkdir()
     with pytest.raises(UsageError, match="one sub-folder of images per class"):
         load_data(str(tmp_path), (1, 8, 8))
+
+
+@pytest.mark.parametrize("size", [(1, 8, 8), (3, 20, 20), (1, 5, 7)])
+def test_the_standardisation_measured_in_chunks_is_load_datas(size):
+    # show measures it a few images at a time: one picture of a 224-pixel model held every
+    # digit at 224 pixels twice (4.4 GB)
+    expected = load_data("digits", size, seed=2, val_fraction=0.3).normalisation
+    measured = measured_normalisation("digits", size, seed=2, val_fraction=0.3)
+    assert measured.mean == pytest.approx(expected.mean, rel=1e-6)
+    assert measured.std == pytest.approx(expected.std, rel=1e-6)
+    assert measured != measured_normalisation("digits", size, seed=3, val_fraction=0.5)
+
+
+def test_the_standardisation_of_a_folder_is_measured_on_its_training_split(tmp_path):
+    _write_folder(tmp_path)
+    expected = load_data(str(tmp_path), (1, 6, 5), seed=1, val_fraction=0.4).normalisation
+    measured = measured_normalisation(str(tmp_path), (1, 6, 5), seed=1, val_fraction=0.4)
+    assert measured.mean == pytest.approx(expected.mean, rel=1e-6)
+    assert measured.std == pytest.approx(expected.std, rel=1e-6)
+
+
+@pytest.mark.parametrize("normalisation", [None, Normalisation(0.2, 0.7)])
+def test_one_validation_image_is_load_datas(normalisation, monkeypatch):
+    from convscope.train import data as data_module
+
+    split = load_data("digits", (3, 12, 12), seed=4, val_fraction=0.25,
+                      normalisation=normalisation)
+    resized = []
+    fit = data_module.fit_images
+    monkeypatch.setattr(data_module, "fit_images",
+                        lambda images, size: resized.append(len(images)) or fit(images, size))
+    for index in (0, 7, len(split.val) - 1):
+        one = validation_image("digits", (3, 12, 12), index, seed=4, val_fraction=0.25,
+                               normalisation=normalisation)
+        image, label = split.val[index]
+        assert torch.allclose(one.image, image, atol=1e-5) and one.label == int(label)
+        assert one.classes == split.classes and one.what == f"validation image {index}"
+    assert resized and max(resized) <= data_module._CHUNK  # never the whole data set at once
+    with pytest.raises(UsageError, match=r"--index 450 is out of range: the validation split "
+                                         r"of digits has 449 images \(0..448\)"):
+        validation_image("digits", (3, 12, 12), 450, seed=4, val_fraction=0.25)
