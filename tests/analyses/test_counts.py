@@ -261,3 +261,17 @@ def test_a_folded_module_that_owns_a_parameter_and_has_children_is_one_row():
         ("Net", "module", 1, 0), ("block", "folded", 585, 8 * 8 * 8 * 8 * 9)]
     assert [(r.name, r.params) for r in convscope.analyze(Net(), (8, 8, 8), depth=0).rows] == [
         ("Net", 586)]
+
+
+@pytest.mark.parametrize("mode", ["sum", "mean", "max"])
+@pytest.mark.parametrize("padding_idx", [None, 0])
+def test_an_embedding_bag_s_bytes_are_the_new_storage_a_real_forward_allocates(mode,
+                                                                                padding_idx):
+    # its bookkeeping outputs had the meta kernel's shapes, not the CPU's: 112 bytes for 128
+    model = nn.Sequential(nn.EmbeddingBag(20, 6, mode=mode, padding_idx=padding_idx),
+                          nn.Linear(6, 3)).eval()
+    ids = torch.randint(0, 20, (2, 5))
+    with _NewStorage() as real:
+        model(ids)
+    report = convscope.analyze(model, (5,), batch_size=2, dtype=torch.int64)
+    assert report.totals.activation_bytes == real.total

@@ -441,3 +441,31 @@ def test_an_op_given_two_fast_paths_is_an_error():
     # a dict literal would keep the second silently
     with pytest.raises(ValueError, match="relu.default has two fast paths, abs and round"):
         _one_entry_per_op((aten.relu.default, abs), (aten.relu.default, round))
+
+
+@pytest.mark.parametrize("op", [aten._embedding_bag.default,
+                                aten._embedding_bag_forward_only.default])
+@pytest.mark.parametrize("mode", [0, 1, 2])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.bfloat16, torch.float16])
+@pytest.mark.parametrize("padding_idx", [-1, 2])
+@pytest.mark.parametrize("include_last_offset", [False, True])
+@pytest.mark.parametrize("index", [torch.int64, torch.int32])
+@pytest.mark.parametrize("weighted,transposed", [(False, False), (True, False), (False, True)])
+def test_embedding_bag_bookkeeping_shapes_match_the_cpu_kernel(op, mode, dtype, padding_idx,
+                                                               include_last_offset, index,
+                                                               weighted, transposed):
+    # the meta kernel's offset2bag, bag_size and max_indices had other shapes than the CPU's
+    if weighted and mode != 0:
+        return  # per-sample weights are for sums only: the kernel refuses them otherwise
+
+    def call(device):
+        weight = (torch.randn(3, 10, dtype=dtype).t() if transposed else
+                  torch.randn(10, 3, dtype=dtype)).to(device)
+        indices = torch.tensor([1, 2, 4, 5, 4, 3, 2, 9], dtype=index, device=device)
+        offsets = torch.tensor([0, 4, 6], dtype=index, device=device)
+        weights = torch.rand(8, dtype=dtype, device=device) if weighted else None
+        args = (weight, indices, offsets, False, mode, False, weights, include_last_offset,
+                padding_idx)
+        return FAST_PATHS[op](*args) if device == "meta" else op(*args)
+
+    _same_layouts(call("meta"), call("cpu"))

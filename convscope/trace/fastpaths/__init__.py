@@ -12,7 +12,8 @@ tensor that holds values.
 One module a family of ops, each fast path named after its op: ``conv``, ``norms`` (batch,
 layer, group), ``pooling``, ``upsampling``, ``activations`` (GELU and softmax too),
 ``arithmetic`` (Linear's addmm and an optimizer's in-place ops too), ``attention`` (the
-CPU's fused op), ``loss`` and ``tensors`` (cat, empty); ``layout`` holds the layout checks they
+CPU's fused op), ``embedding`` (EmbeddingBag, whose meta kernel's bookkeeping shapes are not
+the CPU's), ``loss`` and ``tensors`` (cat, empty); ``layout`` holds the layout checks they
 share. ``FAST_PATHS`` below is the one table of which op goes to which fast path.
 Sizes go to ``torch.empty`` as separate ints: it parses them ~0.7 us faster than one tuple, and
 ~1.4 us faster than a ``torch.Size``.
@@ -33,6 +34,7 @@ from .arithmetic import (_add_, _addmm, _div, _mul_, _number_binary, _pointwise_
                          _same_layout_binary)
 from .attention import _flash_attention_for_cpu, _flash_attention_for_cpu_backward
 from .conv import _convolution
+from .embedding import _embedding_bag, _embedding_bag_forward_only
 from .loss import _mean, _nll_loss_backward, _nll_loss_forward
 from .norms import (_native_batch_norm, _native_batch_norm_backward, _native_group_norm,
                     _native_group_norm_backward, _native_layer_norm, _native_layer_norm_backward)
@@ -116,6 +118,9 @@ FAST_PATHS = _one_entry_per_op(
     (aten._scaled_dot_product_flash_attention_for_cpu.default, _flash_attention_for_cpu),
     (aten._scaled_dot_product_flash_attention_for_cpu_backward.default,
      _flash_attention_for_cpu_backward),
+    # EmbeddingBag: the CPU's shapes of its bookkeeping outputs, which the meta kernel's miss
+    (aten._embedding_bag.default, _embedding_bag),
+    (aten._embedding_bag_forward_only.default, _embedding_bag_forward_only),
     # the loss
     (aten.nll_loss_forward.default, _nll_loss_forward),
     (aten.nll_loss_backward.default, _nll_loss_backward),
