@@ -15,7 +15,6 @@ deviation, which the checkpoint keeps so ``evaluate`` and ``show`` see inputs th
 from __future__ import annotations
 
 from dataclasses import dataclass
-from math import prod
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -75,8 +74,8 @@ def load_data(name: str, input_size: Sequence[int], seed: int = 0, val_fraction:
 
 @dataclass(frozen=True)
 class OneImage:
-    """One validation image as ``load_data`` would give it, standardised, and what it belongs
-    to: the split's class names, its standardisation, and how many validation images it has."""
+    """One validation image as ``load_data`` would give it, standardised, with its label, the
+    data's class names, and what it is."""
 
     image: torch.Tensor  # [C, H, W]
     label: int
@@ -166,8 +165,8 @@ def _split(source: _Source, val_fraction: float, seed: int) -> tuple[torch.Tenso
     train_index, val_index = split_indices(source.count, val_fraction, seed)
     if len(train_index) == 0:  # round(count * fraction) can hold out every sample
         raise UsageError(f"--val-fraction {val_fraction} holds out all {source.count} samples "
-                         f"of {source.name} for validation and leaves none to train on; give a smaller "
-                         "fraction, e.g. --val-fraction 0.2.")
+                         f"of {source.name} for validation and leaves none to train on; give a "
+                         "smaller fraction, e.g. --val-fraction 0.2.")
     return train_index, val_index
 
 
@@ -179,11 +178,12 @@ def _measured(source: _Source, train_index: torch.Tensor) -> Normalisation:
     them, from float32 sums over chunks of ``_CHUNK`` images added up in float64 (a float64 sum
     in torch costs 20 times a float32 one)."""
     total = squares = 0.0
+    count = 0
     for chunk in train_index.split(_CHUNK):
         images = source.fitted(chunk)
         total += images.sum().item()
         squares += images.square().sum().item()
-    count = len(train_index) * prod(source.fitted(train_index[:1]).shape)
+        count += images.numel()
     mean = total / count
     variance = max(squares - total * mean, 0.0) / max(count - 1, 1)
     return Normalisation(mean, variance ** 0.5 or 1.0)
