@@ -340,3 +340,80 @@ def test_bilinear_counts_the_products_the_cpu_kernel_makes(in1, in2, out, batch,
     rows = batch * prod(inner)
     assert report.totals.macs == _profiled_bmm_macs(model, x) == rows * out * (in1 + 1) * in2
     assert not report.uncounted
+
+
+class _GridSample(nn.Module):
+    def __init__(self, mode):
+        super().__init__()
+        self.mode = mode
+
+    def forward(self, x, grid):
+        return nn.functional.grid_sample(x, grid, mode=self.mode, align_corners=False)
+
+
+@pytest.mark.parametrize("mode", ["bilinear", "nearest"])
+@pytest.mark.parametrize("grid_size", [(4, 5), (4, 5, 3)])  # grid_sampler_2d, grid_sampler_3d
+def test_grid_sample_is_four_flops_an_output_element_on_4d_and_5d_inputs(grid_size, mode):
+    dims = len(grid_size)
+    x, grid = torch.randn(2, 3, *[6] * dims), torch.rand(2, *grid_size, dims) * 2 - 1
+    model = _GridSample(mode)
+    expected = model(x, grid)
+    report = convscope.analyze(model, input_data=(x, grid))
+    assert report.rows[-1].output_shape == list(expected.shape) == [2, 3, *grid_size]
+    assert not report.uncounted
+    # a weighted sum of neighbours per output point, 4 as bilinear upsampling: N x C x (D') H' W'
+    assert report.totals.other_flops == 4 * expected.numel() == 4 * 2 * 3 * prod(grid_size)
+    assert report.totals.macs == 0 == flop_counter_total(model, [x, grid])
+
+
+class _Antialiased(nn.Module):
+    def __init__(self, mode):
+        super().__init__()
+        self.mode = mode
+
+    def forward(self, x):
+        return nn.functional.interpolate(x, scale_factor=0.5, mode=self.mode, antialias=True)
+
+
+@pytest.mark.parametrize("mode", ["bilinear", "bicubic"])
+def test_antialiased_resizing_is_four_flops_an_output_element_as_without(mode):
+    report = convscope.analyze(_Antialiased(mode), (3, 8, 8), batch_size=2)
+    assert report.rows[-1].output_shape == [2, 3, 4, 4] and not report.uncounted
+    assert report.totals.other_flops == 4 * 2 * 3 * 4 * 4
+
+
+@pytest.mark.parametrize("layer,size,kernel", [
+    (nn.FractionalMaxPool2d(2, output_size=4), (3, 8, 8), (2, 2)),
+    (nn.FractionalMaxPool2d((3, 2), output_ratio=(0.5, 0.75)), (3, 9, 8), (3, 2)),
+    (nn.FractionalMaxPool3d((2, 3, 2), output_size=(4, 3, 4)), (3, 8, 8, 8), (2, 3, 2)),
+])
+def test_fractional_max_pooling_is_one_compare_per_window_element(layer, size, kernel):
+    x = torch.randn(2, *size)
+    expected = layer(x)
+    report = convscope.analyze(layer, size, batch_size=2)
+    assert report.rows[-1].output_shape == list(expected.shape) and not report.uncounted
+    # out [N, C, H', W'] x kH*kW compares, as max pooling: the windows only start unevenly
+    assert report.totals.other_flops == expected.numel() * prod(kernel)
+    assert report.totals.macs == 0 == flop_counter_total(layer, [x])
+
+
+def test_fractional_max_pooling_with_even_strides_costs_what_max_pooling_does():
+    # 8 -> 4 with 2x2 windows: the fractional strides are all 2, max pooling's windows
+    fractional = convscope.analyze(nn.FractionalMaxPool2d(2, output_size=4), (3, 8, 8))
+    plain = convscope.analyze(nn.MaxPool2d(2), (3, 8, 8))
+    assert fractional.totals.other_flops == plain.totals.other_flops == 3 * 4 * 4 * 2 * 2
+
+
+def test_kl_divergence_counts_its_x_log_y():
+    x, target = torch.randn(4, 5).log_softmax(1), torch.rand(4, 5).softmax(1)
+    report = convscope.analyze(nn.KLDivLoss(reduction="batchmean"), input_data=(x, target))
+    # target * log(target) (xlogy), target * x, their difference and its sum: 1 per element
+    # each of the 4 x 5; then / batch: 1
+    assert report.totals.other_flops == 4 * (4 * 5) + 1 and not report.uncounted
+
+
+def test_cross_map_lrn_resizes_its_buffers_for_free():
+    report = convscope.analyze(nn.CrossMapLRN2d(3), (4, 6, 6), batch_size=2)
+    resized = [n for n in report.graph.nodes if n.packet == "aten.resize_as_"]
+    assert resized and [cost_of(n) for n in resized] == [Cost()] * len(resized)
+    assert not report.uncounted
