@@ -417,3 +417,33 @@ def test_cross_map_lrn_resizes_its_buffers_for_free():
     resized = [n for n in report.graph.nodes if n.packet == "aten.resize_as_"]
     assert resized and [cost_of(n) for n in resized] == [Cost()] * len(resized)
     assert not report.uncounted
+
+
+def _weight_norm(layer, dim):
+    return nn.utils.parametrizations.weight_norm(layer, dim=dim)
+
+
+def _old_weight_norm(layer, dim):
+    return nn.utils.weight_norm(layer, dim=dim)
+
+
+@pytest.mark.filterwarnings("ignore:`torch.nn.utils.weight_norm` is deprecated:FutureWarning")
+@pytest.mark.parametrize("wrap", [_weight_norm, _old_weight_norm])
+@pytest.mark.parametrize("plain,size,dim", [
+    (lambda: nn.Conv2d(3, 4, 3), (3, 8, 8), 0),  # one fused _weight_norm_interface
+    (lambda: nn.Linear(3, 4), (3,), 0),
+    (lambda: nn.Conv2d(3, 4, 3), (3, 8, 8), 1),  # norm, div and mul
+    (lambda: nn.Conv2d(3, 4, 3), (3, 8, 8), None),
+])
+def test_weight_norm_counts_the_norms_and_the_rescale(wrap, plain, size, dim):
+    layer, unnormed = wrap(plain(), dim), plain()
+    report = convscope.analyze(layer, size, batch_size=2)
+    bare = convscope.analyze(unnormed, size, batch_size=2)
+    assert not report.uncounted and report.totals.macs == bare.totals.macs
+    assert 2 * report.totals.macs == flop_counter_total(layer, [torch.randn(2, *size)])
+    v = unnormed.weight  # conv [4, 3, 3, 3] or linear [4, 3]
+    g = v.shape[0] if dim == 0 else v.shape[1] if dim == 1 else 1  # one norm per slice
+    # w = v * (g / ||v||): every element of v read by a norm and rescaled, one divide per norm
+    assert report.totals.other_flops - bare.totals.other_flops == 2 * v.numel() + g
+    if dim == 0 and v.dim() == 4:
+        assert report.totals.other_flops - bare.totals.other_flops == 2 * 108 + 4
