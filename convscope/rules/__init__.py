@@ -2,8 +2,9 @@
 
 Conventions, stated once:
 - A MAC is one multiply-accumulate. MACs are counted for convolutions (any groups, dilation,
-  transposed) and matrix products (mm, addmm, bmm, baddbmm, attention): the work a
-  multiply-add unit does. Bias is not part of MACs.
+  transposed), matrix products (mm, addmm, bmm, baddbmm, attention) and Euclidean distances
+  (cdist, pdist: each squared difference accumulated): the work a multiply-add unit does. Bias
+  is not part of MACs.
 - Everything else (bias adds, normalisation, pooling, activations, elementwise arithmetic) is
   "other FLOPs", counted per output element with the small constant each rule states.
 - FLOPs = 2 x MACs + other FLOPs (one MAC = two FLOPs: a multiply and an add).

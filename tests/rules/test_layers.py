@@ -1,7 +1,7 @@
 """Random layer configurations: our shapes, parameters and MACs against PyTorch's own."""
 from __future__ import annotations
 
-from math import floor, prod
+from math import floor, inf, prod
 
 import pytest
 import torch
@@ -312,12 +312,17 @@ def test_spectral_norm_power_iteration_counts_its_matrix_vector_products(train):
     assert ops == ["aten.mv"] * (3 if train else 1) + ["aten.vdot"]
 
 
-def _profiled_bmm_macs(fn, *args) -> int:
-    """The MACs of the bmm calls a real CPU forward makes inside ops our mode sees as one."""
+def _profiled_events(fn, *args) -> list:
     with torch.profiler.profile(record_shapes=True) as profiled:
         fn(*args)
-    return sum(a[0] * a[1] * a[2] * b[2] for a, b in
-               (e.input_shapes[:2] for e in profiled.events() if e.name == "aten::bmm"))
+    return list(profiled.events())
+
+
+def _profiled_product_macs(fn, *args) -> int:
+    """The MACs of the mm and bmm calls a real CPU forward makes inside ops our mode sees as one:
+    [M, K] @ [K, N] or [B, M, K] @ [B, K, N]."""
+    return sum(prod(a) * b[-1] for a, b in (e.input_shapes[:2] for e in _profiled_events(
+        fn, *args) if e.name in ("aten::mm", "aten::bmm")))
 
 
 class _Bilinear(nn.Module):
@@ -338,7 +343,7 @@ def test_bilinear_counts_the_products_the_cpu_kernel_makes(in1, in2, out, batch,
     report = convscope.analyze(model, input_data=x)
     # per output feature: [B, 1, in1] @ [1, in1, in2], then [B, 1, in2] @ [B, in2, 1]
     rows = batch * prod(inner)
-    assert report.totals.macs == _profiled_bmm_macs(model, x) == rows * out * (in1 + 1) * in2
+    assert report.totals.macs == _profiled_product_macs(model, x) == rows * out * (in1 + 1) * in2
     assert not report.uncounted
 
 
@@ -447,3 +452,66 @@ def test_weight_norm_counts_the_norms_and_the_rescale(wrap, plain, size, dim):
     assert report.totals.other_flops - bare.totals.other_flops == 2 * v.numel() + g
     if dim == 0 and v.dim() == 4:
         assert report.totals.other_flops - bare.totals.other_flops == 2 * 108 + 4
+
+
+class _Distances(nn.Module):
+    def __init__(self, p):
+        super().__init__()
+        self.p = p
+
+    def forward(self, a, b):
+        return torch.cdist(a, b, p=self.p)
+
+
+@pytest.mark.parametrize("p", [2.0, 1.0, 3.0, 0.0, inf])
+def test_cdist_counts_every_distance_over_its_features(p):
+    # 5 and 4 points of 3 features, 2 sets: 40 distances, the CPU's own kernel (_cdist_forward)
+    a, b, model = torch.randn(2, 5, 3), torch.randn(2, 4, 3), _Distances(p)
+    report = convscope.analyze(model, input_data=(a, b))
+    assert report.rows[-1].output_shape == list(model(a, b).shape) == [2, 5, 4]
+    assert not report.uncounted
+    if p == 2:  # per feature a subtract and the square accumulated (a MAC); a sqrt per distance
+        assert (report.totals.macs, report.totals.other_flops) == (40 * 3, 40 * (3 + 1))
+    else:  # per feature a subtract, |d|^p and an add (max for inf); a root only for p = 3
+        assert report.totals.macs == 0
+        assert report.totals.other_flops == 40 * (3 * 3 + (p == 3))
+    assert flop_counter_total(model, [a, b]) == 0  # no formula for cdist
+
+
+# the ops torch.cdist's matrix-product path runs on the CPU that cost 1 per element of their input
+_EUCLIDEAN_ELEMENTWISE = ("aten::pow", "aten::sum", "aten::mul", "aten::clamp_min_", "aten::sqrt_")
+
+
+@pytest.mark.parametrize("batch", [(), (2,)])
+def test_cdist_of_more_than_25_points_counts_the_matrix_product_the_cpu_runs(batch):
+    a, b, model = torch.randn(*batch, 30, 3), torch.randn(*batch, 26, 3), _Distances(2.0)
+    report = convscope.analyze(model, input_data=(a, b))
+    assert [n.packet for n in report.graph.nodes if "dist" in n.packet] == ["aten._euclidean_dist"]
+    assert not report.uncounted
+    distances = prod(batch) * 30 * 26
+    # [30, 3 + 2] @ [3 + 2, 26] per set: each point's features, its squared norm and a 1
+    assert report.totals.macs == _profiled_product_macs(model, a, b) == distances * (3 + 2)
+    # squares and sums of both point sets, -2 * a, then clamp and sqrt per distance
+    inside = sum(prod(e.input_shapes[0]) for e in _profiled_events(model, a, b)
+                 if e.name in _EUCLIDEAN_ELEMENTWISE)
+    assert report.totals.other_flops == inside == prod(batch) * (
+        3 * 30 * 3 + 2 * 26 * 3) + 2 * distances
+    # FlopCounterMode sees one op without a formula: the mm inside it runs below the mode
+    assert flop_counter_total(model, [a, b]) == 0
+
+
+class _PairwiseDistances(nn.Module):
+    def __init__(self, p):
+        super().__init__()
+        self.p = p
+
+    def forward(self, x):
+        return nn.functional.pdist(x, p=self.p)
+
+
+@pytest.mark.parametrize("p", [2.0, 1.0, 3.0])
+def test_pdist_counts_each_pair_as_cdist_does(p):
+    report = convscope.analyze(_PairwiseDistances(p), input_data=torch.randn(6, 3))
+    assert report.rows[-1].output_shape == [15] and not report.uncounted  # 6 * 5 / 2 pairs
+    macs, flops = (15 * 3, 15 * (3 + 1)) if p == 2 else (0, 15 * (3 * 3 + (p == 3)))
+    assert (report.totals.macs, report.totals.other_flops) == (macs, flops)
