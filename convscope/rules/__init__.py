@@ -5,8 +5,9 @@ Conventions, stated once:
   transposed), matrix products (mm, addmm, bmm, baddbmm, attention) and Euclidean distances
   (cdist, pdist: each squared difference accumulated): the work a multiply-add unit does. Bias
   is not part of MACs.
-- Everything else (bias adds, normalisation, pooling, activations, elementwise arithmetic) is
-  "other FLOPs", counted per output element with the small constant each rule states.
+- Everything else (bias adds, normalisation, pooling, activations, elementwise arithmetic,
+  losses) is "other FLOPs", counted per output element with the small constant each rule
+  states.
 - FLOPs = 2 x MACs + other FLOPs (one MAC = two FLOPs: a multiply and an add).
 
 A rule receives a ``graph.Node`` and returns a ``Cost``. Views, copies and tensor creation are
@@ -79,4 +80,4 @@ def elementwise(node: Node, per_element: int = 1) -> Cost:
     return Cost(flops=per_element * out_numel(node))
 
 
-from . import activations, conv, matmul, norm, pooling, tensors  # noqa: E402,F401
+from . import activations, conv, losses, matmul, norm, pooling, tensors  # noqa: E402,F401
