@@ -72,6 +72,12 @@ def known_ops() -> list[str]:
     return sorted(_RULES)
 
 
+def arg(node: Node, index: int, name: str, default=None):
+    """An op's argument by schema position, or by name where the call gave it by keyword or
+    left it to its default."""
+    return node.args[index] if len(node.args) > index else node.kwargs.get(name, default)
+
+
 def out_numel(node: Node) -> int:
     return prod(node.outputs[0].shape) if node.outputs else 0
 

@@ -10,18 +10,14 @@ from __future__ import annotations
 
 from math import prod
 
-from . import Cost, rule
+from . import Cost, arg, rule
 
 NONE, MEAN, SUM = 0, 1, 2  # at::Reduction, the schemas' ``int reduction=Mean``
 
 
-def _arg(node, index: int, name: str, default=None):
-    return node.args[index] if len(node.args) > index else node.kwargs.get(name, default)
-
-
 def _per_element(node, reduction_at: int, weights: tuple[tuple[int, str], ...] = ()) -> Cost:
-    reduced = _arg(node, reduction_at, "reduction", MEAN) != NONE
-    weighted = sum(_arg(node, index, name) is not None for index, name in weights)
+    reduced = arg(node, reduction_at, "reduction", MEAN) != NONE
+    weighted = sum(arg(node, index, name) is not None for index, name in weights)
     # input [N, ...], the target the same shape: formula + weights + reduction, per element
     return Cost(flops=prod(node.args[0].shape) * (1 + weighted + reduced))
 
@@ -50,8 +46,8 @@ def nll_loss(node) -> Cost:
     log-probability of its class is picked (free, as ``gather``) and negated (1), times its
     class weight (1), then summed (1); a weighted mean divides by the sum of the weights used
     (1 more each). target [N] for input [N, C], [N, H, W] for [N, C, H, W]: ``nll_loss2d``."""
-    reduction = _arg(node, 3, "reduction", MEAN)
-    weighted = _arg(node, 2, "weight") is not None
+    reduction = arg(node, 3, "reduction", MEAN)
+    weighted = arg(node, 2, "weight") is not None
     per_target = 1 + weighted + (reduction != NONE) + (weighted and reduction == MEAN)
     return Cost(flops=prod(node.args[1].shape) * per_target)
 
@@ -63,6 +59,6 @@ def multi_margin_loss(node) -> Cost:
     their mean over classes (1 per element, as ``aten.mean``), then the batch's mean or sum (1
     per sample)."""
     x, target = node.args[0], node.args[1]
-    weighted = _arg(node, 4, "weight") is not None
-    reduced = _arg(node, 5, "reduction", MEAN) != NONE
+    weighted = arg(node, 4, "weight") is not None
+    reduced = arg(node, 5, "reduction", MEAN) != NONE
     return Cost(flops=prod(x.shape) * (2 + weighted) + prod(target.shape) * reduced)

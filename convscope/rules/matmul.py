@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from math import inf, prod
 
-from . import Cost, out_numel, rule
+from . import Cost, arg, out_numel, rule
 
 
 @rule("aten.mm")
@@ -98,7 +98,7 @@ def cdist(node) -> Cost:
 
 @rule("aten._pdist_forward")
 def pdist(node) -> Cost:
-    x, p = node.args[0], node.args[1] if len(node.args) > 1 else node.kwargs.get("p", 2)
+    x, p = node.args[0], arg(node, 1, "p", 2)
     # x [N, M]: out [N * (N - 1) / 2], every distance over M features
     return _distances(out_numel(node), x.shape[-1], p)
 
@@ -116,10 +116,10 @@ def _distances(pairs: int, features: int, p: float) -> Cost:
 
 @rule("aten._euclidean_dist")
 def euclidean_dist(node) -> Cost:
-    """torch.cdist's matrix-product path (p = 2 with more than 25 rows, the default): each row
-    gets its squared norm and a 1 appended, so that one product gives ||a||^2 - 2 a.b + ||b||^2,
-    then clamp at 0 and square root. x1 [.., P, M], x2 [.., R, M]: the norms square and sum x1
-    and x2 (2 per element), -2 * x1 is 1 per element of x1."""
+    """torch.cdist's matrix-product path (by default for p = 2 and more than 25 points in either
+    set): each row gets its squared norm and a 1 appended, so that one product gives
+    ||a||^2 - 2 a.b + ||b||^2, then clamp at 0 and square root. x1 [.., P, M], x2 [.., R, M]:
+    the norms square and sum x1 and x2 (2 per element), -2 * x1 is 1 per element of x1."""
     x1, x2 = node.args[0], node.args[1]
     # [.., P, M + 2] @ [.., M + 2, R]: out [.., P, R], M + 2 MACs each; clamp_min_, sqrt_ 1 each
     macs = out_numel(node) * (x1.shape[-1] + 2)
