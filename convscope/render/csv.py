@@ -8,7 +8,7 @@ from ..analyses.costs import uncounted_among
 from .json import row_dict
 
 # saved_bytes: added with the training-memory column of the table (empty when not computed);
-# uncounted: the row's ops convscope has no rule for ("aten.fractional_max_pool2d.default x1"),
+# uncounted: the row's ops convscope has no rule for ("aten.cumsum.default x1"),
 # which the other formats list under the table: a 0 in flops is then no count
 COLUMNS = ["name", "type", "depth", "output_shape", "params", "trainable_params", "macs",
            "other_flops", "flops", "output_bytes", "saved_bytes", "uncounted"]

@@ -2,10 +2,12 @@
 
 Conventions, stated once:
 - A MAC is one multiply-accumulate. MACs are counted for convolutions (any groups, dilation,
-  transposed) and matrix products (mm, addmm, bmm, baddbmm, attention): the work a
-  multiply-add unit does. Bias is not part of MACs.
-- Everything else (bias adds, normalisation, pooling, activations, elementwise arithmetic) is
-  "other FLOPs", counted per output element with the small constant each rule states.
+  transposed), matrix products (mm, addmm, bmm, baddbmm, attention) and Euclidean distances
+  (cdist, pdist: each squared difference accumulated): the work a multiply-add unit does. Bias
+  is not part of MACs.
+- Everything else (bias adds, normalisation, pooling, activations, elementwise arithmetic,
+  losses) is "other FLOPs", counted per output element with the small constant each rule
+  states.
 - FLOPs = 2 x MACs + other FLOPs (one MAC = two FLOPs: a multiply and an add).
 
 A rule receives a ``graph.Node`` and returns a ``Cost``. Views, copies and tensor creation are
@@ -70,6 +72,12 @@ def known_ops() -> list[str]:
     return sorted(_RULES)
 
 
+def arg(node: Node, index: int, name: str, default=None):
+    """An op's argument by schema position, or by name where the call gave it by keyword or
+    left it to its default."""
+    return node.args[index] if len(node.args) > index else node.kwargs.get(name, default)
+
+
 def out_numel(node: Node) -> int:
     return prod(node.outputs[0].shape) if node.outputs else 0
 
@@ -78,4 +86,4 @@ def elementwise(node: Node, per_element: int = 1) -> Cost:
     return Cost(flops=per_element * out_numel(node))
 
 
-from . import activations, conv, matmul, norm, pooling, tensors  # noqa: E402,F401
+from . import activations, conv, losses, matmul, norm, pooling, tensors  # noqa: E402,F401

@@ -13,6 +13,7 @@ ONE_PER_ELEMENT = [
     "hardsigmoid", "prelu", "_prelu_kernel", "glu", "lerp", "addcmul", "addcdiv",
     "bitwise_and", "bitwise_or", "bitwise_not", "floor_divide", "fmod", "atan2",
     "log_sigmoid_forward", "log_sigmoid", "hardshrink", "softshrink", "rrelu_with_noise",
+    "xlogy",  # x * log(y), 0 where x is 0: nn.KLDivLoss
 ]
 
 
@@ -42,7 +43,9 @@ def random_draw(node) -> Cost:
 
 
 @rule("aten.upsample_bilinear2d", "aten._upsample_bilinear2d_aa", "aten.upsample_linear1d",
-      "aten.upsample_bicubic2d", "aten.upsample_trilinear3d", "aten.grid_sampler_2d")
+      "aten.upsample_bicubic2d", "aten._upsample_bicubic2d_aa", "aten.upsample_trilinear3d",
+      "aten.grid_sampler_2d", "aten.grid_sampler_3d")
 def interpolate(node) -> Cost:
-    # a weighted sum of 4 neighbours per output element
+    # a weighted sum of neighbours: 4 per output element for every mode and dimension, as
+    # bilinear's 4 taps (trilinear's 8, bicubic's 16 and antialiasing's wider windows alike)
     return elementwise(node, per_element=4)

@@ -1,10 +1,10 @@
 """Matrix products: mm, addmm (Linear), bmm, baddbmm, addbmm, mv, dot, attention, bilinear
-forms, and affine grids."""
+forms, affine grids, and pairwise distances (cdist, pdist)."""
 from __future__ import annotations
 
-from math import prod
+from math import inf, prod
 
-from . import Cost, out_numel, rule
+from . import Cost, arg, out_numel, rule
 
 
 @rule("aten.mm")
@@ -87,6 +87,43 @@ def affine_grid(node) -> Cost:
     # every output point's base coordinates [x, y, 1] (or [x, y, z, 1]) times theta^T: out
     # [N, H, W, 2] (or [N, D, H, W, 3]), each coordinate d + 1 MACs
     return Cost(macs=out_numel(node) * (node.outputs[0].shape[-1] + 1))
+
+
+@rule("aten._cdist_forward")
+def cdist(node) -> Cost:
+    x1, p = node.args[0], node.args[2]
+    # x1 [B, P, M], x2 [B, R, M]: out [B, P, R], every distance over M features
+    return _distances(out_numel(node), x1.shape[-1], p)
+
+
+@rule("aten._pdist_forward")
+def pdist(node) -> Cost:
+    x, p = node.args[0], arg(node, 1, "p", 2)
+    # x [N, M]: out [N * (N - 1) / 2], every distance over M features
+    return _distances(out_numel(node), x.shape[-1], p)
+
+
+def _distances(pairs: int, features: int, p: float) -> Cost:
+    """``pairs`` p-norms of differences, as the CPU kernel computes each: for p = 2 a subtract,
+    then the square accumulated (a MAC) per feature, and a square root per distance; for other p
+    a subtract, ``|d|^p`` and an add (or max, for inf) per feature, and a p-th root per distance
+    where p needs one (not 0, 1 or inf)."""
+    if p == 2:
+        return Cost(macs=pairs * features, flops=pairs * (features + 1))
+    root = 0 if p in (0, 1, inf) else 1
+    return Cost(flops=pairs * (3 * features + root))
+
+
+@rule("aten._euclidean_dist")
+def euclidean_dist(node) -> Cost:
+    """torch.cdist's matrix-product path (by default for p = 2 and more than 25 points in either
+    set): each row gets its squared norm and a 1 appended, so that one product gives
+    ||a||^2 - 2 a.b + ||b||^2, then clamp at 0 and square root. x1 [.., P, M], x2 [.., R, M]:
+    the norms square and sum x1 and x2 (2 per element), -2 * x1 is 1 per element of x1."""
+    x1, x2 = node.args[0], node.args[1]
+    # [.., P, M + 2] @ [.., M + 2, R]: out [.., P, R], M + 2 MACs each; clamp_min_, sqrt_ 1 each
+    macs = out_numel(node) * (x1.shape[-1] + 2)
+    return Cost(macs=macs, flops=3 * prod(x1.shape) + 2 * prod(x2.shape) + 2 * out_numel(node))
 
 
 @rule("aten._trilinear")

@@ -12,8 +12,10 @@ def _pair(value, dims: int) -> list[int]:
 
 @rule("aten.max_pool2d_with_indices", "aten.max_pool2d", "aten.max_pool1d",
       "aten.max_pool3d_with_indices", "aten.avg_pool2d", "aten.avg_pool1d", "aten.avg_pool3d",
-      "aten.max_pool1d_with_indices")
+      "aten.max_pool1d_with_indices", "aten.fractional_max_pool2d", "aten.fractional_max_pool3d")
 def window_pool(node) -> Cost:
+    # fractional max pooling's windows are kernel_size too, at uneven pseudo-random strides; its
+    # kernel_size is args[1], as max pooling's
     x, kernel = node.args[0], node.args[1]
     dims = len(x.shape) - 2
     # out [N, C, H', W'] x kH*kW comparisons (max) or additions (avg)

@@ -27,7 +27,7 @@ free(*[f"aten.{op}" for op in [
     "empty", "empty_like", "empty_strided", "zeros", "zeros_like", "ones", "ones_like", "full",
     "full_like", "fill", "fill_", "zero_", "arange", "scalar_tensor", "new_empty", "new_zeros",
     "new_ones", "new_full", "new_empty_strided", "linspace", "eye", "randn", "rand", "randint",
-    "randn_like", "rand_like", "randperm", "resize_", "set_", "_to_dtype",
+    "randn_like", "rand_like", "randperm", "resize_", "resize_as_", "set_", "_to_dtype",
 ]])
 
 # torch.profiler.record_function's markers (nn.DataParallel's forward opens one): no data at all

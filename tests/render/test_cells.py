@@ -1,6 +1,7 @@
 """The Params cell marks frozen parameters on every row that holds some, folded rows included."""
 from __future__ import annotations
 
+import torch
 from torch import nn
 
 import convscope
@@ -87,13 +88,20 @@ def test_human_units_never_print_a_thousand_of_a_unit():
         "1,023 B", "1.00 MiB", "1,023.99 KiB", "1.00 GiB"]
 
 
+class _CumSum(nn.Module):
+    """torch.cumsum, an op without a cost rule (docs/how-to-add-an-op-rule.md's example)."""
+
+    def forward(self, x):
+        return torch.cumsum(x, dim=1)
+
+
 def test_csv_names_each_rows_ops_that_are_not_counted():
     # the table, markdown and JSON list them; a CSV row of 0 FLOPs said nothing
-    model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.FractionalMaxPool2d(2, output_size=(5, 5)))
+    model = nn.Sequential(nn.Conv2d(3, 4, 3), _CumSum())
     lines = convscope.analyze(model, (3, 16, 16)).to_csv().splitlines()
     assert lines[0].endswith(",saved_bytes,uncounted")
     assert lines[1].endswith(",3136,,") and lines[2] == (
-        "1,FractionalMaxPool2d,1,1 4 5 5,0,0,0,0,0,400,,aten.fractional_max_pool2d.default x1")
+        "1,_CumSum,1,1 4 14 14,0,0,0,0,0,3136,,aten.cumsum.default x1")
 
 
 class _Unused(nn.Module):

@@ -1,7 +1,7 @@
 """Random layer configurations: our shapes, parameters and MACs against PyTorch's own."""
 from __future__ import annotations
 
-from math import floor, prod
+from math import floor, inf, prod
 
 import pytest
 import torch
@@ -312,12 +312,17 @@ def test_spectral_norm_power_iteration_counts_its_matrix_vector_products(train):
     assert ops == ["aten.mv"] * (3 if train else 1) + ["aten.vdot"]
 
 
-def _profiled_bmm_macs(fn, *args) -> int:
-    """The MACs of the bmm calls a real CPU forward makes inside ops our mode sees as one."""
+def _profiled_events(fn, *args) -> list:
     with torch.profiler.profile(record_shapes=True) as profiled:
         fn(*args)
-    return sum(a[0] * a[1] * a[2] * b[2] for a, b in
-               (e.input_shapes[:2] for e in profiled.events() if e.name == "aten::bmm"))
+    return list(profiled.events())
+
+
+def _profiled_product_macs(fn, *args) -> int:
+    """The MACs of the mm and bmm calls a real CPU forward makes inside ops our mode sees as one:
+    [M, K] @ [K, N] or [B, M, K] @ [B, K, N]."""
+    return sum(prod(a) * b[-1] for a, b in (e.input_shapes[:2] for e in _profiled_events(
+        fn, *args) if e.name in ("aten::mm", "aten::bmm")))
 
 
 class _Bilinear(nn.Module):
@@ -338,5 +343,175 @@ def test_bilinear_counts_the_products_the_cpu_kernel_makes(in1, in2, out, batch,
     report = convscope.analyze(model, input_data=x)
     # per output feature: [B, 1, in1] @ [1, in1, in2], then [B, 1, in2] @ [B, in2, 1]
     rows = batch * prod(inner)
-    assert report.totals.macs == _profiled_bmm_macs(model, x) == rows * out * (in1 + 1) * in2
+    assert report.totals.macs == _profiled_product_macs(model, x) == rows * out * (in1 + 1) * in2
     assert not report.uncounted
+
+
+class _GridSample(nn.Module):
+    def __init__(self, mode):
+        super().__init__()
+        self.mode = mode
+
+    def forward(self, x, grid):
+        return nn.functional.grid_sample(x, grid, mode=self.mode, align_corners=False)
+
+
+@pytest.mark.parametrize("mode", ["bilinear", "nearest"])
+@pytest.mark.parametrize("grid_size", [(4, 5), (4, 5, 3)])  # grid_sampler_2d, grid_sampler_3d
+def test_grid_sample_is_four_flops_an_output_element_on_4d_and_5d_inputs(grid_size, mode):
+    dims = len(grid_size)
+    x, grid = torch.randn(2, 3, *[6] * dims), torch.rand(2, *grid_size, dims) * 2 - 1
+    model = _GridSample(mode)
+    expected = model(x, grid)
+    report = convscope.analyze(model, input_data=(x, grid))
+    assert report.rows[-1].output_shape == list(expected.shape) == [2, 3, *grid_size]
+    assert not report.uncounted
+    # a weighted sum of neighbours per output point, 4 as bilinear upsampling: N x C x (D') H' W'
+    assert report.totals.other_flops == 4 * expected.numel() == 4 * 2 * 3 * prod(grid_size)
+    assert report.totals.macs == 0 == flop_counter_total(model, [x, grid])
+
+
+class _Antialiased(nn.Module):
+    def __init__(self, mode):
+        super().__init__()
+        self.mode = mode
+
+    def forward(self, x):
+        return nn.functional.interpolate(x, scale_factor=0.5, mode=self.mode, antialias=True)
+
+
+@pytest.mark.parametrize("mode", ["bilinear", "bicubic"])
+def test_antialiased_resizing_is_four_flops_an_output_element_as_without(mode):
+    report = convscope.analyze(_Antialiased(mode), (3, 8, 8), batch_size=2)
+    assert report.rows[-1].output_shape == [2, 3, 4, 4] and not report.uncounted
+    assert report.totals.other_flops == 4 * 2 * 3 * 4 * 4
+
+
+@pytest.mark.parametrize("layer,size,kernel", [
+    (nn.FractionalMaxPool2d(2, output_size=4), (3, 8, 8), (2, 2)),
+    (nn.FractionalMaxPool2d((3, 2), output_ratio=(0.5, 0.75)), (3, 9, 8), (3, 2)),
+    (nn.FractionalMaxPool3d((2, 3, 2), output_size=(4, 3, 4)), (3, 8, 8, 8), (2, 3, 2)),
+])
+def test_fractional_max_pooling_is_one_compare_per_window_element(layer, size, kernel):
+    x = torch.randn(2, *size)
+    expected = layer(x)
+    report = convscope.analyze(layer, size, batch_size=2)
+    assert report.rows[-1].output_shape == list(expected.shape) and not report.uncounted
+    # out [N, C, H', W'] x kH*kW compares, as max pooling: the windows only start unevenly
+    assert report.totals.other_flops == expected.numel() * prod(kernel)
+    assert report.totals.macs == 0 == flop_counter_total(layer, [x])
+
+
+def test_fractional_max_pooling_with_even_strides_costs_what_max_pooling_does():
+    # 8 -> 4 with 2x2 windows: the fractional strides are all 2, max pooling's windows
+    fractional = convscope.analyze(nn.FractionalMaxPool2d(2, output_size=4), (3, 8, 8))
+    plain = convscope.analyze(nn.MaxPool2d(2), (3, 8, 8))
+    assert fractional.totals.other_flops == plain.totals.other_flops == 3 * 4 * 4 * 2 * 2
+
+
+def test_kl_divergence_counts_its_x_log_y():
+    x, target = torch.randn(4, 5).log_softmax(1), torch.rand(4, 5).softmax(1)
+    report = convscope.analyze(nn.KLDivLoss(reduction="batchmean"), input_data=(x, target))
+    # target * log(target) (xlogy), target * x, their difference and its sum: 1 per element
+    # each of the 4 x 5; then / batch: 1
+    assert report.totals.other_flops == 4 * (4 * 5) + 1 and not report.uncounted
+
+
+def test_cross_map_lrn_resizes_its_buffers_for_free():
+    report = convscope.analyze(nn.CrossMapLRN2d(3), (4, 6, 6), batch_size=2)
+    resized = [n for n in report.graph.nodes if n.packet == "aten.resize_as_"]
+    assert resized and [cost_of(n) for n in resized] == [Cost()] * len(resized)
+    assert not report.uncounted
+
+
+def _weight_norm(layer, dim):
+    return nn.utils.parametrizations.weight_norm(layer, dim=dim)
+
+
+def _old_weight_norm(layer, dim):
+    return nn.utils.weight_norm(layer, dim=dim)
+
+
+@pytest.mark.filterwarnings("ignore:`torch.nn.utils.weight_norm` is deprecated:FutureWarning")
+@pytest.mark.parametrize("wrap", [_weight_norm, _old_weight_norm])
+@pytest.mark.parametrize("plain,size,dim", [
+    (lambda: nn.Conv2d(3, 4, 3), (3, 8, 8), 0),  # one fused _weight_norm_interface
+    (lambda: nn.Linear(3, 4), (3,), 0),
+    (lambda: nn.Conv2d(3, 4, 3), (3, 8, 8), 1),  # norm, div and mul
+    (lambda: nn.Conv2d(3, 4, 3), (3, 8, 8), None),
+])
+def test_weight_norm_counts_the_norms_and_the_rescale(wrap, plain, size, dim):
+    layer, unnormed = wrap(plain(), dim), plain()
+    report = convscope.analyze(layer, size, batch_size=2)
+    bare = convscope.analyze(unnormed, size, batch_size=2)
+    assert not report.uncounted and report.totals.macs == bare.totals.macs
+    assert 2 * report.totals.macs == flop_counter_total(layer, [torch.randn(2, *size)])
+    v = unnormed.weight  # conv [4, 3, 3, 3] or linear [4, 3]
+    g = v.shape[0] if dim == 0 else v.shape[1] if dim == 1 else 1  # one norm per slice
+    # w = v * (g / ||v||): every element of v read by a norm and rescaled, one divide per norm
+    assert report.totals.other_flops - bare.totals.other_flops == 2 * v.numel() + g
+    if dim == 0 and v.dim() == 4:
+        assert report.totals.other_flops - bare.totals.other_flops == 2 * 108 + 4
+
+
+class _Distances(nn.Module):
+    def __init__(self, p):
+        super().__init__()
+        self.p = p
+
+    def forward(self, a, b):
+        return torch.cdist(a, b, p=self.p)
+
+
+@pytest.mark.parametrize("p", [2.0, 1.0, 3.0, 0.0, inf])
+def test_cdist_counts_every_distance_over_its_features(p):
+    # 5 and 4 points of 3 features, 2 sets: 40 distances, the CPU's own kernel (_cdist_forward)
+    a, b, model = torch.randn(2, 5, 3), torch.randn(2, 4, 3), _Distances(p)
+    report = convscope.analyze(model, input_data=(a, b))
+    assert report.rows[-1].output_shape == list(model(a, b).shape) == [2, 5, 4]
+    assert not report.uncounted
+    if p == 2:  # per feature a subtract and the square accumulated (a MAC); a sqrt per distance
+        assert (report.totals.macs, report.totals.other_flops) == (40 * 3, 40 * (3 + 1))
+    else:  # per feature a subtract, |d|^p and an add (max for inf); a root only for p = 3
+        assert report.totals.macs == 0
+        assert report.totals.other_flops == 40 * (3 * 3 + (p == 3))
+    assert flop_counter_total(model, [a, b]) == 0  # no formula for cdist
+
+
+# the ops torch.cdist's matrix-product path runs on the CPU that cost 1 per element of their input
+_EUCLIDEAN_ELEMENTWISE = ("aten::pow", "aten::sum", "aten::mul", "aten::clamp_min_", "aten::sqrt_")
+
+
+@pytest.mark.parametrize("batch", [(), (2,)])
+def test_cdist_of_more_than_25_points_counts_the_matrix_product_the_cpu_runs(batch):
+    a, b, model = torch.randn(*batch, 30, 3), torch.randn(*batch, 26, 3), _Distances(2.0)
+    report = convscope.analyze(model, input_data=(a, b))
+    assert [n.packet for n in report.graph.nodes if "dist" in n.packet] == ["aten._euclidean_dist"]
+    assert not report.uncounted
+    distances = prod(batch) * 30 * 26
+    # [30, 3 + 2] @ [3 + 2, 26] per set: each point's features, its squared norm and a 1
+    assert report.totals.macs == _profiled_product_macs(model, a, b) == distances * (3 + 2)
+    # squares and sums of both point sets, -2 * a, then clamp and sqrt per distance
+    inside = sum(prod(e.input_shapes[0]) for e in _profiled_events(model, a, b)
+                 if e.name in _EUCLIDEAN_ELEMENTWISE)
+    assert report.totals.other_flops == inside == prod(batch) * (
+        3 * 30 * 3 + 2 * 26 * 3) + 2 * distances
+    # FlopCounterMode sees one op without a formula: the mm inside it runs below the mode
+    assert flop_counter_total(model, [a, b]) == 0
+
+
+class _PairwiseDistances(nn.Module):
+    def __init__(self, p):
+        super().__init__()
+        self.p = p
+
+    def forward(self, x):
+        return nn.functional.pdist(x, p=self.p)
+
+
+@pytest.mark.parametrize("p", [2.0, 1.0, 3.0])
+def test_pdist_counts_each_pair_as_cdist_does(p):
+    report = convscope.analyze(_PairwiseDistances(p), input_data=torch.randn(6, 3))
+    assert report.rows[-1].output_shape == [15] and not report.uncounted  # 6 * 5 / 2 pairs
+    macs, flops = (15 * 3, 15 * (3 + 1)) if p == 2 else (0, 15 * (3 * 3 + (p == 3)))
+    assert (report.totals.macs, report.totals.other_flops) == (macs, flops)
