@@ -226,8 +226,10 @@ def test_functional_convs_pools_and_linears_get_rows():
         ("CONV3-8", (4, 4, 8), 128), ("POOL2", (8, 8), 64), ("FC", (8, 10), 80)]
     assert table.memory == 192 + 512 + 128 + 128 + 64 + 80
     # the computed conv weight is no parameter: the sums leave it out, and stay exact. F.linear
-    # on a transposed input adds its bias in an op of its own, with no row: 10 other parameters
-    assert (table.weights, table.biases, table.other_params) == (216 + 80, 8, 10)
+    # on a transposed input adds its bias in an op of its own after the mm: still the FC's bias
+    # (it was counted as 10 other parameters)
+    assert (table.weights, table.biases, table.other_params) == (216 + 80, 8 + 10, 0)
+    assert table.rows[-1].bias_sizes == (("fc.bias", 10),)
     text = render_cs231n(table)
     assert "CONV3-8: [4x4x8]  memory:  4*4*8=128   weights: (3*3*8)*8 = 576 (computed: not a " \
         "parameter)" in text
@@ -268,3 +270,52 @@ def test_a_weight_two_layers_share_with_a_bias_each_is_counted_once():
     text = render_cs231n(cs231n_table(convscope.analyze(_TiedLinears(), (3, 4, 4))))
     assert "weights: 48*48 = 2,304 (shared: counted above)" in text
     assert "[2,304 weights in the rows + 96 biases = 2,400]" in text
+
+
+class TransposedLinear(nn.Module):
+    """F.linear on [N, C, L] transposed to [N, L, C], with parameters named w and b: the model's
+    own (it is the row), or a child's (``in_child``), a leaf that is the row."""
+
+    def __init__(self, in_child: bool = False):
+        super().__init__()
+        self.proj = _Projection() if in_child else None
+        if not in_child:
+            self.w, self.b = nn.Parameter(torch.randn(5, 8)), nn.Parameter(torch.randn(5))
+
+    def forward(self, x):
+        if self.proj is not None:
+            return self.proj(x)
+        return F.linear(x.transpose(1, 2), self.w, self.b)
+
+
+class _Projection(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.w, self.b = nn.Parameter(torch.randn(5, 8)), nn.Parameter(torch.randn(5))
+
+    def forward(self, x):
+        return F.linear(x.transpose(1, 2), self.w, self.b)
+
+
+def test_the_bias_f_linear_adds_after_its_matmul_is_the_fcs_bias():
+    # [1, 8, 16] -> transpose -> [1, 16, 8] (not contiguous): mm on [16, 8] x [8, 5], a view to
+    # [1, 16, 5], then add(b). weights 8*5 = 40, biases 5, params 45. b was no argument of the
+    # mm and not named "bias": "[40 weights in the rows + 0 biases + 5 other parameters = 45]"
+    for model, bias in ((TransposedLinear(), "b"), (TransposedLinear(in_child=True), "proj.b")):
+        table = cs231n_table(convscope.analyze(model, (8, 16)))
+        assert [(r.label, r.shape, r.memory, r.weights) for r in table.rows] == [
+            ("INPUT", (16, 8), 128, 0), ("FC", (16, 5), 80, 40)]
+        assert table.rows[1].bias_sizes == ((bias, 5),)
+        assert (table.weights, table.biases, table.other_params, table.params) == (40, 5, 0, 45)
+        assert "[40 weights in the rows + 5 biases = 45]" in render_cs231n(table)
+
+
+def test_a_parameter_added_after_a_product_it_does_not_fit_is_no_bias():
+    # x @ W^T + s with s of 1 value: not the 5 outputs' bias, so one other parameter
+    class ScaledShift(TransposedLinear):
+        def __init__(self):
+            super().__init__()
+            self.b = nn.Parameter(torch.randn(1))
+
+    table = cs231n_table(convscope.analyze(ScaledShift(), (8, 16)))
+    assert (table.weights, table.biases, table.other_params) == (40, 0, 1)
