@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import re
+from math import prod
 
 import torch
 import torch.nn.functional as F
@@ -148,6 +149,28 @@ def test_a_1d_network_keeps_its_channels_length_first():
         "INPUT: [50x2]  memory:  50*2=100   weights: 0",
         "CONV5-4: [23x4]  memory:  23*4=92   weights: (5*2)*4 = 40",
         "POOL2: [11x4]  memory:  11*4=44   weights: 0"]
+
+
+def test_an_fc_after_a_1d_pool_has_the_factors_of_its_pools_output():
+    # a 1-d pool runs as a 2-d one on [N, C, 1, L] and squeezes the 1 away: the FC's factors
+    # came from the 2-d output, "1*1*64*10" for a global pool (the 2-d case's 1*1*64*10 is H, W,
+    # C) and "1*3*64*10" after MaxPool1d(2). L x C x outputs, as the POOL rows above them say
+    head = [nn.Conv1d(2, 64, 3)]  # [1, 2, 8] -> [1, 64, 6]
+    for pool, length in ((nn.AdaptiveAvgPool1d(1), 1), (nn.MaxPool1d(2), 3),
+                         (nn.AvgPool1d(2), 3), (nn.AdaptiveMaxPool1d(2), 2)):
+        model = nn.Sequential(*head, pool, nn.Flatten(), nn.Linear(64 * length, 10))
+        table = cs231n_table(convscope.analyze(model, (2, 8)))
+        assert table.rows[-2].shape == (length, 64)
+        assert table.rows[-1].weight_factors == (length, 64, 10), pool
+        assert f"weights: {length}*64*10 = {640 * length:,}" in render_cs231n(table)
+    # the same logic in 2-d and 3-d: every spatial axis is the model's, none is dropped
+    for conv, pool, shape, factors in (
+            (nn.Conv2d(2, 64, 3), nn.AdaptiveAvgPool2d(1), (2, 8, 8), (1, 1, 64, 10)),
+            (nn.Conv2d(2, 64, 3), nn.MaxPool2d(2), (2, 8, 8), (3, 3, 64, 10)),
+            (nn.Conv3d(2, 64, 3), nn.AdaptiveAvgPool3d(1), (2, 8, 8, 8), (1, 1, 1, 64, 10)),
+            (nn.Conv3d(2, 64, 3), nn.MaxPool3d(2), (2, 8, 8, 8), (3, 3, 3, 64, 10))):
+        model = nn.Sequential(conv, pool, nn.Flatten(), nn.Linear(prod(factors[:-1]), 10))
+        assert cs231n_table(convscope.analyze(model, shape)).rows[-1].weight_factors == factors
 
 
 def test_a_3d_network_keeps_its_depth():
