@@ -142,6 +142,21 @@ def test_activation_and_parameter_bytes():
     assert totals.input_bytes == 4 * 3 * 16 * 16 * 4
 
 
+def test_a_tensor_returned_twice_is_one_output():
+    class Twice(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(4, 3)
+
+        def forward(self, x):
+            y = self.fc(x)
+            return y, y, torch.relu(y)
+
+    totals = convscope.analyze(Twice(), (4,), batch_size=2).totals
+    # y and relu(y) are [2, 3] floats, 24 bytes each: 48, where y counted twice made 72
+    assert totals.output_bytes == 2 * (2 * 3 * 4)
+
+
 class _NewStorage(TorchDispatchMode):
     """Bytes of the op outputs of a real forward that got storage of their own: what
     ``activation_bytes`` predicts."""
