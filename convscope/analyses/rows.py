@@ -180,7 +180,7 @@ def fold(graph: Graph, rows: list[Row], depth: int | None) -> list[Row]:
         else:
             merged[anchor] = _absorb(merged[anchor], row)
     folded = [merged[item] if isinstance(item, int) else item for item in out]
-    return _move_params(graph, folded, out, merged, moved)
+    return _move_params(graph, folded, out, moved)
 
 
 def _home_name(graph: Graph, row: Row, depth: int) -> str | None:
@@ -191,8 +191,7 @@ def _home_name(graph: Graph, row: Row, depth: int) -> str | None:
     return ".".join(graph.calls[row.calls[0]].name.split(".")[:depth])
 
 
-def _move_params(graph: Graph, folded: list[Row], out: list, merged: dict[int, Row],
-                 moved: list) -> list[Row]:
+def _move_params(graph: Graph, folded: list[Row], out: list, moved: list) -> list[Row]:
     """Gives the parameters of each row in ``moved`` to the first row of their module's name, or
     back to the row its call folded into when that name has no row at this depth (a module only
     ever called inside another block is part of that block)."""
