@@ -66,12 +66,38 @@ def _kernel_text(sizes) -> str:
     return str(sizes[0]) if len(set(sizes)) == 1 else "x".join(map(str, sizes))
 
 
-def _parameter_name(graph, ref) -> str | None:
-    """The name of the parameter ``ref`` is, or a view of (a Linear reads its weight transposed);
+def _parameter(graph, ref):
+    """The parameter's Ref that ``ref`` is, or a view of (a Linear reads its weight transposed);
     None for a tensor computed from one, or no parameter at all."""
     while ref is not None and ref.kind == "node" and graph.nodes[ref.source].view:
         ref = graph.nodes[ref.source].args[0]
-    return ref.source if ref is not None and ref.kind == "param" else None
+    return ref if ref is not None and ref.kind == "param" else None
+
+
+def _parameter_name(graph, ref) -> str | None:
+    param = _parameter(graph, ref)
+    return None if param is None else param.source
+
+
+def _added_bias(graph, node, outputs: int):
+    """The bias added to the product ``node`` makes, as its own op: a Linear (or F.linear) on a
+    non-contiguous input, x.transpose(1, 2) say, runs mm, a view back to [N, T, out], then
+    add(bias). The first op to read the product (through views) must add a parameter of
+    ``outputs`` values to it; None otherwise."""
+    made = node.index
+    for later in graph.nodes[node.index + 1:]:
+        if not any(ref.kind == "node" and ref.source == made for ref in later.refs):
+            continue
+        if later.view:  # [N*T, out] -> [N, T, out]: follow it
+            made = later.index
+            continue
+        if later.packet != "aten.add":
+            return None
+        bias = [_parameter(graph, ref) for ref in later.refs
+                if not (ref.kind == "node" and ref.source == made)]
+        return bias[0] if len(bias) == 1 and bias[0] is not None and \
+            bias[0].meta.numel == outputs else None
+    return None
 
 
 def _with_parameters(graph, row, table_row: TableRow, weight, bias) -> TableRow:
@@ -81,9 +107,9 @@ def _with_parameters(graph, row, table_row: TableRow, weight, bias) -> TableRow:
     sizes = {ref.source: ref.meta.numel for i in row.nodes for ref in graph.nodes[i].refs
              if ref.kind == "param"}
     weight_name, bias_name = _parameter_name(graph, weight), _parameter_name(graph, bias)
-    for name, ref in ((weight_name, weight), (bias_name, bias)):
-        if name is not None:
-            sizes[name] = prod(ref.shape)
+    for param in (_parameter(graph, weight), _parameter(graph, bias)):
+        if param is not None:  # the parameter's size, not that of a view (an expand) of it
+            sizes[param.source] = param.meta.numel
     bias_sizes = tuple((name, size) for name, size in sizes.items()
                        if name == bias_name or name.rsplit(".", 1)[-1] == "bias")
     return replace(table_row, shared=row.shared, reads=frozenset(sizes),
@@ -116,8 +142,8 @@ def _global_pool_row(node, out) -> TableRow | None:
 
 def _fc_row(graph, row, node, out) -> TableRow:
     x, weight = node.args[-2:] if node.packet == "aten.addmm" else node.args[:2]
-    bias = node.args[0] if node.packet == "aten.addmm" else None
     inputs, outputs = weight.shape
+    bias = node.args[0] if node.packet == "aten.addmm" else _added_bias(graph, node, outputs)
     before = flattened_shape(graph, x)
     flat = before is not None and prod(before[1:]) == inputs
     factors = (*_channels_last(before), outputs) if flat else (inputs, outputs)

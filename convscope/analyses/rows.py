@@ -152,24 +152,62 @@ def build_rows(graph: Graph, costs: OpCosts) -> list[Row]:
 
 
 def fold(graph: Graph, rows: list[Row], depth: int | None) -> list[Row]:
-    """Merge rows deeper than ``depth`` into their ancestor module call at that depth."""
+    """Merge rows deeper than ``depth`` into their ancestor module call at that depth, in call
+    order, as torchinfo does: each op counts for the ancestor of the call it ran under. A
+    module's parameters count for the row of its own name at that depth when there is one: a
+    top-level ``act`` first called inside block ``b1`` (then by the model) gives ``b1`` the MACs
+    of that call and ``act`` its parameters, so a block's row holds ``block.parameters()``."""
     if depth is None:
         return rows
     anchors = [_ancestor_at(graph, row, depth) for row in rows]
     folding = set(anchors)
     merged: dict[int, Row] = {}
     out: list[Row | int] = []
+    moved: list[tuple[int, str, Row]] = []  # (anchor, name of the row its parameters go to, row)
     for row, anchor in zip(rows, anchors):
         if anchor is None and row.kind == "module" and row.calls[0] in folding:
             anchor = row.calls[0]  # the row of the parameters the anchor owns itself: one row
         if anchor is None:
             out.append(row)
-        elif anchor not in merged:
+            continue
+        home = _home_name(graph, row, depth)
+        if row.params and home is not None and home != graph.calls[anchor].name:
+            moved.append((anchor, home, row))
+            row = replace(row, params=0, trainable_params=0)
+        if anchor not in merged:
             merged[anchor] = _folded_row(graph, anchor, depth, row)
             out.append(anchor)
         else:
             merged[anchor] = _absorb(merged[anchor], row)
-    return [merged[item] if isinstance(item, int) else item for item in out]
+    folded = [merged[item] if isinstance(item, int) else item for item in out]
+    return _move_params(graph, folded, out, moved)
+
+
+def _home_name(graph: Graph, row: Row, depth: int) -> str | None:
+    """The name at ``depth`` of the module whose parameters a module row holds: ``act`` for
+    ``act``, ``layer1`` for ``layer1.0.conv1`` at depth 1. None for a function row."""
+    if row.kind != "module" or not row.calls:
+        return None
+    return ".".join(graph.calls[row.calls[0]].name.split(".")[:depth])
+
+
+def _move_params(graph: Graph, folded: list[Row], out: list, moved: list) -> list[Row]:
+    """Gives the parameters of each row in ``moved`` to the first row of their module's name, or
+    back to the row its call folded into when that name has no row at this depth (a module only
+    ever called inside another block is part of that block)."""
+    if not moved:
+        return folded
+    position: dict[str, int] = {}
+    for i, item in enumerate(out):
+        call = item if isinstance(item, int) else (
+            folded[i].calls[0] if folded[i].kind == "module" else None)
+        if call is not None:
+            position.setdefault(graph.calls[call].name, i)
+    for anchor, home, row in moved:
+        i = position.get(home, out.index(anchor))
+        folded[i] = replace(folded[i], params=folded[i].params + row.params, shared=False,
+                            trainable_params=folded[i].trainable_params + row.trainable_params)
+    return folded
 
 
 def _ancestor_at(graph: Graph, row: Row, depth: int) -> int | None:

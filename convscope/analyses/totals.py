@@ -46,8 +46,14 @@ def compute_totals(graph: Graph, costs: OpCosts) -> Totals:
         flops=2 * macs + other_flops,
         activation_bytes=activation_bytes(graph),
         input_bytes=sum(m.nbytes for m in graph.inputs),
-        output_bytes=sum(r.meta.nbytes for r in graph.outputs),
+        output_bytes=_output_bytes(graph),
     )
+
+
+def _output_bytes(graph: Graph) -> int:
+    """Bytes of the model's outputs, each tensor once: ``return x, x`` returns one tensor."""
+    distinct = {(r.kind, r.source, r.slot): r.meta.nbytes for r in graph.outputs}
+    return sum(distinct.values())
 
 
 def unused_params(graph) -> tuple[int, list[str]]:

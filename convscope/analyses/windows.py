@@ -43,15 +43,31 @@ VIEW_OPS = ("aten.view", "aten._unsafe_view", "aten.reshape", "aten.flatten", "a
 def shape_before_views(nodes, ref) -> tuple[int, ...] | None:
     """The last shape of more than two dims that ``ref`` had before the views (flatten, view,
     reshape, ...) that made it, among ``nodes``: a Linear's input before it was flattened. None
-    if it was never flattened."""
+    if it was never flattened. The walk stops at a layer's own squeeze: a 1-d pool's output
+    [1, 64, 1] is flattened, not the [1, 64, 1, 1] it was squeezed from."""
     shape = None
     while ref is not None and ref.kind == "node" and ref.source < len(nodes):
         node = nodes[ref.source]
-        if node.packet not in VIEW_OPS or not node.args:
+        if node.packet not in VIEW_OPS or not node.args or _undoes_unsqueeze(nodes, node):
             break
         ref = node.args[0]
         shape = ref.shape if len(ref.shape) > 2 else shape
     return shape
+
+
+def _undoes_unsqueeze(nodes, node: Node) -> bool:
+    """Whether ``node`` squeezes away the dim its layer added for the op before it: a 1-d pool
+    runs as a 2-d one, [1, 64, 6] -> unsqueeze -> [1, 64, 1, 6] -> pool -> [1, 64, 1, 1] ->
+    squeeze -> [1, 64, 1]. The height of 1 is PyTorch's, no axis of the model's."""
+    ref = node.args[0]
+    if node.packet != "aten.squeeze" or getattr(ref, "kind", None) != "node" \
+            or ref.source >= len(nodes):
+        return False
+    op = nodes[ref.source]
+    if op.view or op.call != node.call or not op.args or getattr(op.args[0], "kind", None) is None:
+        return False
+    made = nodes[op.args[0].source] if op.args[0].kind == "node" else None
+    return unsqueezed_by_layer(op, made) is not None
 
 
 def _tuple(value, dims: int, default: int) -> tuple[int, ...]:

@@ -72,6 +72,58 @@ def test_folded_row_takes_its_container_output_and_totals():
     assert b3.macs == 17 * 17 * 4 * 8 + 17 * 17 * 6 * 4 * 9
 
 
+class _Block(nn.Module):
+    """A 3x3 conv, then a layer of the model's it was handed: not a child of its own."""
+
+    def __init__(self, then):
+        super().__init__()
+        self.conv = nn.Conv2d(4, 4, 3, padding=1)
+        self.then = [then]  # a reference: named_modules() names the layer where the model put it
+
+    def forward(self, x):
+        return self.then[0](self.conv(x))
+
+
+class _BlockCallsTheModelsLayer(nn.Module):
+    def __init__(self, layer, again: bool):
+        super().__init__()
+        self.layer, self.again = layer, again
+        self.b1, self.b2 = _Block(layer), nn.Conv2d(4, 4, 3, padding=1)
+
+    def forward(self, x):
+        x = self.b2(self.b1(x))
+        return self.layer(x) if self.again else x
+
+
+@pytest.mark.parametrize("layer,params,macs", [(nn.PReLU, 1, 0), (lambda: nn.Conv2d(4, 4, 1),
+                                                                  20, 576)])
+def test_a_top_level_layer_first_called_inside_a_block_keeps_its_parameters_at_depth_1(
+        layer, params, macs):
+    # on [1, 4, 6, 6]: a 3x3 conv 4->4 has 4*4*9 + 4 = 148 parameters, 6*6*4*4*9 = 5,184 MACs; a
+    # 1x1 conv 4->4 has 20 and 6*6*4*4 = 576; PReLU has 1 and none. b1 runs conv then layer, the
+    # model then b2 and layer again. Each call's MACs go to the block it ran under; the layer's
+    # parameters to its own row (b1 held them, and "layer" said "(shared)")
+    model = _BlockCallsTheModelsLayer(layer(), again=True)
+    rows = convscope.analyze(model, (4, 6, 6), depth=1).rows
+    assert [(r.name, r.params, r.macs, r.shared) for r in rows] == [
+        ("b1", 148, 5_184 + macs, False), ("b2", 148, 5_184, False), ("layer", params, macs, False)]
+    assert [r.params for r in rows] == [sum(p.numel() for p in m.parameters())
+                                        for m in (model.b1, model.b2, model.layer)]
+    assert "(shared)" not in str(convscope.analyze(model, (4, 6, 6), depth=1))
+    full = convscope.analyze(model, (4, 6, 6)).rows  # unfolded: the first call holds them
+    assert [(r.name, r.params, r.macs) for r in full] == [
+        ("b1.conv", 148, 5_184), ("layer", params, macs), ("b2", 148, 5_184), ("layer", 0, macs)]
+    assert sum(r.other_flops for r in rows) == sum(r.other_flops for r in full)
+
+
+def test_a_top_level_layer_only_called_inside_a_block_is_part_of_that_block():
+    # no row of its own at depth 1: its parameters and MACs stay with b1, 148 + 20 and
+    # 5,184 + 576
+    model = _BlockCallsTheModelsLayer(nn.Conv2d(4, 4, 1), again=False)
+    rows = convscope.analyze(model, (4, 6, 6), depth=1).rows
+    assert [(r.name, r.params, r.macs) for r in rows] == [("b1", 168, 5_760), ("b2", 148, 5_184)]
+
+
 def test_shared_module_has_two_rows_and_counts_parameters_once():
     report = convscope.analyze(NETWORKS["shared_conv"][0](), (4, 16, 16))
     conv_rows = [r for r in report.rows if r.name == "conv"]
@@ -140,6 +192,21 @@ def test_activation_and_parameter_bytes():
     assert totals.activation_bytes == (4 * 8 * 16 * 16 + 4 * 10) * 4
     assert totals.param_bytes == 4 * sum(p.numel() for p in model.parameters())
     assert totals.input_bytes == 4 * 3 * 16 * 16 * 4
+
+
+def test_a_tensor_returned_twice_is_one_output():
+    class Twice(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(4, 3)
+
+        def forward(self, x):
+            y = self.fc(x)
+            return y, y, torch.relu(y)
+
+    totals = convscope.analyze(Twice(), (4,), batch_size=2).totals
+    # y and relu(y) are [2, 3] floats, 24 bytes each: 48, where y counted twice made 72
+    assert totals.output_bytes == 2 * (2 * 3 * 4)
 
 
 class _NewStorage(TorchDispatchMode):

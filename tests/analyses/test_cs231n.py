@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import re
+from math import prod
 
 import torch
 import torch.nn.functional as F
@@ -150,6 +151,28 @@ def test_a_1d_network_keeps_its_channels_length_first():
         "POOL2: [11x4]  memory:  11*4=44   weights: 0"]
 
 
+def test_an_fc_after_a_1d_pool_has_the_factors_of_its_pools_output():
+    # a 1-d pool runs as a 2-d one on [N, C, 1, L] and squeezes the 1 away: the FC's factors
+    # came from the 2-d output, "1*1*64*10" for a global pool (the 2-d case's 1*1*64*10 is H, W,
+    # C) and "1*3*64*10" after MaxPool1d(2). L x C x outputs, as the POOL rows above them say
+    head = [nn.Conv1d(2, 64, 3)]  # [1, 2, 8] -> [1, 64, 6]
+    for pool, length in ((nn.AdaptiveAvgPool1d(1), 1), (nn.MaxPool1d(2), 3),
+                         (nn.AvgPool1d(2), 3), (nn.AdaptiveMaxPool1d(2), 2)):
+        model = nn.Sequential(*head, pool, nn.Flatten(), nn.Linear(64 * length, 10))
+        table = cs231n_table(convscope.analyze(model, (2, 8)))
+        assert table.rows[-2].shape == (length, 64)
+        assert table.rows[-1].weight_factors == (length, 64, 10), pool
+        assert f"weights: {length}*64*10 = {640 * length:,}" in render_cs231n(table)
+    # the same logic in 2-d and 3-d: every spatial axis is the model's, none is dropped
+    for conv, pool, shape, factors in (
+            (nn.Conv2d(2, 64, 3), nn.AdaptiveAvgPool2d(1), (2, 8, 8), (1, 1, 64, 10)),
+            (nn.Conv2d(2, 64, 3), nn.MaxPool2d(2), (2, 8, 8), (3, 3, 64, 10)),
+            (nn.Conv3d(2, 64, 3), nn.AdaptiveAvgPool3d(1), (2, 8, 8, 8), (1, 1, 1, 64, 10)),
+            (nn.Conv3d(2, 64, 3), nn.MaxPool3d(2), (2, 8, 8, 8), (3, 3, 3, 64, 10))):
+        model = nn.Sequential(conv, pool, nn.Flatten(), nn.Linear(prod(factors[:-1]), 10))
+        assert cs231n_table(convscope.analyze(model, shape)).rows[-1].weight_factors == factors
+
+
 def test_a_3d_network_keeps_its_depth():
     # [N, C, D, H, W] read as (H, W, C): the depth was lost, "[6x7x2] memory: 6*7*2=672"
     table = cs231n_table(convscope.analyze(nn.Conv3d(2, 4, 3), (2, 6, 7, 8)))
@@ -226,8 +249,10 @@ def test_functional_convs_pools_and_linears_get_rows():
         ("CONV3-8", (4, 4, 8), 128), ("POOL2", (8, 8), 64), ("FC", (8, 10), 80)]
     assert table.memory == 192 + 512 + 128 + 128 + 64 + 80
     # the computed conv weight is no parameter: the sums leave it out, and stay exact. F.linear
-    # on a transposed input adds its bias in an op of its own, with no row: 10 other parameters
-    assert (table.weights, table.biases, table.other_params) == (216 + 80, 8, 10)
+    # on a transposed input adds its bias in an op of its own after the mm: still the FC's bias
+    # (it was counted as 10 other parameters)
+    assert (table.weights, table.biases, table.other_params) == (216 + 80, 8 + 10, 0)
+    assert table.rows[-1].bias_sizes == (("fc.bias", 10),)
     text = render_cs231n(table)
     assert "CONV3-8: [4x4x8]  memory:  4*4*8=128   weights: (3*3*8)*8 = 576 (computed: not a " \
         "parameter)" in text
@@ -268,3 +293,52 @@ def test_a_weight_two_layers_share_with_a_bias_each_is_counted_once():
     text = render_cs231n(cs231n_table(convscope.analyze(_TiedLinears(), (3, 4, 4))))
     assert "weights: 48*48 = 2,304 (shared: counted above)" in text
     assert "[2,304 weights in the rows + 96 biases = 2,400]" in text
+
+
+class TransposedLinear(nn.Module):
+    """F.linear on [N, C, L] transposed to [N, L, C], with parameters named w and b: the model's
+    own (it is the row), or a child's (``in_child``), a leaf that is the row."""
+
+    def __init__(self, in_child: bool = False):
+        super().__init__()
+        self.proj = _Projection() if in_child else None
+        if not in_child:
+            self.w, self.b = nn.Parameter(torch.randn(5, 8)), nn.Parameter(torch.randn(5))
+
+    def forward(self, x):
+        if self.proj is not None:
+            return self.proj(x)
+        return F.linear(x.transpose(1, 2), self.w, self.b)
+
+
+class _Projection(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.w, self.b = nn.Parameter(torch.randn(5, 8)), nn.Parameter(torch.randn(5))
+
+    def forward(self, x):
+        return F.linear(x.transpose(1, 2), self.w, self.b)
+
+
+def test_the_bias_f_linear_adds_after_its_matmul_is_the_fcs_bias():
+    # [1, 8, 16] -> transpose -> [1, 16, 8] (not contiguous): mm on [16, 8] x [8, 5], a view to
+    # [1, 16, 5], then add(b). weights 8*5 = 40, biases 5, params 45. b was no argument of the
+    # mm and not named "bias": "[40 weights in the rows + 0 biases + 5 other parameters = 45]"
+    for model, bias in ((TransposedLinear(), "b"), (TransposedLinear(in_child=True), "proj.b")):
+        table = cs231n_table(convscope.analyze(model, (8, 16)))
+        assert [(r.label, r.shape, r.memory, r.weights) for r in table.rows] == [
+            ("INPUT", (16, 8), 128, 0), ("FC", (16, 5), 80, 40)]
+        assert table.rows[1].bias_sizes == ((bias, 5),)
+        assert (table.weights, table.biases, table.other_params, table.params) == (40, 5, 0, 45)
+        assert "[40 weights in the rows + 5 biases = 45]" in render_cs231n(table)
+
+
+def test_a_parameter_added_after_a_product_it_does_not_fit_is_no_bias():
+    # x @ W^T + s with s of 1 value: not the 5 outputs' bias, so one other parameter
+    class ScaledShift(TransposedLinear):
+        def __init__(self):
+            super().__init__()
+            self.b = nn.Parameter(torch.randn(1))
+
+    table = cs231n_table(convscope.analyze(ScaledShift(), (8, 16)))
+    assert (table.weights, table.biases, table.other_params) == (40, 0, 1)

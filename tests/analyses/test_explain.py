@@ -140,6 +140,14 @@ def test_linear_after_flatten_shows_the_flattened_arithmetic():
     assert "receptive field = the whole input" in fc.lines
 
 
+def test_a_linear_after_a_1d_pool_flattens_the_pools_output():
+    # AdaptiveAvgPool1d(1) runs as a 2-d pool on [1, 64, 1, 6], then squeezes to [1, 64, 1]:
+    # "flatten of [64, 1, 1] = 64·1·1" named the 2-d pool's output, not what Flatten flattened
+    model = nn.Sequential(nn.Conv1d(2, 64, 3), nn.AdaptiveAvgPool1d(1), nn.Flatten(),
+                          nn.Linear(64, 10))
+    assert "inputs 64 = flatten of [64, 1] = 64·1" in layers_of(model, (2, 8), "3")["3"].lines
+
+
 def test_a_layer_of_several_products_is_not_explained_as_one_linear():
     layer = layers_of(nn.Sequential(nn.LSTM(8, 16, batch_first=True)), (5, 8))["0"]
     report = convscope.analyze(nn.Sequential(nn.LSTM(8, 16, batch_first=True)), (5, 8))

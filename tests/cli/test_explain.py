@@ -55,6 +55,17 @@ def nets(tmp_path):
                 self.weight = nn.Parameter(torch.zeros(8, 2, 3, 3))
             def forward(self, x):
                 return F.conv2d(x, self.weight, groups=4)
+
+        class TransposedLinear(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.w, self.b = nn.Parameter(torch.zeros(5, 8)), nn.Parameter(torch.zeros(5))
+            def forward(self, x):
+                return F.linear(x.transpose(1, 2), self.w, self.b)
+
+        def signal():
+            return nn.Sequential(nn.Conv1d(2, 64, 3), nn.AdaptiveAvgPool1d(1), nn.Flatten(),
+                                 nn.Linear(64, 10))
     """))
     return source
 
@@ -96,6 +107,23 @@ def test_explain_cs231n_prints_the_notes_table():
     assert "FC: [1x1x4096]  memory:  4096   weights: 7*7*512*4096 = 102,760,448" in lines
     assert any(line.startswith("TOTAL params: 138M parameters") for line in lines)
     assert lines[-1].startswith("remark: the notes' TOTAL memory says 24M")
+
+
+@pytest.mark.parametrize("model,shape,lines", [
+    # F.linear on [1, 8, 16] transposed: mm, then add(b); 8*5 = 40 weights and 5 biases (b was
+    # "5 other parameters")
+    ("TransposedLinear", "8x16", ["FC: [16x5]  memory:  16*5=80   weights: 8*5 = 40",
+                                  "TOTAL params: 45 parameters   [40 weights in the rows + 5 "
+                                  "biases = 45]"]),
+    # a global pool of [1, 64, 6]: L=1, C=64, 10 outputs (was 1*1*64*10: PyTorch's height of 1)
+    ("signal", "2x8", ["POOL6: [1x64]  memory:  1*64=64   weights: 0",
+                       "memory:  10   weights: 1*64*10 = 640"]),
+])
+def test_explain_cs231n_of_a_transposed_linear_and_a_1d_network(nets, model, shape, lines):
+    result = invoke("explain", f"{nets}:{model}", "--input", shape, "--style", "cs231n")
+    assert result.exit_code == 0, result.output
+    for line in lines:
+        assert any(ours.endswith(line) for ours in result.stdout.splitlines()), line
 
 
 def test_conv_calculator():
