@@ -86,4 +86,4 @@ def elementwise(node: Node, per_element: int = 1) -> Cost:
     return Cost(flops=per_element * out_numel(node))
 
 
-from . import activations, conv, losses, matmul, norm, pooling, tensors  # noqa: E402,F401
+from . import activations, conv, fused, losses, matmul, norm, pooling, tensors  # noqa: E402,F401
