@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from ..graph import Graph, Node, TensorMeta, copier, record
+from ..graph import Graph, ModuleCall, Node, copier, record
 from .costs import OpCosts
 
 
@@ -78,8 +78,12 @@ def _borrowed_params(graph: Graph) -> dict[int, tuple[int, int]]:
     return borrowed
 
 
-def _bytes(metas: tuple[TensorMeta, ...]) -> int:
-    return metas[0].nbytes if len(metas) == 1 else sum(m.nbytes for m in metas)
+def _bytes(call: ModuleCall) -> int:
+    """Bytes of a call's outputs, each tensor once: a module returning ``(y, y)`` made one."""
+    refs = call.output_refs
+    if len(refs) == 1:
+        return refs[0].meta.nbytes
+    return sum({(r.kind, r.source, r.slot): r.meta.nbytes for r in refs}.values())
 
 
 def _owner_calls(graph: Graph, owned) -> set[int]:
@@ -144,7 +148,7 @@ def build_rows(graph: Graph, costs: OpCosts) -> list[Row]:
             name=call.name or call.type, type=call.type, depth=depths[index],
             output_shapes=tuple([m.shape for m in call.outputs]), params=params,
             trainable_params=trainable, macs=macs, other_flops=flops,
-            output_bytes=_bytes(call.outputs), kind="module", shared=shared,
+            output_bytes=_bytes(call), kind="module", shared=shared,
             calls=(index,), nodes=tuple(nodes),
         )
         placed.append(((call.first_node, 0, index), row))
@@ -227,7 +231,7 @@ def _folded_row(graph: Graph, anchor: int, depth: int, first: Row) -> Row:
     folded = replace(base, name=call.name or call.type, type=call.type,
                      depth=depth,
                      output_shapes=tuple(m.shape for m in call.outputs),
-                     output_bytes=_bytes(call.outputs), kind="folded", rf=None)
+                     output_bytes=_bytes(call), kind="folded", rf=None)
     return _absorb(folded, first)
 
 

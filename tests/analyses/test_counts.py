@@ -209,6 +209,28 @@ def test_a_tensor_returned_twice_is_one_output():
     assert totals.output_bytes == 2 * (2 * 3 * 4)
 
 
+def test_a_layer_returning_one_tensor_twice_shows_its_bytes_once():
+    class Pair(nn.Module):
+        def forward(self, x):
+            y = torch.relu(x)
+            return y, y
+
+    class Model(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc, self.pair = nn.Linear(4, 3), Pair()
+
+        def forward(self, x):
+            a, b = self.pair(self.fc(x))
+            return a + b
+
+    for depth in (None, 1):
+        report = convscope.analyze(Model(), (4,), batch_size=2, depth=depth)
+        rows = {row.name: row for row in report.rows}
+        assert rows["pair"].output_shapes == ((2, 3), (2, 3))
+        assert rows["pair"].output_bytes == 2 * 3 * 4  # one [2, 3] float tensor, not 48
+
+
 class _NewStorage(TorchDispatchMode):
     """Bytes of the op outputs of a real forward that got storage of their own: what
     ``activation_bytes`` predicts."""
