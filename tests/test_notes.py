@@ -68,6 +68,34 @@ def test_seed_002_three_3x3_convs_have_27_c2_weights_against_49_c2_for_one_7x7()
     assert convscope.analyze(one, (c, 32, 32)).totals.params == 49 * c * c
 
 
+def test_seed_002_explain_says_three_3x3_convs_see_7x7_with_27_c2_weights_against_49_c2():
+    c = 16
+    three = nn.Sequential(*[m for _ in range(3) for m in (nn.Conv2d(c, c, 3, padding=1),
+                                                          nn.ReLU())])
+    stacks = explain(convscope.analyze(three, (c, 32, 32))).stacks
+    # r = 1 + 3·(3 − 1) = 7; 3·(3²·16²) = 6,912 weights against 7²·16² = 12,544 for one 7x7
+    assert stacks == ("0 + 2 + 4: three 3x3 stride-1 convs 16 → 16 → 16 → 16 see 7x7 of their "
+                      "input (1 + 3·(3−1) = 7), as one 7x7 conv would; weights 3·(3²·C²) = 27C² "
+                      "against 7²·C² = 49C² with C = 16: 6,912 against 12,544 (ratio 0.5510).",)
+    assert convscope.analyze(three, (c, 32, 32)).rows[-1].rf.short() == "7 s1"
+
+
+def test_seed_002_vgg16s_last_block_is_the_notes_27_c2_against_49_c2():
+    with torch.device("meta"):
+        model = zoo.create("vgg16")
+    stacks = explain(convscope.analyze(model, (3, 224, 224))).stacks
+    assert [s.split(":")[0] for s in stacks] == [
+        "features.0 + features.2", "features.5 + features.7",
+        "features.10 + features.12 + features.14", "features.17 + features.19 + features.21",
+        "features.24 + features.26 + features.28"]
+    # C = 512: 27·512² = 7,077,888 against 49·512² = 12,845,056
+    assert "27C² against 7²·C² = 49C² with C = 512: 7,077,888 against 12,845,056" in stacks[4]
+    # the first block widens 3 channels to 64: there the stack has more weights than one 5x5
+    assert "3²·(3·64 + 64·64) = 38,592 against 5²·3·64 = 4,800" in stacks[0]
+    assert stacks[0].endswith("with C channels throughout it would be 2·(3²·C²) = 18C² against "
+                              "5²·C² = 25C².")
+
+
 def test_seed_002_vgg16_first_layers_memory_and_weights():
     with torch.device("meta"):  # shapes only: skip initialising 138M weights
         model = zoo.create("vgg16")

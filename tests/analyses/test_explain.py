@@ -112,6 +112,26 @@ def test_depthwise_then_pointwise_against_the_standard_conv():
     assert 671_744 / 4_718_592 == pytest.approx(1 / 32 + 1 / 9)
 
 
+def test_a_stack_of_small_convs_ends_at_a_pool_a_stride_or_another_kernel():
+    model = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(),
+                          nn.Conv2d(8, 8, 3, padding=1), nn.MaxPool2d(2),  # stack 0 + 3
+                          nn.Conv2d(8, 8, 3, padding=1), nn.Conv2d(8, 8, 5, padding=2),
+                          nn.Conv2d(8, 8, 5, stride=2, padding=2), nn.Conv2d(8, 8, 5))
+    stacks = explain(convscope.analyze(model, (3, 32, 32))).stacks
+    # 3²·(3·8 + 8·8) = 792 against 5²·3·8 = 600: more, the inner volume is wider than the input
+    assert stacks == ("0 + 3: two 3x3 stride-1 convs 3 → 8 → 8 see 5x5 of their input "
+                      "(1 + 2·(3−1) = 5), as one 5x5 conv would; weights 3²·(3·8 + 8·8) = 792 "
+                      "against 5²·3·8 = 600 for one 5x5 conv 3 → 8 (ratio 1.3200); more here, as "
+                      "the inner volumes have 8 channels and the input 3: with C channels "
+                      "throughout it would be 2·(3²·C²) = 18C² against 5²·C² = 25C².",)
+    assert explain(convscope.analyze(model, (3, 32, 32)), "5").stacks == ()
+
+
+def test_one_conv_called_twice_is_no_stack():
+    model = NETWORKS["shared_conv"][0]()
+    assert explain(convscope.analyze(model, (4, 16, 16))).stacks == ()
+
+
 def test_mobilenet_pairs_follow_the_formula_for_every_block():
     model = meta("mobilenet_v1")
     pairs = explain(convscope.analyze(model, (3, 224, 224))).separable

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 from ...graph import Graph, Node, Ref
 from ..costs import allocates
-from ..highlights import separable_pairs, where_things_sit
+from ..highlights import separable_pairs, stacked_convs, where_things_sit
 from ..receptive_field import ReceptiveFields, receptive_fields
 from ..windows import ADAPTIVE_OPS, ATTENTION_OPS, MATMUL_OPS, window_of
 from .linear_lines import flattened_shape, linear_lines, products_lines
@@ -54,6 +54,7 @@ class Explanation:
     input_shapes: list
     layers: tuple[LayerExplanation, ...]
     separable: tuple[str, ...]  # depthwise + pointwise pairs against the standard conv
+    stacks: tuple[str, ...]  # stacks of small convs against one conv of the same field
     where: tuple[str, ...]  # where the parameters and the activation memory sit
 
 
@@ -65,7 +66,7 @@ def explain(report, layer: str | None = None) -> Explanation:
                    if layer is None or row.name == layer or row.name.startswith(layer + "."))
     every = layers if layer is None else tuple(explain_row(graph, r, found) for r in report.rows)
     return Explanation(report.model_name, report.input_shapes, layers,
-                       separable_pairs(graph, layer),
+                       separable_pairs(graph, layer), stacked_convs(graph, layer),
                        where_things_sit(every, report.totals.params) if layer is None else ())
 
 
