@@ -146,9 +146,21 @@ def test_vgg16_fc_layers_hold_the_weights_and_early_convs_the_memory():
     # 102,764,544 + 16,781,312 + 4,097,000 = 123,642,856 of 138,357,544
     assert where[0] == ("parameters: the 3 Linear layers hold 123,642,856 of 138,357,544 "
                         "(89.4%); the largest is classifier.0 (Linear) with 102,764,544 (74.3%).")
-    assert "the largest is features.0 (Conv2d) with 12.25 MiB" in where[1]
-    first = int(re.search(r"the first (\d+) of (\d+) layers", where[1]).group(1))
+    assert "the largest is features.0 (Conv2d) with 12.25 MiB" in where[2]
+    first = int(re.search(r"the first (\d+) of (\d+) layers", where[2]).group(1))
     assert first <= 10  # half of the activation memory sits in the first few layers
+
+
+def test_vgg16_convs_take_the_macs_spread_over_the_first_four_blocks():
+    where = explain(convscope.analyze(meta("vgg16"), (3, 224, 224))).where
+    # cs231n: "most of the memory (and also compute time) is used in the early CONV layers".
+    # The convs take all but the FC layers' 102,760,448 + 16,777,216 + 4,096,000 MACs; half is
+    # reached at features.14, the 7th of 13 convs: blocks 1-5 take 1.94, 2.77, 4.62, 4.62 and
+    # 1.39 G MACs (a C -> C 3x3 conv at 224/2^b with C = 64·2^b takes 1.85 G in blocks 1-4)
+    assert where[1] == ("MACs: the 13 conv layers take 15,346,630,656 of 15,470,264,320 (99.2%); "
+                        "the first 15 of 40 layers (through features.14) take half; the largest "
+                        "is features.2 (Conv2d) with 1,849,688,064 (12.0%).")
+    assert where[2].startswith("activation memory: the first 6 of 40 layers (through features.5)")
 
 
 def test_linear_after_flatten_shows_the_flattened_arithmetic():

@@ -45,6 +45,7 @@ class LayerExplanation:
     lines: tuple[str, ...]  # "output height = ⌊...⌋ + 1 = 30", "weights = ..."
     notes: tuple[str, ...]  # remainders, size-keeping padding, skipped rows
     params: int
+    macs: int
     allocated_bytes: int  # new memory the layer's ops allocate (in-place and views: 0)
 
 
@@ -95,7 +96,8 @@ def explain_row(graph: Graph, row, found: ReceptiveFields) -> LayerExplanation:
     if field:
         lines.append(field)
     return LayerExplanation(row.name, row.type, first.shape if first is not None else None,
-                            out_shape, tuple(lines), tuple(notes), row.params, allocated)
+                            out_shape, tuple(lines), tuple(notes), row.params, row.macs,
+                            allocated)
 
 
 # matrix products, a fused attention op counting as its two
