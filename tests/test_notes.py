@@ -15,6 +15,10 @@ def test_seed_000_conv_1_to_8_with_5x5_kernel_has_208_parameters():
     params = {p.name: list(p.meta.shape) for p in report.graph.params}
     assert params == {"weight": [8, 1, 5, 5], "bias": [8]}
     assert report.totals.params == 8 * 1 * 5 * 5 + 8 == 208
+    # "8*1*5*5 + 8 = 208, not 28": the weights and the 8 biases, with the layer's numbers
+    lines = _explained(nn.Sequential(conv), (1, 28, 28)).lines
+    assert "weights = 8 filters × 1 channel × 5 × 5 = 200, bias 8, parameters 208" in lines
+    assert "parameters = n_k(c·k²+1) = 8·(1·5²+1) = 208" in lines
 
 
 def test_seed_001_conv_3_to_10_kernel_3_on_64x64_gives_62x62():
@@ -52,6 +56,22 @@ def test_seed_003_broken_cnn_keeps_the_28x28_map_and_270_weights():
 def test_seed_003_conv_30_to_100_kernel_5_has_75000_weights():
     report = convscope.analyze(nn.Conv2d(30, 100, kernel_size=5, bias=False), (30, 9, 9))
     assert report.totals.params == 100 * 30 * 5 * 5 == 75_000
+    conv = _explained(nn.Sequential(nn.Conv2d(30, 100, kernel_size=5)), (30, 9, 9))
+    assert "weights = 100 filters × 30 channels × 5 × 5 = 75,000, bias 100, parameters 75,100" \
+        in conv.lines
+
+
+def test_seed_003_stride_2_with_doubled_channels_halves_c_h_w_and_keeps_the_macs():
+    # "Downsample by 2 -> halve H,W; increase channels -> maintain C×H×W": doubling C while
+    # halving H and W halves C·H·W (2C·H/2·W/2 = C·H·W/2); what stays constant is the compute,
+    # MACs = H'·W'·C_out·C_in·3·3, as the note's own point 1 says ("total compute")
+    rows = [r for r in convscope.analyze(zoo.create("simple_cnn"), (1, 28, 28)).rows
+            if r.type == "Conv2d"]
+    values = [r.output_shape[1] * r.output_shape[2] * r.output_shape[3] for r in rows]
+    assert values == [4 * 14 * 14, 8 * 7 * 7, 16 * 4 * 4, 32 * 2 * 2, 2] == [784, 392, 256, 128, 2]
+    assert [r.output_bytes for r in rows] == [4 * v for v in values]
+    # 14·14·4·1·9, 7·7·8·4·9, 4·4·16·8·9, 2·2·32·16·9, 1·1·2·32·9
+    assert [r.macs for r in rows] == [7_056, 14_112, 18_432, 18_432, 576]
 
 
 def test_seed_004_parameter_formula_nk_times_c_k2_plus_1():
@@ -205,8 +225,19 @@ def test_seed_002_published_parameter_counts_of_the_architectures():
     assert counts["mobilenet_v1"] == 4_231_976  # "only 4.2M parameters"
     assert counts["mobilenet_v2"] == 3_504_872  # "3.4M" in the paper; torchvision's 3.5M
     assert counts["googlenet"] == 6_624_904  # "only 5M" in the slides; docs/explain.md
-    assert counts["vgg16"] > 10 * counts["googlenet"]  # "5M parameters vs 60M+ for VGG"
+    # "5M parameters vs 60M+ for VGG": VGG16 has 138M; the 60M of the slides is AlexNet's
+    assert counts["vgg16"] == 138_357_544 > 20 * counts["googlenet"]
     assert counts["alexnet"] == 61_100_840
+
+
+def test_seed_002_alexnet_has_8_weight_layers_vgg16_16_and_vgg19_19():
+    # "8 layers (AlexNet) -> 16 - 19 layers (VGG16Net)": convs and FC layers, the summary's rows
+    counts = {}
+    for name in ("alexnet", "vgg16", "vgg19"):
+        with torch.device("meta"):
+            types = [r.type for r in convscope.analyze(zoo.create(name), (3, 224, 224)).rows]
+        counts[name] = (types.count("Conv2d"), types.count("Linear"))
+    assert counts == {"alexnet": (5, 3), "vgg16": (13, 3), "vgg19": (16, 3)}
 
 
 def test_seed_003_simple_net_of_linear_layers_784_30_1():
