@@ -257,6 +257,15 @@ def test_seed_004_padding_modes_keep_pytorchs_shape_and_circular_wraps_around():
         report = convscope.analyze(conv, (3, 10, 12))
         assert report.rows[0].output_shape == list(conv(torch.zeros(1, 3, 10, 12)).shape)
         assert report.totals.params == 8 * (3 * 3**2 + 1)
+    # explain says what each mode puts in the padding, with the F.pad rows above
+    notes = {mode: _explained(nn.Sequential(nn.Conv2d(3, 8, 3, padding=1, padding_mode=mode)),
+                              (3, 10, 12)).notes for mode in ("reflect", "replicate", "circular")}
+    assert notes["circular"] == (
+        "the input is padded before the window: 10x12 → 12x14 (padding_mode='circular': it wraps "
+        "around, the padding at each edge copies the opposite edge, e.g. [1, 2, 3, 4] padded by 1 "
+        "→ [4, 1, 2, 3, 4, 1])",)
+    assert notes["reflect"][0].endswith("e.g. [1, 2, 3, 4] padded by 1 → [2, 1, 2, 3, 4, 3])")
+    assert notes["replicate"][0].endswith("e.g. [1, 2, 3, 4] padded by 1 → [1, 1, 2, 3, 4, 4])")
 
 
 def test_seed_004_dropout2d_drops_whole_channels():

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import re
+import warnings
 
 import pytest
 import torch
@@ -125,6 +126,16 @@ def test_a_stack_of_small_convs_ends_at_a_pool_a_stride_or_another_kernel():
                       "the inner volumes have 8 channels and the input 3: with C channels "
                       "throughout it would be 2·(3²·C²) = 18C² against 5²·C² = 25C².",)
     assert explain(convscope.analyze(model, (3, 32, 32)), "5").stacks == ()
+
+
+def test_padding_same_with_an_even_kernel_says_the_zero_padding_is_uneven():
+    conv = nn.Conv2d(3, 8, 4, padding="same")  # 3 rows of padding: 1 before, 2 after
+    with warnings.catch_warnings():  # PyTorch's, maybe once: a zero-padded copy is made
+        warnings.simplefilter("ignore")
+        layer = layers_of(nn.Sequential(conv), (3, 10, 12))["0"]
+    assert layer.notes[-1] == ("the input is padded before the window: 10x12 → 11x13 (zeros: "
+                               "padding='same' with an even kernel pads one row more after than "
+                               "before)")
 
 
 def test_one_conv_called_twice_is_no_stack():

@@ -78,7 +78,7 @@ def explain_row(graph: Graph, row, found: ReceptiveFields) -> LayerExplanation:
     window = window_of(main) if main is not None else None
     upsample = upsample_of(nodes) if main is None else None
     if window is not None:
-        lines, notes = window_lines(main, window, first)
+        lines, notes = window_lines(main, window, first, nodes)
     elif upsample is not None:
         lines, notes = upsample_lines(upsample), []
     else:
