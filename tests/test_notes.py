@@ -15,6 +15,10 @@ def test_seed_000_conv_1_to_8_with_5x5_kernel_has_208_parameters():
     params = {p.name: list(p.meta.shape) for p in report.graph.params}
     assert params == {"weight": [8, 1, 5, 5], "bias": [8]}
     assert report.totals.params == 8 * 1 * 5 * 5 + 8 == 208
+    # "8*1*5*5 + 8 = 208, not 28": the weights and the 8 biases, with the layer's numbers
+    lines = _explained(nn.Sequential(conv), (1, 28, 28)).lines
+    assert "weights = 8 filters × 1 channel × 5 × 5 = 200, bias 8, parameters 208" in lines
+    assert "parameters = n_k(c·k²+1) = 8·(1·5²+1) = 208" in lines
 
 
 def test_seed_001_conv_3_to_10_kernel_3_on_64x64_gives_62x62():
@@ -52,6 +56,22 @@ def test_seed_003_broken_cnn_keeps_the_28x28_map_and_270_weights():
 def test_seed_003_conv_30_to_100_kernel_5_has_75000_weights():
     report = convscope.analyze(nn.Conv2d(30, 100, kernel_size=5, bias=False), (30, 9, 9))
     assert report.totals.params == 100 * 30 * 5 * 5 == 75_000
+    conv = _explained(nn.Sequential(nn.Conv2d(30, 100, kernel_size=5)), (30, 9, 9))
+    assert "weights = 100 filters × 30 channels × 5 × 5 = 75,000, bias 100, parameters 75,100" \
+        in conv.lines
+
+
+def test_seed_003_stride_2_with_doubled_channels_halves_c_h_w_and_keeps_the_macs():
+    # "Downsample by 2 -> halve H,W; increase channels -> maintain C×H×W": doubling C while
+    # halving H and W halves C·H·W (2C·H/2·W/2 = C·H·W/2); what stays constant is the compute,
+    # MACs = H'·W'·C_out·C_in·3·3, as the note's own point 1 says ("total compute")
+    rows = [r for r in convscope.analyze(zoo.create("simple_cnn"), (1, 28, 28)).rows
+            if r.type == "Conv2d"]
+    values = [r.output_shape[1] * r.output_shape[2] * r.output_shape[3] for r in rows]
+    assert values == [4 * 14 * 14, 8 * 7 * 7, 16 * 4 * 4, 32 * 2 * 2, 2] == [784, 392, 256, 128, 2]
+    assert [r.output_bytes for r in rows] == [4 * v for v in values]
+    # 14·14·4·1·9, 7·7·8·4·9, 4·4·16·8·9, 2·2·32·16·9, 1·1·2·32·9
+    assert [r.macs for r in rows] == [7_056, 14_112, 18_432, 18_432, 576]
 
 
 def test_seed_004_parameter_formula_nk_times_c_k2_plus_1():
@@ -66,6 +86,34 @@ def test_seed_002_three_3x3_convs_have_27_c2_weights_against_49_c2_for_one_7x7()
     one = nn.Conv2d(c, c, 7, padding=3, bias=False)
     assert convscope.analyze(three, (c, 32, 32)).totals.params == 27 * c * c
     assert convscope.analyze(one, (c, 32, 32)).totals.params == 49 * c * c
+
+
+def test_seed_002_explain_says_three_3x3_convs_see_7x7_with_27_c2_weights_against_49_c2():
+    c = 16
+    three = nn.Sequential(*[m for _ in range(3) for m in (nn.Conv2d(c, c, 3, padding=1),
+                                                          nn.ReLU())])
+    stacks = explain(convscope.analyze(three, (c, 32, 32))).stacks
+    # r = 1 + 3·(3 − 1) = 7; 3·(3²·16²) = 6,912 weights against 7²·16² = 12,544 for one 7x7
+    assert stacks == ("0 + 2 + 4: three 3x3 stride-1 convs 16 → 16 → 16 → 16 see 7x7 of their "
+                      "input (1 + 3·(3−1) = 7), as one 7x7 conv would; weights 3·(3²·C²) = 27C² "
+                      "against 7²·C² = 49C² with C = 16: 6,912 against 12,544 (ratio 0.5510).",)
+    assert convscope.analyze(three, (c, 32, 32)).rows[-1].rf.short() == "7 s1"
+
+
+def test_seed_002_vgg16s_last_block_is_the_notes_27_c2_against_49_c2():
+    with torch.device("meta"):
+        model = zoo.create("vgg16")
+    stacks = explain(convscope.analyze(model, (3, 224, 224))).stacks
+    assert [s.split(":")[0] for s in stacks] == [
+        "features.0 + features.2", "features.5 + features.7",
+        "features.10 + features.12 + features.14", "features.17 + features.19 + features.21",
+        "features.24 + features.26 + features.28"]
+    # C = 512: 27·512² = 7,077,888 against 49·512² = 12,845,056
+    assert "27C² against 7²·C² = 49C² with C = 512: 7,077,888 against 12,845,056" in stacks[4]
+    # the first block widens 3 channels to 64: there the stack has more weights than one 5x5
+    assert "3²·(3·64 + 64·64) = 38,592 against 5²·3·64 = 4,800" in stacks[0]
+    assert stacks[0].endswith("with C channels throughout it would be 2·(3²·C²) = 18C² against "
+                              "5²·C² = 25C².")
 
 
 def test_seed_002_vgg16_first_layers_memory_and_weights():
@@ -177,8 +225,19 @@ def test_seed_002_published_parameter_counts_of_the_architectures():
     assert counts["mobilenet_v1"] == 4_231_976  # "only 4.2M parameters"
     assert counts["mobilenet_v2"] == 3_504_872  # "3.4M" in the paper; torchvision's 3.5M
     assert counts["googlenet"] == 6_624_904  # "only 5M" in the slides; docs/explain.md
-    assert counts["vgg16"] > 10 * counts["googlenet"]  # "5M parameters vs 60M+ for VGG"
+    # "5M parameters vs 60M+ for VGG": VGG16 has 138M; the 60M of the slides is AlexNet's
+    assert counts["vgg16"] == 138_357_544 > 20 * counts["googlenet"]
     assert counts["alexnet"] == 61_100_840
+
+
+def test_seed_002_alexnet_has_8_weight_layers_vgg16_16_and_vgg19_19():
+    # "8 layers (AlexNet) -> 16 - 19 layers (VGG16Net)": convs and FC layers, the summary's rows
+    counts = {}
+    for name in ("alexnet", "vgg16", "vgg19"):
+        with torch.device("meta"):
+            types = [r.type for r in convscope.analyze(zoo.create(name), (3, 224, 224)).rows]
+        counts[name] = (types.count("Conv2d"), types.count("Linear"))
+    assert counts == {"alexnet": (5, 3), "vgg16": (13, 3), "vgg19": (16, 3)}
 
 
 def test_seed_003_simple_net_of_linear_layers_784_30_1():
@@ -198,6 +257,15 @@ def test_seed_004_padding_modes_keep_pytorchs_shape_and_circular_wraps_around():
         report = convscope.analyze(conv, (3, 10, 12))
         assert report.rows[0].output_shape == list(conv(torch.zeros(1, 3, 10, 12)).shape)
         assert report.totals.params == 8 * (3 * 3**2 + 1)
+    # explain says what each mode puts in the padding, with the F.pad rows above
+    notes = {mode: _explained(nn.Sequential(nn.Conv2d(3, 8, 3, padding=1, padding_mode=mode)),
+                              (3, 10, 12)).notes for mode in ("reflect", "replicate", "circular")}
+    assert notes["circular"] == (
+        "the input is padded before the window: 10x12 → 12x14 (padding_mode='circular': it wraps "
+        "around, the padding at each edge copies the opposite edge, e.g. [1, 2, 3, 4] padded by 1 "
+        "→ [4, 1, 2, 3, 4, 1])",)
+    assert notes["reflect"][0].endswith("e.g. [1, 2, 3, 4] padded by 1 → [2, 1, 2, 3, 4, 3])")
+    assert notes["replicate"][0].endswith("e.g. [1, 2, 3, 4] padded by 1 → [1, 1, 2, 3, 4, 4])")
 
 
 def test_seed_004_dropout2d_drops_whole_channels():

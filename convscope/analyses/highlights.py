@@ -5,8 +5,12 @@
   1/N + 1/Dk², as in Howard et al. 2017 (who call the input channels M). Seed 002 swaps the names
   (N input, M output channels) and writes the same ratio as 1/M + 1/D_K²: the first term is one
   over the *output* channels either way.
-- Where the parameters and the activation memory sit: for VGG16 the FC layers hold most of the
-  weights and the early convs most of the memory (cs231n).
+- A stack of small stride-1 convs against the one larger conv of the same receptive field
+  (cs231n): three 3x3 convs see 7x7, as one 7x7 conv does, with 3·(3²·C²) = 27C² weights
+  against 49C² when every volume has C channels.
+- Where the parameters, the MACs and the activation memory sit: for VGG16 the FC layers hold
+  most of the weights and the early convs most of the memory (cs231n); the convs take 99.2% of
+  the MACs, spread over the blocks rather than held by the first layers.
 """
 from __future__ import annotations
 
@@ -87,6 +91,73 @@ def _pair_text(depthwise: Node, pointwise: Node, names) -> str:
             f"ratio {dw + pw:,} / {standard:,} = {(dw + pw) / standard:.4f}{formula}.")
 
 
+def _is_small_conv(node: Node) -> bool:
+    """A stride-1, undilated, ungrouped conv with a square kernel larger than 1: what VGG stacks."""
+    window = window_of(node)
+    return (window is not None and window.kind == "conv" and window.groups == 1
+            and len(set(window.kernel)) == 1 and window.kernel[0] > 1
+            and all(s == 1 for s in window.stride) and all(d == 1 for d in window.dilation))
+
+
+def _small_conv_before(graph: Graph, node: Node) -> Node | None:
+    """The conv of the same kernel that feeds ``node`` through shape-keeping ops only (ReLU, BN);
+    any other window (a pool, a conv of another kernel or stride) ends the stack."""
+    ref = node.args[0]
+    for _ in range(HOPS):
+        if ref is None or ref.kind != "node":
+            return None
+        found = graph.nodes[ref.source]
+        if window_of(found) is not None:
+            same = _is_small_conv(found) and found.args[1].shape[2:] == node.args[1].shape[2:]
+            return found if same else None
+        ref = _passes_through(found)
+    return None
+
+
+def stacked_convs(graph: Graph, layer: str | None = None) -> tuple[str, ...]:
+    """One sentence per stack of two or more small convs, with the one conv it stands for."""
+    before = {node.index: prev for node in graph.nodes if _is_small_conv(node)
+              for prev in [_small_conv_before(graph, node)] if prev is not None}
+    found = []
+    for end in sorted(set(before) - {prev.index for prev in before.values()}):
+        chain = [graph.nodes[end]]
+        while chain[0].index in before:
+            chain.insert(0, before[chain[0].index])
+        names = tuple(_name(graph, node) for node in chain)
+        reused = len({(node.args[1].kind, node.args[1].source) for node in chain}) < len(chain)
+        if not reused and (layer is None or layer in names):  # one conv called twice: no stack
+            found.append(_stack_text(chain, names))
+    return tuple(found)
+
+
+COUNTS = {2: "two", 3: "three", 4: "four", 5: "five"}
+
+
+def _stack_text(chain: list[Node], names) -> str:
+    n, dims, k = len(chain), len(chain[0].args[1].shape) - 2, chain[0].args[1].shape[2]
+    power = {1: "", 2: "²", 3: "³"}[dims]
+    channels = [chain[0].args[1].shape[1]] + [node.args[1].shape[0] for node in chain]
+    big = 1 + n * (k - 1)  # each stride-1 k-wide conv widens the field by k - 1
+    stack = sum(k**dims * a * b for a, b in zip(channels, channels[1:]))
+    one = big**dims * channels[0] * channels[-1]
+    square = {side: "x".join([str(side)] * dims) for side in (k, big)}  # 3 -> "3x3"
+    pairs = " + ".join(f"{a}·{b}" for a, b in zip(channels, channels[1:]))
+    text = (f"{' + '.join(names)}: {COUNTS.get(n, n)} {square[k]} stride-1 convs "
+            f"{' → '.join(map(str, channels))} see {square[big]} of their input "
+            f"(1 + {n}·({k}−1) = {big}), as one {square[big]} conv would; weights ")
+    c = channels[0]
+    general = f"{n}·({k}{power}·C²) = {n * k**dims}C² against {big}{power}·C² = {big**dims}C²"
+    if len(set(channels)) == 1:
+        return (text + f"{general} with C = {c}: {stack:,} against {one:,} (ratio "
+                f"{stack / one:.4f}).")
+    text += (f"{k}{power}·({pairs}) = {stack:,} against {big}{power}·{c}·{channels[-1]} = "
+             f"{one:,} for one {square[big]} conv {c} → {channels[-1]} (ratio {stack / one:.4f})")
+    if stack > one:  # VGG's first stack widens 3 channels to 64
+        text += (f"; more here, as the inner volumes have {channels[1]} channels and the input "
+                 f"{c}: with C channels throughout it would be {general}")
+    return text + "."
+
+
 def _family(kind: str) -> str:
     return "Linear" if kind == "Linear" else "conv" if "Conv" in kind else kind
 
@@ -106,31 +177,52 @@ def percent(part: int, whole: int) -> str:
     return f"{text[:-digits]}.{text[-digits:]}%"
 
 
+def _by_family(layers, amount) -> tuple[str, int, int]:
+    """The layer family (conv, Linear, ...) with the most of ``amount``: family, sum, layers."""
+    by_family: dict[str, int] = {}
+    for layer in layers:
+        by_family[_family(layer.type)] = by_family.get(_family(layer.type), 0) + amount(layer)
+    family, held = max(by_family.items(), key=lambda item: item[1])
+    return family, held, sum(1 for x in layers if _family(x.type) == family and amount(x))
+
+
+def _half_point(layers, amount) -> int:
+    """The index of the layer at which the running sum of ``amount`` reaches half the total."""
+    total, running = sum(amount(layer) for layer in layers), 0
+    for index, layer in enumerate(layers):
+        running += amount(layer)
+        if running * 2 >= total:
+            return index
+    return len(layers) - 1
+
+
 def where_things_sit(layers, total_params: int) -> tuple[str, ...]:
-    """Two sentences: which layers hold the parameters, which the activation memory."""
+    """Three sentences: which layers hold the parameters, which take the MACs, which allocate
+    the activation memory."""
     lines = []
     if len(layers) < 2:
         return ()
     if total_params:
-        by_family: dict[str, int] = {}
-        for layer in layers:
-            by_family[_family(layer.type)] = by_family.get(_family(layer.type), 0) + layer.params
-        family, held = max(by_family.items(), key=lambda item: item[1])
+        family, held, count = _by_family(layers, lambda layer: layer.params)
         top = max(layers, key=lambda layer: layer.params)
-        count = sum(1 for layer in layers if _family(layer.type) == family and layer.params)
         lines.append(
             f"parameters: the {count} {family} layer{'s hold' if count != 1 else ' holds'} "
             f"{held:,} of "
             f"{total_params:,} ({percent(held, total_params)}); the largest is {top.name} "
             f"({top.type}) with {top.params:,} ({percent(top.params, total_params)}).")
+    macs = sum(layer.macs for layer in layers)
+    if macs:
+        family, held, count = _by_family(layers, lambda layer: layer.macs)
+        half = _half_point(layers, lambda layer: layer.macs)
+        top = max(layers, key=lambda layer: layer.macs)
+        lines.append(
+            f"MACs: the {count} {family} layer{'s take' if count != 1 else ' takes'} {held:,} "
+            f"of {macs:,} ({percent(held, macs)}); the first {half + 1} of {len(layers)} "
+            f"layers (through {layers[half].name}) take half; the largest is {top.name} "
+            f"({top.type}) with {top.macs:,} ({percent(top.macs, macs)}).")
     memory = sum(layer.allocated_bytes for layer in layers)
     if memory:
-        running, half = 0, None
-        for index, layer in enumerate(layers):
-            running += layer.allocated_bytes
-            if running * 2 >= memory:
-                half = index
-                break
+        half = _half_point(layers, lambda layer: layer.allocated_bytes)
         top = max(layers, key=lambda layer: layer.allocated_bytes)
         lines.append(
             f"activation memory: the first {half + 1} of {len(layers)} layers (through "

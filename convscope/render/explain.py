@@ -24,6 +24,8 @@ def render_explanation(explanation) -> str:
     if explanation.separable:
         lines += ["Depthwise separable convolutions:"] + [f"  {s}" for s in explanation.separable]
         lines.append("")
+    if explanation.stacks:
+        lines += ["Stacked small convs:"] + [f"  {s}" for s in explanation.stacks] + [""]
     if explanation.where:
         lines += ["Where things sit:"] + [f"  {s}" for s in explanation.where] + [""]
     return "\n".join(lines).rstrip("\n") + "\n"

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import re
+import warnings
 
 import pytest
 import torch
@@ -112,6 +113,36 @@ def test_depthwise_then_pointwise_against_the_standard_conv():
     assert 671_744 / 4_718_592 == pytest.approx(1 / 32 + 1 / 9)
 
 
+def test_a_stack_of_small_convs_ends_at_a_pool_a_stride_or_another_kernel():
+    model = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(),
+                          nn.Conv2d(8, 8, 3, padding=1), nn.MaxPool2d(2),  # stack 0 + 3
+                          nn.Conv2d(8, 8, 3, padding=1), nn.Conv2d(8, 8, 5, padding=2),
+                          nn.Conv2d(8, 8, 5, stride=2, padding=2), nn.Conv2d(8, 8, 5))
+    stacks = explain(convscope.analyze(model, (3, 32, 32))).stacks
+    # 3²·(3·8 + 8·8) = 792 against 5²·3·8 = 600: more, the inner volume is wider than the input
+    assert stacks == ("0 + 3: two 3x3 stride-1 convs 3 → 8 → 8 see 5x5 of their input "
+                      "(1 + 2·(3−1) = 5), as one 5x5 conv would; weights 3²·(3·8 + 8·8) = 792 "
+                      "against 5²·3·8 = 600 for one 5x5 conv 3 → 8 (ratio 1.3200); more here, as "
+                      "the inner volumes have 8 channels and the input 3: with C channels "
+                      "throughout it would be 2·(3²·C²) = 18C² against 5²·C² = 25C².",)
+    assert explain(convscope.analyze(model, (3, 32, 32)), "5").stacks == ()
+
+
+def test_padding_same_with_an_even_kernel_says_the_zero_padding_is_uneven():
+    conv = nn.Conv2d(3, 8, 4, padding="same")  # 3 rows of padding: 1 before, 2 after
+    with warnings.catch_warnings():  # PyTorch's, maybe once: a zero-padded copy is made
+        warnings.simplefilter("ignore")
+        layer = layers_of(nn.Sequential(conv), (3, 10, 12))["0"]
+    assert layer.notes[-1] == ("the input is padded before the window: 10x12 → 11x13 (zeros: "
+                               "padding='same' with an even kernel pads one row more after than "
+                               "before)")
+
+
+def test_one_conv_called_twice_is_no_stack():
+    model = NETWORKS["shared_conv"][0]()
+    assert explain(convscope.analyze(model, (4, 16, 16))).stacks == ()
+
+
 def test_mobilenet_pairs_follow_the_formula_for_every_block():
     model = meta("mobilenet_v1")
     pairs = explain(convscope.analyze(model, (3, 224, 224))).separable
@@ -126,9 +157,21 @@ def test_vgg16_fc_layers_hold_the_weights_and_early_convs_the_memory():
     # 102,764,544 + 16,781,312 + 4,097,000 = 123,642,856 of 138,357,544
     assert where[0] == ("parameters: the 3 Linear layers hold 123,642,856 of 138,357,544 "
                         "(89.4%); the largest is classifier.0 (Linear) with 102,764,544 (74.3%).")
-    assert "the largest is features.0 (Conv2d) with 12.25 MiB" in where[1]
-    first = int(re.search(r"the first (\d+) of (\d+) layers", where[1]).group(1))
+    assert "the largest is features.0 (Conv2d) with 12.25 MiB" in where[2]
+    first = int(re.search(r"the first (\d+) of (\d+) layers", where[2]).group(1))
     assert first <= 10  # half of the activation memory sits in the first few layers
+
+
+def test_vgg16_convs_take_the_macs_spread_over_the_first_four_blocks():
+    where = explain(convscope.analyze(meta("vgg16"), (3, 224, 224))).where
+    # cs231n: "most of the memory (and also compute time) is used in the early CONV layers".
+    # The convs take all but the FC layers' 102,760,448 + 16,777,216 + 4,096,000 MACs; half is
+    # reached at features.14, the 7th of 13 convs: blocks 1-5 take 1.94, 2.77, 4.62, 4.62 and
+    # 1.39 G MACs (a C -> C 3x3 conv at 224/2^b with C = 64·2^b takes 1.85 G in blocks 1-4)
+    assert where[1] == ("MACs: the 13 conv layers take 15,346,630,656 of 15,470,264,320 (99.2%); "
+                        "the first 15 of 40 layers (through features.14) take half; the largest "
+                        "is features.2 (Conv2d) with 1,849,688,064 (12.0%).")
+    assert where[2].startswith("activation memory: the first 6 of 40 layers (through features.5)")
 
 
 def test_linear_after_flatten_shows_the_flattened_arithmetic():

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 from ...graph import Graph, Node, Ref
 from ..costs import allocates
-from ..highlights import separable_pairs, where_things_sit
+from ..highlights import separable_pairs, stacked_convs, where_things_sit
 from ..receptive_field import ReceptiveFields, receptive_fields
 from ..windows import ADAPTIVE_OPS, ATTENTION_OPS, MATMUL_OPS, window_of
 from .linear_lines import flattened_shape, linear_lines, products_lines
@@ -45,6 +45,7 @@ class LayerExplanation:
     lines: tuple[str, ...]  # "output height = ⌊...⌋ + 1 = 30", "weights = ..."
     notes: tuple[str, ...]  # remainders, size-keeping padding, skipped rows
     params: int
+    macs: int
     allocated_bytes: int  # new memory the layer's ops allocate (in-place and views: 0)
 
 
@@ -54,6 +55,7 @@ class Explanation:
     input_shapes: list
     layers: tuple[LayerExplanation, ...]
     separable: tuple[str, ...]  # depthwise + pointwise pairs against the standard conv
+    stacks: tuple[str, ...]  # stacks of small convs against one conv of the same field
     where: tuple[str, ...]  # where the parameters and the activation memory sit
 
 
@@ -65,7 +67,7 @@ def explain(report, layer: str | None = None) -> Explanation:
                    if layer is None or row.name == layer or row.name.startswith(layer + "."))
     every = layers if layer is None else tuple(explain_row(graph, r, found) for r in report.rows)
     return Explanation(report.model_name, report.input_shapes, layers,
-                       separable_pairs(graph, layer),
+                       separable_pairs(graph, layer), stacked_convs(graph, layer),
                        where_things_sit(every, report.totals.params) if layer is None else ())
 
 
@@ -76,7 +78,7 @@ def explain_row(graph: Graph, row, found: ReceptiveFields) -> LayerExplanation:
     window = window_of(main) if main is not None else None
     upsample = upsample_of(nodes) if main is None else None
     if window is not None:
-        lines, notes = window_lines(main, window, first)
+        lines, notes = window_lines(main, window, first, nodes)
     elif upsample is not None:
         lines, notes = upsample_lines(upsample), []
     else:
@@ -94,7 +96,8 @@ def explain_row(graph: Graph, row, found: ReceptiveFields) -> LayerExplanation:
     if field:
         lines.append(field)
     return LayerExplanation(row.name, row.type, first.shape if first is not None else None,
-                            out_shape, tuple(lines), tuple(notes), row.params, allocated)
+                            out_shape, tuple(lines), tuple(notes), row.params, row.macs,
+                            allocated)
 
 
 # matrix products, a fused attention op counting as its two

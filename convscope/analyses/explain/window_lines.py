@@ -21,8 +21,10 @@ from ..windows import AXES, UNITS, Window, pixels
 from .conv_lines import conv_lines
 
 
-def window_lines(node: Node, window: Window, first) -> tuple[list[str], list[str]]:
-    """(lines, notes) for the conv or pool op ``node``; ``first``: the tensor its layer received."""
+def window_lines(node: Node, window: Window, first,
+                 row_nodes=()) -> tuple[list[str], list[str]]:
+    """(lines, notes) for the conv or pool op ``node``; ``first``: the tensor its layer received;
+    ``row_nodes``: the ops of its row (a padding op before the window says its mode)."""
     size = node.args[0].shape[2:]
     # a 1-d pool runs as a 2-d one on an unsqueezed input: its added axis is not the layer's
     added = max(0, len(node.args[0].shape) - len(first.shape)) if first is not None else 0
@@ -36,7 +38,7 @@ def window_lines(node: Node, window: Window, first) -> tuple[list[str], list[str
         lines += _pool_lines(node, window, own, added)
         notes = []
     notes += remainder_notes(window, size, axes, added)
-    return lines, notes + _padded_before_notes(node, first)
+    return lines, notes + _padded_before_notes(node, first, row_nodes)
 
 
 def _output_size_lines(node: Node, window: Window, axes, added: int) -> list[str]:
@@ -132,13 +134,31 @@ def _unseen_text(window: Window, h: int, d: int, spatial: int) -> tuple[str, boo
             f"input {'are' if rest > 1 else 'is'} never looked at ({lost})"), rest > 1
 
 
-def _padded_before_notes(node: Node, first) -> list[str]:
+# the op that pads a conv's input, by padding_mode; seed 004 has circular "flip" the image, but it
+# wraps around. PyTorch builds the circular padding as an empty tensor filled by copies
+PAD_MODES = (
+    ("aten.reflection_pad", "padding_mode='reflect': it mirrors the values inside each edge, "
+                            "e.g. [1, 2, 3, 4] padded by 1 → [2, 1, 2, 3, 4, 3]"),
+    ("aten.replication_pad", "padding_mode='replicate': it repeats the edge value, e.g. "
+                             "[1, 2, 3, 4] padded by 1 → [1, 1, 2, 3, 4, 4]"),
+    ("aten.new_empty", "padding_mode='circular': it wraps around, the padding at each edge "
+                       "copies the opposite edge, e.g. [1, 2, 3, 4] padded by 1 → "
+                       "[4, 1, 2, 3, 4, 1]"),
+    ("aten.constant_pad_nd", "zeros: padding='same' with an even kernel pads one row more after "
+                             "than before"),
+)
+
+
+def _padded_before_notes(node: Node, first, row_nodes=()) -> list[str]:
     pre = node.args[0]
     if first is None or len(first.shape) != len(pre.shape) or first.shape == pre.shape:
         return []
+    producer = next((n.packet for n in row_nodes
+                     if pre.kind == "node" and n.index == pre.source), "")
+    mode = next((text for prefix, text in PAD_MODES if producer.startswith(prefix)),
+                "padding_mode other than zeros, or padding='same' with an even kernel")
     return [f"the input is padded before the window: {size_text(first.shape[2:])} → "
-            f"{size_text(pre.shape[2:])} (padding_mode other than zeros, or padding='same' "
-            f"with an even kernel)"]
+            f"{size_text(pre.shape[2:])} ({mode})"]
 
 
 def adaptive_line(node: Node) -> str:
