@@ -140,7 +140,9 @@ def _stack_text(chain: list[Node], names) -> str:
     big = 1 + n * (k - 1)  # each stride-1 k-wide conv widens the field by k - 1
     stack = sum(k**dims * a * b for a, b in zip(channels, channels[1:]))
     one = big**dims * channels[0] * channels[-1]
-    square = {side: "x".join([str(side)] * dims) for side in (k, big)}  # 3 -> "3x3"
+    # 3 -> "3x3" (1-d: "3-wide")
+    square = {side: "x".join([str(side)] * dims) if dims > 1 else f"{side}-wide"
+              for side in (k, big)}
     pairs = " + ".join(f"{a}·{b}" for a, b in zip(channels, channels[1:]))
     text = (f"{' + '.join(names)}: {COUNTS.get(n, n)} {square[k]} stride-1 convs "
             f"{' → '.join(map(str, channels))} see {square[big]} of their input "

@@ -138,6 +138,14 @@ def test_padding_same_with_an_even_kernel_says_the_zero_padding_is_uneven():
                                "before)")
 
 
+def test_a_stack_of_1d_convs_names_its_kernels_by_width():
+    model = nn.Sequential(nn.Conv1d(4, 4, 3), nn.ReLU(), nn.Conv1d(4, 4, 3))
+    stacks = explain(convscope.analyze(model, (4, 20))).stacks
+    assert stacks == ("0 + 2: two 3-wide stride-1 convs 4 → 4 → 4 see 5-wide of their input "
+                      "(1 + 2·(3−1) = 5), as one 5-wide conv would; weights 2·(3·C²) = 6C² "
+                      "against 5·C² = 5C² with C = 4: 96 against 80 (ratio 1.2000).",)
+
+
 def test_one_conv_called_twice_is_no_stack():
     model = NETWORKS["shared_conv"][0]()
     assert explain(convscope.analyze(model, (4, 16, 16))).stacks == ()
