@@ -15,6 +15,7 @@ class Entry:
     params: int
     macs: int
     summary: str
+    weight_layers: int  # depth as the papers count it: see ``analyses.depth``
 
 
 def catalogue(pattern: str = "*") -> list[Entry]:
@@ -23,7 +24,7 @@ def catalogue(pattern: str = "*") -> list[Entry]:
         info = zoo.info(name)
         with zoo.shapes_only():  # shapes are all we need
             model = zoo.create(name)
-        totals = analyze(model, info.input_size).totals
-        entries.append(Entry(name, info.family, info.input_size, totals.params, totals.macs,
-                             info.summary))
+        report = analyze(model, info.input_size)
+        entries.append(Entry(name, info.family, info.input_size, report.totals.params,
+                             report.totals.macs, info.summary, len(report.weight_layers())))
     return entries

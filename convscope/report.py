@@ -21,6 +21,14 @@ class Report:
     def input_shapes(self) -> list[list[int]]:
         return [list(m.shape) for m in self.graph.inputs]
 
+    def weight_layers(self) -> tuple[str, ...]:
+        """The layers on the longest chain of weight layers (convs and matrix products with a
+        weight) from the input to an output, by name: its length is the network's depth as
+        papers count it (AlexNet 8, VGG16 16, GoogLeNet 22, ResNet-50 50)."""
+        from .analyses.depth import layer_names, weight_layers
+
+        return layer_names(self.graph, weight_layers(self.graph))
+
     def to_dict(self) -> dict:
         from .render.json import report_dict
 

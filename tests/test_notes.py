@@ -240,6 +240,16 @@ def test_seed_002_alexnet_has_8_weight_layers_vgg16_16_and_vgg19_19():
     assert counts == {"alexnet": (5, 3), "vgg16": (13, 3), "vgg19": (16, 3)}
 
 
+def test_seed_002_googlenet_is_22_layers_deep_alexnet_8_vgg_16_and_19():
+    # "8 layers (AlexNet) -> 16 - 19 layers", GoogLeNet "used 22 layers": weight layers on the
+    # longest path, an inception module's branches side by side counting once
+    depths = {}
+    for name in ("alexnet", "vgg16", "vgg19", "googlenet"):
+        with torch.device("meta"):
+            depths[name] = len(convscope.analyze(zoo.create(name), (3, 224, 224)).weight_layers())
+    assert depths == {"alexnet": 8, "vgg16": 16, "vgg19": 19, "googlenet": 22}
+
+
 def test_seed_003_simple_net_of_linear_layers_784_30_1():
     simple_net = nn.Sequential(nn.Flatten(), nn.Linear(28 * 28, 30), nn.ReLU(), nn.Linear(30, 1))
     report = convscope.analyze(simple_net, (1, 28, 28), batch_size=64)

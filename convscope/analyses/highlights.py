@@ -8,6 +8,8 @@
 - A stack of small stride-1 convs against the one larger conv of the same receptive field
   (cs231n): three 3x3 convs see 7x7, as one 7x7 conv does, with 3·(3²·C²) = 27C² weights
   against 49C² when every volume has C channels.
+- How deep the network is, as papers count it: the weight layers on its longest path (VGG16
+  16, GoogLeNet 22; ``depth``).
 - Where the parameters, the MACs and the activation memory sit: for VGG16 the FC layers hold
   most of the weights and the early convs most of the memory (cs231n); the convs take 99.2% of
   the MACs, spread over the blocks rather than held by the first layers.
@@ -240,3 +242,17 @@ def human_bytes(value: int) -> str:
         if value >= scale:
             return f"{value / scale:,.2f} {unit}"
     return f"{value:,} bytes"
+
+
+LISTED = 24  # weight layers named in full up to this many (GoogLeNet's 22); longer: both ends
+
+
+def depth_line(names: tuple[str, ...]) -> str:
+    """``16 weight layers on the longest path ...: features.0 → ... → classifier.6``; "" for a
+    network without one."""
+    if not names:
+        return ""
+    shown = names if len(names) <= LISTED else (*names[:10], "…", *names[-3:])
+    return (f"{len(names)} weight layer{'s' * (len(names) > 1)} on the longest path from the "
+            f"input to the output (convs and Linears; layers side by side count once, as papers "
+            f"count depth): {' → '.join(shown)}.")

@@ -10,17 +10,19 @@ from rich.table import Table
 
 from . import units
 
-HEADERS = ["Model", "Family", "Input", "Params", "MACs", "Description"]
+HEADERS = ["Model", "Family", "Input", "Params", "MACs", "Layers", "Description"]
+NUMBERS = ("Params", "MACs", "Layers")  # right-aligned
 
 
 def _cells(entry) -> list[str]:
     return [entry.name, entry.family, "x".join(map(str, entry.input_size)), f"{entry.params:,}",
-            units.count(entry.macs), entry.summary]
+            units.count(entry.macs), str(entry.weight_layers), entry.summary]
 
 
 def _raw(entry) -> dict:
     return {"name": entry.name, "family": entry.family, "input_size": list(entry.input_size),
-            "params": entry.params, "macs": entry.macs, "summary": entry.summary}
+            "params": entry.params, "macs": entry.macs, "summary": entry.summary,
+            "weight_layers": entry.weight_layers}
 
 
 def render_catalogue(entries, fmt: str, console) -> None:
@@ -42,11 +44,13 @@ def render_catalogue(entries, fmt: str, console) -> None:
         table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
         for i, header in enumerate(HEADERS):
             fixed = header != "Description"  # only the description gives way on narrow screens
-            table.add_column(header, justify="right" if header in ("Params", "MACs") else "left",
+            table.add_column(header, justify="right" if header in NUMBERS else "left",
                              no_wrap=True, overflow="ellipsis",
-                             min_width=max(len(r[i]) for r in rows) if fixed else None)
+                             min_width=max(len(header), *(len(r[i]) for r in rows))
+                             if fixed else None)
         for row in rows:
             table.add_row(*row)
         console.print(table)
         console.print("MACs at the default input, batch 1; convolutions and matrix products, "
-                      "bias excluded.", style="dim")
+                      "bias excluded. Layers: convs and Linears on the longest path, as papers "
+                      "count depth.", style="dim")

@@ -26,6 +26,8 @@ def render_explanation(explanation) -> str:
         lines.append("")
     if explanation.stacks:
         lines += ["Stacked small convs:"] + [f"  {s}" for s in explanation.stacks] + [""]
+    if explanation.depth:
+        lines += ["Depth:", f"  {explanation.depth}", ""]
     if explanation.where:
         lines += ["Where things sit:"] + [f"  {s}" for s in explanation.where] + [""]
     return "\n".join(lines).rstrip("\n") + "\n"

@@ -98,12 +98,15 @@ def test_explain_every_layer_ends_with_where_things_sit():
     assert "the 3 Linear layers hold 59,134 of 61,706 (95.8%)" in result.stdout
 
 
-def test_explain_lists_vgg16s_stacks_of_3x3_convs_before_where_things_sit():
+def test_explain_lists_vgg16s_stacks_of_3x3_convs_then_its_depth_before_where_things_sit():
     result = invoke("explain", "zoo:vgg16")
     assert result.exit_code == 0, result.output
-    tail = result.stdout.split("Stacked small convs:\n")[1].split("\n\nWhere things sit:")[0]
+    tail = result.stdout.split("Stacked small convs:\n")[1].split("\n\nDepth:\n")[0]
     assert len(tail.splitlines()) == 5  # one per block: 2, 2, 3, 3 and 3 convs
     assert tail.splitlines()[4].startswith("  features.24 + features.26 + features.28: three 3x3")
+    depth = result.stdout.split("\n\nDepth:\n")[1].split("\n\nWhere things sit:")[0]
+    assert depth.startswith("  16 weight layers on the longest path") and \
+        depth.endswith("classifier.0 → classifier.3 → classifier.6.")
 
 
 def test_explain_cs231n_prints_the_notes_table():

@@ -108,6 +108,12 @@ def test_zoo_lists_every_model_with_parameters():
     assert data["resnet50"]["params"] == 25_557_032
     assert data["resnet50"]["macs"] == 4_089_184_256
     assert data["resnet50"]["input_size"] == [3, 224, 224]
+    assert {name: entry["weight_layers"] for name, entry in data.items()} == {
+        "resnet18": 18, "resnet34": 34, "resnet50": 50, "resnet101": 101, "resnet152": 152}
+    table = invoke("zoo", "googlenet").stdout.splitlines()
+    assert table[0].split()[:6] == ["Model", "Family", "Input", "Params", "MACs", "Layers"]
+    assert table[2].split()[:6] == ["googlenet", "googlenet", "3x224x224", "6,624,904", "1.50",
+                                    "G"] and table[2].split()[6] == "22"
 
 
 @pytest.mark.parametrize("args,words", [

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 from ...graph import Graph, Node, Ref
 from ..costs import allocates
-from ..highlights import separable_pairs, stacked_convs, where_things_sit
+from ..highlights import depth_line, separable_pairs, stacked_convs, where_things_sit
 from ..receptive_field import ReceptiveFields, receptive_fields
 from ..windows import ADAPTIVE_OPS, ATTENTION_OPS, MATMUL_OPS, window_of
 from .linear_lines import flattened_shape, linear_lines, products_lines
@@ -57,6 +57,7 @@ class Explanation:
     separable: tuple[str, ...]  # depthwise + pointwise pairs against the standard conv
     stacks: tuple[str, ...]  # stacks of small convs against one conv of the same field
     where: tuple[str, ...]  # where the parameters and the activation memory sit
+    depth: str = ""  # how many weight layers deep, and which (the whole model only)
 
 
 def explain(report, layer: str | None = None) -> Explanation:
@@ -68,7 +69,8 @@ def explain(report, layer: str | None = None) -> Explanation:
     every = layers if layer is None else tuple(explain_row(graph, r, found) for r in report.rows)
     return Explanation(report.model_name, report.input_shapes, layers,
                        separable_pairs(graph, layer), stacked_convs(graph, layer),
-                       where_things_sit(every, report.totals.params) if layer is None else ())
+                       where_things_sit(every, report.totals.params) if layer is None else (),
+                       depth_line(report.weight_layers()) if layer is None else "")
 
 
 def explain_row(graph: Graph, row, found: ReceptiveFields) -> LayerExplanation:
