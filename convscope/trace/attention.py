@@ -4,7 +4,7 @@
 often a fused flash-attention op (``_scaled_dot_product_flash_attention_for_cpu``) that keeps one
 log-sum-exp per query for the backward; on the meta device it is always PyTorch's math
 decomposition, which keeps the whole queries x keys softmax. For the duration of a meta trace,
-``as_on_cpu`` puts ``scaled_dot_product_attention`` below in ``torch.nn.functional`` (where
+``trace.as_on_cpu`` puts ``scaled_dot_product_attention`` below in ``torch.nn.functional`` (where
 ``nn.MultiheadAttention`` and model code look the function up): it asks the CPU's own choice
 (``torch._fused_sdp_choice``) on CPU stand-ins of the tensors, and where that is flash attention
 runs the fused op on the meta tensors, as the CPU's function does. Every other call goes to
@@ -13,12 +13,9 @@ PyTorch's (the math decomposition on meta tensors).
 """
 from __future__ import annotations
 
-import contextlib
 import math
-import threading
 
 import torch
-import torch.nn.functional as F
 from torch.nn.attention import SDPBackend
 from torch.utils._python_dispatch import _disable_current_modes
 
@@ -85,27 +82,3 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
             scale=scale)[0]
     return _TORCH_SDPA(query, key, value, attn_mask, dropout_p, is_causal, scale=scale,
                        enable_gqa=enable_gqa)
-
-
-_installed = {"traces": 0, "before": None}  # how many traces run now, what they replaced
-_lock = threading.Lock()
-
-
-@contextlib.contextmanager
-def as_on_cpu():
-    """``F.scaled_dot_product_attention`` is ``scaled_dot_product_attention`` above for the
-    duration (only a meta trace needs it: fake tensors are CPU tensors to PyTorch's choice).
-    Counted, so that traces in several threads keep it until the last one ends, which puts
-    back what was there."""
-    with _lock:
-        if _installed["traces"] == 0:
-            _installed["before"] = F.scaled_dot_product_attention
-            F.scaled_dot_product_attention = scaled_dot_product_attention
-        _installed["traces"] += 1
-    try:
-        yield
-    finally:
-        with _lock:
-            _installed["traces"] -= 1
-            if _installed["traces"] == 0:
-                F.scaled_dot_product_attention = _installed["before"]

@@ -1,7 +1,8 @@
 """Where shape-only tensors come from: the meta device, fake tensors, or real ones.
 
 Each backend is (context manager, make(shape, dtype), convert(example tensor), like(parameter)).
-The meta backend's context runs attention with the kernel the CPU would choose (``attention``).
+The meta backend's context runs the composites that choose by device as the CPU would
+(``as_on_cpu``: attention's kernel, group norm's layout).
 """
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import contextlib
 import torch
 from torch import nn
 
-from .attention import as_on_cpu
+from .as_on_cpu import as_on_cpu
 
 
 META = torch.device("meta")  # made once: a device given as text is parsed on every call

@@ -12,7 +12,7 @@ from torch import nn
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from convscope import training_memory
-from convscope.trace.attention import as_on_cpu
+from convscope.trace.as_on_cpu import as_on_cpu
 from tests.measured_memory import measure_training_step
 from tests.modern_nets import MODERN
 
