@@ -9,6 +9,7 @@ from torch.utils._pytree import tree_flatten
 
 import convscope
 from tests.conftest import flop_counter_total, real_inputs
+from tests.modern_nets import GroupNormNet
 from tests.nets import NETWORKS
 
 
@@ -266,6 +267,17 @@ class _SelfAttention(nn.Module):
         return self.attention(x, x, x, need_weights=False)[0]
 
 
+class _ChannelsLastConv(nn.Module):
+    """A conv of a channels-last input is channels-last on the CPU: ``.contiguous()`` copies it."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 8, 3)
+
+    def forward(self, x):
+        return self.conv(x.contiguous(memory_format=torch.channels_last)).contiguous()
+
+
 _ALLOCATING = {
     **NETWORKS,
     # a matmul of a 3-D input, and a reshape of a transposed tensor, end in _unsafe_view: a
@@ -273,6 +285,10 @@ _ALLOCATING = {
     "linear-3d": (lambda: nn.Sequential(nn.Linear(8, 16, bias=False)), [(5, 8)]),
     "transposed-reshape": (_TransposedReshape, [(6, 4)]),
     "attention": (_SelfAttention, [(5, 16)]),
+    # the meta kernel laid the conv's output out row-major: the copy was missed (12,544 bytes)
+    "channels-last conv": (_ChannelsLastConv, [(3, 16, 16)]),
+    # convs and group norms of channels-last maps: no copy before a group norm on the CPU
+    "channels-last group norm": (GroupNormNet, [(3, 32, 32)]),
 }
 
 

@@ -152,7 +152,7 @@ def test_cat_along_a_dim_out_of_range_gets_the_kernel_s_error(dim):
     assert FAST_PATHS[aten.cat.default]([t.to("meta") for t in tensors], dim) is NotImplemented
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=300, deadline=None)
 @given(
     batch=st.integers(1, 2), groups=st.sampled_from([1, 2, 4]), per_group=st.integers(1, 3),
     out_per_group=st.integers(1, 3), side=st.tuples(st.integers(1, 9), st.integers(1, 9)),
@@ -161,15 +161,17 @@ def test_cat_along_a_dim_out_of_range_gets_the_kernel_s_error(dim):
     padding=st.tuples(st.integers(0, 2), st.integers(0, 2)),
     dilation=st.tuples(st.integers(1, 2), st.integers(1, 2)),
     bias=st.booleans(), weight_groups=st.sampled_from([None, 1]),
+    dtype=st.sampled_from([torch.float32, torch.float64]),
 )
 def test_convolution_fast_path_matches_the_cpu_kernel(batch, groups, per_group, out_per_group,
                                                       side, kernel, stride, padding, dilation,
-                                                      bias, weight_groups):
+                                                      bias, weight_groups, dtype):
     # weight_groups=1 feeds a weight made for one group: a channel mismatch the kernel must report
     in_channels, out_channels = groups * per_group, groups * out_per_group
-    x = torch.randn(batch, in_channels, *side)
-    weight = torch.randn(out_channels, in_channels // (weight_groups or groups), *kernel)
-    b = torch.randn(out_channels) if bias else None
+    x = torch.randn(batch, in_channels, *side, dtype=dtype)
+    weight = torch.randn(out_channels, in_channels // (weight_groups or groups), *kernel,
+                         dtype=dtype)
+    b = torch.randn(out_channels, dtype=dtype) if bias else None
     args = (list(stride), list(padding), list(dilation), False, [0, 0], groups)
     meta = [t.to("meta") if t is not None else None for t in (x, weight, b)]
     fast = FAST_PATHS[aten.convolution.default](*meta, *args)
@@ -183,9 +185,45 @@ def test_convolution_fast_path_matches_the_cpu_kernel(batch, groups, per_group, 
         assert _layout(fast) == _layout(real)
 
 
+# channels-last on a grid, not by hypothesis: the CPU's kernel crashes the process on some
+# channels-last shapes (a grouped conv of a 1x1 input with padding; bfloat16 with dilation), so
+# only cases seen to run are tried. The CPU lays the output out channels-last where the input or
+# the weight suggests it; the meta kernel never does, and a later .contiguous() copied nothing
+@pytest.mark.parametrize("layouts", [(True, False), (False, True), (True, True)])
+@pytest.mark.parametrize("shape", [(2, 4, 7, 9), (1, 4, 5, 5), (1, 1, 5, 6), (2, 4, 1, 6)])
+@pytest.mark.parametrize("groups,out_channels,kernel", [(1, 8, 3), (1, 1, 1), (2, 6, 3),
+                                                        (4, 4, 3), (1, 8, 1)])
+@pytest.mark.parametrize("stride,padding,transposed", [(1, 0, False), (2, 1, False),
+                                                       (2, 0, True)])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_convolution_fast_path_lays_channels_last_out_as_the_cpu_kernel(
+        layouts, shape, groups, out_channels, kernel, stride, padding, transposed, dtype):
+    channels = shape[1]
+    if channels % groups:
+        return  # no such conv
+    x = torch.randn(*shape, dtype=dtype)
+    weight = (torch.randn(channels, out_channels // groups, kernel, kernel, dtype=dtype)
+              if transposed else
+              torch.randn(out_channels, channels // groups, kernel, kernel, dtype=dtype))
+    x, weight = (t.to(memory_format=torch.channels_last) if last else t
+                 for t, last in zip((x, weight), layouts))
+    args = ([stride] * 2, [padding] * 2, [1, 1], transposed, [0, 0], groups)
+    fast = FAST_PATHS[aten.convolution.default](x.to("meta"), weight.to("meta"), None, *args)
+    try:
+        real = aten.convolution.default(x, weight, None, *args)
+    except RuntimeError:  # a kernel larger than the padded input
+        assert fast is NotImplemented
+        return
+    # float32 is answered, but for an output both layouts describe ([N, C, 1, 1]: the strides
+    # of its size-1 dims vary with the CPU's kernel); another dtype where it is channels-last
+    both = real.is_contiguous() and real.is_contiguous(memory_format=torch.channels_last)
+    assert fast is not NotImplemented or dtype != torch.float32 or both
+    if fast is not NotImplemented:
+        assert _layout(fast) == _layout(real)
+
+
 @pytest.mark.parametrize("make", [
-    lambda: (torch.randn(1, 4, 6, 6).to(memory_format=torch.channels_last), torch.randn(8, 4, 3, 3)),
-    lambda: (torch.randn(1, 4, 6, 6), torch.randn(8, 4, 3, 3).to(memory_format=torch.channels_last)),
+    lambda: (torch.randn(1, 4, 6, 6).transpose(2, 3), torch.randn(8, 4, 3, 3)),  # neither layout
     lambda: (torch.randn(1, 4, 6), torch.randn(8, 4, 3)),  # 1-D
     lambda: (torch.randn(1, 4, 6, 6), torch.randn(8, 4, 3, 3, dtype=torch.float64)),
 ])

@@ -292,12 +292,12 @@ def test_transposed_convolution_matches_the_cpu_kernel(batch, groups, per_group,
         assert _layout(fast) == _layout(real)
 
 
-def test_a_channels_last_convolution_is_left_to_the_kernel():
-    # the CPU kernel lays the output out channels-last, the meta kernel row-major: the graph
-    # keeps the meta kernel's answer, as before
+def test_a_channels_last_transposed_convolution_is_laid_out_as_the_cpu_lays_it():
+    # the CPU kernel lays the output out channels-last, the meta kernel row-major: it was left
+    # to the meta kernel, so a later .contiguous() copied nothing
     x = torch.randn(1, 8, 6, 6).to(memory_format=CL)
     weight = torch.randn(8, 8, 3, 3)
-    _left(aten.convolution.default, x, weight, None, [1, 1], [1, 1], [1, 1], True, [0, 0], 1)
+    _check(aten.convolution.default, x, weight, None, [1, 1], [1, 1], [1, 1], True, [0, 0], 1)
 
 
 @pytest.mark.parametrize("tensors", [

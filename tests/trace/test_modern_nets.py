@@ -40,8 +40,8 @@ def test_analysing_modern_architectures_imports_neither_dynamo_nor_sympy():
         import sys
         import convscope
         from tests.modern_nets import MODERN
-        # ConvNeXt and the channels-last net are left out: a convolution of a channels-last
-        # input is the meta kernel's (it lays the output out otherwise than the CPU kernel)
+        # ConvNeXt and the channels-last net are left out: a mean over a channels-last map is
+        # the meta kernel's (the fast path takes row-major maps only)
         for name in ("vit", "efficientnet_v2", "unet", "yolo_neck", "resnext"):
             build, size = MODERN[name]
             convscope.analyze(build().eval(), size)

@@ -7,15 +7,25 @@ from __future__ import annotations
 
 import torch
 
+from .layout import _dense, _suggests_channels_last
+
+_CHANNELS_LAST = torch.channels_last
+# float32: convolved by oneDNN, which follows the suggested layout (pinned by the tests); other
+# dtypes take kernels that at times do not, and oneDNN's bfloat16 kernel crashes on some
+# channels-last shapes, so no test can pin it
+_ONEDNN = (torch.float32,)
+
 
 def _convolution(x, weight, bias, stride, padding, dilation, transposed, output_padding, groups):
-    """A 2-D convolution of a contiguous NCHW input by a contiguous weight: a contiguous
+    """A 2-D convolution of an NCHW input by a weight, each row-major or channels-last: an
     [N, C_out, H', W'] with H' = (H + 2p - d(k - 1) - 1) // s + 1, or for a transposed one
-    (weight [C_in, C_out / groups, kH, kW]) H' = (H - 1)s - 2p + d(k - 1) + output_padding + 1.
-    The meta kernel reaches the same answer through symbolic-shape helpers (~0.1 ms a call; a
+    (weight [C_in, C_out / groups, kH, kW]) H' = (H - 1)s - 2p + d(k - 1) + output_padding + 1,
+    laid out channels-last where the input or the weight suggests it, as the CPU's oneDNN
+    kernel does (float32)
+    (the meta kernel answers row-major: a later ``.contiguous()`` copied nothing there). The
+    meta kernel reaches the same size through symbolic-shape helpers (~0.1 ms a call; a
     transposed one imports sympy on first use, ~1 s). Anything it would reject, and every other
-    case (1-D/3-D, channels-last, where the meta and CPU kernels disagree on the layout, mixed
-    dtypes), goes to it."""
+    case (1-D/3-D, other layouts, mixed dtypes), goes to it."""
     kernel = weight.shape[2:]
     if kernel and min(kernel) < 1:  # the meta kernel takes it and makes an output, the CPU's not
         sizes = " ".join(f"kernel_{name}: {k}" for name, k in zip(
@@ -25,7 +35,7 @@ def _convolution(x, weight, bias, stride, padding, dilation, transposed, output_
     if groups < 1 or len(stride) != 2 or len(padding) != 2 or len(dilation) != 2:
         return NotImplemented
     xs, ws = x.shape, weight.shape  # each read makes a new torch.Size: read once
-    if (len(xs) != 4 or len(ws) != 4 or not x.is_contiguous() or not weight.is_contiguous()
+    if (len(xs) != 4 or len(ws) != 4 or not _dense(x) or not _dense(weight)
             or weight.dtype != x.dtype or weight.device != x.device
             or min(stride) < 1 or min(dilation) < 1 or min(padding) < 0):
         return NotImplemented
@@ -49,4 +59,12 @@ def _convolution(x, weight, bias, stride, padding, dilation, transposed, output_
         width = (xs[3] + 2 * pw - dw * (ws[3] - 1) - 1) // sw + 1
     if height < 1 or width < 1 or xs[0] == 0 or min(xs) < 1:
         return NotImplemented
+    if _suggests_channels_last(x) or _suggests_channels_last(weight):
+        if x.dtype not in _ONEDNN:  # the CPU's other kernels choose otherwise at times
+            return NotImplemented
+        out = torch.empty(xs[0], out_channels, height, width, dtype=x.dtype, device=x.device,
+                          memory_format=_CHANNELS_LAST)
+        # an output both layouts describe ([N, C, 1, 1]): the same bytes either way, but the
+        # CPU's strides of its size-1 dims vary with its kernel (dtype, groups): the kernel's
+        return NotImplemented if out.is_contiguous() else out
     return torch.empty(xs[0], out_channels, height, width, dtype=x.dtype, device=x.device)

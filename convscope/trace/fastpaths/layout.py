@@ -49,3 +49,24 @@ def _row_major(t: torch.Tensor) -> bool:
             return False
         expected *= size
     return True
+
+
+def _suggests_channels_last(t: torch.Tensor) -> bool:
+    """PyTorch's ``Tensor.suggest_memory_format() == channels_last`` for a 4-d tensor, which
+    a CPU convolution follows: read from the strides, so a tensor both layouts describe (size-1
+    channels or sides) goes by the strides it was given. A row-major tensor is answered at once
+    (is it channels-last contiguous at all?); the rest is ``is_channels_last_strides_2d_s4``
+    of c10's MemoryFormat.h, step by step."""
+    if not t.is_contiguous(memory_format=torch.channels_last):
+        return False
+    sizes, strides = t.shape, t.stride()
+    if strides[1] == 0:
+        return False
+    least = 0
+    for d in (1, 3, 2, 0):
+        if sizes[d] == 0 or strides[d] < least:
+            return False
+        if d == 0 and least == strides[1]:  # N111 with one stride throughout: row-major
+            return False
+        least = strides[d] * (sizes[d] if sizes[d] > 1 else 1)
+    return True
