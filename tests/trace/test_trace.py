@@ -599,3 +599,20 @@ def test_the_caller_s_grad_mode_changes_no_number_and_is_left_as_it_was(mode):
     assert inside.totals.train_peak_bytes == plain.totals.train_peak_bytes
     assert [r.saved_bytes for r in inside.rows] == [r.saved_bytes for r in plain.rows]
     assert any(r.saved_bytes for r in plain.rows)
+
+
+def test_a_view_of_a_channels_last_conv_output_fails_as_on_the_cpu():
+    # the CPU lays the conv's output out channels-last, where .view(N, -1) fails; the meta
+    # kernel laid it out row-major, and the analysis showed a table for a model that cannot run
+    class Viewed(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(3, 8, 3)
+
+        def forward(self, x):
+            return self.conv(x.contiguous(memory_format=torch.channels_last)).view(len(x), -1)
+
+    with pytest.raises(RuntimeError, match="view size is not compatible"):
+        Viewed()(torch.randn(2, 3, 8, 8))
+    with pytest.raises(convscope.ConvscopeError, match="Cannot view a tensor"):
+        convscope.analyze(Viewed(), (3, 8, 8), batch_size=2)
