@@ -750,3 +750,19 @@ def test_a_model_file_that_is_not_python_is_told_so(tmp_path):
         f"error: {tmp_path}/net.txt is a file but not a Python file: MODEL names a .py file, "
         "e.g. net.py:Net. MODEL is zoo:NAME, package.module:callable, path/to/file.py:callable "
         "or a run folder written by convscope train.")
+
+
+@pytest.mark.parametrize("command", ["summary", "memory"])
+@pytest.mark.parametrize("dtype,kind", [("qint8", "a quantized dtype"),
+                                        ("quint4x2", "a quantized dtype"),
+                                        ("bits8", "a storage-only dtype"),
+                                        ("int4", "a storage-only dtype")])
+def test_a_dtype_no_layer_computes_with_is_named_with_the_fix(command, dtype, kind):
+    # qint8 exited 1: "internal error: NotImplementedError: Could not run 'aten::empty_strided'
+    # with arguments from the 'QuantizedMeta' backend" after a deprecation warning; bits8 and
+    # int4 reached the first conv and printed PyTorch's words only ("Input type (c10::bits8)
+    # and bias type (float) should be the same")
+    line = mistake(command, "zoo:lenet5", "--dtype", dtype)
+    assert line.startswith(f"error: dtype {dtype} is {kind}") and "--dtype float32" in line
+    with pytest.raises(convscope.UsageError, match=f"dtype {dtype} is {kind}"):
+        convscope.analyze(_lenet(), (1, 32, 32), dtype=getattr(torch, dtype))
