@@ -766,3 +766,17 @@ def test_a_dtype_no_layer_computes_with_is_named_with_the_fix(command, dtype, ki
     assert line.startswith(f"error: dtype {dtype} is {kind}") and "--dtype float32" in line
     with pytest.raises(convscope.UsageError, match=f"dtype {dtype} is {kind}"):
         convscope.analyze(_lenet(), (1, 32, 32), dtype=getattr(torch, dtype))
+
+
+@pytest.mark.parametrize("args", [
+    ["train", "zoo:simple_cnn", "--batch", "99999999999999999999"],
+    ["train", "zoo:simple_cnn", "--epochs", "99999999999999999999"],
+    ["evaluate", "runs/none", "--batch", "99999999999999999999"],
+])
+def test_a_batch_past_int64_is_a_number_too_large_not_an_internal_error(args, tmp_path):
+    # train and evaluate exited 1: "internal error: ValueError: Stop argument for islice() must
+    # be None or an integer: 0 <= x <= sys.maxsize" (the DataLoader's); --epochs trained for ever
+    extra = ["--out", str(tmp_path)] if args[0] == "train" else []
+    assert mistake(*args, *extra) == (
+        "error: a number is too large for PyTorch, which takes at most 9,223,372,036,854,775,807 "
+        f"(2**63 - 1): {args[2]} 99999999999999999999.")
