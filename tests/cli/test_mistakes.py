@@ -780,3 +780,17 @@ def test_a_batch_past_int64_is_a_number_too_large_not_an_internal_error(args, tm
     assert mistake(*args, *extra) == (
         "error: a number is too large for PyTorch, which takes at most 9,223,372,036,854,775,807 "
         f"(2**63 - 1): {args[2]} 99999999999999999999.")
+
+
+def test_sizes_of_a_huge_input_lists_up_to_its_limit_and_never_past_a_tensor():
+    # the default --max, twice the input, traced 1x2000000000x2000000000: "internal error:
+    # RuntimeError: Storage size calculation overflowed"; a side whose input no tensor can
+    # hold failed so too under --max
+    result = runner.invoke(app, ["sizes", "zoo:simple_cnn", "--input", "1x1000000000x1000000000"])
+    assert result.exit_code == 0, result.output
+    assert "every size up to 65536 runs (larger ones not tried: --max)" in result.stdout
+    result = runner.invoke(app, ["sizes", "zoo:simple_cnn", "--input", "1000000000x100x100",
+                                 "--arg", "in_channels=1000000000", "--max", "65536"])
+    assert result.exit_code == 0, result.output
+    # 10^9 channels x 48019² sides x 4 bytes is the last input under 2**63 bytes
+    assert "largest input that runs: 1000000000x48019x48019" in result.stdout
