@@ -46,6 +46,13 @@ def names_hint(name: str, names) -> str:
 RECURSION_FIX = "Fix: raise the limit before analysing, e.g. sys.setrecursionlimit(10_000)."
 
 
+def too_large(which: str) -> str:
+    """The words for a number past int64, whichever command or option meets it; ``which`` names
+    it (``": --batch 99999999999999999999"``)."""
+    return (f"a number is too large for PyTorch, which takes at most {2**63 - 1:,} "
+            f"(2**63 - 1){which}.")
+
+
 def out_of_memory(exc: BaseException) -> bool:
     """Whether ``exc`` is a real tensor the machine had no memory for (PyTorch's CPU allocator
     raises a RuntimeError, Python a MemoryError)."""

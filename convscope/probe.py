@@ -24,7 +24,7 @@ from .analyses.validate import check_graph, dims
 from .errors import UsageError
 from .graph import Graph
 from .trace import TraceFailure, run_trace, trace
-from .trace.inputs import InputSpec
+from .trace.inputs import InputSpec, can_hold
 
 LIMIT = 4096  # largest side tried when looking for the smallest input
 # failures no input size can mend: the search for the smallest input that runs stops at them
@@ -114,6 +114,8 @@ class _Sides:
 
     def _judge(self, side: int) -> tuple[str, Graph | None]:
         spec = _at(self.spec, side)
+        if not can_hold(spec):  # 65536 a side of 10^9 channels: no tensor that large exists
+            return "large", None
         with quiet():
             try:
                 return "ok", run_trace(self.model, spec, train=False, backend="meta")
@@ -237,7 +239,8 @@ def size_report(model: nn.Module, spec: InputSpec, *, limit: int | None = None) 
     step = lcm(period(graph), period(at_given if runs else None))
     smallest = tuple(_at(spec, side).args[0])
     _check_limit(limit, smallest)
-    limit = limit or max(2 * max(given[1:]), side + 8 * step)
+    # twice a huge input (1x10^9x10^9) would be traced past what a tensor can hold
+    limit = limit or max(min(2 * max(given[1:]), LARGEST_LISTED), side + 8 * step)
     largest = _largest(sides, side, step, limit)
     # one period of sides, from the first after those where a broadcast hides a mismatch
     verdicts, start, candidate = {}, side, side

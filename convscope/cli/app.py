@@ -12,7 +12,7 @@ from typing import Optional
 import typer
 from rich.console import Console
 
-from ..errors import ConvscopeError, UsageError, names_hint, out_of_memory
+from ..errors import ConvscopeError, UsageError, names_hint, out_of_memory, too_large
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None,
                   help="convscope: shapes, parameters, MACs, memory and receptive fields of CNNs.")
@@ -48,12 +48,6 @@ def friendly(command):
             raise typer.Exit(1)
 
     return run
-
-
-def too_large(which: str) -> str:
-    """The words for a number past int64, whichever command meets it; ``which`` names it."""
-    return (f"a number is too large for PyTorch, which takes at most {2**63 - 1:,} "
-            f"(2**63 - 1){which}.")
 
 
 def beyond_limits(exc: Exception) -> str | None:

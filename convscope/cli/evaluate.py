@@ -32,7 +32,7 @@ def evaluate(
     import torch
     from torch.utils.data import ConcatDataset, DataLoader
 
-    from ..errors import UsageError
+    from ..errors import UsageError, too_large
     from ..render.evaluation import print_evaluation
     from ..show.draw import draw_confusion
     from ..train import evaluation, load_data, load_trained_model
@@ -42,6 +42,8 @@ def evaluate(
         raise UsageError(f"--split {split!r} is not one of val, train, all.")
     if batch < 1:
         raise UsageError(f"--batch must be at least 1, got {batch}; e.g. --batch 256.")
+    if batch > 2**63 - 1:  # the DataLoader's islice said "must be ... <= sys.maxsize"
+        raise UsageError(too_large(f": --batch {batch}"))
     model, trained = load_trained_model(run)
     folder = output_folder(trained.path if out is None else out)  # "" is refused, not the run's
     name = data or trained.data

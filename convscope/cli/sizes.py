@@ -16,8 +16,9 @@ def sizes(
     model: str = ModelArg,
     input: Optional[str] = InputOpt,
     max: Optional[int] = typer.Option(None, "--max",
-                                      help="largest side to list (default: 2 x input, or 8 "
-                                           "periods past the smallest if that is larger)"),
+                                      help="largest side to list (default: 2 x input, at most "
+                                           "65536, or 8 periods past the smallest if that is "
+                                           "larger)"),
     arg: List[str] = ArgOpt,
     debug: bool = DebugOpt,
 ):

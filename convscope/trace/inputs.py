@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Sequence
 
@@ -62,6 +63,7 @@ def make_spec(input_size=None, input_data=None, input_kwargs=None, batch_size=1,
                          f"{batch_size!r}; e.g. batch_size=8 (CLI: --batch 8).")
     if not isinstance(dtype, torch.dtype):
         raise UsageError(f"dtype must be a torch.dtype such as torch.float32, got {dtype!r}.")
+    _check_computable(dtype)
     if input_kwargs is not None and not isinstance(input_kwargs, Mapping):
         raise UsageError(f"input_kwargs must be a dict of the forward's keyword inputs, e.g. "
                          f"{{'x': torch.randn(1, 3, 32, 32)}}, got {type(input_kwargs).__name__}.")
@@ -134,6 +136,32 @@ def _short(value) -> str:
         return f"a {type(value).__name__} of shape {list(shape)}"
     text = repr(value)
     return text if len(text) <= 80 else f"{text[:60]}... ({type(value).__name__})"
+
+
+def _check_computable(dtype: torch.dtype) -> None:
+    """A dtype no layer computes with: quantized (qint8, quint4x2: a scale and zero point ride
+    with the values, and only quantized kernels take them), bit containers (bits8) and sub-byte
+    integers (int4). torch makes meta tensors of them, so they failed deep in the trace, a
+    quantized one as an internal error."""
+    name = str(dtype).removeprefix("torch.")
+    if re.fullmatch(r"qu?int\d+(x\d+)?", name):
+        kind = ("a quantized dtype: its values carry a scale and zero point, and only the kernels "
+                "of a quantized model take them. Fix: analyse the float model (dtype=torch."
+                "float32, CLI: --dtype float32), whose shapes and MACs the quantized one shares")
+    elif re.fullmatch(r"bits\w+|u?int[1-7]", name):
+        kind = ("a storage-only dtype: no PyTorch layer computes with it. Fix: give a floating "
+                "dtype (dtype=torch.float32, CLI: --dtype float32), or int64 for the token ids "
+                "of an nn.Embedding")
+    else:
+        return
+    raise UsageError(f"dtype {name} is {kind}.")
+
+
+def can_hold(spec: InputSpec) -> bool:
+    """Whether PyTorch can create every input of ``spec`` given as a shape."""
+    return not spec.shapes or all(
+        math.prod((spec.batch_size, *shape)) * spec.dtype.itemsize <= MAX_BYTES
+        for shape in spec.args)
 
 
 def _check_storage(shape: tuple[int, ...], dtype: torch.dtype) -> None:

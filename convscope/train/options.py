@@ -6,7 +6,7 @@ from dataclasses import asdict, dataclass, fields
 
 import torch
 
-from ..errors import UsageError
+from ..errors import UsageError, too_large
 
 OPTIMIZERS = ("sgd", "adam", "rmsprop")
 SCHEDULES = ("none", "step", "cosine", "plateau")
@@ -40,6 +40,8 @@ class TrainOptions:
         for flag, value in (("--epochs", self.epochs), ("--batch", self.batch)):
             if value < 1:
                 raise UsageError(f"{flag} must be at least 1, got {value}.")
+            if value > 2**63 - 1:  # the DataLoader's islice said "must be ... <= sys.maxsize"
+                raise UsageError(too_large(f": {flag} {value}"))
         if not (math.isfinite(self.lr) and self.lr > 0):
             raise UsageError(f"--lr must be positive and finite, got {self.lr}; try 0.01 for "
                              "SGD, 0.001 for Adam.")

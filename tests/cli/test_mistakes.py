@@ -750,3 +750,47 @@ def test_a_model_file_that_is_not_python_is_told_so(tmp_path):
         f"error: {tmp_path}/net.txt is a file but not a Python file: MODEL names a .py file, "
         "e.g. net.py:Net. MODEL is zoo:NAME, package.module:callable, path/to/file.py:callable "
         "or a run folder written by convscope train.")
+
+
+@pytest.mark.parametrize("command", ["summary", "memory"])
+@pytest.mark.parametrize("dtype,kind", [("qint8", "a quantized dtype"),
+                                        ("quint4x2", "a quantized dtype"),
+                                        ("bits8", "a storage-only dtype"),
+                                        ("int4", "a storage-only dtype")])
+def test_a_dtype_no_layer_computes_with_is_named_with_the_fix(command, dtype, kind):
+    # qint8 exited 1: "internal error: NotImplementedError: Could not run 'aten::empty_strided'
+    # with arguments from the 'QuantizedMeta' backend" after a deprecation warning; bits8 and
+    # int4 reached the first conv and printed PyTorch's words only ("Input type (c10::bits8)
+    # and bias type (float) should be the same")
+    line = mistake(command, "zoo:lenet5", "--dtype", dtype)
+    assert line.startswith(f"error: dtype {dtype} is {kind}") and "--dtype float32" in line
+    with pytest.raises(convscope.UsageError, match=f"dtype {dtype} is {kind}"):
+        convscope.analyze(_lenet(), (1, 32, 32), dtype=getattr(torch, dtype))
+
+
+@pytest.mark.parametrize("args", [
+    ["train", "zoo:simple_cnn", "--batch", "99999999999999999999"],
+    ["train", "zoo:simple_cnn", "--epochs", "99999999999999999999"],
+    ["evaluate", "runs/none", "--batch", "99999999999999999999"],
+])
+def test_a_batch_past_int64_is_a_number_too_large_not_an_internal_error(args, tmp_path):
+    # train and evaluate exited 1: "internal error: ValueError: Stop argument for islice() must
+    # be None or an integer: 0 <= x <= sys.maxsize" (the DataLoader's); --epochs trained for ever
+    extra = ["--out", str(tmp_path)] if args[0] == "train" else []
+    assert mistake(*args, *extra) == (
+        "error: a number is too large for PyTorch, which takes at most 9,223,372,036,854,775,807 "
+        f"(2**63 - 1): {args[2]} 99999999999999999999.")
+
+
+def test_sizes_of_a_huge_input_lists_up_to_its_limit_and_never_past_a_tensor():
+    # the default --max, twice the input, traced 1x2000000000x2000000000: "internal error:
+    # RuntimeError: Storage size calculation overflowed"; a side whose input no tensor can
+    # hold failed so too under --max
+    result = runner.invoke(app, ["sizes", "zoo:simple_cnn", "--input", "1x1000000000x1000000000"])
+    assert result.exit_code == 0, result.output
+    assert "every size up to 65536 runs (larger ones not tried: --max)" in result.stdout
+    result = runner.invoke(app, ["sizes", "zoo:simple_cnn", "--input", "1000000000x100x100",
+                                 "--arg", "in_channels=1000000000", "--max", "65536"])
+    assert result.exit_code == 0, result.output
+    # 10^9 channels x 48019² sides x 4 bytes is the last input under 2**63 bytes
+    assert "largest input that runs: 1000000000x48019x48019" in result.stdout
