@@ -16,6 +16,10 @@ if TYPE_CHECKING:
     from ..train.checkpoint import Run
 
 WHATS = ("filters", "features", "gradcam", "erf", "curves")
+# the options each picture reads; any other given is refused rather than left unread
+USES = {"filters": (), "features": ("--image", "--index", "--data", "--layer"),
+        "gradcam": ("--image", "--index", "--data", "--layer", "--class"),
+        "erf": ("--layer",), "curves": ()}
 
 
 @dataclass
@@ -76,6 +80,8 @@ def show(
         raise UsageError(f"--what {what!r} is not one of {', '.join(WHATS)}.")
     if image is not None and index is not None:
         raise UsageError("give --image PATH or --index N, not both.")
+    _check_used(what, {"--image": image, "--index": index, "--data": data, "--layer": layer,
+                       "--class": target})
     if layer is not None and not layer.strip():  # was read as no --layer: the default one
         raise UsageError("--layer is empty: give a layer's name, as `convscope summary MODEL` "
                          "lists them, or leave --layer out for the default.")
@@ -90,6 +96,17 @@ def show(
     line = {"filters": _filters, "features": _features, "gradcam": _gradcam, "erf": _erf,
             "curves": _curves}[what](request)
     typer.echo(line)
+
+
+def _check_used(what: str, given: dict) -> None:
+    """Refuse the options ``--what`` does not read: silently unread, they looked obeyed."""
+    unread = [flag for flag, value in given.items() if value is not None and flag not in USES[what]]
+    if unread:
+        readers = [w for w in WHATS if unread[0] in USES[w]]
+        listed = ", ".join(readers[:-1]) + " or " + readers[-1] if len(readers) > 1 else readers[0]
+        raise UsageError(f"--what {what} does not use {', '.join(unread)}: leave "
+                         f"{'them' if len(unread) > 1 else 'it'} out ({unread[0]} is for "
+                         f"--what {listed}).")
 
 
 def _load(spec: str, args: list[str], input: Optional[str], needs_model: bool = True):

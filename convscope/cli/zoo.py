@@ -26,7 +26,22 @@ def zoo_table(
 
     entries = catalogue(pattern)
     if not entries:
-        raise UsageError(f"no zoo model matches {pattern!r}; `convscope zoo` lists them all.")
+        raise UsageError(f"no zoo model matches {pattern!r}{_widened(pattern)}; `convscope zoo` "
+                         "lists them all.")
     if format not in FORMATS:
         raise UsageError(f"--format {format!r} is not one of {', '.join(FORMATS)}.")
     render_catalogue(entries, format, stdout_console())
+
+
+def _widened(pattern: str) -> str:
+    """``; 'resnet*' matches resnet101, resnet152, ...`` for a pattern without wildcards that
+    begins some names (a name alone matches only itself)."""
+    from .. import zoo
+
+    if any(c in pattern for c in "*?["):
+        return ""
+    found = zoo.names(pattern + "*")
+    if not found:
+        return ""
+    more = f" and {len(found) - 4} more" if len(found) > 4 else ""
+    return f"; {pattern + '*'!r} matches {', '.join(found[:4])}{more}"

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import asdict, dataclass, fields
 
 import torch
@@ -49,6 +50,11 @@ class TrainOptions:
                             ("--weight-decay", self.weight_decay), ("--workers", self.workers)):
             if value < 0:
                 raise UsageError(f"{flag} cannot be negative, got {value}; give 0 or more.")
+        most = 8 * (os.cpu_count() or 1)
+        if self.workers > most:  # each is a process with its own copy of the data set
+            raise UsageError(f"--workers {self.workers} would start {self.workers:,} loader "
+                             f"processes on a machine of {os.cpu_count() or 1} cores; give at most "
+                             f"{most} (8 a core), e.g. --workers {os.cpu_count() or 1}.")
         if self.momentum >= 1:
             raise UsageError(f"--momentum must be below 1, got {self.momentum:g}: at 1 or more "
                              "SGD's velocity keeps every past gradient and grows without bound; "

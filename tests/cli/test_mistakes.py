@@ -4,6 +4,7 @@ the Python API's are pinned at the end)."""
 from __future__ import annotations
 
 import json
+import os
 
 import numpy as np
 import pytest
@@ -348,6 +349,11 @@ SEVERAL = NETS + "\n\nclass B(A):\n    pass\n"
     # "--momentum, --weight-decay and --workers cannot be negative."
     (["train", "zoo:simple_cnn", "--workers", "-2"], "error: --workers cannot be negative, got "
      "-2; give 0 or more."),
+    # started that many loader processes, torch only warning
+    (["train", "zoo:simple_cnn", "--workers", "99999999999999999999"],
+     f"error: --workers 99999999999999999999 would start 99,999,999,999,999,999,999 loader "
+     f"processes on a machine of {os.cpu_count()} cores; give at most {8 * os.cpu_count()} "
+     f"(8 a core), e.g. --workers {os.cpu_count()}."),
     # "--out-channels and --groups must be at least 1."
     (["conv", "--input", "3x64x64", "--out-channels", "8", "--kernel", "3", "--groups", "0"],
      "error: --groups must be at least 1, got 0; e.g. --groups 1."),

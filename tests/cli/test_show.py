@@ -146,6 +146,13 @@ def test_a_picture_of_a_model_spec_resizes_one_image_not_the_data_set(tmp_path, 
     ([*MODEL, "--what", "curves"], "--what curves needs a run"),
     ([*MODEL, "--what", "gradcam", "--class", "10"], "class 10 is out of range"),
     ([*MODEL, "--what", "gradcam", "--index", "1", "--image", "x.png"], "not both"),
+    # read by no picture of that kind, they were silently left unread
+    ([*MODEL, "--what", "filters", "--layer", "1", "--class", "3"],
+     "--what filters does not use --layer, --class: leave them out (--layer is for --what "
+     "features, gradcam or erf)"),
+    ([*MODEL, "--what", "erf", "--index", "3"], "--what erf does not use --index: leave it out "
+                                                "(--index is for --what features or gradcam)"),
+    ([*MODEL, "--what", "features", "--class", "3"], "--class is for --what gradcam"),
     ([*MODEL, "--what", "gradcam", "--index", "100000"], "--index 100000 is out of range"),
     ([*MODEL, "--what", "gradcam", "--image", "missing.png"], "cannot read image missing.png"),
 ])

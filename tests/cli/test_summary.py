@@ -101,6 +101,15 @@ def test_summary_of_a_file_that_compiles_its_model_names_the_model_s_own_layers(
     assert type(model) is torch.nn.Sequential and model.get_submodule("0").out_channels == 4
 
 
+def test_a_zoo_pattern_without_a_wildcard_is_shown_the_one_with_it():
+    result = invoke("zoo", "resnet")
+    assert result.exit_code == 2
+    assert result.output.strip() == (
+        "error: no zoo model matches 'resnet'; 'resnet*' matches resnet101, resnet152, resnet18, "
+        "resnet34 and 1 more; `convscope zoo` lists them all.")
+    assert invoke("zoo", "resnet18").stdout.splitlines()[2].startswith("resnet18 ")
+
+
 def test_zoo_lists_every_model_with_parameters():
     result = invoke("zoo", "resnet*", "--format", "json")
     assert result.exit_code == 0, result.output
