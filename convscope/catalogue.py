@@ -15,7 +15,7 @@ class Entry:
     params: int
     macs: int
     summary: str
-    weight_layers: int  # depth as the papers count it: see ``analyses.depth``
+    depth: int  # weight layers on the longest path, as the papers count it (``analyses.depth``)
 
 
 def catalogue(pattern: str = "*") -> list[Entry]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import pytest
 import torch
 from torch import nn
+from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.flop_counter import FlopCounterMode
 
 
@@ -41,6 +42,18 @@ def real_leaf_outputs(model: nn.Module, inputs) -> list[tuple[str, list]]:
         for h in handles:
             h.remove()
     return seen
+
+
+class OpNames(TorchDispatchMode):
+    """The aten ops run under it, by name (``.ops``)."""
+
+    def __init__(self):
+        super().__init__()
+        self.ops = []
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        self.ops.append(str(func))
+        return func(*args, **(kwargs or {}))
 
 
 def flop_counter_total(model: nn.Module, inputs) -> int:

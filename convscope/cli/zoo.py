@@ -14,7 +14,7 @@ def zoo_table(
     format: str = typer.Option("table", "--format", "-f", help="table|markdown|csv|json"),
     debug: bool = DebugOpt,
 ):
-    """Every zoo model: parameters, MACs and default input.
+    """Every zoo model: parameters, MACs, depth in weight layers and default input.
 
     \b
     Examples:

@@ -16,13 +16,13 @@ NUMBERS = ("Params", "MACs", "Layers")  # right-aligned
 
 def _cells(entry) -> list[str]:
     return [entry.name, entry.family, "x".join(map(str, entry.input_size)), f"{entry.params:,}",
-            units.count(entry.macs), str(entry.weight_layers), entry.summary]
+            units.count(entry.macs), str(entry.depth), entry.summary]
 
 
 def _raw(entry) -> dict:
     return {"name": entry.name, "family": entry.family, "input_size": list(entry.input_size),
             "params": entry.params, "macs": entry.macs, "summary": entry.summary,
-            "weight_layers": entry.weight_layers}
+            "weight_layers": entry.depth}
 
 
 def render_catalogue(entries, fmt: str, console) -> None:

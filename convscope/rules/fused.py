@@ -36,14 +36,17 @@ def _self_attention(batch: int, heads: int, length: int, embed: int) -> Cost:
 def multi_head_attention(node) -> Cost:
     """nn.MultiheadAttention's fast path: query, key and value [B, L, E] (the op takes no other
     shapes). Asked for the attention weights (``need_weights``, the default), the unfused path
-    scales the queries by 1/sqrt(E/heads) itself (1 per query element) and averages the
-    weights over the heads (1 per score read, as ``aten.mean``)."""
+    scales the queries by 1/sqrt(E/heads) itself (1 per query element), adds a mask to every
+    score (1 each) and averages the weights over the heads (1 per score read, as
+    ``aten.mean``)."""
     query, heads = node.args[0], node.args[4]
     batch, length, embed = prod(query.shape[:-2]), query.shape[-2], query.shape[-1]
     cost = _self_attention(batch, heads, length, embed)
     if arg(node, 10, "need_weights", True):
+        scores = batch * heads * length * length
         averaged = arg(node, 11, "average_attn_weights", True)
-        cost += Cost(flops=batch * length * embed + averaged * batch * heads * length * length)
+        masked = arg(node, 9, "mask") is not None  # the unfused path adds it to every score
+        cost += Cost(flops=batch * length * embed + (averaged + masked) * scores)
     return cost
 
 

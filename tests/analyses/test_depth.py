@@ -59,6 +59,20 @@ def test_attention_products_of_two_activations_are_no_layers():
     assert _names(_Attention(), (5, 8)) == ("qkv", "head")
 
 
+def test_a_bias_added_to_a_product_of_activations_makes_no_layer():
+    class Biased(_Attention):  # ALiBi's baddbmm: a bias of its own added to Q K^T
+        def __init__(self):
+            super().__init__()
+            self.alibi = nn.Parameter(torch.zeros(1, 5, 5))
+
+        def forward(self, x):
+            q, k, v = self.qkv(x).chunk(3, dim=-1)
+            scores = torch.baddbmm(self.alibi.expand(len(x), 5, 5), q, k.transpose(1, 2))
+            return self.head(torch.softmax(scores, -1) @ v)
+
+    assert _names(Biased(), (5, 8)) == ("qkv", "head")
+
+
 def test_the_deepest_output_sets_the_depth():
     model = _TwoHeads()
     model(torch.zeros(1, 3, 8, 8))  # the lazy Linear gets its shape

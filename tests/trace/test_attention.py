@@ -9,28 +9,16 @@ import torch.nn.functional as F
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from torch import nn
-from torch.utils._python_dispatch import TorchDispatchMode
 
 from convscope import training_memory
 from convscope.trace.as_on_cpu import as_on_cpu
+from tests.conftest import OpNames
 from tests.measured_memory import measure_training_step
 from tests.modern_nets import MODERN
 
 
-class _Ops(TorchDispatchMode):
-    """The aten ops run under it, by name."""
-
-    def __init__(self):
-        super().__init__()
-        self.ops = []
-
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-        self.ops.append(str(func))
-        return func(*args, **(kwargs or {}))
-
-
 def _run(q, k, v, mask, **options):
-    with _Ops() as seen:
+    with OpNames() as seen:
         out = F.scaled_dot_product_attention(q, k, v, mask, **options)
         if out.requires_grad:
             out.sum().backward()
@@ -97,7 +85,7 @@ def test_a_meta_call_runs_the_ops_a_cpu_call_runs(batch, heads, kv_heads, gqa, q
     assert [op for op in fake_ops if "scaled_dot_product" in op] == fused
     if not fused:  # the math decomposition: the ops PyTorch's function runs on meta tensors
         metas = [_meta(t) for t in (q, k, v, m)]
-        with _Ops() as plain:
+        with OpNames() as plain:
             F.scaled_dot_product_attention(*metas, **options)
         assert fake_ops[:len(plain.ops)] == plain.ops
     assert (fake.shape, fake.dtype) == (real.shape, real.dtype)
@@ -105,9 +93,9 @@ def test_a_meta_call_runs_the_ops_a_cpu_call_runs(batch, heads, kv_heads, gqa, q
 
 def test_vit_takes_the_fused_op_and_nothing_else_changes():
     q = torch.empty(2, 4, 17, 16, device="meta")
-    with _Ops() as plain:
+    with OpNames() as plain:
         F.scaled_dot_product_attention(q, q, q)
-    with as_on_cpu(), _Ops() as fused:
+    with as_on_cpu(), OpNames() as fused:
         F.scaled_dot_product_attention(q, q, q)
     assert "aten._safe_softmax.default" in plain.ops  # the math decomposition
     assert fused.ops == ["aten._scaled_dot_product_flash_attention_for_cpu.default"]
@@ -116,7 +104,7 @@ def test_vit_takes_the_fused_op_and_nothing_else_changes():
 
 def test_the_cpu_is_asked_under_a_default_device_of_meta():
     q = torch.empty(2, 4, 17, 16, device="meta")
-    with torch.device("meta"), as_on_cpu(), _Ops() as fused:  # stand-ins are made on the CPU
+    with torch.device("meta"), as_on_cpu(), OpNames() as fused:  # stand-ins are made on the CPU
         F.scaled_dot_product_attention(q, q, q)
     assert fused.ops == ["aten._scaled_dot_product_flash_attention_for_cpu.default"]
 

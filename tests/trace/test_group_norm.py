@@ -11,12 +11,12 @@ import torch.nn.functional as F
 
 from convscope.trace.as_on_cpu import as_on_cpu
 from convscope.trace.group_norm import group_norm
-from tests.trace.test_attention import _Ops
+from tests.conftest import OpNames
 
 
 def _ops(x, groups=4, **options):
     weight, bias = torch.randn(8, device=x.device), torch.randn(8, device=x.device)
-    with as_on_cpu(), _Ops() as seen:
+    with as_on_cpu(), OpNames() as seen:
         out = F.group_norm(x, groups, weight, bias, **options)
     return seen.ops, out
 

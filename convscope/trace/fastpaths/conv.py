@@ -10,18 +10,18 @@ import torch
 from .layout import _dense, _suggests_channels_last
 
 _CHANNELS_LAST = torch.channels_last
-# float32: convolved by oneDNN, which follows the suggested layout (pinned by the tests); other
-# dtypes take kernels that at times do not, and oneDNN's bfloat16 kernel crashes on some
-# channels-last shapes, so no test can pin it
-_ONEDNN = (torch.float32,)
+# float32: the CPU's kernels follow the suggested layout (pinned by the tests); those of other
+# dtypes at times do not, and oneDNN's bfloat16 kernel crashes on some channels-last shapes
+# here, so no test can pin it
+_AS_SUGGESTED = (torch.float32,)
 
 
 def _convolution(x, weight, bias, stride, padding, dilation, transposed, output_padding, groups):
     """A 2-D convolution of an NCHW input by a weight, each row-major or channels-last: an
     [N, C_out, H', W'] with H' = (H + 2p - d(k - 1) - 1) // s + 1, or for a transposed one
     (weight [C_in, C_out / groups, kH, kW]) H' = (H - 1)s - 2p + d(k - 1) + output_padding + 1,
-    laid out channels-last where the input or the weight suggests it, as the CPU's oneDNN
-    kernel does (float32)
+    laid out channels-last where the input or the weight suggests it, as the CPU's kernels do
+    in float32
     (the meta kernel answers row-major: a later ``.contiguous()`` copied nothing there). The
     meta kernel reaches the same size through symbolic-shape helpers (~0.1 ms a call; a
     transposed one imports sympy on first use, ~1 s). Anything it would reject, and every other
@@ -60,7 +60,7 @@ def _convolution(x, weight, bias, stride, padding, dilation, transposed, output_
     if height < 1 or width < 1 or xs[0] == 0 or min(xs) < 1:
         return NotImplemented
     if _suggests_channels_last(x) or _suggests_channels_last(weight):
-        if x.dtype not in _ONEDNN:  # the CPU's other kernels choose otherwise at times
+        if x.dtype not in _AS_SUGGESTED:  # the CPU's other kernels choose otherwise at times
             return NotImplemented
         out = torch.empty(xs[0], out_channels, height, width, dtype=x.dtype, device=x.device,
                           memory_format=_CHANNELS_LAST)

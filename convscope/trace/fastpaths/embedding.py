@@ -5,7 +5,8 @@ CPU's (it makes ``offset2bag`` where the CPU's summing fast path leaves it empty
 ``max_indices`` empty where the CPU gives it one entry a bag), so their bytes were a few off.
 Here the shape-only kernel runs (its checks and its output stand) and those three are made
 again in the CPU's shapes, from what the CPU kernel reads: the mode, ``padding_idx``, the
-weight's dtype and layout, and whether the op is the forward-only one.
+weight's dtype and layout, the per-sample weights' stride, and whether the op is the
+forward-only one.
 """
 from __future__ import annotations
 
@@ -17,18 +18,18 @@ _SUM, _MAX = 0, 2
 
 
 def _embedding_bag(*args, **kwargs):
-    return _as_on_cpu(aten._embedding_bag.default(*args, **kwargs), *args, forward_only=False,
-                      **kwargs)
+    return _with_cpu_bookkeeping(aten._embedding_bag.default(*args, **kwargs), *args,
+                                 forward_only=False, **kwargs)
 
 
 def _embedding_bag_forward_only(*args, **kwargs):
-    return _as_on_cpu(aten._embedding_bag_forward_only.default(*args, **kwargs), *args,
-                      forward_only=True, **kwargs)
+    return _with_cpu_bookkeeping(aten._embedding_bag_forward_only.default(*args, **kwargs),
+                                 *args, forward_only=True, **kwargs)
 
 
-def _as_on_cpu(outputs, weight, indices, offsets, scale_grad_by_freq=False, mode=0,
-               sparse=False, per_sample_weights=None, include_last_offset=False, padding_idx=-1,
-               *, forward_only: bool):
+def _with_cpu_bookkeeping(outputs, weight, indices, offsets, scale_grad_by_freq=False, mode=0,
+                          sparse=False, per_sample_weights=None, include_last_offset=False,
+                          padding_idx=-1, *, forward_only: bool):
     """The kernel's ``outputs`` with offset2bag, bag_size and max_indices in the CPU's shapes,
     for 1-d indices and offsets of one integer dtype into a 2-d weight; the kernel's own for
     anything else."""
@@ -42,7 +43,8 @@ def _as_on_cpu(outputs, weight, indices, offsets, scale_grad_by_freq=False, mode
     device, index = weight.device, indices.dtype
     bags, dim = offsets.numel() - bool(include_last_offset), weight.shape[1]
     fast_sum = (mode == _SUM and padding_idx is not None and padding_idx < 0
-                and weight.dtype in _SUMMED_FAST and weight.stride(1) == 1)
+                and weight.dtype in _SUMMED_FAST and weight.stride(1) == 1
+                and (per_sample_weights is None or per_sample_weights.stride(0) == 1))
     counted = offsets.numel() if forward_only and mode == _SUM else bags
     offset2bag = torch.empty(0 if fast_sum else indices.numel(), dtype=index, device=device)
     bag_size = torch.empty(counted, dtype=index, device=device)
