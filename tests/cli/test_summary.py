@@ -139,6 +139,12 @@ def test_zoo_lists_every_model_with_parameters():
      ["[100000000000000, 3, 224, 224]", "15,052,800,000,000,000,000 elements", "2**63-1"]),
     (["summary", "zoo:resnet18", "--input", "3x1000000000x1000000000"],
      ["[1, 3, 1000000000, 1000000000]", "smaller batch size or input size"]),
+    # the input fits, a layer's output does not: PyTorch's "Storage size calculation overflowed"
+    # alone, with no fix
+    (["summary", "zoo:lenet5", "--input", "1x1000000000x1000000000"],
+     ["layer features.0 (Conv2d) would make a tensor of [1, 6, 999999996, 999999996] for the "
+      "input 1x1000000000x1000000000: 5,999,999,952,000,000,096 elements",
+      "Fix: a smaller input or batch"]),
     (["summary", "zoo:resnet18", "--batch", "99999999999999999999"],
      ["[99999999999999999999, 3, 224, 224]", "more than PyTorch can index"]),
 ])

@@ -19,6 +19,8 @@ DATA_DEPENDENT = ("item()", "data-dependent", "DataDependentOutput", "DynamicOut
 RANK = re.compile(r"Expected \d+D \(unbatched\) or (\d+)D \(batched\) input to \w+, but got "
                   r"input of size: \[([\d, ]*)\]|expected (\d+)D input \(got (\d+)D input\)")
 RUNNING = re.compile(r"running_mean should contain (\d+) elements not (\d+)")
+# an op's output too large for any tensor, even a shape-only one
+OVERFLOW = re.compile(r"Storage size calculation overflowed with sizes=\[([\d, ]*)\]")
 # BatchNorm in training mode, one value per channel: F.batch_norm's own check
 ONE_VALUE = re.compile(r"Expected more than 1 value per channel when training, got input size "
                        r"(?:torch\.Size\()?\[([\d, ]*)\]")
@@ -105,6 +107,8 @@ def classify(failure) -> Finding:
         return Finding("dtype", layer, where)
     if ONE_VALUE.search(message):
         return Finding("one_value", layer, where)
+    if OVERFLOW.search(message):
+        return Finding("overflow", layer, where)
     if CHANGED.search(message):
         return Finding("changed", layer, where)
     if node is not None and node.packet.startswith("aten.reflection_pad") and \

@@ -6,10 +6,11 @@ place); and torch's own first line for anything else.
 from __future__ import annotations
 
 import sys
+from math import prod
 
 from ...errors import RECURSION_FIX
 from ..validate import dtype_text
-from .finding import CHANGED, INDICES, ONE_VALUE, TORCH_TYPES, dtypes_met
+from .finding import CHANGED, INDICES, ONE_VALUE, OVERFLOW, TORCH_TYPES, dtypes_met
 from .origin import user_line
 
 
@@ -20,6 +21,15 @@ def _one_value(failure, finding, ctx) -> str:
             f"channel with the mean and variance of its batch x positions = {values} = 1 value "
             f"(the tensor arriving is {list(shape)}), and needs more than 1. Fix: a batch of 2 or "
             f"more (batch_size=2, CLI: --batch 2), or a larger input.")
+
+
+def _overflow(failure, finding, ctx) -> str:
+    sizes = [int(d) for d in OVERFLOW.search(str(failure.cause)).group(1).split(",")]
+    elements = prod(sizes)
+    given = f" for the input {'x'.join(map(str, ctx.input_shapes[0]))}" if ctx.input_shapes else ""
+    return (f"{finding.where} would make a tensor of {sizes}{given}: {elements:,} elements, more "
+            f"bytes than PyTorch can address (2**63 - 1), so even a shape-only tensor cannot "
+            f"exist. Fix: a smaller input or batch (CLI: --input, --batch).")
 
 
 def _changed(failure, finding, ctx) -> str:
@@ -117,4 +127,4 @@ def _other(failure, finding, ctx) -> str:
 
 WORDS = {"inputs": _inputs, "data": _data, "dtype": _dtype, "one_value": _one_value,
          "recursion": _recursion,
-         "indices": _indices, "changed": _changed, "other": _other}
+         "indices": _indices, "changed": _changed, "overflow": _overflow, "other": _other}
