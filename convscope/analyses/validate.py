@@ -34,12 +34,14 @@ def groups_text(where: str, in_channels: int, out_channels: int, groups: int) ->
     """groups=4 with 6 -> 8 channels: what is not whole, and the groups that would work."""
     common = [d for d in range(1, gcd(in_channels, out_channels) + 1)
               if in_channels % d == 0 and out_channels % d == 0]
-    bad = [f"{n} {label} channels / {groups} = {round(n / groups, 2):g}"
+    # more groups than channels: the quotient rounds to 0, which reads as whole
+    bad = [f"{n} {label} channels / {groups} " + (
+               f"= {round(n / groups, 2):g}" if groups <= n else "is less than 1")
            for n, label in ((in_channels, "input"), (out_channels, "output")) if n % groups]
     return (f"{where}: groups={groups} must divide both the {in_channels} input channels and the "
-            f"{out_channels} output channels, but {' and '.join(bad)} is not whole. Fix: use "
-            f"groups among the common divisors of {in_channels} and {out_channels}: "
-            f"{', '.join(map(str, common))}.")
+            f"{out_channels} output channels, but {' and '.join(bad)}: not a whole number of "
+            f"channels a group. Fix: use groups among the common divisors of {in_channels} and "
+            f"{out_channels}: {', '.join(map(str, common))}.")
 
 
 def fuller(given, n: int, channels: int | None = None) -> tuple[int, ...]:

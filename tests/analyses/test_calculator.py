@@ -84,6 +84,11 @@ def test_calculator_errors_teach():
     with pytest.raises(UsageError, match=r"groups=4 must divide both the 6 input channels and the "
                                          r"8 output channels.*6 input channels / 4 = 1.5"):
         conv_calculation(ConvOptions((6, 8, 8), 8, kernel=3, groups=4))
+    # more groups than channels: "3 input channels / 16 = 0" read as whole
+    with pytest.raises(UsageError, match=r"but 3 input channels / 16 is less than 1 and 8 output "
+                                         r"channels / 16 is less than 1: not a whole number of "
+                                         r"channels a group\. Fix: .* divisors of 3 and 8: 1\."):
+        conv_calculation(ConvOptions((3, 8, 8), 8, kernel=3, groups=16))
     with pytest.raises(UsageError, match="--padding same needs --stride 1"):
         conv_calculation(ConvOptions((3, 8, 8), 8, kernel=3, stride=2, padding="same"))
     with pytest.raises(ModelError) as caught:
