@@ -84,6 +84,10 @@ def dtype_text(where: str, op: str, met, layer_dtypes, model_dtypes, input_note:
     if own not in met or len(arriving) != 1:
         return text + " Fix: give the input the dtype of the model's parameters."
     text += f" The layer's parameters are {own}, the tensor arriving is {arriving[0]}."
+    if arriving[0].startswith("complex"):
+        return text + (f" Fix: give it a real input (dtype=torch.{own}, CLI: --dtype {own}), or "
+                       f"build the layers with complex parameters (dtype=torch.{arriving[0]})."
+                       f"{input_note}")
     if arriving[0] not in FLOATING:
         return text + (f" Fix: give it a floating input (dtype=torch.{own}, CLI: --dtype "
                        f"{own}); integer ids go through an nn.Embedding first.{input_note}")

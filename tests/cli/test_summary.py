@@ -139,6 +139,13 @@ def test_zoo_lists_every_model_with_parameters():
      ["[100000000000000, 3, 224, 224]", "15,052,800,000,000,000,000 elements", "2**63-1"]),
     (["summary", "zoo:resnet18", "--input", "3x1000000000x1000000000"],
      ["[1, 3, 1000000000, 1000000000]", "smaller batch size or input size"]),
+    # unsigned and complex inputs got PyTorch's words alone ("Input type (short unsigned int)")
+    (["summary", "zoo:lenet5", "--dtype", "uint16"],
+     ["layer features.0 (Conv2d): dtype mismatch: float32 and uint16 tensors meet",
+      "Fix: give it a floating input (dtype=torch.float32, CLI: --dtype float32)"]),
+    (["summary", "zoo:lenet5", "--dtype", "complex64"],
+     ["dtype mismatch: complex64 and float32 tensors meet", "Fix: give it a real input "
+      "(dtype=torch.float32, CLI: --dtype float32), or build the layers with complex parameters"]),
     # the input fits, a layer's output does not: PyTorch's "Storage size calculation overflowed"
     # alone, with no fix
     (["summary", "zoo:lenet5", "--input", "1x1000000000x1000000000"],

@@ -25,7 +25,7 @@ OVERFLOW = re.compile(r"Storage size calculation overflowed with sizes=\[([\d, ]
 ONE_VALUE = re.compile(r"Expected more than 1 value per channel when training, got input size "
                        r"(?:torch\.Size\()?\[([\d, ]*)\]")
 # torch's words for dtypes in its type-mismatch messages
-DTYPE_MESSAGE = re.compile(r"Input type \(([\w: ]+)\) and (?:bias|weight) type \(([\w:]+)\)|"
+DTYPE_MESSAGE = re.compile(r"Input type \(([\w:<> ]+)\) and (?:bias|weight) type \(([\w:]+)\)|"
                            r"expected scalar type (\w+) but found (\w+)|"
                            r"must have the same dtype, but got (\w+) and (\w+)")
 # an embedding fed floats: torch's check (CPU kernel, meta embedding) and embedding_bag's meta one
@@ -39,7 +39,10 @@ TORCH_TYPES = {"float": "float32", "double": "float64", "half": "float16", "bflo
                "c10::half": "float16", "c10::bfloat16": "bfloat16",
                # an integer or bool input to a floating layer (--dtype int64): torch's C names
                "long int": "int64", "long": "int64", "int": "int32", "short int": "int16",
-               "signed char": "int8", "unsigned char": "uint8", "bool": "bool"}
+               "signed char": "int8", "unsigned char": "uint8", "bool": "bool",
+               "short unsigned int": "uint16", "unsigned int": "uint32",
+               "long unsigned int": "uint64", "c10::complex<float>": "complex64",
+               "c10::complex<double>": "complex128", "c10::complex<c10::half>": "complex32"}
 # F.max_pool1d's own checks, which run before it dispatches any op
 POOL1D_CHECK = re.compile(r"max_pool1d\(\) (?:Invalid computed output size|padding should be)")
 
