@@ -58,12 +58,10 @@ def memory(
         raise UsageError(f"--format {format!r} is not one of table, json.")
     network, _, shapes, run = load_network_and_run(model, arg, input)
     recipe = run_recipe(run)
+    given = {"--batch": batch, "--optimizer": optimizer, "--weight-decay": weight_decay,
+             "--input": input, "--dtype": dtype, "--amp": amp or None,
+             "--nesterov": nesterov or None}
     if recipe is not None:
-        given = {"--batch": batch, "--optimizer": optimizer, "--weight-decay": weight_decay,
-                 "--input": input, "--dtype": dtype, "--amp": amp or None,
-                 "--nesterov": nesterov or None}
-        _say_recipe(recipe, [flag if value is True else f"{flag} {value}"
-                             for flag, value in given.items() if value is not None])
         batch = recipe.batch_size if batch is None else batch
     batch = 1 if batch is None else batch
     optimizer, weight_decay = training_step(recipe, optimizer, weight_decay)
@@ -74,6 +72,9 @@ def memory(
     report = training_memory(network, shapes, batch, optimizer, precision, amp, **decay)
     fits = largest_batch(network, shapes, budget, optimizer, precision, amp,
                          **decay) if budget is not None else None
+    if recipe is not None:  # said once the step is known to run: a mistake's error is alone
+        _say_recipe(recipe, [flag if value is True else f"{flag} {value}"
+                             for flag, value in given.items() if value is not None])
     if format == "json":
         sys.stdout.write(render_memory_json(report, fits) + "\n")
     else:

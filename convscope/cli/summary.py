@@ -59,14 +59,6 @@ def summary(
         network = weights_in(network, parse_dtype(dtype))
     recipe = run_recipe(run) if memory and not real else None
     simulated, decay = training_step(recipe, optimizer)
-    if recipe is not None:  # the step the run took, at the table's batch
-        # what was simulated: the run's optimizer, or the one given with the run's decay
-        used = (f"the run's optimizer: {describe_optimizer(recipe)}" if not optimizer else
-                f"{optimizer} (as given: --optimizer {optimizer}) and the run's weight decay "
-                f"{recipe.weight_decay:g}")
-        theirs = f" (the run's: --batch {recipe.batch_size})" if batch != recipe.batch_size else ""
-        err.print(f"note: training step peak with {used}, at the table's batch {batch}{theirs}",
-                  markup=False)
     options = dict(batch_size=batch, dtype=parse_dtype(dtype or "float32"), train=train,
                    depth=depth, real=real, name=name, optimizer=simulated, weight_decay=decay)
     try:
@@ -77,4 +69,19 @@ def summary(
         forward = {k: v for k, v in options.items() if k not in ("optimizer", "weight_decay")}
         report = analyze(network, shapes, memory=False, **forward)  # the forward alone works
         err.print(f"note: training memory left out: {exc}", markup=False)
+    else:  # said once the step is known to run: a mistake's error is the only line
+        if recipe is not None:
+            _say_step(recipe, optimizer, batch)
     emit_report(report, format)
+
+
+def _say_step(recipe, optimizer: str | None, batch: int) -> None:
+    """On stderr: the training step the table's memory columns simulate, the run's own, at the
+    table's batch."""
+    # what was simulated: the run's optimizer, or the one given with the run's decay
+    used = (f"the run's optimizer: {describe_optimizer(recipe)}" if not optimizer else
+            f"{optimizer} (as given: --optimizer {optimizer}) and the run's weight decay "
+            f"{recipe.weight_decay:g}")
+    theirs = f" (the run's: --batch {recipe.batch_size})" if batch != recipe.batch_size else ""
+    err.print(f"note: training step peak with {used}, at the table's batch {batch}{theirs}",
+              markup=False)

@@ -116,6 +116,17 @@ def test_summary_of_a_run_peaks_with_the_runs_optimizer(run_folder):
         "train_peak_bytes"]
 
 
+@pytest.mark.parametrize("args,error", [
+    (["summary", "--batch", 0], "error: the batch size must be a whole number of at least 1"),
+    (["memory", "--optimizer", "foo"], "error: optimizer 'foo' is not one of sgd, momentum"),
+])
+def test_a_mistake_on_a_run_is_one_line_not_a_note_then_the_error(args, error, run_folder):
+    # the note on the run's recipe came first, for a step that was never computed
+    result = invoke(args[0], run_folder[0], *args[1:])
+    assert result.exit_code == 2
+    assert len(result.stderr.splitlines()) == 1 and result.stderr.startswith(error)
+
+
 @pytest.mark.parametrize("command", ["memory", "summary"])
 def test_memory_and_summary_of_a_run_read_its_checkpoint_once(command, run_folder, monkeypatch):
     # best.pt was read three times: for the weights, the default input and the recipe
