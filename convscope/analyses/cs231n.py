@@ -106,8 +106,10 @@ def _with_parameters(graph, row, table_row: TableRow, weight, bias) -> TableRow:
     tensor adds after its matmul."""
     sizes = {ref.source: ref.meta.numel for i in row.nodes for ref in graph.nodes[i].refs
              if ref.kind == "param"}
-    weight_name, bias_name = _parameter_name(graph, weight), _parameter_name(graph, bias)
-    for param in (_parameter(graph, weight), _parameter(graph, bias)):
+    weight_param, bias_param = _parameter(graph, weight), _parameter(graph, bias)
+    weight_name = weight_param.source if weight_param is not None else None
+    bias_name = bias_param.source if bias_param is not None else None
+    for param in (weight_param, bias_param):
         if param is not None:  # the parameter's size, not that of a view (an expand) of it
             sizes[param.source] = param.meta.numel
     bias_sizes = tuple((name, size) for name, size in sizes.items()

@@ -159,15 +159,19 @@ def _check_computable(dtype: torch.dtype) -> None:
 
 def can_hold(spec: InputSpec) -> bool:
     """Whether PyTorch can create every input of ``spec`` given as a shape."""
-    return not spec.shapes or all(
-        math.prod((spec.batch_size, *shape)) * spec.dtype.itemsize <= MAX_BYTES
-        for shape in spec.args)
+    return not spec.shapes or all(_holds((spec.batch_size, *shape), spec.dtype)
+                                  for shape in spec.args)
+
+
+def _holds(shape: tuple[int, ...], dtype: torch.dtype) -> bool:
+    """A tensor of ``shape`` fits the bytes PyTorch can index, even shape-only."""
+    return math.prod(shape) * dtype.itemsize <= MAX_BYTES
 
 
 def _check_storage(shape: tuple[int, ...], dtype: torch.dtype) -> None:
     """An absurd batch or input size: PyTorch cannot even create the shape-only tensor."""
-    elements = math.prod(shape)
-    if elements * dtype.itemsize > MAX_BYTES:
+    if not _holds(shape, dtype):
+        elements = math.prod(shape)
         raise UsageError(f"the input tensor [{', '.join(map(str, shape))}] would have "
                          f"{elements:,} elements of {dtype.itemsize} bytes, more than PyTorch can "
                          "index (2**63-1 bytes); use a smaller batch size or input size.")

@@ -50,11 +50,11 @@ class TrainOptions:
                             ("--weight-decay", self.weight_decay), ("--workers", self.workers)):
             if value < 0:
                 raise UsageError(f"{flag} cannot be negative, got {value}; give 0 or more.")
-        most = 8 * (os.cpu_count() or 1)
-        if self.workers > most:  # each is a process with its own copy of the data set
+        cores = os.cpu_count() or 1
+        if self.workers > 8 * cores:  # each is a process with its own copy of the data set
             raise UsageError(f"--workers {self.workers} would start {self.workers:,} loader "
-                             f"processes on a machine of {os.cpu_count() or 1} cores; give at most "
-                             f"{most} (8 a core), e.g. --workers {os.cpu_count() or 1}.")
+                             f"processes on a machine of {cores} cores; give at most "
+                             f"{8 * cores} (8 a core), e.g. --workers {cores}.")
         if self.momentum >= 1:
             raise UsageError(f"--momentum must be below 1, got {self.momentum:g}: at 1 or more "
                              "SGD's velocity keeps every past gradient and grows without bound; "

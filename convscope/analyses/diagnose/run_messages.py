@@ -9,7 +9,7 @@ import sys
 from math import prod
 
 from ...errors import RECURSION_FIX
-from ..validate import dtype_text
+from ..validate import dims, dtype_text
 from .finding import CHANGED, INDICES, ONE_VALUE, OVERFLOW, TORCH_TYPES, dtypes_met
 from .origin import user_line
 
@@ -26,7 +26,7 @@ def _one_value(failure, finding, ctx) -> str:
 def _overflow(failure, finding, ctx) -> str:
     sizes = [int(d) for d in OVERFLOW.search(str(failure.cause)).group(1).split(",")]
     elements = prod(sizes)
-    given = f" for the input {'x'.join(map(str, ctx.input_shapes[0]))}" if ctx.input_shapes else ""
+    given = f" for the input {dims(ctx.input_shapes[0])}" if ctx.input_shapes else ""
     return (f"{finding.where} would make a tensor of {sizes}{given}: {elements:,} elements, more "
             f"bytes than PyTorch can address (2**63 - 1), so even a shape-only tensor cannot "
             f"exist. Fix: a smaller input or batch (CLI: --input, --batch).")
