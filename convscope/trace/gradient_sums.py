@@ -16,6 +16,8 @@ from __future__ import annotations
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
+from .fastpaths.layout import _dense
+
 ADD = torch.ops.aten.add.Tensor
 
 SoleOwner = tuple[tuple[int, int], tuple[int, int]]  # ``owners`` of ``old``, of ``new``
@@ -41,10 +43,6 @@ def engine_add(sole_owner: SoleOwner | None, func, args, kwargs):
     if held[1] == sole_owner[0][1] and owners(new) == sole_owner[1] and _dense(new):
         return torch.ops.aten.add_.Tensor, (new, old)
     return func, args
-
-
-def _dense(t: torch.Tensor) -> bool:
-    return t.is_contiguous() or t.is_contiguous(memory_format=torch.channels_last)
 
 
 def owners(t: torch.Tensor) -> tuple[int, int]:
