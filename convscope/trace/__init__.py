@@ -7,7 +7,7 @@ Backends, tried in this order:
 - ``real`` (only when asked): real random inputs and the real parameters, for models whose
   control flow depends on tensor values. Costs a real forward.
 The model itself is never changed: parameters and buffers are swapped for shape-only copies
-(``state``) and put back afterwards, with the ``training`` flags and whatever the forward stored
+(``state``; in a lowered trace each is made on its first read) and put back afterwards, with the ``training`` flags and whatever the forward stored
 on a module.
 
 Ops reach the recorder (``recorder``) through PyTorch's dispatcher, slow meta kernels answered by
@@ -37,7 +37,8 @@ from .inputs import InputSpec, input_tensors, materialise
 from .lowering import lowering_allowed
 from .modules import ModuleStack
 from .recorder import Recorder, tensor_meta
-from .state import attributes_kept, sources_of, swapped, training_flags, walk
+from .state import (attributes_kept, copied_on_read, input_refs, sources_of, swapped,
+                    training_flags, walk)
 
 
 @dataclass
@@ -111,16 +112,21 @@ def run_trace(model: nn.Module, spec: InputSpec, *, train: bool, backend: str,
     args, kwargs = materialise(spec, make, convert)
     inputs = input_tensors(args, kwargs)
     real = backend == "real"
-    # on the real backend ``like`` copies: BatchNorm's running statistics, and whatever else the
-    # forward writes into, stay as they were
-    state = swapped(tensors, like, like)
-
     lowerable = lower and backend == "meta" and lowering_allowed()
+    # lowered leaves read only the shapes of their tensors: each copy is made on its first read.
+    # On the real backend ``like`` copies: BatchNorm's running statistics, and whatever else the
+    # forward writes into, stay as they were
+    lazy = lowerable and bool(tensors.tables)
+    state = copied_on_read(tensors, like) if lazy else swapped(tensors, like, like)
     stack = ModuleStack(tensors.modules)
     recorder = None
     try:
         with attributes_kept(tensors), state as copies:
-            recorder = Recorder(stack, sources_of(copies, inputs), shape_only=not real)
+            if lazy:
+                recorder = Recorder(stack, {**copies.refs, **input_refs(inputs)})
+                copies.remember = recorder.add_source
+            else:
+                recorder = Recorder(stack, sources_of(copies, inputs), shape_only=not real)
             stack.attach(recorder.module_output, recorder.nodes.__len__,
                          recorder.record if lowerable else None)
             with mode, torch.no_grad(), training_flags(tensors, train), stack, recorder, \

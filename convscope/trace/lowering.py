@@ -6,7 +6,10 @@ PyTorch each one goes module -> functional -> C++ composite -> dispatcher -> our
 convolution and ~100 us a batch norm (two ops) on a shape-only tensor, most of it glue.
 Their forwards in the common case are one fixed sequence of aten calls, so for those cases we
 make the same calls' outputs with the fast paths (``fastpaths``, pinned against the CPU kernel)
-and record them as the dispatcher would have shown them, arguments included.
+and record them as the dispatcher would have shown them, arguments included. A lowering reads
+only the shapes of the module's tensors: where no read has made a tensor's shape-only copy yet
+(``state.copied_on_read``), the model's own tensor stands for it (``_tensors``), and the copy is
+never made.
 
 A lowering returns ``NOT_LOWERED`` for every other case (another layout, dtype mix, padding
 mode, a shape the kernel would reject, an unbatched input, training mode for batch norm), and the
@@ -25,6 +28,7 @@ from torch import nn
 from .fastpaths import fast_path
 from .fastpaths.conv import _convolution
 from .fastpaths.layout import _dense, _like
+from .state import FOREIGN, CopiedOnRead
 
 aten = torch.ops.aten
 NOT_LOWERED = object()
@@ -43,12 +47,27 @@ _RESERVE_KWARGS = {"dtype": "uint8", "layout": "strided", "device": "meta"}
 Record = Callable[[object, tuple, dict, object], None]
 
 
-def _tensors(module: nn.Module, table: str, *names: str) -> list:
-    """``module.<name>`` for each name, read from its parameter or buffer table: what
-    nn.Module.__getattr__ returns, without its ~1.7 us a lookup. A name missing from the table
-    (a weight-norm hook's plain attribute) is left to ``getattr``."""
+def _tensors(module: nn.Module, table: str, *names: str) -> list | None:
+    """``module.<name>`` for each name, as a lowering may read it: from the module's table,
+    without nn.Module.__getattr__'s ~1.7 us a lookup. In a ``CopiedOnRead`` table, each entry's
+    ``stand_in``: the model's own tensor while no read has made its copy, as a lowering reads
+    only its shape. A name missing from the table (a weight-norm hook's plain attribute) is left
+    to ``getattr``. None where a tensor is neither shape-only nor the model's own (one the
+    forward stored): the module's own forward meets it, as it would on the CPU."""
     found = getattr(module, table)
-    return [found[name] if name in found else getattr(module, name) for name in names]
+    lazy = type(found) is CopiedOnRead
+    tensors = []
+    for name in names:
+        if lazy and name in found:
+            t = found.stand_in(name)
+            if t is FOREIGN:
+                return None
+        else:
+            t = found[name] if name in found else getattr(module, name)
+            if t is not None and not t.is_meta:
+                return None
+        tensors.append(t)
+    return tensors
 
 
 def _conv2d(module: nn.Conv2d, x: torch.Tensor, record: Record):
@@ -57,10 +76,12 @@ def _conv2d(module: nn.Conv2d, x: torch.Tensor, record: Record):
     padding = module.padding
     if module.padding_mode != "zeros" or type(padding) is str:
         return NOT_LOWERED  # padded by F.pad first, or conv2d.padding's own decomposition
-    weight, bias = _tensors(module, "_parameters", "weight", "bias")
-    args = (x, weight, bias, [*module.stride], [*padding], [*module.dilation],
+    found = _tensors(module, "_parameters", "weight", "bias")
+    if found is None:
+        return NOT_LOWERED
+    args = (x, *found, [*module.stride], [*padding], [*module.dilation],
             False, [*_NO_OUTPUT_PADDING], module.groups)
-    out = _convolution(*args)
+    out = _convolution(*args, stand_ins=True)
     if out is NotImplemented:
         return NOT_LOWERED
     record(aten.convolution.default, args, {}, out)
@@ -72,8 +93,11 @@ def _batch_norm_2d(module: nn.BatchNorm2d, x: torch.Tensor, record: Record):
     _batch_norm_impl_index, which makes an empty uint8 reserve, then native_batch_norm."""
     if module.training or x.dim() != 4:
         return NOT_LOWERED
-    mean, var = _tensors(module, "_buffers", "running_mean", "running_var")
-    weight, bias = _tensors(module, "_parameters", "weight", "bias")
+    statistics = _tensors(module, "_buffers", "running_mean", "running_var")
+    affine = _tensors(module, "_parameters", "weight", "bias")
+    if statistics is None or affine is None:
+        return NOT_LOWERED
+    (mean, var), (weight, bias) = statistics, affine
     if mean is None or var is None:
         return NOT_LOWERED
     per_channel, dtype = (x.shape[1],), x.dtype

@@ -109,6 +109,11 @@ class Recorder(EagerMode):
         self._remember(t, found)
         return found
 
+    def add_source(self, t: torch.Tensor, ref: Ref) -> None:
+        """``t`` stands for ``ref`` from now on: a parameter's copy made during the forward
+        (``state.copied_on_read``), kept alive by its maker for the trace."""
+        self._producers[id(t)] = ref
+
     def _remember(self, t: torch.Tensor, ref: Ref) -> None:
         key = id(t)
         self._producers[key] = ref

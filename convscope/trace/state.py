@@ -3,7 +3,10 @@
 This does what ``torch.func.functional_call`` does for a trace, writing straight into each
 module's ``_parameters`` and ``_buffers`` tables as it does, without its per-name lookups: on a
 network of a few hundred modules those walks cost as much as the meta forward itself. A tensor
-shared by two modules gets one copy, so tied weights stay tied. What the forward itself stores on
+shared by two modules gets one copy, so tied weights stay tied. A trace whose common leaves are
+lowered (``lowering``) makes each copy on its first read instead (``copied_on_read``): the
+lowered leaves read only their tensors' shapes, and making the copies of a CNN's few hundred
+tensors up front was ~7% of its analysis. What the forward itself stores on
 a module (a cache, a counter, weight_norm's recomputed weight, a buffer it registers) is undone
 afterwards too (``attributes_kept``): the model is left exactly as it was. Not undone: what it
 writes into a container the module already holds (``self.log.append(x)``, ``self.cache[k] = x``,
@@ -38,6 +41,10 @@ class ModelTensors:
     slots: tuple[tuple[dict, str, torch.Tensor, str, str, TensorMeta], ...]
     params: tuple[Param, ...]  # ``named_parameters()`` order, a shared tensor counted once
     buffers: tuple[Param, ...]  # ``named_buffers()`` order, likewise
+    # (module, "_parameters" or "_buffers", the table) for each table with entries, where every
+    # such table is a plain dict of the module's own (``copied_on_read`` swaps the tables
+    # whole); empty where one is not (a ScriptModule's are C++ wrappers)
+    tables: tuple[tuple[nn.Module, str, dict], ...] = ()
 
 
 def walk(model: nn.Module) -> ModelTensors:
@@ -67,11 +74,14 @@ def _walk(model: nn.Module) -> ModelTensors:
     slots = []
     records: dict[str, list[Param]] = {"param": [], "buffer": []}
     listed: dict[str, set[int]] = {"param": set(), "buffer": set()}
+    tables, plain = [], True
     for owner, module in modules:
         for table, kind in TABLES:
             entries = getattr(module, table)
             if not entries:
                 continue
+            tables.append((module, table, entries))
+            plain = plain and type(entries) is dict and module.__dict__.get(table) is entries
             for local, t in entries.items():
                 if t is None:
                     continue
@@ -84,7 +94,8 @@ def _walk(model: nn.Module) -> ModelTensors:
                     listed[kind].add(id(t))
                     records[kind].append(Param(name, first_owner, meta, bool(t.requires_grad)))
                 slots.append((entries, local, t, kind, name, meta))
-    return ModelTensors(modules, tuple(slots), tuple(records["param"]), tuple(records["buffer"]))
+    return ModelTensors(modules, tuple(slots), tuple(records["param"]), tuple(records["buffer"]),
+                        tuple(tables) if plain else ())
 
 
 @contextlib.contextmanager
@@ -112,11 +123,136 @@ def swapped(tensors: ModelTensors, convert_param, convert_buffer):
             entries[local] = t
 
 
+class Copies:
+    """The shape-only copies of one trace's parameters and buffers, each made on its first read
+    (``copied_on_read``): ``refs`` holds the Ref of every original by id, ``made`` the copy of
+    each original read so far, and ``remember(copy, ref)`` tells the recorder of a new one."""
+
+    __slots__ = ("refs", "made", "_like", "remember")
+
+    def __init__(self, refs: dict[int, Ref], like):
+        self.refs, self.made, self._like = refs, {}, like
+        self.remember = None
+
+    def copy(self, t):
+        """The copy of ``t``, made now where this is its first read; anything else (None, a
+        tensor the forward stored) as it is."""
+        key = id(t)
+        found = self.made.get(key)
+        if found is None:
+            ref = self.refs.get(key)
+            if ref is None:
+                return t
+            found = self.made[key] = _unseen(self._like, t)
+            self.remember(found, ref)
+        return found
+
+    def stand_in(self, t):
+        """What a lowering may read the shape of: the copy where a read made one (the forward
+        may have changed it), the original while none did, None, or a meta tensor the forward
+        stored. ``FOREIGN`` for any other tensor: the module's own forward must meet it, as
+        it would on the CPU."""
+        found = self.made.get(id(t))
+        if found is not None:
+            return found
+        if t is None or id(t) in self.refs or t.is_meta:
+            return t
+        return FOREIGN
+
+
+FOREIGN = object()  # a table's tensor that is neither the model's own nor shape-only
+
+
+def _unseen(make, t):
+    """``make(t)`` unseen by the recorder's dispatch mode: a copy made during the forward is no
+    op of the model's."""
+    with torch._C._ExcludeDispatchKeyGuard(torch._C.DispatchKeySet(torch._C.DispatchKey.Python)):
+        return make(t)
+
+
+class CopiedOnRead(dict):
+    """A module's parameter or buffer table for the duration of ``copied_on_read``: every read
+    through it (``module.weight``, ``[name]``, ``get``, ``items()``, ``values()``, ``dict(t)``)
+    gives the entry's shape-only copy, as the tables ``swapped`` fills give it. Writes are the
+    dict's own, into a table that is thrown away afterwards."""
+
+    __slots__ = ("copies",)
+
+    def __getitem__(self, name):
+        return self.copies.copy(dict.__getitem__(self, name))
+
+    def get(self, name, default=None):
+        return self.copies.copy(dict.__getitem__(self, name)) if name in self else default
+
+    def stand_in(self, name):
+        return self.copies.stand_in(dict.__getitem__(self, name))
+
+    def values(self):
+        copy = self.copies.copy
+        return [copy(t) for t in dict.values(self)]
+
+    def items(self):
+        copy = self.copies.copy
+        return [(name, copy(t)) for name, t in dict.items(self)]
+
+    def __iter__(self):  # not the dict's: dict(t), {**t} and update(t) then read through []
+        return dict.__iter__(self)
+
+    def copy(self):
+        return dict(self.items())
+
+    def __repr__(self):  # the dict's would show the user's values
+        return repr(self.copy())
+
+    def pop(self, name, *default):
+        return self.copies.copy(dict.pop(self, name, *default))
+
+    def popitem(self):
+        name, t = dict.popitem(self)
+        return name, self.copies.copy(t)
+
+    def setdefault(self, name, default=None):
+        return self.copies.copy(dict.setdefault(self, name, default))
+
+
+def source_refs(tensors: ModelTensors) -> dict[int, Ref]:
+    """The Ref of every parameter and buffer by id (a tensor shared by two modules, its first
+    owner's)."""
+    return {id(t): Ref(kind, name, 0, meta) for _, _, t, kind, name, meta in tensors.slots}
+
+
+@contextlib.contextmanager
+def copied_on_read(tensors: ModelTensors, like):
+    """``swapped`` without the copies nobody reads: each parameter and buffer table (``tables``)
+    is replaced for the duration by a ``CopiedOnRead`` of it, whose reads make each entry's
+    copy on the first one. A lowered leaf reads only the shapes of its tensors
+    (``lowering._tensors``), and those are most of a CNN's: on MobileNetV2, 2 of 314 copies are
+    made. Yields the ``Copies``; its ``remember`` is to be set before the forward. The original
+    tables are back afterwards, never written to, whatever the forward raised."""
+    copies = Copies(source_refs(tensors), like)
+    done: list[tuple[dict, str, dict]] = []
+    try:
+        for module, table, entries in tensors.tables:
+            swapped_in = CopiedOnRead(entries)
+            swapped_in.copies = copies
+            state = module.__dict__
+            state[table] = swapped_in
+            done.append((state, table, entries))
+        yield copies
+    finally:
+        for state, table, entries in done:
+            state[table] = entries
+
+
 def sources_of(copies: list[tuple[str, str, torch.Tensor, TensorMeta]], inputs) -> dict[int, Ref]:
     """The Ref of each tensor the recorder will not see made (param, buffer or input), by id."""
     sources = {id(t): Ref(kind, name, 0, meta) for kind, name, t, meta in copies}
-    sources.update({id(t): Ref("input", i, 0, tensor_meta(t)) for i, t in enumerate(inputs)})
+    sources.update(input_refs(inputs))
     return sources
+
+
+def input_refs(inputs) -> dict[int, Ref]:
+    return {id(t): Ref("input", i, 0, tensor_meta(t)) for i, t in enumerate(inputs)}
 
 
 _MODULE_TRAIN = nn.Module.train

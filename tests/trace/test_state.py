@@ -48,3 +48,31 @@ def test_each_copy_carries_its_own_meta_also_when_cast_to_another_dtype():
             ("buffer", "num_batches_tracked", "int64", ())]
         assert all(meta == tensor_meta(copy) for _, _, copy, meta in copies)
     assert model.weight.dtype == torch.float32
+
+
+def test_a_lowered_trace_copies_only_the_tensors_something_reads(monkeypatch):
+    # the lowered leaves (conv, batch norm) read only their tensors' shapes: their copies are
+    # never made; the linear layer's forward reads its weight and bias, which are copied
+    import convscope.trace as trace_package
+    from convscope.trace.backends import meta_backend
+    from convscope.trace.inputs import make_spec
+
+    copied = []
+
+    def counting():
+        mode, make, convert, like = meta_backend()
+
+        def counted(t):
+            copied.append(tuple(t.shape))
+            return like(t)
+
+        return mode, make, convert, counted
+
+    monkeypatch.setitem(trace_package.BACKENDS, "meta", counting)
+    model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.ReLU(), nn.Flatten(),
+                          nn.Linear(64, 2)).eval()
+    graph = trace_package.run_trace(model, make_spec((3, 6, 6)), train=False, backend="meta")
+    assert copied == [(2, 64), (2,)]
+    assert [r.source for n in graph.nodes for r in n.refs if r.kind != "node"] == [
+        0, "0.weight", "0.bias", "1.weight", "1.bias", "1.running_mean", "1.running_var",
+        "4.weight", "4.bias"]

@@ -16,7 +16,8 @@ _CHANNELS_LAST = torch.channels_last
 _AS_SUGGESTED = (torch.float32,)
 
 
-def _convolution(x, weight, bias, stride, padding, dilation, transposed, output_padding, groups):
+def _convolution(x, weight, bias, stride, padding, dilation, transposed, output_padding, groups,
+                 *, stand_ins: bool = False):
     """A 2-D convolution of an NCHW input by a weight, each row-major or channels-last: an
     [N, C_out, H', W'] with H' = (H + 2p - d(k - 1) - 1) // s + 1, or for a transposed one
     (weight [C_in, C_out / groups, kH, kW]) H' = (H - 1)s - 2p + d(k - 1) + output_padding + 1,
@@ -25,7 +26,9 @@ def _convolution(x, weight, bias, stride, padding, dilation, transposed, output_
     (the meta kernel answers row-major: a later ``.contiguous()`` copied nothing there). The
     meta kernel reaches the same size through symbolic-shape helpers (~0.1 ms a call; a
     transposed one imports sympy on first use, ~1 s). Anything it would reject, and every other
-    case (1-D/3-D, other layouts, mixed dtypes), goes to it."""
+    case (1-D/3-D, other layouts, mixed dtypes), goes to it. ``stand_ins``: weight and bias
+    are a lowering's (``lowering._tensors``), the model's own tensors standing for their
+    shape-only copies, whatever their device."""
     kernel = weight.shape[2:]
     if kernel and min(kernel) < 1:  # the meta kernel takes it and makes an output, the CPU's not
         sizes = " ".join(f"kernel_{name}: {k}" for name, k in zip(
@@ -36,7 +39,7 @@ def _convolution(x, weight, bias, stride, padding, dilation, transposed, output_
         return NotImplemented
     xs, ws = x.shape, weight.shape  # each read makes a new torch.Size: read once
     if (len(xs) != 4 or len(ws) != 4 or not _dense(x) or not _dense(weight)
-            or weight.dtype != x.dtype or weight.device != x.device
+            or weight.dtype != x.dtype or (weight.device != x.device and not stand_ins)
             or min(stride) < 1 or min(dilation) < 1 or min(padding) < 0):
         return NotImplemented
     if transposed:
