@@ -41,6 +41,7 @@ class ModelTensors:
     slots: tuple[tuple[dict, str, torch.Tensor, str, str, TensorMeta], ...]
     params: tuple[Param, ...]  # ``named_parameters()`` order, a shared tensor counted once
     buffers: tuple[Param, ...]  # ``named_buffers()`` order, likewise
+    refs: dict[int, Ref]  # by id, the Ref of each tensor (a shared one's, its first owner's)
     # (module, "_parameters" or "_buffers", the table) for each table with entries, where every
     # such table is a plain dict of the module's own (``copied_on_read`` swaps the tables
     # whole); empty where one is not (a ScriptModule's are C++ wrappers)
@@ -70,32 +71,36 @@ def walk(model: nn.Module) -> ModelTensors:
 
 def _walk(model: nn.Module) -> ModelTensors:
     modules = tuple(model.named_modules())
-    first_name: dict[int, tuple[str, str, TensorMeta]] = {}
-    slots = []
-    records: dict[str, list[Param]] = {"param": [], "buffer": []}
-    listed: dict[str, set[int]] = {"param": set(), "buffer": set()}
-    tables, plain = [], True
+    first: dict[int, tuple[str, str, TensorMeta]] = {}  # by id: its first owner's entry
+    refs: dict[int, Ref] = {}
+    slots, tables, plain = [], [], True
+    records: dict[str, tuple[list[Param], set[int]]] = {"param": ([], set()),
+                                                         "buffer": ([], set())}
     for owner, module in modules:
+        prefix = f"{owner}." if owner else ""
         for table, kind in TABLES:
             entries = getattr(module, table)
             if not entries:
                 continue
             tables.append((module, table, entries))
             plain = plain and type(entries) is dict and module.__dict__.get(table) is entries
+            listed, listed_ids = records[kind]
             for local, t in entries.items():
                 if t is None:
                     continue
-                first = first_name.get(id(t))
-                if first is None:
-                    first = first_name[id(t)] = (f"{owner}.{local}" if owner else local, owner,
-                                                 tensor_meta(t))
-                name, first_owner, meta = first
-                if id(t) not in listed[kind]:
-                    listed[kind].add(id(t))
-                    records[kind].append(Param(name, first_owner, meta, bool(t.requires_grad)))
+                key = id(t)
+                found = first.get(key)
+                if found is None:
+                    meta = tensor_meta(t)
+                    found = first[key] = (prefix + local, owner, meta)
+                    refs[key] = Ref(kind, found[0], 0, meta)
+                name, first_owner, meta = found
+                if key not in listed_ids:
+                    listed_ids.add(key)
+                    listed.append(Param(name, first_owner, meta, bool(t.requires_grad)))
                 slots.append((entries, local, t, kind, name, meta))
-    return ModelTensors(modules, tuple(slots), tuple(records["param"]), tuple(records["buffer"]),
-                        tuple(tables) if plain else ())
+    return ModelTensors(modules, tuple(slots), tuple(records["param"][0]),
+                        tuple(records["buffer"][0]), refs, tuple(tables) if plain else ())
 
 
 @contextlib.contextmanager
@@ -215,12 +220,6 @@ class CopiedOnRead(dict):
         return self.copies.copy(dict.setdefault(self, name, default))
 
 
-def source_refs(tensors: ModelTensors) -> dict[int, Ref]:
-    """The Ref of every parameter and buffer by id (a tensor shared by two modules, its first
-    owner's)."""
-    return {id(t): Ref(kind, name, 0, meta) for _, _, t, kind, name, meta in tensors.slots}
-
-
 @contextlib.contextmanager
 def copied_on_read(tensors: ModelTensors, like):
     """``swapped`` without the copies nobody reads: each parameter and buffer table (``tables``)
@@ -229,7 +228,7 @@ def copied_on_read(tensors: ModelTensors, like):
     (``lowering._tensors``), and those are most of a CNN's: on MobileNetV2, 2 of 314 copies are
     made. Yields the ``Copies``; its ``remember`` is to be set before the forward. The original
     tables are back afterwards, never written to, whatever the forward raised."""
-    copies = Copies(source_refs(tensors), like)
+    copies = Copies(tensors.refs, like)
     done: list[tuple[dict, str, dict]] = []
     try:
         for module, table, entries in tensors.tables:
