@@ -14,8 +14,8 @@ never made.
 A lowering returns ``NOT_LOWERED`` for every other case (another layout, dtype mix, padding
 mode, a shape the kernel would reject, an unbatched input, training mode for batch norm), and the
 module's own forward runs instead, so PyTorch's errors still reach ``analyses.diagnose``. Only
-the exact classes below, with their class forward untouched, are lowered, and only on the meta
-backend with no other torch mode active. ``tests/trace/test_lowering.py`` checks that every zoo
+the exact classes below, with their forward and the methods it calls untouched, are lowered,
+and only on the meta backend with no other torch mode active. ``tests/trace/test_lowering.py`` checks that every zoo
 model and random layer configurations give the same graph either way.
 """
 from __future__ import annotations
@@ -153,23 +153,35 @@ def _hardtanh(module: nn.Hardtanh, x: torch.Tensor, record: Record):
     return _elementwise(func, (x, module.min_val, module.max_val), record, inplace)
 
 
+def _methods(cls: type, *names: str) -> tuple:
+    return tuple((name, getattr(cls, name)) for name in names)
+
+
+# class -> (its lowering, (name, function) of its forward and of each method the forward calls,
+# as PyTorch defines them: one the instance or the class replaces is someone's own code, which
+# must run)
 LOWERINGS = {
-    nn.Conv2d: (nn.Conv2d.forward, _conv2d),
-    nn.BatchNorm2d: (nn.BatchNorm2d.forward, _batch_norm_2d),
-    nn.ReLU: (nn.ReLU.forward, _relu),
-    nn.ReLU6: (nn.ReLU6.forward, _hardtanh),
-    nn.Hardtanh: (nn.Hardtanh.forward, _hardtanh),
+    nn.Conv2d: (_conv2d, _methods(nn.Conv2d, "forward", "_conv_forward")),
+    nn.BatchNorm2d: (_batch_norm_2d, _methods(nn.BatchNorm2d, "forward", "_check_input_dim")),
+    nn.ReLU: (_relu, _methods(nn.ReLU, "forward")),
+    nn.ReLU6: (_hardtanh, _methods(nn.ReLU6, "forward")),
+    nn.Hardtanh: (_hardtanh, _methods(nn.Hardtanh, "forward")),
 }
 
 
 def lowered_forward(module: nn.Module, record: Record):
     """``module``'s forward on one plain tensor, recording its ops through ``record``; it
     returns NOT_LOWERED where the module's own forward must run. None for modules that are not
-    one of LOWERINGS' classes with that class's own forward."""
-    entry = LOWERINGS.get(type(module))
-    if entry is None or type(module).forward is not entry[0] or "forward" in module.__dict__:
+    one of LOWERINGS' classes with that class's own forward and methods."""
+    cls = type(module)
+    entry = LOWERINGS.get(cls)
+    if entry is None:
         return None
-    lower = entry[1]
+    lower, methods = entry
+    own = module.__dict__
+    for name, method in methods:
+        if name in own or getattr(cls, name) is not method:
+            return None
 
     def forward(x):
         if type(x) is not _Tensor or not x.is_meta:

@@ -28,6 +28,7 @@ from ..graph import Param, Ref, TensorMeta
 from .recorder import tensor_meta
 
 TABLES = (("_parameters", "param"), ("_buffers", "buffer"))
+_ALONE = 3  # sys.getrefcount of a table only its module's __dict__ and one local name hold
 
 
 @dataclass(frozen=True)
@@ -43,8 +44,10 @@ class ModelTensors:
     buffers: tuple[Param, ...]  # ``named_buffers()`` order, likewise
     refs: dict[int, Ref]  # by id, the Ref of each tensor (a shared one's, its first owner's)
     # (module, "_parameters" or "_buffers", the table) for each table with entries, where every
-    # such table is a plain dict of the module's own (``copied_on_read`` swaps the tables
-    # whole); empty where one is not (a ScriptModule's are C++ wrappers)
+    # such table is a plain dict that only its module holds (``copied_on_read`` swaps the
+    # tables whole); empty where one is not: a ScriptModule's are C++ wrappers, and a table the
+    # model holds elsewhere too (``self.table = conv._parameters``, a view of it, a dict two
+    # modules share) would be read around a swapped-in one
     tables: tuple[tuple[nn.Module, str, dict], ...] = ()
 
 
@@ -82,8 +85,11 @@ def _walk(model: nn.Module) -> ModelTensors:
             entries = getattr(module, table)
             if not entries:
                 continue
+            # held by its module alone (its __dict__, ``entries`` and getrefcount's argument):
+            # no stored reference, view or second module reads it around a swapped-in table
+            plain = (plain and type(entries) is dict and sys.getrefcount(entries) == _ALONE
+                     and module.__dict__.get(table) is entries)
             tables.append((module, table, entries))
-            plain = plain and type(entries) is dict and module.__dict__.get(table) is entries
             listed, listed_ids = records[kind]
             for local, t in entries.items():
                 if t is None:
@@ -157,29 +163,39 @@ class Copies:
         may have changed it), the original while none did, None, or a meta tensor the forward
         stored. ``FOREIGN`` for any other tensor: the module's own forward must meet it, as
         it would on the CPU."""
-        found = self.made.get(id(t))
+        key = id(t)
+        found = self.made.get(key)
         if found is not None:
             return found
-        if t is None or id(t) in self.refs or t.is_meta:
+        kind = type(t)
+        if (kind is _PARAMETER or kind is _TENSOR) and key in self.refs:
             return t
-        return FOREIGN
+        if t is None or t.is_meta:
+            return t
+        # a subclass's own methods would see the user's tensor when read: its copy is plain
+        return self.copy(t) if key in self.refs else FOREIGN
 
 
 FOREIGN = object()  # a table's tensor that is neither the model's own nor shape-only
+_TENSOR, _PARAMETER = torch.Tensor, nn.Parameter
 
 
 def _unseen(make, t):
-    """``make(t)`` unseen by the recorder's dispatch mode: a copy made during the forward is no
-    op of the model's."""
-    with torch._C._ExcludeDispatchKeyGuard(torch._C.DispatchKeySet(torch._C.DispatchKey.Python)):
+    """``make(t)`` as ``swapped`` makes it before the forward: outside any inference mode the
+    forward entered (an inference tensor refuses a later in-place write), and unseen by the
+    recorder's and the forward's own modes: a copy is no op of the model's."""
+    with torch.inference_mode(False), torch._C.DisableTorchFunction(), \
+            torch._C._DisableTorchDispatch():
         return make(t)
 
 
 class CopiedOnRead(dict):
     """A module's parameter or buffer table for the duration of ``copied_on_read``: every read
-    through it (``module.weight``, ``[name]``, ``get``, ``items()``, ``values()``, ``dict(t)``)
-    gives the entry's shape-only copy, as the tables ``swapped`` fills give it. Writes are the
-    dict's own, into a table that is thrown away afterwards."""
+    through it (``module.weight``, ``[name]``, ``get``, ``items()``, ``values()``, ``dict(t)``,
+    ``==``, ``copy.deepcopy``) gives the entry's shape-only copy, as the tables ``swapped`` fills
+    give it. Writes are the dict's own, into a table that is thrown away afterwards. Only
+    ``dict``'s own functions called on it (``dict.values(t)``) read around it, as they would
+    around any dict subclass."""
 
     __slots__ = ("copies",)
 
@@ -192,22 +208,35 @@ class CopiedOnRead(dict):
     def stand_in(self, name):
         return self.copies.stand_in(dict.__getitem__(self, name))
 
-    def values(self):
+    def copy(self):
+        """A plain dict of the copies."""
         copy = self.copies.copy
-        return [copy(t) for t in dict.values(self)]
+        return {name: copy(t) for name, t in dict.items(self)}
+
+    def values(self):
+        return self.copy().values()
 
     def items(self):
-        copy = self.copies.copy
-        return [(name, copy(t)) for name, t in dict.items(self)]
+        return self.copy().items()
 
     def __iter__(self):  # not the dict's: dict(t), {**t} and update(t) then read through []
         return dict.__iter__(self)
 
-    def copy(self):
-        return dict(self.items())
-
     def __repr__(self):  # the dict's would show the user's values
         return repr(self.copy())
+
+    def __eq__(self, other):
+        return self.copy() == other
+
+    def __ne__(self, other):
+        return self.copy() != other
+
+    __hash__ = None
+
+    def __reduce_ex__(self, protocol):
+        # copy.copy, deepcopy and pickle get a plain dict of the copies: not the Copies, whose
+        # ``remember`` reaches the recorder and everything it holds
+        return dict, (self.copy(),)
 
     def pop(self, name, *default):
         return self.copies.copy(dict.pop(self, name, *default))

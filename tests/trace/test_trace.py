@@ -8,7 +8,6 @@ from torch import nn
 import convscope
 from convscope import zoo
 from convscope.trace import run_trace, trace
-from convscope.graph import Ref
 from convscope.trace.inputs import make_spec
 from tests.conftest import assert_same_model, real_inputs, real_leaf_outputs, snapshot
 from tests.nets import NETWORKS
@@ -531,100 +530,6 @@ def test_a_parent_sees_and_changes_only_shape_only_copies_of_its_childs_weight()
     graph = trace(model, make_spec((3, 8, 8)))
     assert graph.meta["backend"] == "meta"
     assert model.conv.weight.requires_grad and torch.equal(model.conv.bias, bias)
-
-
-class _ReadsEveryWay(nn.Module):
-    """A parent that reads its lowered children's tables in every way a dict is read; what it
-    read goes to ``seen``, a list on the class (the forward's own attributes are undone)."""
-
-    seen: list = []
-
-    def __init__(self):
-        super().__init__()
-        self.conv = nn.Conv2d(3, 4, 3, bias=False)
-        self.norm = nn.BatchNorm2d(4)
-
-    def forward(self, x):
-        y = self.norm(self.conv(x))
-        table = self.conv._parameters
-        reads = [self.conv.weight, table["weight"], table.get("weight"), *table.values(),
-                 *dict(table).values(), *{**table}.values(), *table.copy().values(),
-                 *(t for _, t in table.items()), next(self.conv.parameters())]
-        weights = [t for t in reads if t is not None]  # the table's bias is None
-        others = [*self.norm._buffers.values(), *self.state_dict().values()]
-        _ReadsEveryWay.seen[:] = [weights, others, repr(table)]
-        return y
-
-
-def test_every_read_of_a_table_gives_the_same_shape_only_copy_and_the_tables_come_back():
-    # a lowered leaf's tables hand out each copy on its first read (state.copied_on_read):
-    # whatever way the forward reads them, it meets one meta copy, never the user's tensor
-    model = _ReadsEveryWay().eval()
-    tables = [(m, m._parameters, m._buffers) for m in model.modules()]
-    graph = trace(model, make_spec((3, 5, 5)))
-    weights, others, shown = _ReadsEveryWay.seen
-    assert shown == ("{'weight': tensor(..., device='meta', size=(4, 3, 3, 3), "
-                     "requires_grad=True), 'bias': None}")
-    assert graph.meta["backend"] == "meta"
-    assert len(weights) == 9 and all(t is weights[0] and t.is_meta for t in weights)
-    assert len(others) == 9 and all(t.is_meta or t.dtype == torch.int64 for t in others)
-    assert all(m._parameters is p and m._buffers is b and type(p) is dict
-               for m, p, b in tables)
-    assert not model.conv.weight.is_meta
-
-
-class _TiedAcrossLowering(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.first = nn.Conv2d(4, 4, 1, bias=False)
-        self.second = nn.Conv2d(4, 4, 1, bias=False, padding_mode="reflect")  # not lowered
-        self.second.weight = self.first.weight
-
-    def forward(self, x):
-        return self.second(self.first(x))
-
-
-def test_a_weight_tied_to_a_module_that_is_not_lowered_is_one_parameter_of_both_ops():
-    model = _TiedAcrossLowering().eval()
-    graph = trace(model, make_spec((4, 6, 6)))
-    convs = [n for n in graph.nodes if n.op == "aten.convolution.default"]
-    weight = Ref("param", "first.weight", 0, convs[0].args[1].meta)
-    assert len(convs) == 2 and [n.args[1] for n in convs] == [weight, weight]
-    assert [p.name for p in graph.params] == ["first.weight"]
-
-
-class _StoresForeignTensor(nn.Module):
-    """A forward that puts a CPU tensor in a lowered leaf's table before calling it."""
-
-    def __init__(self, table):
-        super().__init__()
-        self.norm = nn.BatchNorm2d(3)
-        self.conv = nn.Conv2d(3, 4, 3)
-        self.table = table
-
-    def forward(self, x):
-        if self.table == "conv":
-            self.conv.bias = nn.Parameter(torch.zeros(4))
-        else:
-            self.norm.running_mean = torch.zeros(3)
-        return self.conv(self.norm(x))
-
-
-@pytest.mark.parametrize("table", ["conv", "norm"])
-def test_a_cpu_tensor_the_forward_stores_is_met_by_the_modules_own_forward(table):
-    # a lowering reads the model's own tensors as shapes; a CPU tensor the forward stored is no
-    # such tensor: the module's own forward runs, so the graph is the dispatched one, and the
-    # user's tensor is back afterwards
-    model = _StoresForeignTensor(table).eval()
-    bias, mean = model.conv.bias, model.norm.running_mean
-    spec = make_spec((3, 6, 6))
-    lowered = run_trace(model, spec, train=False, backend="meta")
-    dispatched = run_trace(model, spec, train=False, backend="meta", lower=False)
-    assert lowered.nodes == dispatched.nodes
-    assert [n.refs for n in lowered.nodes] == [n.refs for n in dispatched.nodes]
-    stored = "conv.bias" if table == "conv" else "norm.running_mean"
-    assert stored not in {r.source for n in lowered.nodes for r in n.refs}
-    assert model.conv.bias is bias and model.norm.running_mean is mean
 
 
 def test_a_real_trace_leaves_the_users_input_weights_and_random_generator_alone():
