@@ -121,7 +121,7 @@ def run_trace(model: nn.Module, spec: InputSpec, *, train: bool, backend: str,
     stack = ModuleStack(tensors.modules)
     recorder = None
     try:
-        with attributes_kept(tensors), state as copies:
+        with attributes_kept(tensors, whole=lazy), state as copies:
             if lazy:
                 recorder = Recorder(stack, {**copies.refs, **input_refs(inputs)})
                 copies.remember = recorder.add_source

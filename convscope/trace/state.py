@@ -320,10 +320,12 @@ def training_flags(tensors: ModelTensors, train: bool):
 
 
 @contextlib.contextmanager
-def attributes_kept(tensors: ModelTensors):
+def attributes_kept(tensors: ModelTensors, whole: bool = False):
     """Every module's attributes and parameter, buffer and child tables as they were before,
     whatever the forward stored in them. Entered outside ``swapped`` and ``training_flags``,
-    so that on the way out only the forward's own changes are left to find.
+    so that on the way out only the forward's own changes are left to find. ``whole``: the
+    trace swaps ``tensors.tables`` whole (``copied_on_read``), which no code can reach meanwhile:
+    those are left be.
 
     Tables are compared with ``==``: dict equality takes a value that is the very same object
     as equal without calling its ``__eq__``, so an unchanged table costs one C-level pass
@@ -332,12 +334,13 @@ def attributes_kept(tensors: ModelTensors):
     differ, or the answer has several values): that table has changed."""
     saved, empty = [], []  # most parameter, buffer and child tables are empty: nothing to copy
     for _, module in tensors.modules:
-        for table in (module.__dict__, module._parameters, module._buffers, module._modules):
+        children = module._modules
+        for table in (module.__dict__, module._parameters, module._buffers, children):
             if isinstance(table, dict):  # a ScriptModule's tables are C++ wrappers: left be
-                if table:
-                    saved.append((table, table.copy()))
-                else:
+                if not table:
                     empty.append(table)
+                elif not whole or table is children or table is module.__dict__:
+                    saved.append((table, table.copy()))
     try:
         yield
     finally:

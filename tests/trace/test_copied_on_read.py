@@ -251,3 +251,23 @@ def test_a_conv_whose_conv_forward_is_replaced_runs_its_own_forward(patched, mon
         monkeypatch.setattr(nn.Conv2d, "_conv_forward", doubled)
     graph = _lowered_and_dispatched(model)
     assert [n.op for n in graph.nodes] == ["aten.convolution.default", "aten.mul.Tensor"]
+
+
+class _RegistersInForward(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv, self.norm = nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4)
+
+    def forward(self, x):
+        self.conv.register_parameter("extra", nn.Parameter(torch.zeros(1)))
+        self.norm.register_buffer("seen", torch.ones(1))
+        self.conv.bias = None
+        return self.norm(self.conv(x))
+
+
+def test_what_the_forward_writes_into_a_swapped_table_is_thrown_away_with_it():
+    model = _RegistersInForward().eval()
+    params, buffers = dict(model.conv._parameters), dict(model.norm._buffers)
+    graph = trace(model, make_spec((3, 6, 6)))
+    assert graph.meta["backend"] == "meta"
+    assert model.conv._parameters == params and model.norm._buffers == buffers
