@@ -7,8 +7,8 @@ Backends, tried in this order:
 - ``real`` (only when asked): real random inputs and the real parameters, for models whose
   control flow depends on tensor values. Costs a real forward.
 The model itself is never changed: parameters and buffers are swapped for shape-only copies
-(``state``; in a lowered trace each is made on its first read) and put back afterwards, with the ``training`` flags and whatever the forward stored
-on a module.
+(``state``; in a lowered trace each is made on its first read) and put back afterwards, with
+the ``training`` flags and whatever the forward stored on a module.
 
 Ops reach the recorder (``recorder``) through PyTorch's dispatcher, slow meta kernels answered by
 ``fastpaths`` (never on the real backend: there every op computes its values); on the meta

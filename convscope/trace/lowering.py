@@ -15,8 +15,8 @@ A lowering returns ``NOT_LOWERED`` for every other case (another layout, dtype m
 mode, a shape the kernel would reject, an unbatched input, training mode for batch norm), and the
 module's own forward runs instead, so PyTorch's errors still reach ``analyses.diagnose``. Only
 the exact classes below, with their forward and the methods it calls untouched, are lowered,
-and only on the meta backend with no other torch mode active. ``tests/trace/test_lowering.py`` checks that every zoo
-model and random layer configurations give the same graph either way.
+and only on the meta backend with no other torch mode active. ``tests/trace/test_lowering.py``
+checks that every zoo model and random layer configurations give the same graph either way.
 """
 from __future__ import annotations
 
