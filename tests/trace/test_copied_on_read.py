@@ -13,15 +13,13 @@ from convscope.graph import Ref
 from convscope.trace import run_trace, trace
 from convscope.trace.backends import meta_backend
 from convscope.trace.inputs import make_spec
+from tests.trace.test_lowering import _same, _trace
 
 
 def _lowered_and_dispatched(model, shape=(3, 6, 6), train=False):
-    spec = make_spec(shape)
-    lowered = run_trace(model, spec, train=train, backend="meta")
-    dispatched = run_trace(model, spec, train=train, backend="meta", lower=False)
-    assert lowered.nodes == dispatched.nodes
-    assert [n.refs for n in lowered.nodes] == [n.refs for n in dispatched.nodes]
-    assert lowered.calls == dispatched.calls
+    """The lowered graph, once test_lowering's comparison has found it equal to the dispatched."""
+    lowered = _trace(model, shape, 1, True, train=train)
+    _same(lowered, _trace(model, shape, 1, False, train=train))
     return lowered
 
 
