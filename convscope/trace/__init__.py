@@ -128,7 +128,7 @@ def run_trace(model: nn.Module, spec: InputSpec, *, train: bool, backend: str,
             else:
                 recorder = Recorder(stack, sources_of(copies, inputs), shape_only=not real)
             stack.attach(recorder.module_output, recorder.nodes.__len__,
-                         recorder.record if lowerable else None)
+                         recorder.record_lowered if lowerable else None)
             with mode, torch.no_grad(), training_flags(tensors, train), stack, recorder, \
                     eager_compiled(), no_gc():
                 output = model(*args, **kwargs)

@@ -39,13 +39,16 @@ _SNAPSHOT_KEY = torch._C.DispatchKey.PythonTLSSnapshot
 _is_excluded = torch._C._dispatch_tls_is_dispatch_key_excluded
 _exclude = torch._C._dispatch_tls_set_dispatch_key_excluded
 
+_NUMBERS = (int, float)  # a hardtanh bound the recorder keeps as it is
 _META = torch.device("meta")  # every lowered input is on it
 # the reserve's keyword arguments as the recorder writes them (dtypes, layouts and devices as
 # text): given so, it has nothing to convert
 _RESERVE_KWARGS = {"dtype": "uint8", "layout": "strided", "device": "meta"}
 
-# record(func, args, kwargs, out): the recorder's entry for an op it did not see dispatched
-Record = Callable[[object, tuple, dict, object], None]
+# record(func, args, tensors, out, kwargs=None): the recorder's entry for an op it did not see
+# dispatched (``Recorder.record_lowered``): the first ``tensors`` args are tensors or None, the
+# others and kwargs plain Python already
+Record = Callable[..., None]
 
 
 def _tensors(module: nn.Module, table: str, *names: str) -> list | None:
@@ -57,6 +60,10 @@ def _tensors(module: nn.Module, table: str, *names: str) -> list | None:
     forward stored): the module's own forward meets it, as it would on the CPU."""
     found = getattr(module, table)
     lazy = type(found) is CopiedOnRead
+    if lazy:
+        tensors = found.stand_ins(names)
+        if tensors is not None:
+            return tensors
     tensors = []
     for name in names:
         if lazy and name in found:
@@ -85,7 +92,7 @@ def _conv2d(module: nn.Conv2d, x: torch.Tensor, record: Record):
     out = _convolution(*args, stand_ins=True)
     if out is NotImplemented:
         return NOT_LOWERED
-    record(aten.convolution.default, args, {}, out)
+    record(aten.convolution.default, args, 3, out)
     return out
 
 
@@ -110,9 +117,9 @@ def _batch_norm_2d(module: nn.BatchNorm2d, x: torch.Tensor, record: Record):
     momentum = 0.0 if module.momentum is None else float(module.momentum)
     args = (x, weight, bias, mean, var, False, momentum, float(module.eps))
     statistic = _empty(dtype)  # in eval mode the CPU kernel's saved mean and invstd are [0]
-    record(aten.empty.memory_format, ([0],), _RESERVE_KWARGS, _empty(torch.uint8))
+    record(aten.empty.memory_format, ([0],), 0, _empty(torch.uint8), _RESERVE_KWARGS)
     out = _like(x)
-    record(aten.native_batch_norm.default, args, {}, (out, statistic, statistic))
+    record(aten.native_batch_norm.default, args, 5, (out, statistic, statistic))
     return out
 
 
@@ -135,7 +142,7 @@ def _elementwise(func, args, record: Record, inplace: bool):
     out = fast_path(func)(*args)
     if out is NotImplemented:
         return NOT_LOWERED
-    record(func, args, {}, out)
+    record(func, args, 1, out)
     return out
 
 
@@ -148,9 +155,11 @@ def _relu(module: nn.ReLU, x: torch.Tensor, record: Record):
 
 def _hardtanh(module: nn.Hardtanh, x: torch.Tensor, record: Record):
     """ReLU6 and Hardtanh: hardtanh_(x, min, max) in place, else hardtanh(x, min, max)."""
-    inplace = module.inplace
+    inplace, low, high = module.inplace, module.min_val, module.max_val
+    if type(low) not in _NUMBERS or type(high) not in _NUMBERS:
+        return NOT_LOWERED  # recorded as the dispatcher shows it, plain numbers only
     func = aten.hardtanh_.default if inplace else aten.hardtanh.default
-    return _elementwise(func, (x, module.min_val, module.max_val), record, inplace)
+    return _elementwise(func, (x, low, high), record, inplace)
 
 
 def _methods(cls: type, *names: str) -> tuple:

@@ -182,12 +182,10 @@ class Recorder(EagerMode):
                     self.stack.current, inplace, view, tuple(refs))
 
     def record(self, func, args, kwargs, out):
-        """One node for ``func(*args, **kwargs)`` that returned ``out``: every dispatched op, and
-        the ops of a lowered module (``lowering``), which reach here without the dispatcher.
+        """One node for ``func(*args, **kwargs)`` that returned ``out``: every dispatched op.
 
         Written as one flat loop: it runs for every op, and each helper call or comprehension
         would cost as much as the test it saves."""
-        op, inplace, view, _ = _KINDS.get(id(func)) or _op_kind(func)
         producers, refs, converted = self._producers, [], []
         for value in args:
             kind = type(value)
@@ -200,13 +198,32 @@ class Recorder(EagerMode):
             else:
                 converted.append(self._convert(value, refs))
         plain_kwargs = {k: self._convert(v, refs) for k, v in kwargs.items()} if kwargs else {}
+        self._add_node(func, tuple(converted), plain_kwargs, refs, out)
+
+    def record_lowered(self, func, args: tuple, tensors: int, out, kwargs=None) -> None:
+        """``record`` for an op of a lowered module (``lowering``), which reaches here without
+        the dispatcher: its first ``tensors`` arguments are tensors or None, the others and
+        ``kwargs`` plain Python already (ints, floats, bools, lists of ints, strings), so only
+        those tensors need converting (a lowered convolution's four lists and batch norm's
+        reserve are most of what ``record`` would convert)."""
+        producers, refs, converted = self._producers, [], [*args]
+        for i in range(tensors):
+            value = args[i]
+            if value is not None:
+                found = producers.get(id(value)) or self.ref(value)
+                refs.append(found)
+                converted[i] = found
+        self._add_node(func, tuple(converted), {**kwargs} if kwargs else {}, refs, out)
+
+    def _add_node(self, func, args: tuple, kwargs: dict, refs: list, out) -> None:
+        op, inplace, view, _ = _KINDS.get(id(func)) or _op_kind(func)
         index = len(self.nodes)
         stack = self.stack.stack
         call = stack[-1] if stack else None
         if type(out) is _Tensor:  # most ops: one output
             meta = _meta_of(out.shape, out.dtype)
-            self.nodes.append(Node(index, op, tuple(converted), plain_kwargs, (meta,), call,
-                                   inplace, view, tuple(refs)))
+            self.nodes.append(Node(index, op, args, kwargs, (meta,), call, inplace, view,
+                                   tuple(refs)))
             self._remember(out, Ref("node", index, 0, meta))
             return
         metas = []  # batch norm's three outputs, max pooling's two; None outputs skipped
@@ -215,5 +232,5 @@ class Recorder(EagerMode):
                 meta = _meta_of(t.shape, t.dtype)
                 self._remember(t, Ref("node", index, len(metas), meta))
                 metas.append(meta)
-        self.nodes.append(Node(index, op, tuple(converted), plain_kwargs, tuple(metas), call,
-                               inplace, view, tuple(refs)))
+        self.nodes.append(Node(index, op, args, kwargs, tuple(metas), call, inplace, view,
+                               tuple(refs)))

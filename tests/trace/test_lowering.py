@@ -80,12 +80,12 @@ def test_the_python_key_is_excluded_only_inside_a_lowered_module(monkeypatch):
     # inside, its own tensors are unseen by the recorder; after, even when it raised, all is back
     seen = []
 
-    def record(self, func, args, kwargs, out):
+    def record_lowered(self, func, args, tensors, out, kwargs=None):
         seen.append(_python_key_excluded())
         if len(seen) == 2:
             raise RuntimeError("recording failed")
 
-    monkeypatch.setattr(Recorder, "record", record)
+    monkeypatch.setattr(Recorder, "record_lowered", record_lowered)
     model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.Conv2d(4, 4, 3)).eval()
     failure = _trace(model, (3, 8, 8), 1, True)
     assert isinstance(failure, TraceFailure) and str(failure) == "RuntimeError: recording failed"
