@@ -17,7 +17,22 @@ def convolution(node, field):
     f = field(x)
     if f is not None and f.known:
         f = f.spread({len(x.shape) - n - 1}, x.shape)  # every output channel reads all channels
-    return None if f is None else window_last(node, lambda _: f, n, convolution_geometry(node))
+    if f is None or _pointwise(node, n):  # a 1x1 convolution's window moves no axis
+        return f
+    return window_last(node, lambda _: f, n, convolution_geometry(node))
+
+
+_ONES, _ZEROS = {1: [1], 2: [1, 1], 3: [1, 1, 1]}, {1: [0], 2: [0, 0], 3: [0, 0, 0]}
+
+
+def _pointwise(node, n: int) -> bool:
+    """Kernel 1, stride 1, no padding, not transposed: the window rule leaves every axis as it
+    was, whatever the dilation (half of MobileNetV2's convolutions). Read as the recorder
+    writes a Conv2d's arguments; any other spelling goes through the rule."""
+    args = node.args
+    ones = _ONES.get(n)
+    return (list(args[1].shape[2:]) == ones and args[3] == ones and args[4] == _ZEROS.get(n)
+            and args[6] is False)
 
 
 def convolution_geometry(node):
