@@ -607,3 +607,21 @@ def test_a_layer_that_returns_its_tensor_in_a_dataclass_is_measured_and_computed
     measured = rf.measure(Net(), (3, 16, 16), "block")
     computed = convscope.analyze(Net(), (3, 16, 16), depth=1).rows[0].rf
     assert (measured.short(), computed.short()) == ("3 s2", "3 s2")
+
+
+@pytest.mark.parametrize("dilation", [1, 2])
+def test_a_pointwise_convolution_keeps_the_field_the_window_rule_gives(monkeypatch, dilation):
+    # the 1x1 shortcut (kernel 1, stride 1, no padding) against the rule it skips; a strided
+    # and a padded 1x1 convolution still go through the rule
+    from convscope.analyses.field_rules import windows
+
+    model = nn.Sequential(nn.Conv2d(3, 4, 3, stride=2), nn.Conv2d(4, 4, 1, dilation=dilation),
+                          nn.Conv2d(4, 4, 1, stride=2), nn.Conv2d(4, 4, 1, padding=1),
+                          nn.Conv2d(4, 4, 1)).eval()
+    graph = convscope.analyze(model, (3, 33, 33)).graph
+    shortcut = receptive_fields(graph)
+    monkeypatch.setattr(windows, "_pointwise", lambda node, n: False)
+    assert receptive_fields(graph).by_ref == shortcut.by_ref
+    assert [triples(shortcut.of_node(i)) for i in range(5)] == [
+        [(3, 2, 0, False)] * 2, [(3, 2, 0, False)] * 2, [(3, 4, 0, False)] * 2,
+        [(3, 4, 4, False)] * 2, [(3, 4, 4, False)] * 2]

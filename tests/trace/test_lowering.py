@@ -203,6 +203,15 @@ def test_activations_lowered_match_their_forward(kind, inplace, bounds, channels
           _trace(model, (3, 4, 5), 2, False, dtype=dtype))
 
 
+def test_a_hardtanh_with_tensor_bounds_is_dispatched_as_its_forward_reads_them():
+    # F.hardtanh compares the bounds and reads each as a number: ops the lowering never runs
+    model = nn.Sequential(nn.Hardtanh(torch.tensor(-1.0), torch.tensor(1.0))).eval()
+    lowered = _trace(model, (3, 4, 5), 2, True)
+    _same(lowered, _trace(model, (3, 4, 5), 2, False))
+    assert [n.op for n in lowered.nodes][-1] == "aten.hardtanh.default"
+    assert "aten.gt.Tensor" in [n.op for n in lowered.nodes]
+
+
 def test_autocast_around_an_analysis_changes_neither_graph():
     # CPU autocast does not reach meta tensors, lowered or not: both graphs stay float32
     model = nn.Sequential(nn.Conv2d(3, 8, 3), nn.BatchNorm2d(8), nn.ReLU()).eval()
