@@ -25,9 +25,11 @@ from typing import Callable
 import torch
 from torch import nn
 
+from ..graph import TensorMeta
 from .fastpaths import fast_path
 from .fastpaths.conv import _convolution
 from .fastpaths.layout import _dense, _like
+from .recorder import tensor_meta
 from .state import FOREIGN, CopiedOnRead
 
 aten = torch.ops.aten
@@ -45,9 +47,9 @@ _META = torch.device("meta")  # every lowered input is on it
 # text): given so, it has nothing to convert
 _RESERVE_KWARGS = {"dtype": "uint8", "layout": "strided", "device": "meta"}
 
-# record(func, args, tensors, out, kwargs=None): the recorder's entry for an op it did not see
-# dispatched (``Recorder.record_lowered``): the first ``tensors`` args are tensors or None, the
-# others and kwargs plain Python already
+# record(func, args, tensors, out, kwargs=None, unread=()): the recorder's entry for an op it
+# did not see dispatched (``Recorder.record_lowered``): the first ``tensors`` args are tensors
+# or None, the others and kwargs plain Python already; ``unread``, metas of outputs no code reads
 Record = Callable[..., None]
 
 
@@ -117,22 +119,22 @@ def _batch_norm_2d(module: nn.BatchNorm2d, x: torch.Tensor, record: Record):
     momentum = 0.0 if module.momentum is None else float(module.momentum)
     args = (x, weight, bias, mean, var, False, momentum, float(module.eps))
     statistic = _empty(dtype)  # in eval mode the CPU kernel's saved mean and invstd are [0]
-    record(aten.empty.memory_format, ([0],), 0, _empty(torch.uint8), _RESERVE_KWARGS)
+    record(aten.empty.memory_format, ([0],), 0, None, _RESERVE_KWARGS, (_empty(torch.uint8),))
     out = _like(x)
-    record(aten.native_batch_norm.default, args, 5, (out, statistic, statistic))
+    record(aten.native_batch_norm.default, args, 5, out, None, (statistic, statistic))
     return out
 
 
-_EMPTY: dict[torch.dtype, torch.Tensor] = {}
+_EMPTY: dict[torch.dtype, TensorMeta] = {}
 
 
-def _empty(dtype: torch.dtype) -> torch.Tensor:
-    """A [0] meta tensor of ``dtype``, the same one every time: a lowered batch norm's reserve
-    and eval-mode statistics are never read (the lowering returns only its output), so one
-    tensor stands for all of them, three tensors fewer a batch norm."""
+def _empty(dtype: torch.dtype) -> TensorMeta:
+    """The meta of a [0] tensor of ``dtype``: a lowered batch norm's reserve and eval-mode
+    statistics are never read (the lowering returns only its output), so they are recorded
+    without making a tensor, three tensors fewer a batch norm."""
     found = _EMPTY.get(dtype)
     if found is None:
-        found = _EMPTY[dtype] = torch.empty(0, dtype=dtype, device=_META)
+        found = _EMPTY[dtype] = tensor_meta(torch.empty(0, dtype=dtype, device=_META))
     return found
 
 

@@ -96,6 +96,7 @@ class Recorder(EagerMode):
         self.failure: Node | None = None  # the op that raised, with its arguments
         self._producers: dict[int, Ref] = dict(sources)  # an in-place op makes a new producer
         self._keep: list[torch.Tensor] = []
+        self._constants = 0
         self._keep_alive = keep_alive
         self._watch: dict[int, weakref.ref] = {}
 
@@ -104,8 +105,10 @@ class Recorder(EagerMode):
         found = self._producers.get(key)
         if found is not None:
             return found
-        # no op made it and it is no parameter, buffer or input: a plain tensor attribute
-        found = Ref("const", len(self._keep), 0, tensor_meta(t))
+        # no op made it and it is no parameter, buffer or input: a plain tensor attribute,
+        # numbered in the order they are met
+        found = Ref("const", self._constants, 0, tensor_meta(t))
+        self._constants += 1
         self._remember(t, found)
         return found
 
@@ -186,6 +189,7 @@ class Recorder(EagerMode):
 
         Written as one flat loop: it runs for every op, and each helper call or comprehension
         would cost as much as the test it saves."""
+        op, inplace, view, _ = _KINDS.get(id(func)) or _op_kind(func)
         producers, refs, converted = self._producers, [], []
         for value in args:
             kind = type(value)
@@ -198,32 +202,13 @@ class Recorder(EagerMode):
             else:
                 converted.append(self._convert(value, refs))
         plain_kwargs = {k: self._convert(v, refs) for k, v in kwargs.items()} if kwargs else {}
-        self._add_node(func, tuple(converted), plain_kwargs, refs, out)
-
-    def record_lowered(self, func, args: tuple, tensors: int, out, kwargs=None) -> None:
-        """``record`` for an op of a lowered module (``lowering``), which reaches here without
-        the dispatcher: its first ``tensors`` arguments are tensors or None, the others and
-        ``kwargs`` plain Python already (ints, floats, bools, lists of ints, strings), so only
-        those tensors need converting (a lowered convolution's four lists and batch norm's
-        reserve are most of what ``record`` would convert)."""
-        producers, refs, converted = self._producers, [], [*args]
-        for i in range(tensors):
-            value = args[i]
-            if value is not None:
-                found = producers.get(id(value)) or self.ref(value)
-                refs.append(found)
-                converted[i] = found
-        self._add_node(func, tuple(converted), {**kwargs} if kwargs else {}, refs, out)
-
-    def _add_node(self, func, args: tuple, kwargs: dict, refs: list, out) -> None:
-        op, inplace, view, _ = _KINDS.get(id(func)) or _op_kind(func)
         index = len(self.nodes)
         stack = self.stack.stack
         call = stack[-1] if stack else None
         if type(out) is _Tensor:  # most ops: one output
             meta = _meta_of(out.shape, out.dtype)
-            self.nodes.append(Node(index, op, args, kwargs, (meta,), call, inplace, view,
-                                   tuple(refs)))
+            self.nodes.append(Node(index, op, tuple(converted), plain_kwargs, (meta,), call,
+                                   inplace, view, tuple(refs)))
             self._remember(out, Ref("node", index, 0, meta))
             return
         metas = []  # batch norm's three outputs, max pooling's two; None outputs skipped
@@ -232,5 +217,34 @@ class Recorder(EagerMode):
                 meta = _meta_of(t.shape, t.dtype)
                 self._remember(t, Ref("node", index, len(metas), meta))
                 metas.append(meta)
-        self.nodes.append(Node(index, op, args, kwargs, tuple(metas), call, inplace, view,
-                               tuple(refs)))
+        self.nodes.append(Node(index, op, tuple(converted), plain_kwargs, tuple(metas), call,
+                               inplace, view, tuple(refs)))
+
+    def record_lowered(self, func, args: tuple, tensors: int, out, kwargs=None,
+                       unread: tuple[TensorMeta, ...] = ()) -> None:
+        """``record`` for an op of a lowered module (``lowering``), which reaches here without
+        the dispatcher: its first ``tensors`` arguments are tensors or None, the others and
+        ``kwargs`` plain Python already (ints, floats, bools, lists of ints, strings), so only
+        those tensors need converting (a lowered convolution's four lists and batch norm's
+        reserve are most of what ``record`` would convert). ``out``: the output the module's
+        caller may read, or None; ``unread``: the metas of its outputs after it, which no code
+        can read (batch norm's saved statistics, its reserve), so no tensor is made for them."""
+        op, inplace, view, _ = _KINDS.get(id(func)) or _op_kind(func)
+        producers, refs, converted = self._producers, [], [*args]
+        for i in range(tensors):
+            value = args[i]
+            if value is not None:
+                found = producers.get(id(value)) or self.ref(value)
+                refs.append(found)
+                converted[i] = found
+        index = len(self.nodes)
+        stack = self.stack.stack
+        call = stack[-1] if stack else None
+        if out is None:
+            metas = unread
+        else:
+            meta = _meta_of(out.shape, out.dtype)
+            self._remember(out, Ref("node", index, 0, meta))
+            metas = (meta, *unread)
+        self.nodes.append(Node(index, op, tuple(converted), {**kwargs} if kwargs else {}, metas,
+                               call, inplace, view, tuple(refs)))

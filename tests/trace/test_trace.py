@@ -616,3 +616,28 @@ def test_a_view_of_a_channels_last_conv_output_fails_as_on_the_cpu():
         Viewed()(torch.randn(2, 3, 8, 8))
     with pytest.raises(convscope.ConvscopeError, match="Cannot view a tensor"):
         convscope.analyze(Viewed(), (3, 8, 8), batch_size=2)
+
+
+class _TwoConstants(nn.Module):
+    """Two plain tensor attributes, no parameter or buffer: constants of the graph."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 3, 1)
+        self.scale = torch.ones(3, 1, 1, device="meta")
+        self.shift = torch.zeros(3, 1, 1, device="meta")
+
+    def forward(self, x):
+        return self.conv(x) * self.scale + self.shift
+
+
+@pytest.mark.parametrize("step", [False, True])
+def test_each_constant_tensor_has_a_ref_of_its_own(step):
+    # numbered in the order met; the training step's recorder keeps no tensor alive, and once
+    # numbered every constant by the tensors it kept: all of them 0
+    from convscope.trace.training import simulate_step
+
+    model, spec = _TwoConstants(), make_spec((3, 4, 4))
+    graph = simulate_step(model, spec).forward if step else trace(model, spec)
+    constants = [r for n in graph.nodes for r in n.refs if r.kind == "const"]
+    assert [r.source for r in constants] == [0, 1]
