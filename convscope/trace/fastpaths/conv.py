@@ -29,7 +29,8 @@ def _convolution(x, weight, bias, stride, padding, dilation, transposed, output_
     case (1-D/3-D, other layouts, mixed dtypes), goes to it. ``stand_ins``: weight and bias
     are a lowering's (``lowering._tensors``), the model's own tensors standing for their
     shape-only copies, whatever their device."""
-    kernel = weight.shape[2:]
+    xs, ws = x.shape, weight.shape  # each read makes a new torch.Size: read once
+    kernel = ws[2:]
     if kernel and min(kernel) < 1:  # the meta kernel takes it and makes an output, the CPU's not
         sizes = " ".join(f"kernel_{name}: {k}" for name, k in zip(
             ("depth", "height", "width")[3 - len(kernel):], kernel))
@@ -37,9 +38,8 @@ def _convolution(x, weight, bias, stride, padding, dilation, transposed, output_
                            "a kernel_size of 1 or more along every axis")
     if groups < 1 or len(stride) != 2 or len(padding) != 2 or len(dilation) != 2:
         return NotImplemented
-    xs, ws = x.shape, weight.shape  # each read makes a new torch.Size: read once
     if (len(xs) != 4 or len(ws) != 4 or not _dense(x) or not _dense(weight)
-            or weight.dtype != x.dtype or (weight.device != x.device and not stand_ins)
+            or weight.dtype != x.dtype or (not stand_ins and weight.device != x.device)
             or min(stride) < 1 or min(dilation) < 1 or min(padding) < 0):
         return NotImplemented
     if transposed:
