@@ -62,10 +62,6 @@ def _tensors(module: nn.Module, table: str, *names: str) -> list | None:
     forward stored): the module's own forward meets it, as it would on the CPU."""
     found = getattr(module, table)
     lazy = type(found) is CopiedOnRead
-    if lazy:
-        tensors = found.stand_ins(names)
-        if tensors is not None:
-            return tensors
     tensors = []
     for name in names:
         if lazy and name in found:

@@ -177,7 +177,6 @@ class Copies:
 
 
 FOREIGN = object()  # a table's tensor that is neither the model's own nor shape-only
-_MISSING = object()
 _TENSOR, _PARAMETER = torch.Tensor, nn.Parameter
 
 
@@ -208,26 +207,6 @@ class CopiedOnRead(dict):
 
     def stand_in(self, name):
         return self.copies.stand_in(dict.__getitem__(self, name))
-
-    def stand_ins(self, names) -> list | None:
-        """``stand_in`` of each name, in one pass (a lowered leaf reads two to four per call):
-        None where a name is missing from the table or one is ``FOREIGN``."""
-        copies = self.copies
-        made, refs, found = copies.made, copies.refs, []
-        for name in names:
-            t = dict.get(self, name, _MISSING)
-            key = id(t)
-            copy = made.get(key)
-            if copy is not None:
-                t = copy
-            elif not ((type(t) is _PARAMETER or type(t) is _TENSOR) and key in refs):
-                if t is _MISSING:
-                    return None
-                t = copies.stand_in(t)
-                if t is FOREIGN:
-                    return None
-            found.append(t)
-        return found
 
     def copy(self):
         """A plain dict of the copies."""
