@@ -161,8 +161,10 @@ def machine() -> str:
     pages = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     import torch
 
+    # the interpreter's install, not the venv's: builds differ (pyenv's default build, without
+    # profile-guided optimisation, runs convscope's pure-Python analysis ~15% slower than Debian's)
     return (f"{os.cpu_count()} cores, {pages / GIB:.0f} GiB, CPU only, Python "
-            f"{platform.python_version()}, torch {torch.__version__}")
+            f"{platform.python_version()} from {sys.base_prefix}, torch {torch.__version__}")
 
 
 def parse(argv=None):
