@@ -162,7 +162,7 @@ def machine() -> str:
     import torch
 
     # the interpreter's install, not the venv's: builds differ (pyenv's default build, without
-    # profile-guided optimisation, runs convscope's pure-Python analysis ~15% slower than Debian's)
+    # profile-guided optimisation, takes ~1.2x as long as Debian's over convscope's analysis)
     return (f"{os.cpu_count()} cores, {pages / GIB:.0f} GiB, CPU only, Python "
             f"{platform.python_version()} from {sys.base_prefix}, torch {torch.__version__}")
 
