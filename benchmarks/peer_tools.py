@@ -167,7 +167,10 @@ def serve(connection, tool: str, model_name: str, batch: int, size: int, threads
 def scaling(model_name: str, configs: list, rounds: int, threads: int) -> dict:
     """convscope alone, the sizes interleaved in one process so that the machine's load hits
     them alike: per "BxS", the median and fastest time and the largest peak over ``rounds``
-    analyses."""
+    analyses, and the median over the rounds of its time against batch 1, 224 px's in the same
+    round (``ratio``). The machine's speed changes between rounds far more often than within
+    one, and a quotient of two medians can land on either side of such a change: one grid read
+    1.28x that way for a size that read 1.00x run again alone."""
     from convscope import zoo
 
     torch.set_num_threads(threads)
@@ -183,7 +186,9 @@ def scaling(model_name: str, configs: list, rounds: int, threads: int) -> dict:
             key = f"{batch}x{size}"
             times.setdefault(key, []).append(time.perf_counter() - start)
             peaks[key] = max(peaks.get(key, 0.0), (_rss_kib("VmHWM") - before) / 1024)
-    return {key: {"seconds": statistics.median(t), "fastest": min(t), "peak_mib": peaks[key]}
+    base = times.get("1x224", next(iter(times.values())))
+    return {key: {"seconds": statistics.median(t), "fastest": min(t), "peak_mib": peaks[key],
+                  "ratio": statistics.median(a / b for a, b in zip(t, base))}
             for key, t in times.items()}
 
 
