@@ -130,18 +130,11 @@ def targets(results, growth, tools) -> list[str]:
     measured = [v for v in growth.values() if "error" not in v]
     sizes = [s for v in measured for s in v.values()]
     if sizes and all("1x224" in v for v in measured):
-        ratios = [_against_base(s, v) for v in measured for s in v.values()]
+        ratios = [s["ratio"] for s in sizes]
         notes.append(f"- convscope's time and peak against batch and size: time {min(ratios):.2f}x"
                      f" to {max(ratios):.2f}x of batch 1 at 224 px, peak at most "
                      f"{max(s['peak_mib'] for s in sizes):.1f} MiB at any size")
     return notes
-
-
-def _against_base(size: dict, sizes: dict) -> float:
-    """A size's time against batch 1, 224 px's: paired per round where the run measured that."""
-    if "ratio" in size:
-        return size["ratio"]
-    return size["seconds"] / sizes.get("1x224", next(iter(sizes.values())))["seconds"]
 
 
 def scaling_table(growth) -> list[str]:
@@ -155,7 +148,7 @@ def scaling_table(growth) -> list[str]:
         if "error" in sizes:
             lines.append(f"| {model} | {sizes['error']} |")
             continue
-        cells = [f"{s['seconds'] * 1000:.0f} ms ({_against_base(s, sizes):.2f}x), "
+        cells = [f"{s['seconds'] * 1000:.0f} ms ({s['ratio']:.2f}x), "
                  f"{s['peak_mib']:.1f} MiB" for s in sizes.values()]
         lines.append(f"| {model} | " + " | ".join(cells) + " |")
     return lines
